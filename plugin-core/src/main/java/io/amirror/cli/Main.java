@@ -1,0 +1,35 @@
+package io.amirror.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code amirror} command. Each subcommand parses, calls one service, prints. */
+@Command(name = "amirror",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
+        subcommands = {DemoCommand.class, LabCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit status (for tests: no System.exit). */
+    public static int execute(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("amirror: " + ex.getMessage());
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+}

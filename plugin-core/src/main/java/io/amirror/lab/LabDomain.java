@@ -1,0 +1,174 @@
+package io.amirror.lab;
+
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * A throwaway libvirt domain of the lab: defined (persistent) with its own directory for disks and
+ * the console socket. {@link #close()} stops it, undefines it with all its metadata and deletes the
+ * directory; the {@link Lab} closes any domain a test forgot.
+ */
+public final class LabDomain implements AutoCloseable {
+
+    /** libvirt's VIR_DOMAIN_UNDEFINE_* flags; libvirt-java has no constants for some of them. */
+    static final int UNDEFINE_MANAGED_SAVE = 0x1;
+    static final int UNDEFINE_SNAPSHOTS_METADATA = 0x2;
+    static final int UNDEFINE_CHECKPOINTS_METADATA = 0x10;
+
+    private final Lab lab;
+    private final String name;
+    private final DomainSpec spec;
+    private final Path dir;
+    private final Map<String, Path> images;
+    private final Domain domain;
+    private GuestConsole console;
+    private boolean closed;
+
+    LabDomain(Lab lab, String name, DomainSpec spec, Path dir, Map<String, Path> images, Domain domain) {
+        this.lab = lab;
+        this.name = name;
+        this.spec = spec;
+        this.dir = dir;
+        this.images = Map.copyOf(images);
+        this.domain = domain;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public DomainSpec spec() {
+        return spec;
+    }
+
+    /** The libvirt handle, for code under test that drives the domain itself. */
+    public Domain libvirtDomain() {
+        return domain;
+    }
+
+    /** The host path of the image behind guest disk {@code target}. */
+    public Path image(String target) {
+        Path p = images.get(target);
+        if (p == null) {
+            throw new IllegalArgumentException(name + " has no disk " + target);
+        }
+        return p;
+    }
+
+    public Path directory() {
+        return dir;
+    }
+
+    Path consoleSocket() {
+        return dir.resolve("console.sock");
+    }
+
+    /** Starts the guest and waits for its console; returns once it runs commands. */
+    public LabDomain start() {
+        try {
+            domain.create();
+        } catch (LibvirtException e) {
+            throw new GuestException("libvirt could not start " + name + ": " + e.getMessage(), e);
+        }
+        console = GuestConsole.connect(name, consoleSocket(), Duration.ofSeconds(30));
+        console.awaitReady(lab.options().bootTimeout());
+        return this;
+    }
+
+    /** The running guest's console. */
+    public GuestConsole console() {
+        if (console == null) {
+            throw new IllegalStateException(name + " is not running");
+        }
+        return console;
+    }
+
+    public boolean isRunning() {
+        try {
+            return domain.isActive() == 1;
+        } catch (LibvirtException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Flushes the guest's writes and powers it off from inside, then waits until libvirt reports it
+     * shut off. A guest that does not stop in time is destroyed and the call fails.
+     */
+    public void powerOff(Duration timeout) {
+        GuestConsole c = console();
+        c.run("sync; echo 3 > /proc/sys/vm/drop_caches; sync", Duration.ofSeconds(60));
+        try {
+            c.run("poweroff -f", Duration.ofSeconds(2));
+        } catch (GuestException expected) {
+            // the guest is gone before it can answer: that is the point
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!isRunning()) {
+                closeConsole();
+                return;
+            }
+            sleep(100);
+        }
+        destroy();
+        throw new GuestException(name + " did not power off within " + timeout.toSeconds() + " s and was destroyed");
+    }
+
+    /** Stops the guest at once, like pulling the plug. */
+    public void destroy() {
+        closeConsole();
+        try {
+            if (domain.isActive() == 1) {
+                domain.destroy();
+            }
+        } catch (LibvirtException e) {
+            throw new GuestException("could not destroy " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void closeConsole() {
+        if (console != null) {
+            console.close();
+            console = null;
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            destroy();
+        } catch (GuestException ignored) {
+            // gone already
+        }
+        try {
+            domain.undefine(UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA | UNDEFINE_CHECKPOINTS_METADATA);
+        } catch (LibvirtException ignored) {
+            // not defined any more (a test may have undefined it itself)
+        }
+        try {
+            GuestKit.deleteTree(dir);
+        } catch (IOException ignored) {
+            // the lab sweeps leftover directories on its next start
+        }
+        lab.forget(this);
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GuestException("interrupted", e);
+        }
+    }
+}

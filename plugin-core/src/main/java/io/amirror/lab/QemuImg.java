@@ -1,0 +1,81 @@
+package io.amirror.lab;
+
+import io.amirror.util.Exec;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/** The qemu-img operations the lab needs, each with a deadline. */
+public final class QemuImg {
+    private static final Duration LIMIT = Duration.ofMinutes(5);
+
+    private final Path qemuImg;
+
+    public QemuImg(Path qemuImg) {
+        this.qemuImg = qemuImg;
+    }
+
+    /** A blank qcow2 v3 image (compat=1.1: persistent dirty bitmaps need it). */
+    public void createQcow2(Path image, long sizeBytes) {
+        run("create", "-q", "-f", "qcow2", "-o", "compat=1.1", image.toString(), Long.toString(sizeBytes));
+    }
+
+    public void createRaw(Path image, long sizeBytes) {
+        run("create", "-q", "-f", "raw", image.toString(), Long.toString(sizeBytes));
+    }
+
+    /** Converts {@code source} to {@code format}, keeping holes (zero clusters are not allocated). */
+    public void convert(Path source, String sourceFormat, Path target, String format) {
+        if (format.equals("qcow2")) {
+            run("convert", "-q", "-f", sourceFormat, "-O", "qcow2", "-o", "compat=1.1", source.toString(), target.toString());
+        } else {
+            run("convert", "-q", "-f", sourceFormat, "-O", format, source.toString(), target.toString());
+        }
+    }
+
+    /**
+     * Reads {@code length} bytes at {@code offset} of the guest-visible content of {@code image}, by
+     * converting it to a sparse raw file beside it. Meant for small lab disks; the image must not be
+     * in use by a running guest.
+     */
+    public byte[] read(Path image, String format, long offset, int length) {
+        Path raw = image.resolveSibling(image.getFileName() + ".read.raw");
+        try {
+            convert(image, format, raw, "raw");
+            try (RandomAccessFile f = new RandomAccessFile(raw.toFile(), "r")) {
+                if (offset + length > f.length()) {
+                    throw new IllegalArgumentException("read past the end of " + image + ": " + offset + "+" + length);
+                }
+                byte[] b = new byte[length];
+                f.seek(offset);
+                f.readFully(b);
+                return b;
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } finally {
+            try {
+                Files.deleteIfExists(raw);
+            } catch (IOException ignored) {
+                // a leftover scratch file is removed with the domain directory
+            }
+        }
+    }
+
+    /** {@code qemu-img info --output=json} of the image, as text. */
+    public String infoJson(Path image) {
+        return run("info", "--output=json", "-U", image.toString()).stdout();
+    }
+
+    private Exec.Result run(String... args) {
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(qemuImg.toString());
+        cmd.addAll(List.of(args));
+        return Exec.run(cmd, null, Map.of(), LIMIT).orThrow();
+    }
+}

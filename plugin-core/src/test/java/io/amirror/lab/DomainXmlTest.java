@@ -1,0 +1,44 @@
+package io.amirror.lab;
+
+import org.junit.jupiter.api.Test;
+import org.w3c.dom.Document;
+
+import javax.xml.parsers.DocumentBuilderFactory;
+import javax.xml.xpath.XPathFactory;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class DomainXmlTest {
+
+    @Test
+    void rendersWellFormedXmlWithEscapedPathsAndTheTestDataDiskLast() throws Exception {
+        DomainSpec spec = new DomainSpec(256, List.of(DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK),
+                new DiskSpec("vdb", 2 << 20, DiskSpec.Content.BLANK, "raw")), true);
+        String xml = DomainXml.render("lab-1", spec, Path.of("/usr/bin/qemu"),
+                Map.of("vda", Path.of("/x/it's <a>.qcow2"), "vdb", Path.of("/x/b.raw")), Path.of("/x/c.sock"),
+                Path.of("/k/vmlinuz"), Path.of("/k/initrd"), Path.of("/k/testdata.img"));
+        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        var xp = XPathFactory.newInstance().newXPath();
+        assertEquals("/x/it's <a>.qcow2", xp.evaluate("/domain/devices/disk[1]/source/@file", doc));
+        assertEquals("vdc", xp.evaluate("/domain/devices/disk[3]/target/@dev", doc));
+        assertEquals("1", xp.evaluate("count(/domain/devices/disk[3]/readonly)", doc));
+        assertEquals("unmap", xp.evaluate("/domain/devices/disk[1]/driver/@discard", doc));
+        assertEquals("qemu", xp.evaluate("/domain/@type", doc));
+    }
+
+    @Test
+    void rejectsNonsenseSpecs() {
+        assertThrows(IllegalArgumentException.class, () -> DiskSpec.qcow2("sda", 1 << 20, DiskSpec.Content.BLANK));
+        assertThrows(IllegalArgumentException.class, () -> DiskSpec.qcow2("vda", 1000, DiskSpec.Content.BLANK));
+        assertThrows(IllegalArgumentException.class, () -> new DomainSpec(256,
+                List.of(DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK),
+                        DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK)), false));
+    }
+}
