@@ -35,20 +35,26 @@ public final class QemuNbd implements AutoCloseable {
     }
 
     private final Process process;
-    private final Path socket;
-    private final String exportName;
+    private final NbdAddress address;
 
-    private QemuNbd(Process process, Path socket, String exportName) {
+    private QemuNbd(Process process, NbdAddress address) {
         this.process = process;
-        this.socket = socket;
-        this.exportName = exportName;
+        this.address = address;
     }
 
-    /** Starts qemu-nbd and waits (up to {@code timeout}) until its socket accepts connections. */
-    public static QemuNbd start(Path qemuNbd, Path image, Path socket, String exportName, Options options,
-                                Duration timeout) throws NbdException {
+    /**
+     * Starts qemu-nbd listening at {@code listen} (a unix socket, or a TCP host and port) and waits
+     * (up to {@code timeout}) until it accepts connections.
+     */
+    public static QemuNbd start(Path qemuNbd, Path image, NbdAddress listen, Options options, Duration timeout)
+            throws NbdException {
         List<String> cmd = new ArrayList<>(List.of(qemuNbd.toString(), "--persistent", "--shared=8",
-                "--socket=" + socket, "--export-name=" + exportName, "--format=" + options.format()));
+                "--export-name=" + listen.exportName(), "--format=" + options.format()));
+        if (listen.isUnix()) {
+            cmd.add("--socket=" + listen.socket());
+        } else {
+            cmd.addAll(List.of("--bind=" + listen.host(), "--port=" + listen.port()));
+        }
         if (options.readOnly()) {
             cmd.add("--read-only");
         }
@@ -61,7 +67,9 @@ public final class QemuNbd implements AutoCloseable {
         cmd.add(image.toString());
         Process p;
         try {
-            Files.deleteIfExists(socket);
+            if (listen.isUnix()) {
+                Files.deleteIfExists(listen.socket());
+            }
             p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                     .start();
         } catch (IOException e) {
@@ -73,12 +81,8 @@ public final class QemuNbd implements AutoCloseable {
                 String out = output(p);
                 throw new NbdException("qemu-nbd for " + image + " exited with " + p.exitValue() + ": " + out.strip());
             }
-            if (Files.exists(socket)) {
-                try (SocketChannel ch = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
-                    return new QemuNbd(p, socket, exportName);
-                } catch (IOException notYet) {
-                    // listening soon
-                }
+            if (accepts(listen)) {
+                return new QemuNbd(p, listen);
             }
             try {
                 Thread.sleep(50);
@@ -89,12 +93,24 @@ public final class QemuNbd implements AutoCloseable {
             }
         }
         p.destroyForcibly();
-        throw new NbdTimeoutException("qemu-nbd for " + image + " did not listen on " + socket + " within "
+        throw new NbdTimeoutException("qemu-nbd for " + image + " did not listen on " + listen + " within "
                 + timeout.toSeconds() + " s");
     }
 
     public NbdAddress address() {
-        return NbdAddress.unix(socket, exportName);
+        return address;
+    }
+
+    private static boolean accepts(NbdAddress a) {
+        if (a.isUnix() && !Files.exists(a.socket())) {
+            return false;
+        }
+        try (SocketChannel ch = a.isUnix() ? SocketChannel.open(UnixDomainSocketAddress.of(a.socket()))
+                : SocketChannel.open(new java.net.InetSocketAddress(a.host(), a.port()))) {
+            return ch.isConnected();
+        } catch (IOException notYet) {
+            return false;
+        }
     }
 
     private static String output(Process p) {
@@ -118,10 +134,12 @@ public final class QemuNbd implements AutoCloseable {
             process.destroyForcibly();
             Thread.currentThread().interrupt();
         }
-        try {
-            Files.deleteIfExists(socket);
-        } catch (IOException ignored) {
-            // qemu-nbd removes it itself on a clean exit
+        if (address.isUnix()) {
+            try {
+                Files.deleteIfExists(address.socket());
+            } catch (IOException ignored) {
+                // qemu-nbd removes it itself on a clean exit
+            }
         }
     }
 }
