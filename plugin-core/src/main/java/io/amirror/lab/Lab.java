@@ -41,7 +41,7 @@ public final class Lab implements AutoCloseable {
     private final LabOptions options;
     private final LabHost.Prepared host;
     private final GuestKit kit;
-    private final Connect libvirt;
+    private volatile Connect libvirt;
     private final QemuImg qemuImg;
     private final Set<LabDomain> domains = ConcurrentHashMap.newKeySet();
     private final AtomicInteger counter = new AtomicInteger();
@@ -108,8 +108,8 @@ public final class Lab implements AutoCloseable {
             }
             String xml = DomainXml.render(name, spec, host.tool("qemu-system-x86_64"), images,
                     dir.resolve("console.sock"), kit.kernel(), kit.initramfs(), kit.testData());
-            Domain dom = libvirt.domainDefineXML(xml);
-            LabDomain ld = new LabDomain(this, name, spec, dir, images, dom);
+            libvirt.domainDefineXML(xml);
+            LabDomain ld = new LabDomain(this, name, spec, dir, images);
             domains.add(ld);
             return ld;
         } catch (IOException | LibvirtException e) {
@@ -143,6 +143,24 @@ public final class Lab implements AutoCloseable {
         } else {
             qemuImg.convert(raw, "raw", image, "qcow2");
             Files.delete(raw);
+        }
+    }
+
+    /**
+     * Stops libvirtd and starts it again (domains keep running: QEMU does not depend on it), then
+     * reconnects. For tests of what survives a libvirtd restart.
+     */
+    public void restartLibvirtd() {
+        try {
+            libvirt.close();
+        } catch (LibvirtException ignored) {
+            // reconnecting anyway
+        }
+        LabHost.restartLibvirtd(host);
+        try {
+            libvirt = new Connect(options.libvirtUri());
+        } catch (LibvirtException e) {
+            throw new LabUnavailableException("cannot reconnect to libvirt after a restart: " + e.getMessage(), e);
         }
     }
 

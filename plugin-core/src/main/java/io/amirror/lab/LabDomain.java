@@ -25,17 +25,15 @@ public final class LabDomain implements AutoCloseable {
     private final DomainSpec spec;
     private final Path dir;
     private final Map<String, Path> images;
-    private final Domain domain;
     private GuestConsole console;
     private boolean closed;
 
-    LabDomain(Lab lab, String name, DomainSpec spec, Path dir, Map<String, Path> images, Domain domain) {
+    LabDomain(Lab lab, String name, DomainSpec spec, Path dir, Map<String, Path> images) {
         this.lab = lab;
         this.name = name;
         this.spec = spec;
         this.dir = dir;
         this.images = Map.copyOf(images);
-        this.domain = domain;
     }
 
     public String name() {
@@ -46,9 +44,32 @@ public final class LabDomain implements AutoCloseable {
         return spec;
     }
 
-    /** The libvirt handle, for code under test that drives the domain itself. */
+    /**
+     * A fresh libvirt handle, for code under test that drives the domain itself. Looked up on each
+     * call, so it stays valid across {@link Lab#restartLibvirtd()} and {@link #redefine}.
+     */
     public Domain libvirtDomain() {
-        return domain;
+        try {
+            return lab.libvirt().domainLookupByName(name);
+        } catch (LibvirtException e) {
+            throw new GuestException("domain " + name + " is not known to libvirt: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Undefines and defines the domain again from its own XML, as an admin editing it might; with
+     * {@code dropCheckpointMetadata} libvirt forgets every checkpoint while the bitmaps stay in the
+     * images. A running guest keeps running.
+     */
+    public void redefine(boolean dropCheckpointMetadata) {
+        try {
+            Domain d = libvirtDomain();
+            String xml = d.getXMLDesc(2 /* VIR_DOMAIN_XML_INACTIVE */);
+            d.undefine(dropCheckpointMetadata ? UNDEFINE_CHECKPOINTS_METADATA : 0);
+            lab.libvirt().domainDefineXML(xml);
+        } catch (LibvirtException e) {
+            throw new GuestException("cannot redefine " + name + ": " + e.getMessage(), e);
+        }
     }
 
     /** The host path of the image behind guest disk {@code target}. */
@@ -71,7 +92,7 @@ public final class LabDomain implements AutoCloseable {
     /** Starts the guest and waits for its console; returns once it runs commands. */
     public LabDomain start() {
         try {
-            domain.create();
+            libvirtDomain().create();
         } catch (LibvirtException e) {
             throw new GuestException("libvirt could not start " + name + ": " + e.getMessage(), e);
         }
@@ -90,8 +111,8 @@ public final class LabDomain implements AutoCloseable {
 
     public boolean isRunning() {
         try {
-            return domain.isActive() == 1;
-        } catch (LibvirtException e) {
+            return libvirtDomain().isActive() == 1;
+        } catch (LibvirtException | GuestException e) {
             return false;
         }
     }
@@ -124,8 +145,9 @@ public final class LabDomain implements AutoCloseable {
     public void destroy() {
         closeConsole();
         try {
-            if (domain.isActive() == 1) {
-                domain.destroy();
+            Domain d = libvirtDomain();
+            if (d.isActive() == 1) {
+                d.destroy();
             }
         } catch (LibvirtException e) {
             throw new GuestException("could not destroy " + name + ": " + e.getMessage(), e);
@@ -151,8 +173,8 @@ public final class LabDomain implements AutoCloseable {
             // gone already
         }
         try {
-            domain.undefine(UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA | UNDEFINE_CHECKPOINTS_METADATA);
-        } catch (LibvirtException ignored) {
+            libvirtDomain().undefine(UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA | UNDEFINE_CHECKPOINTS_METADATA);
+        } catch (LibvirtException | GuestException ignored) {
             // not defined any more (a test may have undefined it itself)
         }
         try {

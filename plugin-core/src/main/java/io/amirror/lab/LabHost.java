@@ -207,6 +207,20 @@ public final class LabHost {
                 + " within 30 s; see its log with: journalctl -u libvirtd, or run libvirtd in the foreground");
     }
 
+    /** Stops the running libvirtd and starts a new one; waits until it answers. */
+    static void restartLibvirtd(Prepared host) {
+        if (Files.isDirectory(Path.of("/run/systemd/system"))) {
+            Exec.run(Duration.ofSeconds(60), "systemctl", "restart", "libvirtd.service").orThrow();
+        } else {
+            Exec.run(Duration.ofSeconds(30), "pkill", "-TERM", "-x", "libvirtd");
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (System.nanoTime() < deadline && Exec.run(Duration.ofSeconds(10), "pgrep", "-x", "libvirtd").ok()) {
+                sleep(100);
+            }
+        }
+        new LabHost(null).startDaemons(host.tools());
+    }
+
     static boolean socketAnswers(Path socket) {
         if (!Files.exists(socket)) {
             return false;

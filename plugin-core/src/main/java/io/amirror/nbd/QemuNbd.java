@@ -21,16 +21,20 @@ public final class QemuNbd implements AutoCloseable {
      * How to serve the image.
      *
      * @param readOnly  serve read-only ({@code -r})
-     * @param bitmap    expose this persistent dirty bitmap as {@code qemu:dirty-bitmap:NAME}, or null
+     * @param bitmaps   persistent dirty bitmaps to expose, each as {@code qemu:dirty-bitmap:NAME}
      * @param discard   pass trims through to the image ({@code --discard=unmap})
      */
-    public record Options(String format, boolean readOnly, String bitmap, boolean discard) {
+    public record Options(String format, boolean readOnly, List<String> bitmaps, boolean discard) {
+        public Options {
+            bitmaps = List.copyOf(bitmaps);
+        }
+
         public static Options readWrite(String format) {
-            return new Options(format, false, null, true);
+            return new Options(format, false, List.of(), true);
         }
 
         public static Options readOnlyWithBitmap(String format, String bitmap) {
-            return new Options(format, true, bitmap, false);
+            return new Options(format, true, List.of(bitmap), false);
         }
     }
 
@@ -58,8 +62,8 @@ public final class QemuNbd implements AutoCloseable {
         if (options.readOnly()) {
             cmd.add("--read-only");
         }
-        if (options.bitmap() != null) {
-            cmd.add("--bitmap=" + options.bitmap());
+        for (String b : options.bitmaps()) {
+            cmd.add("--bitmap=" + b);
         }
         if (options.discard()) {
             cmd.add("--discard=unmap");

@@ -1,0 +1,22 @@
+package io.amirror.capture;
+
+import java.util.List;
+
+/**
+ * What one capture produced.
+ *
+ * @param basePoint the point the changes are relative to; 0 for a full capture
+ * @param newPoint  the point the standby reaches by applying them
+ * @param offline   whether the domain was shut off (read through qemu-nbd) rather than running
+ */
+public record CaptureResult(String domain, int basePoint, int newPoint, boolean offline, List<DiskStats> disks) {
+
+    /** Per disk: how many bytes and extents of each kind were captured. */
+    public record DiskStats(String target, long virtualSize, long dataBytes, int dataExtents, long zeroBytes,
+                            int zeroExtents) {
+    }
+
+    public long dataBytes() {
+        return disks.stream().mapToLong(DiskStats::dataBytes).sum();
+    }
+}

@@ -1,0 +1,142 @@
+package io.amirror.libvirt;
+
+import io.amirror.nbd.NbdAddress;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.UserPrincipalLookupService;
+import java.util.List;
+
+/**
+ * A libvirt pull-mode backup job: libvirt creates checkpoint {@code newPoint} atomically with the
+ * job and exports each replicated disk over NBD on a unix socket, with the dirty bitmap since
+ * {@code basePoint} as the metadata context {@code qemu:dirty-bitmap:backup-<disk>} (none for a
+ * full backup). {@link #close()} ends the job.
+ *
+ * <p>The socket and the scratch files live in a job directory that QEMU (user libvirt-qemu) can
+ * write; the caller provides it and removes it afterwards.
+ */
+public final class PullBackup implements AutoCloseable {
+
+    private final Domain domain;
+    private final Path socket;
+    private boolean ended;
+
+    private PullBackup(Domain domain, Path socket) {
+        this.domain = domain;
+        this.socket = socket;
+    }
+
+    /**
+     * @param disks     the disks to export (target names); all others get {@code backup='no'} and no bitmap
+     * @param basePoint the checkpoint the dirty bitmap starts from, or 0 for a full backup
+     */
+    public static PullBackup begin(Domain domain, List<DiskInfo> allDisks, List<String> disks, int basePoint,
+                                   int newPoint, Path jobDir) {
+        Path socket = jobDir.resolve("nbd.sock");
+        prepareJobDir(jobDir);
+        String backupXml = backupXml(allDisks, disks, basePoint, socket, jobDir);
+        String checkpointXml = checkpointXml(allDisks, disks, newPoint);
+        try {
+            domain.backupBegin(backupXml, checkpointXml, 0);
+        } catch (LibvirtException e) {
+            throw classify(e, basePoint, newPoint);
+        }
+        return new PullBackup(domain, socket);
+    }
+
+    /** The NBD address of one disk's export. */
+    public NbdAddress export(String disk) {
+        return NbdAddress.unix(socket, disk);
+    }
+
+    public static String dirtyBitmapContext(String disk) {
+        return "qemu:dirty-bitmap:backup-" + disk;
+    }
+
+    static String backupXml(List<DiskInfo> all, List<String> disks, int basePoint, Path socket, Path jobDir) {
+        StringBuilder x = new StringBuilder("<domainbackup mode='pull'>\n");
+        if (basePoint > 0) {
+            x.append("  <incremental>").append(CheckpointChain.name(basePoint)).append("</incremental>\n");
+        }
+        x.append("  <server transport='unix' socket='").append(esc(socket.toString())).append("'/>\n  <disks>\n");
+        for (DiskInfo d : all) {
+            if (disks.contains(d.target())) {
+                x.append("    <disk name='").append(esc(d.target())).append("' backup='yes' type='file'>")
+                        .append("<scratch file='").append(esc(jobDir.resolve(d.target() + ".scratch").toString()))
+                        .append("'/></disk>\n");
+            } else if (d.device().equals("disk")) {
+                x.append("    <disk name='").append(esc(d.target())).append("' backup='no'/>\n");
+            }
+        }
+        return x.append("  </disks>\n</domainbackup>\n").toString();
+    }
+
+    static String checkpointXml(List<DiskInfo> all, List<String> disks, int point) {
+        StringBuilder x = new StringBuilder("<domaincheckpoint>\n  <name>").append(CheckpointChain.name(point))
+                .append("</name>\n  <description>amirror replication point</description>\n  <disks>\n");
+        for (DiskInfo d : all) {
+            if (d.device().equals("disk")) {
+                x.append("    <disk name='").append(esc(d.target())).append("' checkpoint='")
+                        .append(disks.contains(d.target()) ? "bitmap" : "no").append("'/>\n");
+            }
+        }
+        return x.append("  </disks>\n</domaincheckpoint>\n").toString();
+    }
+
+    /** Turns libvirt's errors about bitmaps into a {@link ChainBrokenException} with the way out. */
+    static RuntimeException classify(LibvirtException e, int basePoint, int newPoint) {
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        String lower = m.toLowerCase();
+        if (lower.contains("already exists")) {
+            return new ChainBrokenException("the image already holds a bitmap named " + CheckpointChain.name(newPoint)
+                    + " from a chain whose checkpoint metadata was lost (" + m + "); reset the chain to remove stale "
+                    + "amirror bitmaps and start a new chain", e);
+        }
+        if (lower.contains("inconsistent") || lower.contains("in-use") || lower.contains("missing or broken bitmap")
+                || lower.contains("bitmap") && lower.contains("not found")) {
+            return new ChainBrokenException("the dirty bitmap of " + CheckpointChain.name(basePoint)
+                    + " is missing or inconsistent (" + m + "), e.g. after a host crash; reset the chain to "
+                    + "start a new one", e);
+        }
+        return new ChainException("libvirt refused the backup job from " + (basePoint == 0 ? "scratch"
+                : CheckpointChain.name(basePoint)) + " to " + CheckpointChain.name(newPoint) + ": " + m, e);
+    }
+
+    /** QEMU must be able to create the socket and scratch files: hand the directory to its user. */
+    private static void prepareJobDir(Path jobDir) {
+        try {
+            Files.createDirectories(jobDir);
+            UserPrincipalLookupService users = jobDir.getFileSystem().getUserPrincipalLookupService();
+            try {
+                Files.setOwner(jobDir, users.lookupPrincipalByName("libvirt-qemu"));
+            } catch (IOException noSuchUser) {
+                jobDir.toFile().setWritable(true, false);
+                jobDir.toFile().setExecutable(true, false);
+            }
+        } catch (IOException e) {
+            throw new ChainException("cannot prepare backup job directory " + jobDir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String esc(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&apos;");
+    }
+
+    /** Ends the job (libvirt removes the scratch files and stops the NBD server). Idempotent. */
+    @Override
+    public void close() {
+        if (ended) {
+            return;
+        }
+        ended = true;
+        try {
+            domain.abortJob();
+        } catch (LibvirtException e) {
+            // the job may have ended with the domain; nothing is left to stop then
+        }
+    }
+}

@@ -1,0 +1,141 @@
+package io.amirror.capture;
+
+import io.amirror.capture.PlannedExtent.Kind;
+import io.amirror.lab.DiskSpec;
+import io.amirror.lab.DomainSpec;
+import io.amirror.lab.GuestConsole;
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabDomain;
+import io.amirror.lab.RealVmTest;
+import io.amirror.libvirt.CheckpointChain;
+import io.amirror.libvirt.FileChainStore;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.TreeSet;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Captures of a real guest's disk, checked three ways: the dirty 64 KiB clusters are exactly those
+ * the guest's writes touched; DATA and ZERO are told apart (zero-fills and discards cost no data);
+ * and a replica built from the captures equals the qcow2 image byte for byte.
+ */
+@RealVmTest
+class CaptureRealVmTest {
+    static final int SIZE = 64 << 20;
+    static final long K64 = 65536;
+
+    @TempDir
+    Path state;
+
+    static DomainCapture capturer(Lab lab) {
+        return new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"), lab.host().tool("qemu-img"),
+                lab.options().workDir().resolve("jobs"), Duration.ofSeconds(60)));
+    }
+
+    /** The guest's disk as it should be: every write the test makes goes here too. */
+    static final class GuestDisk {
+        final byte[] bytes = new byte[SIZE];
+        GuestConsole console; // replaced when the guest boots again
+        final Random rnd = new Random(7);
+
+        GuestDisk(GuestConsole console) {
+            this.console = console;
+        }
+
+        void write(long offset, int length) {
+            byte[] b = new byte[length];
+            rnd.nextBytes(b);
+            console.writeBytes("/dev/vda", offset, b);
+            System.arraycopy(b, 0, bytes, (int) offset, length);
+        }
+
+        void zeroFill(long offset, int length) {
+            console.check("dd if=/dev/zero of=/dev/vda bs=65536 seek=" + offset / K64 + " count=" + length / K64
+                    + " conv=notrunc,fsync 2>/dev/null");
+            Arrays.fill(bytes, (int) offset, (int) offset + length, (byte) 0);
+        }
+
+        void discard(long offset, int length) {
+            console.check("blkdiscard -o " + offset + " -l " + length + " /dev/vda && sync");
+            Arrays.fill(bytes, (int) offset, (int) offset + length, (byte) 0);
+        }
+    }
+
+    private static TreeSet<Long> clusters(long... ids) {
+        TreeSet<Long> s = new TreeSet<>();
+        for (long i : ids) {
+            s.add(i);
+        }
+        return s;
+    }
+
+    @Test
+    void exactExtentsFromFullIncrementalAndShutOffCaptures(Lab lab) {
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(SIZE, DiskSpec.Content.BLANK)).start()) {
+            GuestDisk guest = new GuestDisk(vm.console());
+            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(state));
+            DomainCapture capture = capturer(lab);
+            ReplicaModel replica = new ReplicaModel(SIZE);
+
+            // point 1: full capture; only allocated clusters are read, the rest is ZERO
+            guest.write(1 << 20, 8192);
+            guest.write(8 << 20, 256 << 10);
+            CaptureResult r1 = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            assertEquals(0, r1.basePoint());
+            assertEquals(1, r1.newPoint());
+            assertEquals(K64 + (256 << 10), r1.dataBytes(), "full capture reads allocated clusters only");
+            assertArrayEquals(guest.bytes, replica.replica);
+            chain.acknowledge(1);
+
+            // point 2: aligned, unaligned, straddling writes, a zero-fill and a discard
+            guest.write(2 << 20, 4096);                      // cluster 32
+            guest.write(3 * K64 + 100, 1000);                // cluster 3
+            guest.write(5 * K64 - 2048, 4096);               // clusters 4 and 5
+            guest.zeroFill(8 << 20, 128 << 10);              // clusters 128, 129
+            guest.discard((8 << 20) + (128 << 10), 128 << 10); // clusters 130, 131
+            CaptureResult r2 = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            assertEquals(1, r2.basePoint());
+            assertEquals(2, r2.newPoint());
+            assertEquals(clusters(3, 4, 5, 32), replica.clusters(Kind.DATA));
+            assertEquals(clusters(128, 129, 130, 131), replica.clusters(Kind.ZERO));
+            assertEquals(4 * K64, r2.dataBytes());
+            assertArrayEquals(guest.bytes, replica.replica);
+            chain.acknowledge(2);
+            assertEquals(List.of(2), chain.libvirtPoints(), "point 1 retired after the ack of 2");
+
+            // point 3: written, then the guest shuts down cleanly; captured through qemu-nbd
+            guest.write(20 << 20, 4096);                     // cluster 320
+            vm.powerOff(Duration.ofSeconds(60));
+            CaptureResult r3 = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            assertTrue(r3.offline());
+            assertEquals(3, r3.newPoint());
+            assertEquals(clusters(320), replica.clusters(null));
+            assertArrayEquals(guest.bytes, replica.replica);
+            assertArrayEquals(guest.bytes, lab.qemuImg().read(vm.image("vda"), "qcow2", 0, SIZE),
+                    "the replica equals the image itself");
+            chain.acknowledge(3);
+            assertEquals(List.of(2, 3), chain.libvirtPoints(), "libvirt deletes checkpoints of running domains only");
+
+            // point 4: running again; the chain goes on from the point made while shut off
+            vm.start();
+            guest.console = vm.console();
+            guest.write(40 << 20, 4096);                     // cluster 640
+            CaptureResult r4 = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            assertFalse(r4.offline());
+            assertEquals(3, r4.basePoint());
+            assertEquals(List.of(3, 4), chain.libvirtPoints(), "point 2 retired once the domain ran again");
+            assertEquals(clusters(640), replica.clusters(null));
+            assertArrayEquals(guest.bytes, replica.replica);
+        }
+    }
+}
