@@ -1,6 +1,8 @@
 package io.amirror.capture;
 
+import io.amirror.libvirt.ChainBrokenException;
 import io.amirror.libvirt.ChainException;
+import io.amirror.libvirt.DiskBitmaps;
 import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.DomainXmlReader;
@@ -47,9 +49,11 @@ public final class DomainCapture {
     }
 
     private final Options options;
+    private final DiskBitmaps bitmaps;
 
     public DomainCapture(Options options) {
         this.options = options;
+        this.bitmaps = new DiskBitmaps(options.qemuImg());
     }
 
     /** Captures the changes since the chain's base (its last acknowledged point) into a new point. */
@@ -76,9 +80,70 @@ public final class DomainCapture {
         }
         List<DiskInfo> all = DomainXmlReader.disks(xml);
         List<DiskInfo> disks = replicatedDisks(name, all);
+        checkBitmaps(domain, name, chain, disks, basePoint);
         int newPoint = chain.nextPoint();
         return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink)
                 : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink);
+    }
+
+    /**
+     * The bitmaps in the images must match the chain: every point from the base on has a consistent
+     * bitmap on every disk, and no amirror bitmap exists that the chain does not know (one left by a
+     * chain whose metadata was lost would otherwise keep recording, unseen, forever).
+     */
+    private void checkBitmaps(Domain domain, String name, CheckpointChain chain, List<DiskInfo> disks, int base) {
+        List<Integer> points = chain.state().points();
+        for (var e : bitmaps.list(domain, disks).entrySet()) {
+            List<String> stale = new ArrayList<>();
+            java.util.Map<String, DiskBitmaps.Bitmap> byName = new java.util.HashMap<>();
+            for (DiskBitmaps.Bitmap b : e.getValue()) {
+                byName.put(b.name(), b);
+                var p = CheckpointChain.parse(b.name());
+                if (p.isPresent() && !points.contains(p.getAsInt())) {
+                    stale.add(b.name());
+                }
+            }
+            if (!stale.isEmpty()) {
+                throw new ChainBrokenException("disk " + e.getKey() + " of " + name + " holds amirror bitmaps " + stale
+                        + " that no checkpoint of the chain " + points + " owns: their chain's metadata was lost; "
+                        + "reset the chain (amirror chain reset) to remove them and start a new one", null);
+            }
+            for (int p : points) {
+                if (base == 0 || p < base) {
+                    continue;
+                }
+                DiskBitmaps.Bitmap b = byName.get(CheckpointChain.name(p));
+                if (b == null || b.inconsistent()) {
+                    throw new ChainBrokenException("the bitmap of " + CheckpointChain.name(p) + " on disk " + e.getKey()
+                            + " of " + name + " is " + (b == null ? "missing (QEMU or the host crashed before saving it, or "
+                            + "someone removed it)" : "inconsistent (QEMU or the host crashed while it was in use)")
+                            + ", so the changes since it are unknown; reset the chain (amirror chain reset) to start "
+                            + "a new one", null);
+                }
+            }
+        }
+    }
+
+    /**
+     * Starts a new chain after it broke: forgets amirror's checkpoints in libvirt and the state
+     * directory and removes every amirror bitmap from the domain's images. The next capture is full.
+     */
+    public void resetChain(Domain domain, CheckpointChain chain) {
+        List<DiskInfo> disks;
+        try {
+            disks = replicatedDisks(domain.getName(), DomainXmlReader.disks(domain.getXMLDesc(0)));
+        } catch (LibvirtException e) {
+            throw new CaptureException("cannot read domain: " + e.getMessage(), e);
+        }
+        chain.reset();
+        for (var e : bitmaps.list(domain, disks).entrySet()) {
+            DiskInfo disk = disks.stream().filter(d -> d.target().equals(e.getKey())).findFirst().orElseThrow();
+            for (DiskBitmaps.Bitmap b : e.getValue()) {
+                if (CheckpointChain.parse(b.name()).isPresent()) {
+                    bitmaps.remove(domain, disk, b.name());
+                }
+            }
+        }
     }
 
     static List<DiskInfo> replicatedDisks(String domain, List<DiskInfo> all) {
@@ -244,13 +309,8 @@ public final class DomainCapture {
     }
 
     private static void deleteJobDir(Path dir) {
-        try (var s = Files.walk(dir)) {
-            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException ignored) {
-            // left for the next sweep; it holds no data of value
-        }
+        // a leftover holds no data of value; the next capture of the domain uses a new directory
+        io.amirror.util.FileTrees.deleteQuietly(dir);
     }
 
     private static void discardQuietly(CheckpointChain chain, int point, Exception cause) {

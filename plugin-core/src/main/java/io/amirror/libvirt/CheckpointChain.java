@@ -84,13 +84,18 @@ public final class CheckpointChain {
         List<Integer> inLibvirt = libvirtPoints();
         TreeSet<Integer> points = new TreeSet<>(state.points());
         try {
+            int previous = 0;
             for (int p : state.points()) {
+                int parent = previous;
+                previous = p;
                 if (inLibvirt.contains(p)) {
                     continue;
                 }
-                String xml = store.checkpointXml(state.domainUuid(), p).orElseThrow(() -> new ChainException(
+                String saved = store.checkpointXml(state.domainUuid(), p).orElseThrow(() -> new ChainException(
                         "checkpoint " + name(p) + " of " + state.domainName() + " is missing from libvirt and its XML "
                                 + "is not in the state directory; reset the chain"));
+                // its parent at creation may have been retired since: hang it under the point before it
+                String xml = CheckpointXml.withParent(saved, parent == 0 ? null : name(parent));
                 try {
                     domain.checkpointCreateXML(xml, CREATE_REDEFINE);
                     log.info("redefined checkpoint {} of {} from saved XML", name(p), state.domainName());
