@@ -16,6 +16,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.zip.GZIPOutputStream;
 
 /**
@@ -35,14 +36,23 @@ public final class GuestKit {
             "drivers/virtio/virtio_pci_legacy_dev", "drivers/virtio/virtio_pci", "drivers/block/virtio_blk",
             "lib/crc16", "crypto/crc32c_generic", "fs/mbcache", "fs/jbd2/jbd2", "fs/ext4/ext4");
 
-    /** Host trees copied into the test-data disk, in this order, up to {@link #TEST_DATA_BYTES}. */
-    static final List<Path> TEST_DATA_SOURCES = List.of(
-            Path.of("/usr/share/common-licenses"), Path.of("/usr/share/doc"), Path.of("/usr/share/perl5"),
-            Path.of("/usr/lib/x86_64-linux-gnu"));
-    static final long TEST_DATA_BYTES = 48L << 20;
+    /**
+     * Host trees copied into the test-data disk, each up to its budget of bytes: text, compressed
+     * documentation, scripts and shared libraries, a mix like an office file share.
+     */
+    static final Map<Path, Long> TEST_DATA_SOURCES = testDataSources();
+
+    private static Map<Path, Long> testDataSources() {
+        Map<Path, Long> m = new java.util.LinkedHashMap<>();
+        m.put(Path.of("/usr/share/common-licenses"), 1L << 20);
+        m.put(Path.of("/usr/share/doc"), 15L << 20);
+        m.put(Path.of("/usr/share/perl5"), 8L << 20);
+        m.put(Path.of("/usr/lib/x86_64-linux-gnu"), 24L << 20);
+        return m;
+    }
 
     /** Bump when the layout of a kit changes, so stale kits are rebuilt. */
-    private static final String KIT_FORMAT = "3";
+    private static final String KIT_FORMAT = "4";
 
     private final Path dir;
 
@@ -136,8 +146,10 @@ public final class GuestKit {
      */
     private static void writeTestData(Path kitDir, Path mkfs) throws IOException {
         Path staging = kitDir.resolve("testdata");
-        long[] budget = {TEST_DATA_BYTES};
-        for (Path source : TEST_DATA_SOURCES) {
+        long used = 0;
+        for (Map.Entry<Path, Long> e : TEST_DATA_SOURCES.entrySet()) {
+            Path source = e.getKey();
+            long[] budget = {e.getValue()};
             if (!Files.isDirectory(source)) {
                 continue;
             }
@@ -155,13 +167,13 @@ public final class GuestKit {
                 Files.createDirectories(to.getParent());
                 Files.copy(f, to);
                 budget[0] -= size;
+                used += size;
             }
         }
-        long used = TEST_DATA_BYTES - budget[0];
         long imageBytes = ((used + used / 2 + (16L << 20)) / (1 << 20) + 1) << 20;
         Path image = kitDir.resolve("testdata.img");
         Exec.run(List.of(mkfs.toString(), "-q", "-F", "-t", "ext4", "-L", "testdata", "-d", staging.toString(),
-                image.toString(), (imageBytes >> 10) + "k"), null, java.util.Map.of(), Duration.ofMinutes(5)).orThrow();
+                image.toString(), (imageBytes >> 10) + "k"), null, Map.of(), Duration.ofMinutes(5)).orThrow();
         deleteTree(staging);
     }
 

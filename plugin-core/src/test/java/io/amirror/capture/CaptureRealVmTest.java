@@ -138,4 +138,36 @@ class CaptureRealVmTest {
             assertArrayEquals(guest.bytes, replica.replica);
         }
     }
+
+    @Test
+    void deletedFilesTrimmedFromExt4TravelAsZeroExtents(Lab lab) throws Exception {
+        int size = 2 * SIZE;
+        DomainSpec spec = DomainSpec.oneDisk(size, DiskSpec.Content.EXT4);
+        try (LabDomain vm = lab.createDomain(spec).start()) {
+            GuestConsole c = vm.console();
+            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(state));
+            DomainCapture capture = capturer(lab);
+            ReplicaModel replica = new ReplicaModel(size);
+            c.check("mount -t ext4 /dev/vda /mnt && mount -t ext4 -o ro /dev/" + spec.testDataTarget()
+                    + " /data && mkdir /mnt/share && cp -r /data/doc /data/x86_64-linux-gnu /mnt/share/ && sync");
+            String copied = c.check("du -sk /mnt/share").trim().split("\\s+")[0];
+            assertTrue(Long.parseLong(copied) > 8 * 1024, "copied " + copied + " KiB of files");
+            capture.capture(vm.libvirtDomain(), chain, replica.next());
+            chain.acknowledge(1);
+
+            // delete everything copied, then trim: the freed blocks come back as ZERO extents. Unmount
+            // first, so that nothing writes the disk after the capture and the image can be compared.
+            c.check("rm -rf /mnt/share && sync && fstrim /mnt && umount /mnt && umount /data && sync");
+            CaptureResult r = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            long zero = r.disks().get(0).zeroBytes();
+            long data = r.dataBytes();
+            assertTrue(zero >= Long.parseLong(copied) * 1024 * 9 / 10,
+                    "trimmed blocks are sent as ZERO: " + zero + " bytes of " + copied + " KiB deleted");
+            assertTrue(data < 2 << 20, "only metadata is sent as data: " + data + " bytes");
+
+            vm.powerOff(Duration.ofSeconds(60));
+            assertArrayEquals(lab.qemuImg().read(vm.image("vda"), "qcow2", 0, size), replica.replica,
+                    "the replica equals the trimmed image byte for byte");
+        }
+    }
 }
