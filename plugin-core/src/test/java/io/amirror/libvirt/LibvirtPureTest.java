@@ -1,0 +1,120 @@
+package io.amirror.libvirt;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.OptionalInt;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The parts of the libvirt boundary that need no libvirt: naming, XML, the state directory. */
+class LibvirtPureTest {
+
+    @Test
+    void onlyAmirrorCheckpointNamesAreOurs() {
+        assertEquals(OptionalInt.of(12), CheckpointChain.parse("amirror.12"));
+        for (String other : List.of("amirror.", "amirror.0", "amirror.01", "amirror.1x", "backup.1", "amirror.99999999999",
+                "virtnbdbackup.3")) {
+            assertFalse(CheckpointChain.parse(other).isPresent(), other);
+        }
+    }
+
+    @Test
+    void readsDisksFromDomainXml() {
+        String xml = """
+                <domain type='kvm'><name>n</name><devices>
+                  <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+                    <source file='/img/a b.qcow2'/><target dev='vda' bus='virtio'/></disk>
+                  <disk type='file' device='disk'><driver name='qemu' type='raw'/>
+                    <source file='/img/b.raw'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+                  <disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>
+                </devices></domain>""";
+        List<DiskInfo> disks = DomainXmlReader.disks(xml);
+        assertEquals(3, disks.size());
+        assertEquals(new DiskInfo("vda", Path.of("/img/a b.qcow2"), "qcow2", false, "disk"), disks.get(0));
+        assertTrue(disks.get(0).replicated() && disks.get(0).incrementallyTrackable());
+        assertFalse(disks.get(1).replicated(), "read-only disks are not replicated");
+        assertFalse(disks.get(2).replicated(), "cdroms are not replicated");
+    }
+
+    @Test
+    void refusesXmlWithEntities() {
+        String evil = "<!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><domain><devices>&x;</devices></domain>";
+        assertThrows(IllegalArgumentException.class, () -> DomainXmlReader.disks(evil));
+    }
+
+    @Test
+    void rewritesTheParentOfASavedCheckpoint() {
+        String saved = "<domaincheckpoint><name>amirror.5</name><parent><name>amirror.4</name></parent>"
+                + "<creationTime>1</creationTime><disks><disk name='vda' checkpoint='bitmap'/></disks></domaincheckpoint>";
+        String moved = CheckpointXml.withParent(saved, "amirror.3");
+        assertTrue(moved.contains("<parent><name>amirror.3</name></parent>"), moved);
+        assertFalse(moved.contains("amirror.4"), moved);
+        String root = CheckpointXml.withParent(saved, null);
+        assertFalse(root.contains("<parent>"), root);
+        assertTrue(root.contains("<name>amirror.5</name>") && root.contains("checkpoint=\"bitmap\""), root);
+    }
+
+    @Test
+    void backupAndCheckpointXmlNameEveryDisk() {
+        List<DiskInfo> all = List.of(new DiskInfo("vda", Path.of("/a"), "qcow2", false, "disk"),
+                new DiskInfo("vdb", Path.of("/b"), "raw", true, "disk"));
+        String backup = PullBackup.backupXml(all, List.of("vda"), 4, Path.of("/j/s.sock"), Path.of("/j"));
+        assertTrue(backup.contains("<incremental>amirror.4</incremental>"), backup);
+        assertTrue(backup.contains("<disk name='vda' backup='yes' type='file'><scratch file='/j/vda.scratch'/>"), backup);
+        assertTrue(backup.contains("<disk name='vdb' backup='no'/>"), backup);
+        assertFalse(PullBackup.backupXml(all, List.of("vda"), 0, Path.of("/s"), Path.of("/j")).contains("incremental"));
+        String cp = PullBackup.checkpointXml(all, List.of("vda"), 5);
+        assertTrue(cp.contains("<name>amirror.5</name>") && cp.contains("<disk name='vdb' checkpoint='no'/>"), cp);
+    }
+
+    @Test
+    void chainStateSurvivesARoundTripAndRejectsStrangers(@TempDir Path dir) throws Exception {
+        FileChainStore store = new FileChainStore(dir);
+        String uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        assertEquals(ChainState.empty(uuid, "web"), store.load(uuid, "web"));
+        ChainState s = new ChainState(uuid, "web", 3, List.of(3, 4));
+        store.save(s);
+        store.saveCheckpointXml(uuid, 4, "<domaincheckpoint/>");
+        assertEquals(s, store.load(uuid, "renamed"));
+        assertEquals("<domaincheckpoint/>", store.checkpointXml(uuid, 4).orElseThrow());
+        store.deleteCheckpointXml(uuid, 4);
+        assertTrue(store.checkpointXml(uuid, 4).isEmpty());
+
+        assertThrows(IllegalArgumentException.class, () -> store.load("../../etc", "x"), "UUIDs only, no paths");
+        Files.writeString(dir.resolve("chains").resolve(uuid).resolve("chain.json"), "{\"points\": [5, 2]}");
+        var e = assertThrows(java.io.IOException.class, () -> store.load(uuid, "web"));
+        assertTrue(e.getMessage().contains("corrupt chain state"), e.getMessage());
+    }
+
+    @Test
+    void libvirtBitmapErrorsBecomeBrokenChainErrors() {
+        var exists = PullBackup.classify(fakeError("internal error: unable to execute QEMU command "
+                + "'transaction': Bitmap already exists: amirror.1"), 0, 1);
+        assertTrue(exists instanceof ChainBrokenException && exists.getMessage().contains("reset the chain"));
+        var other = PullBackup.classify(fakeError("Requested operation is not valid: domain is not running"), 2, 3);
+        assertFalse(other instanceof ChainBrokenException);
+        assertTrue(other.getMessage().contains("from amirror.2 to amirror.3"), other.getMessage());
+    }
+
+    private static org.libvirt.LibvirtException fakeError(String message) {
+        // LibvirtException has no public constructor; a subclass-free stand-in through reflection
+        try {
+            var err = new org.libvirt.Error(new org.libvirt.jna.virError());
+            var f = org.libvirt.Error.class.getDeclaredField("message");
+            f.setAccessible(true);
+            f.set(err, message);
+            var c = org.libvirt.LibvirtException.class.getDeclaredConstructor(org.libvirt.Error.class);
+            c.setAccessible(true);
+            return c.newInstance(err);
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
