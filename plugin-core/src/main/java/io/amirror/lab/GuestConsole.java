@@ -60,7 +60,7 @@ public final class GuestConsole implements AutoCloseable {
                 return new GuestConsole(guestName, ch);
             } catch (IOException e) {
                 last = e;
-                sleep(100);
+                io.amirror.util.Pause.millis(100);
             }
         }
         throw new GuestException("console of " + guestName + " at " + socket + " did not open within "
@@ -210,15 +210,6 @@ public final class GuestConsole implements AutoCloseable {
     private static String abbreviate(String script) {
         String oneLine = script.replace('\n', ';').strip();
         return oneLine.length() <= 80 ? oneLine : oneLine.substring(0, 77) + "...";
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new GuestException("interrupted", e);
-        }
     }
 
     @Override

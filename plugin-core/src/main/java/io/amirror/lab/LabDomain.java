@@ -135,7 +135,7 @@ public final class LabDomain implements AutoCloseable {
                 closeConsole();
                 return;
             }
-            sleep(100);
+            io.amirror.util.Pause.millis(100);
         }
         destroy();
         throw new GuestException(name + " did not power off within " + timeout.toSeconds() + " s and was destroyed");
@@ -183,14 +183,5 @@ public final class LabDomain implements AutoCloseable {
             // the lab sweeps leftover directories on its next start
         }
         lab.forget(this);
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new GuestException("interrupted", e);
-        }
     }
 }

@@ -201,7 +201,7 @@ public final class LabHost {
             if (socketAnswers(LIBVIRT_SOCKET)) {
                 return;
             }
-            sleep(200);
+            io.amirror.util.Pause.millis(200);
         }
         throw new LabUnavailableException("started libvirtd, but it did not answer on " + LIBVIRT_SOCKET
                 + " within 30 s; see its log with: journalctl -u libvirtd, or run libvirtd in the foreground");
@@ -215,7 +215,7 @@ public final class LabHost {
             Exec.run(Duration.ofSeconds(30), "pkill", "-TERM", "-x", "libvirtd");
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (System.nanoTime() < deadline && Exec.run(Duration.ofSeconds(10), "pgrep", "-x", "libvirtd").ok()) {
-                sleep(100);
+                io.amirror.util.Pause.millis(100);
             }
         }
         new LabHost(null).startDaemons(host.tools());
@@ -239,14 +239,5 @@ public final class LabHost {
     private static String tail(String s) {
         String[] lines = s.strip().split("\n");
         return lines[lines.length - 1];
-    }
-
-    private static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new LabUnavailableException("interrupted while waiting for libvirtd", e);
-        }
     }
 }
