@@ -1,0 +1,223 @@
+package io.amirror.delta;
+
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.IntRange;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Round trips of random deltas, and the decoder against every corruption, truncation and lie:
+ * each must end in a {@link DeltaFormatException}, never in another exception and never in success.
+ */
+class DeltaStreamTest {
+    static final ExecutorService POOL = Executors.newFixedThreadPool(2);
+    static final int BS = DeltaFormat.BLOCK_SIZE;
+
+    /** A planned change: block range and either random data (seeded) or zeroes. */
+    record Change(int gapBlocks, int blocks, boolean zero, long seed) {
+    }
+
+    @Provide
+    Arbitrary<List<Change>> changes() {
+        return Combinators.combine(Arbitraries.integers().between(0, 20), Arbitraries.integers().between(1, 40),
+                Arbitraries.of(true, false), Arbitraries.longs()).as(Change::new).list().ofMaxSize(30);
+    }
+
+    /** Writes the changes as a delta over a disk of {@code size} bytes; applies them to {@code model}. */
+    static byte[] write(List<Change> changes, long size, int codec, int maxBlockRaw, byte[] model) throws IOException {
+        DeltaHeader h = new DeltaHeader(UUID.nameUUIDFromBytes(new byte[] {1}), "vda", size, 3, 4, BS, codec, maxBlockRaw);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (DeltaWriter w = new DeltaWriter(out, h, new XzBlockCodec.Preset(1, false), POOL, 2,
+                DeltaWriter.ResultListener.NONE)) {
+            long pos = 0;
+            for (Change c : changes) {
+                long off = pos + (long) c.gapBlocks() * BS;
+                if (off >= size) {
+                    break;
+                }
+                long len = Math.min((long) c.blocks() * BS, size - off);
+                if (c.zero()) {
+                    w.zero(off, len);
+                    Arrays.fill(model, (int) off, (int) (off + len), (byte) 0);
+                } else {
+                    byte[] d = new byte[(int) len];
+                    Random r = new Random(c.seed());
+                    // half-compressible data: random bytes with runs
+                    for (int i = 0; i < d.length; i++) {
+                        d[i] = (byte) (r.nextInt(4) == 0 ? r.nextInt() : i / 64);
+                    }
+                    w.data(off, d);
+                    System.arraycopy(d, 0, model, (int) off, d.length);
+                }
+                pos = off + len;
+            }
+            w.finish();
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] apply(byte[] delta, byte[] image) throws IOException {
+        byte[] copy = image.clone();
+        DeltaReader.read(new ByteArrayInputStream(delta), f -> {
+            if (f instanceof Frame.Data d) {
+                System.arraycopy(d.payload(), 0, copy, (int) d.offset(), d.payload().length);
+            } else {
+                Arrays.fill(copy, (int) f.offset(), (int) f.end(), (byte) 0);
+            }
+        });
+        return copy;
+    }
+
+    @Property(tries = 60)
+    void roundTripsAnySequenceOfChanges(@ForAll("changes") List<Change> changes, @ForAll boolean xz,
+                                        @ForAll @IntRange(min = 0, max = 3) int tail) throws IOException {
+        long size = 300L * BS + tail * 1000L; // a disk whose size may not be a multiple of 4 KiB
+        byte[] base = new byte[(int) size];
+        new Random(9).nextBytes(base);
+        byte[] model = base.clone();
+        byte[] delta = write(changes, size, xz ? DeltaFormat.CODEC_XZ : DeltaFormat.CODEC_NONE,
+                64 * 1024 /* small blocks: many of them, frames split across */, model);
+        assertArrayEquals(model, apply(delta, base));
+        DeltaReader.Result r = DeltaReader.verify(new ByteArrayInputStream(delta));
+        assertEquals(4, r.header().newPoint());
+    }
+
+    static byte[] sample() throws IOException {
+        List<Change> cs = List.of(new Change(1, 20, false, 1), new Change(3, 50, true, 0), new Change(2, 40, false, 2),
+                new Change(0, 5, false, 3));
+        return write(cs, 200L * BS, DeltaFormat.CODEC_XZ, 64 * 1024, new byte[200 * BS]);
+    }
+
+    static void mustBeRejected(byte[] bad, String what) {
+        try {
+            DeltaReader.verify(new ByteArrayInputStream(bad));
+            fail(what + " was accepted");
+        } catch (DeltaFormatException expected) {
+            assertTrue(expected.getMessage() != null && !expected.getMessage().isBlank());
+        } catch (Exception e) {
+            throw new AssertionError(what + " raised " + e + " instead of a clear DeltaFormatException", e);
+        }
+    }
+
+    @net.jqwik.api.Example
+    void everySingleFlippedByteIsCaught() throws IOException {
+        byte[] good = sample();
+        DeltaReader.verify(new ByteArrayInputStream(good));
+        // every byte of the header, the first block header and the trailer; a sample of the rest
+        java.util.TreeSet<Integer> at = new java.util.TreeSet<>();
+        for (int i = 0; i < 200; i++) {
+            at.add(i);
+            at.add(good.length - 1 - i);
+        }
+        Random r = new Random(3);
+        for (int i = 0; i < 300; i++) {
+            at.add(r.nextInt(good.length));
+        }
+        for (int i : at) {
+            byte[] bad = good.clone();
+            bad[i] ^= 0x40;
+            mustBeRejected(bad, "a flip at byte " + i);
+        }
+    }
+
+    @net.jqwik.api.Example
+    void everyTruncationIsCaught() throws IOException {
+        byte[] good = sample();
+        for (int n = 0; n < good.length; n += Math.max(1, good.length / 400)) {
+            mustBeRejected(Arrays.copyOf(good, n), "a stream cut at " + n);
+        }
+        byte[] longer = Arrays.copyOf(good, good.length + 1);
+        mustBeRejected(longer, "a byte after the trailer");
+    }
+
+    @net.jqwik.api.Example
+    void lyingLengthsAreRefusedBeforeAnythingIsAllocated() throws IOException {
+        byte[] good = sample();
+        int firstBlock = DeltaCodec.encodeHeader(DeltaReader.readHeader(new ByteArrayInputStream(good))).length;
+        for (int lie : new int[] {0x7fffffff, -1, 0, 0x04000001}) {
+            byte[] bad = good.clone();
+            ByteBuffer.wrap(bad, firstBlock + 8, 4).putInt(lie);   // raw length
+            mustBeRejected(bad, "raw length " + lie);
+            bad = good.clone();
+            ByteBuffer.wrap(bad, firstBlock + 12, 4).putInt(lie);  // stored length
+            mustBeRejected(bad, "stored length " + lie);
+        }
+        DeltaFormatException e = assertThrows(DeltaFormatException.class, () -> DeltaReader.verify(
+                new ByteArrayInputStream("PK\u0003\u0004 not a delta at all".getBytes())));
+        assertTrue(e.getMessage().contains("not an amirror delta") || e.getMessage().contains("truncated"), e.getMessage());
+    }
+
+    @net.jqwik.api.Example
+    void framesOutsideTheDiskOrOutOfOrderAreRefusedEvenWithValidChecksums() throws IOException {
+        DeltaHeader h = new DeltaHeader(UUID.randomUUID(), "vda", 64L * BS, 0, 1, BS, DeltaFormat.CODEC_NONE, 65536);
+        DeltaCodec.FrameOrder order = new DeltaCodec.FrameOrder(h);
+        assertThrows(DeltaFormatException.class, () -> order.check(63L * BS, 2 * BS, "DATA"), "past the end");
+        assertThrows(DeltaFormatException.class, () -> new DeltaCodec.FrameOrder(h).check(100, BS, "DATA"), "unaligned");
+        order.check(10L * BS, BS, "DATA");
+        assertThrows(DeltaFormatException.class, () -> order.check(10L * BS, BS, "ZERO"), "overlap");
+        assertThrows(DeltaFormatException.class, () -> order.check(2L * BS, BS, "ZERO"), "backwards");
+        assertThrows(DeltaFormatException.class, () -> new DeltaCodec.FrameOrder(h).check(Long.MAX_VALUE - 5, 10, "ZERO"));
+        // a DATA frame claiming more bytes than its block holds
+        ByteBuffer b = ByteBuffer.allocate(64);
+        b.put((byte) DeltaFormat.FRAME_DATA).putLong(0).putInt(BS).put(new byte[10]);
+        assertThrows(DeltaFormatException.class, () -> DeltaCodec.decodeFrames(b.array(), b.position(),
+                new DeltaCodec.FrameOrder(h)));
+        ByteBuffer unknown = ByteBuffer.allocate(20).put((byte) 3).putLong(0).putLong(BS);
+        var e = assertThrows(DeltaFormatException.class, () -> DeltaCodec.decodeFrames(unknown.array(), 17,
+                new DeltaCodec.FrameOrder(h)));
+        assertTrue(e.getMessage().contains("COPY"), e.getMessage());
+    }
+
+    @Property(tries = 200)
+    void fuzzedStreamsOnlyEverFailCleanly(@ForAll @IntRange(min = 0, max = 20) int mutations, @ForAll long seed)
+            throws IOException {
+        byte[] bad = sample();
+        Random r = new Random(seed);
+        for (int i = 0; i < mutations; i++) {
+            switch (r.nextInt(3)) {
+                case 0 -> bad[r.nextInt(bad.length)] = (byte) r.nextInt();
+                case 1 -> bad = Arrays.copyOf(bad, Math.max(1, bad.length - r.nextInt(200)));
+                default -> {
+                    int at = r.nextInt(bad.length);
+                    bad[at] = (byte) (bad[at] + 1);
+                }
+            }
+        }
+        if (mutations == 0) {
+            DeltaReader.verify(new ByteArrayInputStream(bad));
+        } else {
+            mustBeRejected(bad, "a stream with " + mutations + " mutations");
+        }
+    }
+
+    @net.jqwik.api.Example
+    void writerRefusesFramesTheReaderWouldRefuse() throws IOException {
+        DeltaHeader h = new DeltaHeader(UUID.randomUUID(), "vda", 64L * BS, 0, 1, BS, DeltaFormat.CODEC_NONE, 65536);
+        try (DeltaWriter w = new DeltaWriter(new ByteArrayOutputStream(), h, new XzBlockCodec.Preset(0, false), POOL, 1,
+                DeltaWriter.ResultListener.NONE)) {
+            w.data(4 * BS, new byte[BS]);
+            assertThrows(IllegalArgumentException.class, () -> w.zero(0, BS));
+            assertThrows(IllegalArgumentException.class, () -> w.data(8 * BS + 1, new byte[BS]));
+        }
+    }
+}
