@@ -5,8 +5,8 @@ import io.amirror.libvirt.DiskInfo;
 import java.io.IOException;
 
 /**
- * Receives what a capture found, disk by disk. Within a disk, extents arrive in no particular order
- * (reads are pipelined) and never overlap; together they are exactly what changed since the base.
+ * Receives what a capture found, disk by disk. Within a disk, extents arrive in increasing offset
+ * order and never overlap; together they are exactly what changed since the base.
  */
 public interface CaptureSink {
 

@@ -253,17 +253,24 @@ public final class DomainCapture {
             long[] bytes = new long[2];   // data, zero
             int[] counts = new int[2];
             List<long[]> reads = new ArrayList<>();
+            java.util.ArrayDeque<PlannedExtent> zeroes = new java.util.ArrayDeque<>();
             for (PlannedExtent p : plan) {
                 if (p.kind() == PlannedExtent.Kind.ZERO) {
-                    sink.zero(p.offset(), p.length());
-                    bytes[1] += p.length();
-                    counts[1]++;
+                    zeroes.add(p);
                 } else {
                     reads.add(new long[] {p.offset(), p.length()});
                 }
             }
-            c.readRanges(reads, (offset, data) -> {
+            // Data arrives in plan order; ZERO extents are slotted in between, so the sink sees one
+            // increasing sequence.
+            c.readRanges(reads, READ_PIECE, true, (offset, data) -> {
                 try {
+                    while (!zeroes.isEmpty() && zeroes.peekFirst().offset() < offset) {
+                        PlannedExtent z = zeroes.pollFirst();
+                        sink.zero(z.offset(), z.length());
+                        bytes[1] += z.length();
+                        counts[1]++;
+                    }
                     // Zeroes written as data (dd if=/dev/zero) are sent as what they are.
                     if (allZero(data)) {
                         sink.zero(offset, data.length);
@@ -278,6 +285,11 @@ public final class DomainCapture {
                     throw new NbdException("capture sink failed: " + e.getMessage(), e);
                 }
             });
+            for (PlannedExtent z : zeroes) {
+                sink.zero(z.offset(), z.length());
+                bytes[1] += z.length();
+                counts[1]++;
+            }
             sink.endDisk();
             return new CaptureResult.DiskStats(disk.target(), size, bytes[0], counts[0], bytes[1], counts[1]);
         }
@@ -295,6 +307,8 @@ public final class DomainCapture {
     }
 
     private static final byte[] ZEROES = new byte[64 * 1024];
+    /** Read size: small enough that in-order delivery holds little, large enough to keep the pipe full. */
+    static final int READ_PIECE = 1 << 20;
 
     private void qemuImg(String... args) {
         List<String> cmd = new ArrayList<>(List.of(options.qemuImg().toString()));

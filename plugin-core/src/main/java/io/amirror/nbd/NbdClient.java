@@ -204,14 +204,26 @@ public final class NbdClient implements AutoCloseable {
      * it completes. Pieces are at most the export's maximum block size.
      */
     public void readRanges(List<long[]> ranges, ReadSink sink) throws NbdException {
+        readRanges(ranges, maxBlock, false, sink);
+    }
+
+    /**
+     * Like {@link #readRanges(List, ReadSink)}, in pieces of at most {@code pieceSize} bytes; with
+     * {@code inOrder} the sink gets the pieces in the order of the ranges (completed pieces wait for
+     * their predecessors, so at most {@link #MAX_IN_FLIGHT} pieces are held).
+     */
+    public void readRanges(List<long[]> ranges, int pieceSize, boolean inOrder, ReadSink sink) throws NbdException {
         checkUsable();
+        int piece = Math.max(1, Math.min(pieceSize, maxBlock));
         Deque<long[]> todo = new ArrayDeque<>();
         for (long[] r : ranges) {
             checkRange(r[0], r[1]);
-            for (long pos = r[0]; pos < r[0] + r[1]; pos += maxBlock) {
-                todo.add(new long[] {pos, Math.min(maxBlock, r[0] + r[1] - pos)});
+            for (long pos = r[0]; pos < r[0] + r[1]; pos += piece) {
+                todo.add(new long[] {pos, Math.min(piece, r[0] + r[1] - pos)});
             }
         }
+        java.util.TreeMap<Long, InFlight> waiting = new java.util.TreeMap<>(); // completed, by cookie
+        long nextToDeliver = nextCookie;
         Map<Long, InFlight> inFlight = new HashMap<>();
         NbdServerErrorException firstError = null;
         try {
@@ -232,8 +244,16 @@ public final class NbdClient implements AutoCloseable {
                 NbdServerErrorException err = f.error();
                 if (err != null) {
                     firstError = firstError == null ? err : firstError;
-                } else if (firstError == null) {
+                } else if (firstError == null && !inOrder) {
                     sink.accept(f.request.offset(), f.data);
+                } else if (firstError == null) {
+                    // cookies grow with each request, so they give the order to deliver in
+                    waiting.put(f.request.cookie(), f);
+                    while (!waiting.isEmpty() && waiting.firstKey() == nextToDeliver) {
+                        InFlight next = waiting.pollFirstEntry().getValue();
+                        sink.accept(next.request.offset(), next.data);
+                        nextToDeliver++;
+                    }
                 }
             }
         } catch (NbdProtocolException | NbdTimeoutException e) {
