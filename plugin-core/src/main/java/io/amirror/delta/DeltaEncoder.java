@@ -1,0 +1,148 @@
+package io.amirror.delta;
+
+import io.amirror.capture.CaptureSink;
+import io.amirror.libvirt.DiskInfo;
+import io.amirror.spool.Spool;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * The encode stage of one capture: for each disk, refines the captured extents against that disk's
+ * replica hash map, encodes them into a delta in the spool, and journals the resulting block hashes
+ * for the map. The capture's backup job can end as soon as the last disk is in the spool.
+ *
+ * <p>Caller's duties: call {@link #recover} for each disk before a capture (finishes a map commit a
+ * crash interrupted); call {@link #abort()} if the capture fails (no partial delta or journal stays);
+ * call {@link #acknowledged} when the standby acknowledges the point.
+ */
+public final class DeltaEncoder implements CaptureSink {
+
+    /** One disk's delta, as it went into the spool. */
+    public record DiskDelta(String disk, Spool.Entry entry, DeltaWriter.Summary summary, Refiner.Stats refined) {
+    }
+
+    private final Spool spool;
+    private final Path mapDir;
+    private final UUID domain;
+    private final int basePoint;
+    private final int newPoint;
+    private final XzBlockCodec.Preset preset;
+    private final ExecutorService pool;
+    private final int threads;
+    private final List<DiskDelta> done = new ArrayList<>();
+
+    private String disk;
+    private ReplicaHashMap map;
+    private ReplicaHashMap.Journal journal;
+    private Spool.Writing writing;
+    private DeltaWriter writer;
+    private Refiner refiner;
+
+    public DeltaEncoder(Spool spool, Path mapDir, UUID domain, int basePoint, int newPoint, XzBlockCodec.Preset preset,
+                        ExecutorService pool, int threads) {
+        this.spool = spool;
+        this.mapDir = mapDir;
+        this.domain = domain;
+        this.basePoint = basePoint;
+        this.newPoint = newPoint;
+        this.preset = preset;
+        this.pool = pool;
+        this.threads = threads;
+    }
+
+    static Path mapFile(Path mapDir, String disk) {
+        return mapDir.resolve(disk + ".map");
+    }
+
+    /** Finishes an interrupted map commit of {@code acked} for one disk. */
+    public static void recover(Path mapDir, String disk, long size, int acked) throws IOException {
+        Files.createDirectories(mapDir);
+        try (ReplicaHashMap m = ReplicaHashMap.open(mapFile(mapDir, disk), size)) {
+            m.recover(acked);
+        }
+    }
+
+    /** The standby holds {@code point}: the maps take its hashes and the spool lets its deltas go. */
+    public static void acknowledged(Spool spool, Path mapDir, UUID domain, List<DiskInfo> disks, List<Long> sizes,
+                                    int point) throws IOException {
+        for (int i = 0; i < disks.size(); i++) {
+            try (ReplicaHashMap m = ReplicaHashMap.open(mapFile(mapDir, disks.get(i).target()), sizes.get(i))) {
+                m.commit(point);
+            }
+            spool.acknowledged(domain, disks.get(i).target(), point);
+        }
+    }
+
+    @Override
+    public void beginDisk(DiskInfo d, long size) throws IOException {
+        disk = d.target();
+        Files.createDirectories(mapDir);
+        map = ReplicaHashMap.open(mapFile(mapDir, disk), size);
+        journal = map.journal(newPoint);
+        writing = spool.begin(domain, disk, basePoint, newPoint);
+        DeltaHeader h = new DeltaHeader(domain, disk, size, basePoint, newPoint, DeltaFormat.BLOCK_SIZE,
+                DeltaFormat.CODEC_XZ, DeltaFormat.DEFAULT_BLOCK_RAW);
+        writer = new DeltaWriter(writing.stream(), h, preset, pool, threads, journal);
+        refiner = new Refiner(writer, map);
+        refiner.beginDisk(d, size);
+    }
+
+    @Override
+    public void zero(long offset, long length) throws IOException {
+        refiner.zero(offset, length);
+    }
+
+    @Override
+    public void data(long offset, byte[] data) throws IOException {
+        refiner.data(offset, data);
+    }
+
+    @Override
+    public void endDisk() throws IOException {
+        refiner.endDisk();
+        DeltaWriter.Summary s = writer.finish();
+        journal.seal();
+        journal.close();
+        Spool.Entry e = writing.commit();
+        map.close();
+        done.add(new DiskDelta(disk, e, s, refiner.stats()));
+        journal = null;
+        writing = null;
+        map = null;
+    }
+
+    public List<DiskDelta> deltas() {
+        return List.copyOf(done);
+    }
+
+    /** Removes whatever this capture left: the disk in progress, and the deltas and journals of finished disks. */
+    public void abort() {
+        try {
+            if (writer != null) {
+                writer.close();
+            }
+            if (writing != null) {
+                writing.abort();
+            }
+            if (journal != null) {
+                journal.close();
+            }
+            if (map != null) {
+                Files.deleteIfExists(map.journalFile(newPoint));
+                map.close();
+            }
+            for (DiskDelta d : done) {
+                Files.deleteIfExists(d.entry().file());
+                Files.deleteIfExists(mapDir.resolve(d.disk() + ".map.pending-" + newPoint));
+            }
+        } catch (IOException ignored) {
+            // best effort: leftovers are superseded by the next capture's delta and journal
+        }
+    }
+}
