@@ -1,0 +1,93 @@
+package io.amirror.spool;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SpoolTest {
+    static final UUID DOM = UUID.fromString("0f8fad5b-d9cb-469f-a165-70867728950e");
+
+    @TempDir
+    Path root;
+
+    static Spool.Entry put(Spool s, int base, int next, int bytes) throws IOException {
+        try (Spool.Writing w = s.begin(DOM, "vda", base, next)) {
+            w.stream().write(new byte[bytes]);
+            return w.commit();
+        }
+    }
+
+    @Test
+    void aNewerDeltaSupersedesUnshippedOlderOnes() throws IOException {
+        Spool s = new Spool(root, 1 << 20);
+        put(s, 3, 4, 100);
+        put(s, 3, 5, 100);
+        Spool.Entry e6 = put(s, 3, 6, 100);
+        assertEquals(List.of(e6), s.entries(DOM, "vda"), "points 4 and 5 are covered by 3->6");
+    }
+
+    @Test
+    void aDeltaBeingShippedIsNotSuperseded() throws IOException {
+        Spool s = new Spool(root, 1 << 20);
+        Spool.Entry e4 = put(s, 3, 4, 100);
+        s.markShipping(e4);
+        put(s, 3, 5, 100);
+        assertEquals(2, s.entries(DOM, "vda").size());
+        s.acknowledged(DOM, "vda", 4);
+        assertEquals(List.of(5), s.entries(DOM, "vda").stream().map(Spool.Entry::newPoint).toList());
+    }
+
+    @Test
+    void partialDeltasAreInvisibleAndAbortLeavesNothing() throws IOException {
+        Spool s = new Spool(root, 1 << 20);
+        try (Spool.Writing w = s.begin(DOM, "vda", 0, 1)) {
+            w.stream().write(new byte[5000]);
+            w.stream().flush();
+            assertEquals(List.of(), s.entries(DOM, "vda"), "not visible before commit");
+        }
+        assertEquals(0, s.usedBytes(), "closed without commit: gone");
+    }
+
+    @Test
+    void theSizeBoundStopsAWriterWithAClearErrorAndDropsNothingElse() throws IOException {
+        Spool s = new Spool(root, 10_000);
+        Spool.Entry kept = put(s, 0, 1, 6000);
+        s.markShipping(kept);
+        Spool.Writing w = s.begin(DOM, "vda", 0, 2);
+        SpoolFullException e = assertThrows(SpoolFullException.class, () -> {
+            w.stream().write(new byte[8000]);
+            w.stream().flush();
+        });
+        assertTrue(e.getMessage().contains("spool full"), e.getMessage());
+        w.abort();
+        assertEquals(List.of(kept), s.entries(DOM, "vda"), "the existing delta is untouched");
+        assertTrue(Files.exists(kept.file()));
+    }
+
+    @Test
+    void partialsLeftByACrashAreSwept() throws IOException {
+        Spool s = new Spool(root, 1 << 20);
+        Spool.Writing w = s.begin(DOM, "vda", 0, 1);
+        w.stream().write(new byte[10]);
+        w.stream().flush();
+        // the process dies here: no commit, no abort
+        s.sweepPartials();
+        assertFalse(Files.list(root.resolve(DOM.toString()).resolve("vda")).anyMatch(p -> p.toString().endsWith(".partial")));
+    }
+
+    @Test
+    void diskNamesCannotEscapeTheSpool() {
+        Spool s = new Spool(root, 1 << 20);
+        assertThrows(IllegalArgumentException.class, () -> s.begin(DOM, "../../etc", 0, 1));
+    }
+}
