@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
-        subcommands = {DemoCommand.class, DeltaCommand.class, NbdCommand.class, LabCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,260 @@
+package io.amirror.bench;
+
+import io.amirror.capture.CaptureResult;
+import io.amirror.capture.CaptureSink;
+import io.amirror.capture.DomainCapture;
+import io.amirror.delta.BlockHash;
+import io.amirror.delta.DeltaEncoder;
+import io.amirror.delta.DeltaFormat;
+import io.amirror.delta.PresetChooser;
+import io.amirror.delta.ReplicaHashMap;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.lab.DiskSpec;
+import io.amirror.lab.DomainSpec;
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabDomain;
+import io.amirror.lab.OfficeWorkload;
+import io.amirror.libvirt.CheckpointChain;
+import io.amirror.libvirt.DiskInfo;
+import io.amirror.libvirt.FileChainStore;
+import io.amirror.spool.Spool;
+import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
+
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Bytes per office day, measured on a real guest through amirror's real pipeline, side by side with
+ * the references: the 4 KiB blocks that truly changed (raw, and xz -9e: the reference), the 64 KiB
+ * dirty extents a cluster-level incremental sends (raw, and lz4 as the peer compresses them), and
+ * amirror's delta as it lands in the spool with the preset chosen for a 1 Mbit/s link. Then the
+ * compression speed of each preset on one and two threads, on the changed blocks of the busiest day.
+ */
+public final class DeltaBench {
+
+    public record Day(int day, String what, long changed4k, long xz9e, long extents64k, long lz4, long amirror,
+                      String preset, double seconds) {
+        double ratio() {
+            return (double) amirror / Math.max(1, xz9e);
+        }
+    }
+
+    public record Speed(XzBlockCodec.Preset preset, int threads, double inMBps, double outMBps, long bytes) {
+    }
+
+    public record Report(List<Day> days, List<Speed> speeds, String chosen1, String chosen10, long sample) {
+    }
+
+    private DeltaBench() {
+    }
+
+    /** Tees captured extents into files: all DATA extents, and the 4 KiB blocks the replica lacks. */
+    static final class MeasuringSink implements CaptureSink {
+        final CaptureSink next;
+        final Path mapFile;
+        final OutputStream extents;
+        final OutputStream changed;
+        ReplicaHashMap map;
+
+        MeasuringSink(CaptureSink next, Path mapFile, Path extentsFile, Path changedFile) throws IOException {
+            this.next = next;
+            this.mapFile = mapFile;
+            this.extents = new BufferedOutputStream(Files.newOutputStream(extentsFile), 1 << 20);
+            this.changed = new BufferedOutputStream(Files.newOutputStream(changedFile), 1 << 20);
+        }
+
+        @Override
+        public void beginDisk(DiskInfo disk, long size) throws IOException {
+            next.beginDisk(disk, size);
+            map = ReplicaHashMap.open(mapFile, size);
+        }
+
+        @Override
+        public void zero(long offset, long length) throws IOException {
+            next.zero(offset, length);
+        }
+
+        @Override
+        public void data(long offset, byte[] data) throws IOException {
+            extents.write(data);
+            int bs = DeltaFormat.BLOCK_SIZE;
+            byte[] known = map.read(offset / bs, (data.length + bs - 1) / bs);
+            for (int i = 0; i * bs < data.length; i++) {
+                int n = Math.min(bs, data.length - i * bs);
+                if (!BlockHash.isZero(data, i * bs, n)
+                        && !ReplicaHashMap.matches(known, i, BlockHash.of(data, i * bs, n))) {
+                    changed.write(data, i * bs, n);
+                }
+            }
+            next.data(offset, data);
+        }
+
+        @Override
+        public void endDisk() throws IOException {
+            next.endDisk();
+            map.close();
+            extents.close();
+            changed.close();
+        }
+    }
+
+    public static Report run(Lab lab, int days, long seed, int diskMiB, PrintStream progress) throws Exception {
+        Path work = Files.createTempDirectory("amirror-bench-");
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        long size = (long) diskMiB << 20;
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start()) {
+            UUID uuid = UUID.fromString(vm.libvirtDomain().getUUIDString());
+            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(work));
+            DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
+                    lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(120)));
+            Spool spool = new Spool(work.resolve("spool"), 8L << 30);
+            Path maps = work.resolve("maps");
+            DiskInfo vda = new DiskInfo("vda", vm.image("vda"), "qcow2", false, "disk");
+            OfficeWorkload office = new OfficeWorkload(vm.console(), "/dev/" + vm.spec().testDataTarget(), seed);
+            List<Day> results = new ArrayList<>();
+            Path previousChanged = null;
+            for (int day = 1; day <= days + 1; day++) {
+                office.mount();
+                String what;
+                if (day == 1) {
+                    office.setUp();
+                    what = "first sync: share, database, log";
+                } else {
+                    boolean trim = day == days + 1;
+                    office.day(day, trim);
+                    what = trim ? "office day + deletes + fstrim" : "office day";
+                }
+                office.unmount();
+                XzBlockCodec.Preset preset = previousChanged == null ? new XzBlockCodec.Preset(6, false)
+                        : choose(previousChanged, PresetChooser.parseRate("1mbit"));
+                Path extents = work.resolve("extents-" + day + ".bin");
+                Path changed = work.resolve("changed-" + day + ".bin");
+                long t0 = System.nanoTime();
+                DeltaEncoder.recover(maps, "vda", size, chain.base());
+                DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(), preset, pool, 2);
+                MeasuringSink sink = new MeasuringSink(enc, maps.resolve("vda.map"), extents, changed);
+                CaptureResult r = capture.capture(vm.libvirtDomain(), chain, sink);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                long amirror = enc.deltas().get(0).entry().size();
+                Day d = new Day(day, what, Files.size(changed), compressedSize(changed, "xz", "-9e", "-T1", "-c"),
+                        Files.size(extents), compressedSize(extents, "lz4", "-1", "-c"), amirror, preset.toString(), seconds);
+                results.add(d);
+                progress.printf("day %d (%s): %s%n", day, what, row(d));
+                chain.acknowledge(r.newPoint());
+                DeltaEncoder.acknowledged(spool, maps, uuid, List.of(vda), List.of(size), r.newPoint());
+                if (previousChanged != null) {
+                    Files.deleteIfExists(previousChanged);
+                }
+                Files.deleteIfExists(extents);
+                previousChanged = day == 1 ? null : changed;
+                if (day == 1) {
+                    Files.deleteIfExists(changed);
+                }
+            }
+            // speeds on the busiest office day's changed blocks
+            Day busiest = results.stream().skip(1).max((a, b) -> Long.compare(a.changed4k(), b.changed4k())).orElseThrow();
+            byte[] sample = Files.readAllBytes(previousChanged);
+            List<Speed> speeds = speeds(sample, pool);
+            String c1 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("1mbit"), 2).toString();
+            String c10 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("10mbit"), 2).toString();
+            progress.println("speeds measured on the changed blocks of day " + busiest.day() + " and the last day");
+            return new Report(results, speeds, c1, c10, sample.length);
+        } finally {
+            pool.shutdownNow();
+            FileTrees.deleteQuietly(work);
+        }
+    }
+
+    static XzBlockCodec.Preset choose(Path changed, double linkBytesPerSecond) throws IOException {
+        byte[] all = Files.readAllBytes(changed);
+        if (all.length < 64 * 1024) {
+            return PresetChooser.CANDIDATES.get(0);
+        }
+        int n = Math.min(all.length, 2 << 20);
+        return PresetChooser.calibrate(all, n, linkBytesPerSecond, 2);
+    }
+
+    static long compressedSize(Path file, String tool, String... args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(tool);
+        cmd.addAll(List.of(args));
+        cmd.add(file.toString());
+        String sh = String.join(" ", cmd) + " | wc -c";
+        return Long.parseLong(Exec.run(Duration.ofMinutes(10), "sh", "-c", sh).orThrow().stdout().strip());
+    }
+
+    /** Compresses the sample in 4 MiB blocks at each candidate preset, on 1 and 2 threads. */
+    static List<Speed> speeds(byte[] sample, ExecutorService pool) throws Exception {
+        int block = 4 << 20;
+        byte[] data = sample;
+        while (data.length < 8 << 20) { // at least two blocks, so two threads have work
+            byte[] twice = new byte[data.length * 2];
+            System.arraycopy(data, 0, twice, 0, data.length);
+            System.arraycopy(data, 0, twice, data.length, data.length);
+            data = twice;
+        }
+        List<Speed> out = new ArrayList<>();
+        for (XzBlockCodec.Preset p : PresetChooser.CANDIDATES) {
+            for (int threads = 1; threads <= 2; threads++) {
+                long t0 = System.nanoTime();
+                long stored = 0;
+                List<Future<Integer>> fs = new ArrayList<>();
+                ExecutorService ex = threads == 2 ? pool : Executors.newSingleThreadExecutor();
+                final byte[] d = data;
+                for (int off = 0; off < d.length; off += block) {
+                    final int o = off;
+                    final int n = Math.min(block, d.length - off);
+                    fs.add(ex.submit(() -> XzBlockCodec.compress(java.util.Arrays.copyOfRange(d, o, o + n), n, p).length));
+                }
+                for (Future<Integer> f : fs) {
+                    stored += f.get();
+                }
+                if (threads == 1) {
+                    ex.shutdown();
+                }
+                double s = (System.nanoTime() - t0) / 1e9;
+                out.add(new Speed(p, threads, d.length / s / 1e6, stored / s / 1e6, stored));
+            }
+        }
+        return out;
+    }
+
+    static String row(Day d) {
+        return String.format("changed 4K %,d B | xz -9e %,d B | 64K extents %,d B | lz4 %,d B | amirror %,d B (preset %s, %.2fx xz -9e) | %.1f s",
+                d.changed4k(), d.xz9e(), d.extents64k(), d.lz4(), d.amirror(), d.preset(), d.ratio(), d.seconds());
+    }
+
+    public static void print(Report r, PrintStream out) {
+        out.println();
+        out.println("| day | workload | changed 4 KiB blocks | xz -9e of them (reference) | 64 KiB extents raw | 64 KiB extents lz4 | amirror delta | amirror / reference | lz4 / reference | raw extents / reference | capture+encode s |");
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (Day d : r.days()) {
+            double ref = Math.max(1, d.xz9e());
+            out.printf("| %d | %s | %,d | %,d | %,d | %,d | %,d (xz %s) | %.2f | %.1f | %.1f | %.1f |%n", d.day(), d.what(),
+                    d.changed4k(), d.xz9e(), d.extents64k(), d.lz4(), d.amirror(), d.preset(), d.amirror() / ref,
+                    d.lz4() / ref, d.extents64k() / ref, d.seconds());
+        }
+        out.println();
+        out.printf("Preset chosen for 1 Mbit/s: %s; for 10 Mbit/s: %s (2 threads, sample of %,d bytes).%n", r.chosen1(),
+                r.chosen10(), r.sample());
+        out.println();
+        out.println("| xz preset | threads | input MB/s | output MB/s | output vs 1 Mbit/s (0.125 MB/s) | output vs 10 Mbit/s (1.25 MB/s) |");
+        out.println("|---|---:|---:|---:|---:|---:|");
+        for (Speed s : r.speeds()) {
+            out.printf("| %s | %d | %.2f | %.3f | %.1fx | %.2fx |%n", s.preset(), s.threads(), s.inMBps(), s.outMBps(),
+                    s.outMBps() / 0.125, s.outMBps() / 1.25);
+        }
+    }
+}

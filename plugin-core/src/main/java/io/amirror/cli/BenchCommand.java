@@ -1,0 +1,35 @@
+package io.amirror.cli;
+
+import io.amirror.bench.DeltaBench;
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.concurrent.Callable;
+
+/** {@code amirror bench ...}: measured figures for BENCHMARKS.md. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks on the real-VM lab (needs root).",
+        subcommands = {BenchCommand.Delta.class})
+public final class BenchCommand {
+
+    @Command(name = "delta", mixinStandardHelpOptions = true,
+            description = "Bytes per office day through amirror's pipeline against the references, and xz speeds.")
+    static final class Delta implements Callable<Integer> {
+        @Option(names = "--days", description = "Office days after the first sync (default: ${DEFAULT-VALUE}).")
+        int days = 3;
+        @Option(names = "--seed", description = "Workload seed (default: ${DEFAULT-VALUE}).")
+        long seed = 1;
+        @Option(names = "--disk-mib", description = "Guest disk size in MiB (default: ${DEFAULT-VALUE}).")
+        int diskMiB = 256;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Lab lab = Lab.open(LabOptions.defaults())) {
+                DeltaBench.Report r = DeltaBench.run(lab, days, seed, diskMiB, System.out);
+                DeltaBench.print(r, System.out);
+            }
+            return 0;
+        }
+    }
+}
