@@ -1,0 +1,207 @@
+package io.amirror.standby;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.delta.DeltaFiles;
+import io.amirror.delta.DeltaFormatException;
+import io.amirror.delta.DeltaHeader;
+import io.amirror.delta.DeltaReader;
+import io.amirror.image.DiskImage;
+import io.amirror.util.AtomicFiles;
+import io.amirror.util.Exec;
+
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * One disk's replica on the standby: a qcow2 image, a journal of the point it holds, and the deltas
+ * on their way in. Directory {@code <root>/<domain uuid>/<disk>/}.
+ *
+ * <p>The journal ({@code state.json}) goes "at k" → "pending k+1 (delta D)" → "at k+1", each step
+ * written atomically and synced. Applying a delta is idempotent (frames say "these bytes here"), so
+ * a crash during apply is repaired by applying the same delta again: {@link #recover()} does that
+ * on start. The replica is therefore always either at k or, once recovered, at k+1; never between.
+ * After each apply a recovery point is kept as a qcow2 internal snapshot {@code amirror-<k>}.
+ */
+public final class ReplicaDisk {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The journal. {@code pending} is 0 when no apply is in progress. */
+    public record State(int point, int pending, String pendingDelta, long virtualSize) {
+    }
+
+    /** A recovery point: a snapshot of the replica after point {@code point} was applied. */
+    public record Point(int point, String snapshot, String date) {
+    }
+
+    private final Path dir;
+    private final UUID domain;
+    private final String disk;
+    private final DiskImage.Tools tools;
+    private final int keepPoints;
+
+    public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, int keepPoints) {
+        if (!disk.matches("[a-z][a-z0-9]{0,31}")) {
+            throw new IllegalArgumentException("bad disk name: " + disk);
+        }
+        this.dir = root.resolve(domain.toString()).resolve(disk);
+        this.domain = domain;
+        this.disk = disk;
+        this.tools = tools;
+        this.keepPoints = keepPoints;
+    }
+
+    public Path image() {
+        return dir.resolve("replica.qcow2");
+    }
+
+    Path incoming(byte[] sha256) {
+        return dir.resolve("incoming").resolve(HexFormat.of().formatHex(sha256) + ".partial");
+    }
+
+    public State state() throws IOException {
+        Path f = dir.resolve("state.json");
+        return Files.exists(f) ? JSON.readValue(f.toFile(), State.class) : new State(0, 0, null, 0);
+    }
+
+    private void save(State s) throws IOException {
+        AtomicFiles.write(dir.resolve("state.json"), JSON.writeValueAsBytes(s));
+    }
+
+    /** Finishes an apply that a crash interrupted. Call before accepting anything. */
+    public void recover() throws IOException {
+        State s = state();
+        if (s.pending() != 0) {
+            apply(Path.of(s.pendingDelta()), true);
+        }
+    }
+
+    /**
+     * Where the bytes of an offered delta go, and how many of them are already there and good (the
+     * sender resumes from that offset). Refuses a delta that does not start at the replica's point
+     * or would not fit on disk, before anything is written.
+     */
+    public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256) throws IOException {
+        State s = state();
+        if (s.pending() != 0) {
+            recover();
+            s = state();
+        }
+        if (basePoint != s.point()) {
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BASE_MISMATCH, "replica of " + domain + " "
+                    + disk + " is at point " + s.point() + ", the delta starts at " + basePoint);
+        }
+        Path in = incoming(sha256);
+        Files.createDirectories(in.getParent());
+        long have = Files.exists(in) ? Files.size(in) : 0;
+        long need = size - have + (s.point() == 0 ? 0 : size); // the delta, and room for the image to grow
+        long free = Files.getFileStore(in.getParent()).getUsableSpace();
+        if (need > free) {
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.NO_SPACE, "delta " + basePoint + "->"
+                    + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
+        }
+        return in;
+    }
+
+    /**
+     * A delta has arrived completely: checks it against the offer (digest, domain, disk, points),
+     * verifies it whole, and applies it. Returns the point the replica is now at, durably.
+     */
+    public int complete(Path received, int basePoint, int newPoint, long size, byte[] sha256) throws IOException {
+        if (Files.size(received) != size || !MessageDigest.isEqual(io.amirror.util.FileDigest.sha256(received), sha256)) {
+            Files.deleteIfExists(received);
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA,
+                    "the received delta does not match its offer (size or SHA-256); it was discarded");
+        }
+        DeltaHeader h;
+        try {
+            h = DeltaFiles.verify(received).header();
+        } catch (DeltaFormatException e) {
+            Files.deleteIfExists(received);
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
+        }
+        if (!h.domain().equals(domain) || !h.disk().equals(disk) || h.basePoint() != basePoint
+                || h.newPoint() != newPoint) {
+            Files.deleteIfExists(received);
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "the delta is for " + h.domain()
+                    + " " + h.disk() + " " + h.basePoint() + "->" + h.newPoint() + ", not what was offered");
+        }
+        Path ready = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
+        Files.move(received, ready, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        State s = state();
+        save(new State(s.point(), newPoint, ready.toString(), h.virtualSize()));
+        apply(ready, false);
+        return state().point();
+    }
+
+    private void apply(Path delta, boolean again) throws IOException {
+        State s = state();
+        DeltaHeader h;
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(delta))) {
+            h = DeltaReader.readHeader(in);
+        }
+        if (!Files.exists(image())) {
+            if (h.basePoint() != 0) {
+                throw new IOException("replica image " + image() + " is missing but the delta needs point " + h.basePoint());
+            }
+            qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(), Long.toString(h.virtualSize()));
+        }
+        try (DiskImage img = DiskImage.open(image(), true, tools)) {
+            if (img.size() != h.virtualSize()) {
+                throw new IOException("replica has " + img.size() + " bytes, the delta is for " + h.virtualSize());
+            }
+            DeltaFiles.apply(delta, img);
+        }
+        String snap = "amirror-" + h.newPoint();
+        if (again) {
+            Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", snap, image().toString()), null, Map.of(),
+                    Duration.ofMinutes(5)); // it may or may not exist
+        }
+        qemuImg("snapshot", "-c", snap, image().toString());
+        save(new State(h.newPoint(), 0, null, h.virtualSize()));
+        Files.deleteIfExists(delta);
+        prune();
+    }
+
+    /** The recovery points kept, oldest first. */
+    public List<Point> points() throws IOException {
+        List<Point> out = new ArrayList<>();
+        if (!Files.exists(image())) {
+            return out;
+        }
+        String json = Exec.run(List.of(tools.qemuImg().toString(), "info", "--output=json", "-U", image().toString()),
+                null, Map.of(), Duration.ofMinutes(1)).orThrow().stdout();
+        for (var s : JSON.readTree(json).path("snapshots")) {
+            String name = s.path("name").asText();
+            if (name.matches("amirror-[0-9]{1,9}")) {
+                out.add(new Point(Integer.parseInt(name.substring(8)), name,
+                        java.time.Instant.ofEpochSecond(s.path("date-sec").asLong()).toString()));
+            }
+        }
+        out.sort(java.util.Comparator.comparingInt(Point::point));
+        return out;
+    }
+
+    private void prune() throws IOException {
+        List<Point> ps = points();
+        for (int i = 0; i < ps.size() - keepPoints; i++) {
+            qemuImg("snapshot", "-d", ps.get(i).snapshot(), image().toString());
+        }
+    }
+
+    private void qemuImg(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(tools.qemuImg().toString()));
+        cmd.addAll(List.of(args));
+        Exec.run(cmd, null, Map.of(), Duration.ofMinutes(5)).orThrow();
+    }
+}

@@ -1,0 +1,127 @@
+package io.amirror.transport;
+
+import io.amirror.spool.Spool;
+import io.amirror.transport.WireMessage.Ack;
+import io.amirror.transport.WireMessage.Commit;
+import io.amirror.transport.WireMessage.Data;
+import io.amirror.transport.WireMessage.Hello;
+import io.amirror.transport.WireMessage.Offer;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.transport.WireMessage.Resume;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.RandomAccessFile;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+
+/**
+ * The primary's end of the link: ships one spooled delta to the standby and returns its ACK. The
+ * standby says where to resume; only the rest is sent. Every byte leaves through the shared
+ * {@link TokenBucket}.
+ */
+public final class Sender {
+
+    /**
+     * What a shipment cost and what came back: where it resumed, the delta bytes sent, and during
+     * the data phase the bytes the link carried (TLS and framing included) and for how long.
+     */
+    public record Shipped(Ack ack, long resumedAt, long sentBytes, long wireBytes, double dataSeconds) {
+        public double goodputBytesPerSecond() {
+            return dataSeconds <= 0 ? 0 : wireBytes / dataSeconds;
+        }
+    }
+
+    static final String HOST = hostName();
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    private final SSLContext tls;
+    private final InetSocketAddress standby;
+    private final TokenBucket bucket;
+    private final int timeoutMillis;
+
+    public Sender(SSLContext tls, InetSocketAddress standby, TokenBucket bucket, int timeoutMillis) {
+        this.tls = tls;
+        this.standby = standby;
+        this.bucket = bucket;
+        this.timeoutMillis = timeoutMillis;
+    }
+
+    public Shipped ship(Spool.Entry e) throws IOException {
+        byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
+        ShapedSocket plain = new ShapedSocket(bucket);
+        plain.connect(standby, timeoutMillis);
+        try (SSLSocket s = Tls.connect(tls, plain, standby.getHostString(), timeoutMillis)) {
+            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
+            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+            Receiver.send(out, new Hello(WireCodec.VERSION, HOST));
+            WireMessage hello = WireCodec.read(in);
+            if (!(hello instanceof Hello h) || h.version() != WireCodec.VERSION) {
+                throw new WireProtocolException("standby answered " + hello + " to HELLO");
+            }
+            Receiver.send(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
+            WireMessage answer = WireCodec.read(in);
+            if (answer instanceof Refuse r) {
+                throw new RefusedException(r);
+            }
+            if (!(answer instanceof Resume resume) || resume.offset() > e.size()) {
+                throw new WireProtocolException("standby answered " + answer + " to OFFER");
+            }
+            long sent = 0;
+            long wireBefore = bucket.grantedBytes();
+            long t0 = System.nanoTime();
+            try (RandomAccessFile f = new RandomAccessFile(e.file().toFile(), "r")) {
+                byte[] buf = new byte[256 * 1024];
+                f.seek(resume.offset());
+                for (long pos = resume.offset(); pos < e.size(); ) {
+                    int n = (int) Math.min(buf.length, e.size() - pos);
+                    f.readFully(buf, 0, n);
+                    Receiver.send(out, new Data(pos, java.util.Arrays.copyOf(buf, n)));
+                    pos += n;
+                    sent += n;
+                }
+            }
+            Receiver.send(out, new Commit());
+            double dataSeconds = (System.nanoTime() - t0) / 1e9;
+            long wire = bucket.grantedBytes() - wireBefore;
+            s.setSoTimeout(Math.max(timeoutMillis, 600_000)); // verify and apply take time on the standby
+            WireMessage done = WireCodec.read(in);
+            if (done instanceof Refuse r) {
+                throw new RefusedException(r);
+            }
+            if (!(done instanceof Ack a) || a.point() != e.newPoint() || !a.domain().equals(e.domain())
+                    || !a.disk().equals(e.disk())) {
+                throw new WireProtocolException("standby answered " + done + " to COMMIT of point " + e.newPoint());
+            }
+            return new Shipped(a, resume.offset(), sent, wire, dataSeconds);
+        }
+    }
+
+    /** The standby refused the delta; {@link #refusal()} says why. */
+    public static final class RefusedException extends IOException {
+        private final Refuse refusal;
+
+        RefusedException(Refuse r) {
+            super("standby refused: " + r.reason());
+            this.refusal = r;
+        }
+
+        public Refuse refusal() {
+            return refusal;
+        }
+    }
+}

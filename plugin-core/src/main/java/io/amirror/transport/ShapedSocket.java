@@ -1,0 +1,51 @@
+package io.amirror.transport;
+
+import java.io.FilterOutputStream;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.io.OutputStream;
+import java.net.Socket;
+
+/**
+ * A plain TCP socket whose output passes a {@link TokenBucket}. TLS is layered on top of it
+ * ({@link Tls#connect}), so the bucket counts every byte that reaches the wire: records, TLS
+ * overhead and framing included. Writes are cut into pieces of at most {@link #QUANTUM} bytes so
+ * that connections sharing one bucket take turns.
+ */
+public final class ShapedSocket extends Socket {
+    static final int QUANTUM = 4096;
+    private final TokenBucket bucket;
+    private OutputStream shaped;
+
+    public ShapedSocket(TokenBucket bucket) {
+        this.bucket = bucket;
+    }
+
+    @Override
+    public synchronized OutputStream getOutputStream() throws IOException {
+        if (shaped == null) {
+            OutputStream raw = super.getOutputStream();
+            shaped = new FilterOutputStream(raw) {
+                @Override
+                public void write(int b) throws IOException {
+                    write(new byte[] {(byte) b}, 0, 1);
+                }
+
+                @Override
+                public void write(byte[] b, int off, int len) throws IOException {
+                    for (int pos = 0; pos < len; pos += QUANTUM) {
+                        int n = Math.min(QUANTUM, len - pos);
+                        try {
+                            bucket.acquire(n);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new InterruptedIOException("interrupted while rate limited");
+                        }
+                        raw.write(b, off + pos, n);
+                    }
+                }
+            };
+        }
+        return shaped;
+    }
+}

@@ -1,0 +1,195 @@
+package io.amirror.transport;
+
+import io.amirror.transport.WireMessage.Ack;
+import io.amirror.transport.WireMessage.Commit;
+import io.amirror.transport.WireMessage.Data;
+import io.amirror.transport.WireMessage.Hello;
+import io.amirror.transport.WireMessage.Offer;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.transport.WireMessage.Resume;
+
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+
+/**
+ * Frames on the wire: type (u8), payload length (u32), payload; big-endian. Pure encoding and
+ * decoding; a frame longer than {@link #MAX_PAYLOAD} is refused before anything is allocated.
+ */
+public final class WireCodec {
+    public static final int VERSION = 1;
+    public static final int MAX_PAYLOAD = (1 << 20) + 64;
+    public static final int MAX_CHUNK = 1 << 20;
+
+    static final int HELLO = 1;
+    static final int OFFER = 2;
+    static final int RESUME = 3;
+    static final int DATA = 4;
+    static final int COMMIT = 5;
+    static final int ACK = 6;
+    static final int REFUSE = 7;
+
+    private WireCodec() {
+    }
+
+    public static byte[] encode(WireMessage m) {
+        ByteBuffer p = ByteBuffer.allocate(payloadSize(m));
+        int type;
+        if (m instanceof Hello h) {
+            type = HELLO;
+            p.putShort((short) h.version());
+            putString(p, h.host());
+        } else if (m instanceof Offer o) {
+            type = OFFER;
+            putUuid(p, o.domain());
+            putString(p, o.disk());
+            p.putInt(o.basePoint()).putInt(o.newPoint()).putLong(o.size()).put(o.sha256());
+        } else if (m instanceof Resume r) {
+            type = RESUME;
+            p.putLong(r.offset());
+        } else if (m instanceof Data d) {
+            type = DATA;
+            p.putLong(d.offset()).put(d.bytes());
+        } else if (m instanceof Commit) {
+            type = COMMIT;
+        } else if (m instanceof Ack a) {
+            type = ACK;
+            putUuid(p, a.domain());
+            putString(p, a.disk());
+            p.putInt(a.point());
+        } else {
+            Refuse r = (Refuse) m;
+            type = REFUSE;
+            p.putShort((short) r.code());
+            putString(p, r.reason());
+        }
+        return ByteBuffer.allocate(5 + p.capacity()).put((byte) type).putInt(p.capacity()).put(p.array()).array();
+    }
+
+    private static int payloadSize(WireMessage m) {
+        if (m instanceof Hello h) {
+            return 2 + strLen(h.host());
+        } else if (m instanceof Offer o) {
+            return 16 + strLen(o.disk()) + 4 + 4 + 8 + 32;
+        } else if (m instanceof Resume) {
+            return 8;
+        } else if (m instanceof Data d) {
+            return 8 + d.bytes().length;
+        } else if (m instanceof Commit) {
+            return 0;
+        } else if (m instanceof Ack a) {
+            return 16 + strLen(a.disk()) + 4;
+        }
+        return 2 + strLen(((Refuse) m).reason());
+    }
+
+    /** Reads one frame; a clean end of stream before its first byte returns null. */
+    public static WireMessage read(InputStream in) throws IOException {
+        int type = in.read();
+        if (type < 0) {
+            return null;
+        }
+        DataInputStream din = new DataInputStream(in);
+        int len;
+        try {
+            len = din.readInt();
+        } catch (EOFException e) {
+            throw new WireProtocolException("stream ends inside a frame header");
+        }
+        if (len < 0 || len > MAX_PAYLOAD) {
+            throw new WireProtocolException("frame of " + Integer.toUnsignedString(len) + " bytes exceeds "
+                    + MAX_PAYLOAD);
+        }
+        byte[] payload = in.readNBytes(len);
+        if (payload.length != len) {
+            throw new WireProtocolException("stream ends inside a frame (" + payload.length + " of " + len + " bytes)");
+        }
+        return decode(type, payload);
+    }
+
+    public static WireMessage decode(int type, byte[] payload) throws WireProtocolException {
+        ByteBuffer b = ByteBuffer.wrap(payload);
+        try {
+            WireMessage m = switch (type) {
+                case HELLO -> new Hello(Short.toUnsignedInt(b.getShort()), getString(b));
+                case OFFER -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    int base = b.getInt();
+                    int next = b.getInt();
+                    long size = b.getLong();
+                    byte[] sha = new byte[32];
+                    b.get(sha);
+                    if (!disk.matches("[a-z][a-z0-9]{0,31}") || base < 0 || next <= base || size <= 0) {
+                        throw new WireProtocolException("malformed OFFER: disk '" + disk + "', points " + base + " -> "
+                                + next + ", size " + size);
+                    }
+                    yield new Offer(u, disk, base, next, size, sha);
+                }
+                case RESUME -> {
+                    long off = b.getLong();
+                    if (off < 0) {
+                        throw new WireProtocolException("negative RESUME offset");
+                    }
+                    yield new Resume(off);
+                }
+                case DATA -> {
+                    long off = b.getLong();
+                    if (off < 0 || b.remaining() > MAX_CHUNK) {
+                        throw new WireProtocolException("malformed DATA at " + off);
+                    }
+                    byte[] bytes = new byte[b.remaining()];
+                    b.get(bytes);
+                    yield new Data(off, bytes);
+                }
+                case COMMIT -> new Commit();
+                case ACK -> new Ack(getUuid(b), getString(b), b.getInt());
+                case REFUSE -> new Refuse(Short.toUnsignedInt(b.getShort()), getString(b));
+                default -> throw new WireProtocolException("unknown frame type " + type);
+            };
+            if (b.hasRemaining()) {
+                throw new WireProtocolException("frame type " + type + " has " + b.remaining() + " extra bytes");
+            }
+            return m;
+        } catch (java.nio.BufferUnderflowException e) {
+            throw new WireProtocolException("frame type " + type + " is too short");
+        }
+    }
+
+    private static int strLen(String s) {
+        return 2 + s.getBytes(StandardCharsets.UTF_8).length;
+    }
+
+    private static void putString(ByteBuffer b, String s) {
+        byte[] u = s.getBytes(StandardCharsets.UTF_8);
+        b.putShort((short) u.length).put(u);
+    }
+
+    private static String getString(ByteBuffer b) throws WireProtocolException {
+        int n = Short.toUnsignedInt(b.getShort());
+        if (n > 4096 || n > b.remaining()) {
+            throw new WireProtocolException("string of " + n + " bytes");
+        }
+        ByteBuffer s = b.slice(b.position(), n);
+        b.position(b.position() + n);
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).decode(s).toString();
+        } catch (CharacterCodingException e) {
+            throw new WireProtocolException("string is not UTF-8");
+        }
+    }
+
+    private static void putUuid(ByteBuffer b, UUID u) {
+        b.putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits());
+    }
+
+    private static UUID getUuid(ByteBuffer b) {
+        return new UUID(b.getLong(), b.getLong());
+    }
+}

@@ -1,0 +1,43 @@
+package io.amirror.transport;
+
+import java.util.UUID;
+
+/**
+ * The messages of the primary → standby protocol ({@code schemas/wire-protocol.md}). Records only;
+ * {@link WireCodec} turns them into bytes and back.
+ */
+public sealed interface WireMessage {
+
+    /** Both sides, first: protocol version and a name for logs. */
+    record Hello(int version, String host) implements WireMessage {
+    }
+
+    /** Sender: here is delta base→new of a disk, {@code size} bytes with this SHA-256. */
+    record Offer(UUID domain, String disk, int basePoint, int newPoint, long size, byte[] sha256) implements WireMessage {
+    }
+
+    /** Receiver: I hold the first {@code offset} bytes of that delta, verified; continue from there. */
+    record Resume(long offset) implements WireMessage {
+    }
+
+    /** Sender: bytes of the offered delta at {@code offset}. */
+    record Data(long offset, byte[] bytes) implements WireMessage {
+    }
+
+    /** Sender: that was all of it. */
+    record Commit() implements WireMessage {
+    }
+
+    /** Receiver: the disk's replica is durably at {@code point}. */
+    record Ack(UUID domain, String disk, int point) implements WireMessage {
+    }
+
+    /** Receiver: no, with a reason the sender logs and shows in its status. */
+    record Refuse(int code, String reason) implements WireMessage {
+        public static final int BASE_MISMATCH = 1;
+        public static final int NO_SPACE = 2;
+        public static final int BAD_DELTA = 3;
+        public static final int PROTOCOL = 4;
+        public static final int INTERNAL = 5;
+    }
+}

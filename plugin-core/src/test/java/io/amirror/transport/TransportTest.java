@@ -1,0 +1,235 @@
+package io.amirror.transport;
+
+import io.amirror.delta.DeltaFiles;
+import io.amirror.delta.DeltaFormat;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.image.DiskImage;
+import io.amirror.lab.LabOptions;
+import io.amirror.spool.Spool;
+import io.amirror.standby.ReplicaDisk;
+import io.amirror.util.Exec;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Primary to standby over real TLS sockets on loopback, with the standby applying to qcow2 through
+ * qemu-nbd: pinned trust, refusals, resume after cuts, and an apply interrupted by a crash.
+ */
+class TransportTest {
+    static final Duration T = Duration.ofMinutes(2);
+    static final UUID DOM = UUID.fromString("6f1c2a52-4a5e-4b4f-9d55-1e7f9c1d2b3a");
+    static final int TRIALS = Integer.getInteger("amirror.trials", 6);
+
+    @TempDir
+    static Path shared;
+    static Identity primary;
+    static Identity standby;
+    static Identity stranger;
+    static DiskImage.Tools tools;
+    /** Images v0 (empty), v1, v2 and the deltas 0->1 and 1->2 between them. */
+    static Path v1;
+    static Path v2;
+    static Path d01;
+    static Path d12;
+
+    static String tool(String n) {
+        return Exec.which(n, LabOptions.DEFAULT_SEARCH_PATH).toString();
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        primary = Identity.loadOrCreate(shared.resolve("primary"), "primary");
+        standby = Identity.loadOrCreate(shared.resolve("standby"), "standby");
+        stranger = Identity.loadOrCreate(shared.resolve("stranger"), "stranger");
+        tools = new DiskImage.Tools(Path.of(tool("qemu-img")), Path.of(tool("qemu-nbd")));
+        Path v0 = shared.resolve("v0.qcow2");
+        v1 = shared.resolve("v1.qcow2");
+        v2 = shared.resolve("v2.qcow2");
+        Exec.run(T, tool("qemu-img"), "create", "-q", "-f", "qcow2", v0.toString(), "64M").orThrow();
+        Files.copy(v0, v1);
+        // incompressible data, so the deltas span several xz blocks and cuts land inside them
+        Path rnd = shared.resolve("rnd.bin");
+        byte[] r = new byte[6 << 20];
+        new Random(1).nextBytes(r);
+        Files.write(rnd, r);
+        Exec.run(T, tool("qemu-io"), "-f", "qcow2", "-c", "write -P 1 0 2M", v1.toString()).orThrow();
+        Exec.run(T, tool("qemu-io"), "-f", "qcow2", "-c", "write -P 3 20M 1M", v1.toString()).orThrow();
+        Files.copy(v1, v2);
+        Exec.run(T, tool("qemu-io"), "-f", "qcow2", "-c", "write -z 20M 512k", "-c", "write -P 7 40M 64k", v2.toString())
+                .orThrow();
+        // a region of random bytes in both versions: written through a raw copy
+        writeRandom(v1, rnd, 8 << 20);
+        writeRandom(v2, rnd, 8 << 20);
+        Path rnd2 = shared.resolve("rnd2.bin");
+        byte[] r2 = new byte[3 << 20];
+        new Random(2).nextBytes(r2);
+        Files.write(rnd2, r2);
+        writeRandom(v2, rnd2, 30 << 20);
+        d01 = shared.resolve("d01.amd");
+        d12 = shared.resolve("d12.amd");
+        create(v0, v1, d01, 0, 1);
+        create(v1, v2, d12, 1, 2);
+    }
+
+    static void writeRandom(Path qcow, Path data, long offset) {
+        Exec.run(T, tool("qemu-io"), "-f", "qcow2", "-c", "write -s " + data + " " + offset + " " + data.toFile().length(),
+                qcow.toString()).orThrow();
+    }
+
+    static void create(Path from, Path to, Path out, int base, int next) throws IOException {
+        try (DiskImage a = DiskImage.open(from, false, tools); DiskImage b = DiskImage.open(to, false, tools)) {
+            DeltaFiles.create(a, b, out, new DeltaFiles.CreateOptions(DOM, "vda", base, next,
+                    new XzBlockCodec.Preset(1, false), 0, 2, 1 << 20 /* 1 MiB blocks: many of them */));
+        }
+    }
+
+    static Spool.Entry entry(Path delta, int base, int next) throws IOException {
+        return new Spool.Entry(DOM, "vda", base, next, delta, Files.size(delta));
+    }
+
+    Receiver receiver(Path root, Identity me, Set<String> pins) throws IOException {
+        SSLContext ctx = Tls.context(me, pins);
+        return new Receiver(Tls.listen(ctx, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), root, tools, 3)
+                .start();
+    }
+
+    Sender sender(Identity me, Set<String> pins, InetSocketAddress to, TokenBucket bucket) throws IOException {
+        return new Sender(Tls.context(me, pins), to, bucket, 30_000);
+    }
+
+    static InetSocketAddress local(int port) {
+        return new InetSocketAddress(InetAddress.getLoopbackAddress(), port);
+    }
+
+    static boolean sameImage(Path a, Path b) {
+        return Exec.run(T, tool("qemu-img"), "compare", "-q", a.toString(), b.toString()).exitCode() == 0;
+    }
+
+    @Test
+    void pinnedPeersShipTwoPointsAndTheReplicaMatches(@TempDir Path root) throws Exception {
+        TokenBucket unlimited = new TokenBucket(() -> 1e12);
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), unlimited);
+            assertEquals(1, s.ship(entry(d01, 0, 1)).ack().point());
+            assertEquals(2, s.ship(entry(d12, 1, 2)).ack().point());
+        }
+        ReplicaDisk disk = new ReplicaDisk(root, DOM, "vda", tools, 3);
+        assertTrue(sameImage(disk.image(), v2), "replica equals the primary's image at point 2");
+        assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
+        assertEquals(2, disk.state().point());
+    }
+
+    @Test
+    void anUnpinnedPeerIsRefusedOnBothSides(@TempDir Path root) throws Exception {
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender intruder = sender(stranger, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            assertThrows(SSLException.class, () -> intruder.ship(entry(d01, 0, 1)));
+            // and a primary that pins someone else refuses the standby
+            Sender wary = sender(primary, Set.of(stranger.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            SSLException e = assertThrows(SSLException.class, () -> wary.ship(entry(d01, 0, 1)));
+            assertTrue(String.valueOf(e.getMessage()).contains("not pinned") || e.getCause() != null, e.toString());
+        }
+        assertFalse(Files.exists(root.resolve(DOM.toString())), "no byte from the intruder reached the replica store");
+    }
+
+    @Test
+    void aDeltaThatDoesNotStartAtTheReplicasPointIsRefusedBeforeAnythingIsWritten(@TempDir Path root) throws Exception {
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            Sender.RefusedException e = assertThrows(Sender.RefusedException.class, () -> s.ship(entry(d12, 1, 2)));
+            assertEquals(WireMessage.Refuse.BASE_MISMATCH, e.refusal().code());
+            assertTrue(e.getMessage().contains("at point 0"), e.getMessage());
+        }
+        assertFalse(Files.exists(new ReplicaDisk(root, DOM, "vda", tools, 3).image()));
+    }
+
+    @Test
+    void cutsResumeWhereTheyStoppedAndResendAtMostTheBlockInFlight(@TempDir Path root) throws Exception {
+        long size = Files.size(d01);
+        long maxUnit = DeltaFormat.maxStored(1 << 20) + DeltaFormat.BLOCK_HEADER_SIZE;
+        Random rnd = new Random(42);
+        for (int trial = 0; trial < TRIALS; trial++) {
+            Path trialRoot = root.resolve("t" + trial);
+            try (Receiver r = receiver(trialRoot, standby, Set.of(primary.fingerprint()));
+                 CuttingProxy link = new CuttingProxy(local(r.port()))) {
+                Sender s = sender(primary, Set.of(standby.fingerprint()), link.address(), new TokenBucket(() -> 1e12));
+                long cut = 2000 + rnd.nextLong(size);   // somewhere in the handshake or the data
+                link.cutNextAfter(cut);
+                assertThrows(IOException.class, () -> s.ship(entry(d01, 0, 1)));
+                Sender.Shipped done = s.ship(entry(d01, 0, 1));
+                assertEquals(1, done.ack().point());
+                assertTrue(done.sentBytes() == size - done.resumedAt(), "only the rest is sent");
+                assertTrue(cut >= size || done.resumedAt() >= cut - maxUnit - 64 * 1024,
+                        "trial " + trial + ": resumed at " + done.resumedAt() + " after a cut at " + cut
+                                + ": more than the block in flight was sent again");
+            }
+            assertTrue(sameImage(new ReplicaDisk(trialRoot, DOM, "vda", tools, 3).image(), v1), "trial " + trial);
+        }
+    }
+
+    @Test
+    void anApplyInterruptedByACrashIsFinishedOnStart(@TempDir Path root) throws Exception {
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12))
+                    .ship(entry(d01, 0, 1));
+        }
+        ReplicaDisk disk = new ReplicaDisk(root, DOM, "vda", tools, 3);
+        // the crash: journal says "pending 2", half of the delta's frames reached the image
+        Path dir = disk.image().getParent();
+        Path pending = dir.resolve("delta-1-2.amd");
+        Files.copy(d12, pending);
+        Files.writeString(dir.resolve("state.json"), "{\"point\":1,\"pending\":2,\"pendingDelta\":\"" + pending
+                + "\",\"virtualSize\":67108864}");
+        int[] n = {0};
+        try (DiskImage img = DiskImage.open(disk.image(), true, tools);
+             var in = Files.newInputStream(d12)) {
+            io.amirror.delta.DeltaReader.read(in, f -> {
+                if (n[0]++ % 2 == 0 && f instanceof io.amirror.delta.Frame.Data d) {
+                    img.write(d.offset(), d.payload(), 0, d.payload().length);
+                }
+            });
+        }
+        assertFalse(sameImage(disk.image(), v2));
+        disk.recover();
+        assertEquals(2, disk.state().point());
+        assertEquals(0, disk.state().pending());
+        assertTrue(sameImage(disk.image(), v2), "re-applying finished the interrupted apply");
+        // applying twice more (another crash right after) changes nothing either
+        assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
+    }
+
+    @Test
+    void theTokenBucketHoldsTheLinkToItsRate(@TempDir Path root) throws Exception {
+        double rate = 8e6 / 8; // 8 Mbit/s: a few seconds for the 6 MB delta
+        TokenBucket bucket = new TokenBucket(() -> rate);
+        Sender.Shipped shipped;
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            shipped = sender(primary, Set.of(standby.fingerprint()), local(r.port()), bucket).ship(entry(d01, 0, 1));
+        }
+        double achieved = shipped.goodputBytesPerSecond();
+        System.out.printf("token bucket: %d bytes on the wire (TLS included) in %.2f s of data phase = %.3f Mbit/s,"
+                + " limit 8 Mbit/s%n", shipped.wireBytes(), shipped.dataSeconds(), achieved * 8 / 1e6);
+        assertTrue(shipped.wireBytes() > shipped.sentBytes(), "TLS and framing are counted too");
+        assertTrue(achieved <= rate * 1.05, "never above the limit: " + achieved);
+        assertTrue(achieved >= rate * 0.95, "at least 95 % of the limit while sending: " + achieved);
+    }
+}
