@@ -8,7 +8,9 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
-        subcommands = {DemoCommand.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, LinkCommands.Init.class, LinkCommands.Standby.class, LinkCommands.Ship.class,
+            LinkCommands.Points.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
+            CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

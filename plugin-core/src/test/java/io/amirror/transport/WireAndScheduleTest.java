@@ -1,0 +1,94 @@
+package io.amirror.transport;
+
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.Size;
+
+import java.io.ByteArrayInputStream;
+import java.nio.ByteBuffer;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.util.List;
+import java.util.UUID;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class WireAndScheduleTest {
+
+    @net.jqwik.api.Example
+    void everyMessageRoundTrips() throws Exception {
+        UUID u = UUID.randomUUID();
+        byte[] sha = new byte[32];
+        sha[5] = 9;
+        for (WireMessage m : List.of(new WireMessage.Hello(1, "primary.office"), new WireMessage.Resume(12345),
+                new WireMessage.Commit(), new WireMessage.Ack(u, "vda", 7), new WireMessage.Refuse(2, "disk full"))) {
+            assertEquals(m, WireCodec.read(new ByteArrayInputStream(WireCodec.encode(m))));
+        }
+        var o = (WireMessage.Offer) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.Offer(u, "vdb", 3, 4, 1000, sha))));
+        assertEquals(u, o.domain());
+        assertArrayEquals(sha, o.sha256());
+        var d = (WireMessage.Data) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.Data(77, new byte[] {1, 2, 3}))));
+        assertArrayEquals(new byte[] {1, 2, 3}, d.bytes());
+    }
+
+    @net.jqwik.api.Example
+    void hostileFramesAreRefusedBeforeAllocating() {
+        byte[] huge = ByteBuffer.allocate(5).put((byte) 4).putInt(0x7fffff00).array();
+        var e = assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(huge)));
+        assertTrue(e.getMessage().contains("exceeds"), e.getMessage());
+        byte[] cut = ByteBuffer.allocate(9).put((byte) 3).putInt(8).putInt(0).array();
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(cut)));
+        byte[] badOffer = WireCodec.encode(new WireMessage.Hello(1, "x"));
+        badOffer[0] = 2; // a HELLO payload presented as an OFFER
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(badOffer)));
+        byte[] unknown = ByteBuffer.allocate(5).put((byte) 99).putInt(0).array();
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(unknown)));
+    }
+
+    @Property(tries = 500)
+    void randomBytesNeverDecodeUnchecked(@ForAll @Size(max = 80) byte[] junk) throws Exception {
+        try {
+            WireCodec.read(new ByteArrayInputStream(junk));
+        } catch (WireProtocolException expected) {
+            // fine
+        }
+    }
+
+    @net.jqwik.api.Example
+    void officeHoursScheduleSwitchesRates() {
+        RateSchedule s = RateSchedule.parse("Mon-Fri 08:00-18:00: 256kbit; Sat 09:00-12:00: 1mbit; otherwise 4mbit");
+        ZonedDateTime wednesdayNoon = ZonedDateTime.of(2026, 11, 25, 12, 0, 0, 0, ZoneOffset.UTC);
+        assertEquals(32_000, s.rateAt(wednesdayNoon), 1e-6);
+        assertEquals(500_000, s.rateAt(wednesdayNoon.withHour(18)), 1e-6, "18:00 is outside 08:00-18:00");
+        assertEquals(125_000, s.rateAt(wednesdayNoon.plusDays(3).withHour(10)), 1e-6, "Saturday morning");
+        assertEquals(500_000, s.rateAt(wednesdayNoon.plusDays(4)), 1e-6, "Sunday");
+        assertEquals(250_000, RateSchedule.parse("2mbit").rateAt(wednesdayNoon), 1e-6);
+        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Mon-Fri 08:00-18:00: 256kbit"));
+        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Xyz 08:00-09:00: 1mbit; otherwise 1mbit"));
+        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Mon 10:00-09:00: 1mbit; otherwise 1mbit"));
+    }
+
+    @net.jqwik.api.Example
+    void aRateChangeTakesEffectOnTheNextWrite() throws Exception {
+        double[] rate = {1e6};
+        TokenBucket b = new TokenBucket(() -> rate[0]);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 50; i++) {
+            b.acquire(10_000);   // 500 kB at 1 MB/s: about 0.5 s
+        }
+        double fast = (System.nanoTime() - t0) / 1e9;
+        rate[0] = 250e3;        // the window changes: a quarter of the rate
+        t0 = System.nanoTime();
+        for (int i = 0; i < 25; i++) {
+            b.acquire(10_000);   // 250 kB at 250 kB/s: about 1 s
+        }
+        double slow = (System.nanoTime() - t0) / 1e9;
+        assertTrue(fast > 0.4 && fast < 0.7, "500 kB at 1 MB/s took " + fast + " s");
+        assertTrue(slow > 0.9 && slow < 1.3, "250 kB at 250 kB/s took " + slow + " s");
+    }
+}
