@@ -68,7 +68,7 @@ public final class Lab implements AutoCloseable {
             throw new LabUnavailableException("cannot connect to libvirt at " + options.libvirtUri() + ": "
                     + e.getMessage(), e);
         }
-        sweepStale(conn, options.workDir());
+        sweepStale(conn, options.workDir(), kit);
         return new Lab(options, host, kit, conn);
     }
 
@@ -193,8 +193,8 @@ public final class Lab implements AutoCloseable {
         }
     }
 
-    /** Removes domains and directories left by lab processes that no longer run. */
-    private static void sweepStale(Connect conn, Path workDir) {
+    /** Removes domains and directories left by lab processes that no longer run, and outdated kits. */
+    private static void sweepStale(Connect conn, Path workDir, GuestKit current) {
         try {
             for (Domain d : conn.listAllDomains(0)) {
                 String name = d.getName();
@@ -221,7 +221,10 @@ public final class Lab implements AutoCloseable {
             for (Path p : s.toList()) {
                 String f = p.getFileName().toString();
                 boolean staleDomainDir = f.startsWith("dom-" + NAME_PREFIX) && !ownerAlive(f.substring(4));
-                if (staleDomainDir || f.startsWith("kit-build-")) {
+                // kits of other kernels or init scripts; a build in progress is younger than an hour
+                boolean oldKit = f.startsWith("kit-") && !p.equals(current.kernel().getParent())
+                        && Files.getLastModifiedTime(p).toMillis() < System.currentTimeMillis() - 3_600_000L;
+                if (staleDomainDir || oldKit) {
                     GuestKit.deleteTree(p);
                 }
             }

@@ -137,6 +137,7 @@ public final class Receiver implements AutoCloseable {
             ch.position(have);
             send(out, new Resume(have));
             long unsynced = 0;
+            long firstData = System.nanoTime(); // the sender starts as soon as the RESUME reaches it
             while (true) {
                 WireMessage m = WireCodec.read(in);
                 if (m == null) {
@@ -157,7 +158,12 @@ public final class Receiver implements AutoCloseable {
                         unsynced = 0;
                     }
                 } else if (m instanceof Commit) {
+                    double seconds = (System.nanoTime() - firstData) / 1e9;
+                    long got = ch.position() - have;
                     ch.force(true);
+                    log.info("received {} bytes of {} {} {}->{} in {} s: {} Mbit/s of delta on the link", got,
+                            o.domain(), o.disk(), o.basePoint(), o.newPoint(), String.format("%.2f", seconds),
+                            String.format("%.3f", seconds == 0 ? 0 : got * 8 / seconds / 1e6));
                     break;
                 } else {
                     send(out, new Refuse(Refuse.PROTOCOL, "expected DATA or COMMIT"));
