@@ -35,8 +35,13 @@ import java.util.UUID;
 public final class ReplicaDisk {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** The journal. {@code pending} is 0 when no apply is in progress. */
-    public record State(int point, int pending, String pendingDelta, long virtualSize) {
+    /**
+     * The journal. {@code pending} is 0 when no apply is in progress. {@code appliedSha256} is the
+     * digest of the delta that brought the replica to {@code point}, to recognise a re-offer after
+     * a lost ACK.
+     */
+    public record State(int point, int pending, String pendingDelta, long virtualSize, String appliedSha256,
+                        String pendingSha256) {
     }
 
     /** A recovery point: a snapshot of the replica after point {@code point} was applied. */
@@ -70,7 +75,7 @@ public final class ReplicaDisk {
 
     public State state() throws IOException {
         Path f = dir.resolve("state.json");
-        return Files.exists(f) ? JSON.readValue(f.toFile(), State.class) : new State(0, 0, null, 0);
+        return Files.exists(f) ? JSON.readValue(f.toFile(), State.class) : new State(0, 0, null, 0, null, null);
     }
 
     private void save(State s) throws IOException {
@@ -96,6 +101,9 @@ public final class ReplicaDisk {
             recover();
             s = state();
         }
+        if (alreadyApplied(newPoint, sha256)) {
+            return null;
+        }
         if (basePoint != s.point()) {
             throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BASE_MISMATCH, "replica of " + domain + " "
                     + disk + " is at point " + s.point() + ", the delta starts at " + basePoint);
@@ -110,6 +118,12 @@ public final class ReplicaDisk {
                     + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
         }
         return in;
+    }
+
+    /** Whether this very delta (same digest) already brought the replica to {@code newPoint}: its ACK was lost. */
+    public boolean alreadyApplied(int newPoint, byte[] sha256) throws IOException {
+        State s = state();
+        return s.pending() == 0 && s.point() == newPoint && HexFormat.of().formatHex(sha256).equals(s.appliedSha256());
     }
 
     /**
@@ -139,7 +153,8 @@ public final class ReplicaDisk {
         Files.move(received, ready, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         State s = state();
-        save(new State(s.point(), newPoint, ready.toString(), h.virtualSize()));
+        save(new State(s.point(), newPoint, ready.toString(), h.virtualSize(), s.appliedSha256(),
+                HexFormat.of().formatHex(sha256)));
         apply(ready, false);
         return state().point();
     }
@@ -168,7 +183,7 @@ public final class ReplicaDisk {
                     Duration.ofMinutes(5)); // it may or may not exist
         }
         qemuImg("snapshot", "-c", snap, image().toString());
-        save(new State(h.newPoint(), 0, null, h.virtualSize()));
+        save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
         prune();
     }

@@ -127,6 +127,11 @@ public final class Receiver implements AutoCloseable {
         try {
             disk.recover();
             partial = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
+            if (partial == null) {
+                // applied before, but the ACK never arrived: acknowledge again, send nothing
+                send(out, new Ack(o.domain(), o.disk(), o.newPoint()));
+                return true;
+            }
             have = java.nio.file.Files.exists(partial) ? DeltaScanner.validPrefix(partial) : 0;
         } catch (StandbyRefusal r) {
             send(out, new Refuse(r.code(), r.getMessage()));

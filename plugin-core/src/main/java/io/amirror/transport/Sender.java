@@ -78,6 +78,10 @@ public final class Sender {
             if (answer instanceof Refuse r) {
                 throw new RefusedException(r);
             }
+            if (answer instanceof Ack a && a.point() == e.newPoint() && a.domain().equals(e.domain())
+                    && a.disk().equals(e.disk())) {
+                return new Shipped(a, e.size(), 0, 0, 0); // the standby had it already; an earlier ACK was lost
+            }
             if (!(answer instanceof Resume resume) || resume.offset() > e.size()) {
                 throw new WireProtocolException("standby answered " + answer + " to OFFER");
             }

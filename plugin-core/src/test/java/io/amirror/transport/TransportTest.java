@@ -187,6 +187,19 @@ class TransportTest {
     }
 
     @Test
+    void aReOfferAfterALostAckIsAcknowledgedWithoutResending(@TempDir Path root) throws Exception {
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            s.ship(entry(d01, 0, 1));
+            Sender.Shipped again = s.ship(entry(d01, 0, 1));
+            assertEquals(1, again.ack().point());
+            assertEquals(0, again.sentBytes(), "nothing sent twice");
+            // a different delta claiming the same points (a new chain) is not mistaken for it
+            assertThrows(Sender.RefusedException.class, () -> s.ship(entry(d12, 0, 1)));
+        }
+    }
+
+    @Test
     void anApplyInterruptedByACrashIsFinishedOnStart(@TempDir Path root) throws Exception {
         try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
             sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12))
@@ -198,7 +211,7 @@ class TransportTest {
         Path pending = dir.resolve("delta-1-2.amd");
         Files.copy(d12, pending);
         Files.writeString(dir.resolve("state.json"), "{\"point\":1,\"pending\":2,\"pendingDelta\":\"" + pending
-                + "\",\"virtualSize\":67108864}");
+                + "\",\"virtualSize\":67108864,\"appliedSha256\":null,\"pendingSha256\":\"ab\"}");
         int[] n = {0};
         try (DiskImage img = DiskImage.open(disk.image(), true, tools);
              var in = Files.newInputStream(d12)) {
