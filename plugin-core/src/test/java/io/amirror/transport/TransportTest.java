@@ -200,6 +200,71 @@ class TransportTest {
     }
 
     @Test
+    void badDataIsRefusedAndNothingIsApplied(@TempDir Path root) throws Exception {
+        Path corrupt = root.resolve("corrupt.amd");
+        byte[] b = Files.readAllBytes(d01);
+        b[b.length / 2] ^= 0x10;
+        Files.write(corrupt, b);
+        Path other = root.resolve("other.amd");
+        Files.copy(d01, other);
+        try (Receiver r = receiver(root.resolve("replicas"), standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            var bad = assertThrows(Sender.RefusedException.class, () -> s.ship(entry(corrupt, 0, 1)));
+            assertEquals(WireMessage.Refuse.BAD_DELTA, bad.refusal().code());
+            // a valid delta offered as another domain's
+            UUID elsewhere = UUID.randomUUID();
+            var foreign = assertThrows(Sender.RefusedException.class, () -> s.ship(
+                    new Spool.Entry(elsewhere, "vda", 0, 1, other, Files.size(other))));
+            assertTrue(foreign.getMessage().contains("not what was offered"), foreign.getMessage());
+            // an absurd size is refused before a byte is written
+            var huge = assertThrows(Sender.RefusedException.class, () -> s.ship(
+                    new Spool.Entry(DOM, "vda", 0, 1, d01, Long.MAX_VALUE / 2)));
+            assertEquals(WireMessage.Refuse.NO_SPACE, huge.refusal().code());
+        }
+        ReplicaDisk disk = new ReplicaDisk(root.resolve("replicas"), DOM, "vda", tools, 3);
+        assertEquals(0, disk.state().point());
+        assertFalse(Files.exists(disk.image()), "no replica was created from bad data");
+    }
+
+    @Test
+    void aStalledDomainDoesNotHoldUpAnotherOnTheSharedLink(@TempDir Path root) throws Exception {
+        TokenBucket shared = new TokenBucket(() -> 16e6 / 8);
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()));
+             CuttingProxy stalled = new CuttingProxy(local(r.port()))) {
+            stalled.stallNextAfter(256 * 1024); // handshake and offer pass, then the data stalls mid-transfer
+            Sender viaStall = sender(primary, Set.of(standby.fingerprint()), stalled.address(), shared);
+            Thread stuck = new Thread(() -> {
+                try {
+                    viaStall.ship(entry(d01, 0, 1));
+                } catch (IOException expected) {
+                    // it times out eventually; that is the point
+                }
+            });
+            stuck.setDaemon(true);
+            stuck.start();
+            Thread.sleep(500);
+            Path d2 = root.resolve("second.amd");
+            Files.copy(d01, d2);
+            UUID other = UUID.fromString("11111111-2222-4333-8444-555555555555");
+            try (DiskImage a = DiskImage.open(shared01From(), false, tools); DiskImage b = DiskImage.open(v1, false, tools)) {
+                DeltaFiles.create(a, b, d2, new DeltaFiles.CreateOptions(other, "vda", 0, 1,
+                        new XzBlockCodec.Preset(1, false), 0, 2, 1 << 20));
+            }
+            long t0 = System.nanoTime();
+            Sender direct = sender(primary, Set.of(standby.fingerprint()), local(r.port()), shared);
+            Sender.Shipped done = direct.ship(new Spool.Entry(other, "vda", 0, 1, d2, Files.size(d2)));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertEquals(1, done.ack().point());
+            assertTrue(done.goodputBytesPerSecond() > 0.9 * 16e6 / 8,
+                    "the other domain got the link: " + done.goodputBytesPerSecond() * 8 / 1e6 + " Mbit/s in " + seconds + " s");
+        }
+    }
+
+    private static Path shared01From() {
+        return shared.resolve("v0.qcow2");
+    }
+
+    @Test
     void anApplyInterruptedByACrashIsFinishedOnStart(@TempDir Path root) throws Exception {
         try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
             sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12))
