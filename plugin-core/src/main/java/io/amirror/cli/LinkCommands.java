@@ -12,6 +12,7 @@ import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -34,6 +35,12 @@ final class LinkCommands {
     private LinkCommands() {
     }
 
+    /** {@code --state DIR}, shared by every command that uses the state directory. */
+    static final class StateDir {
+        @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
+        Path path = Path.of(DEFAULT_STATE);
+    }
+
     static InetSocketAddress address(String hostPort) {
         int colon = hostPort.lastIndexOf(':');
         if (colon <= 0) {
@@ -46,15 +53,15 @@ final class LinkCommands {
             description = "Create this host's key pair and certificate (once) and print its fingerprint, for the "
                     + "peer's configuration.")
     static final class Init implements Callable<Integer> {
-        @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
-        Path state = Path.of(DEFAULT_STATE);
+        @Mixin
+        StateDir stateDir;
         @Option(names = "--name", description = "Name in the certificate (default: this host's name).")
         String name;
 
         @Override
         public Integer call() throws Exception {
             String n = name != null ? name : java.net.InetAddress.getLocalHost().getHostName();
-            Identity id = Identity.loadOrCreate(state, n);
+            Identity id = Identity.loadOrCreate(stateDir.path, n);
             System.out.println(id.fingerprint());
             return 0;
         }
@@ -63,21 +70,24 @@ final class LinkCommands {
     @Command(name = "standby", mixinStandardHelpOptions = true,
             description = "Receive deltas from pinned primaries, verify and apply them to the replicas, keep points.")
     static final class Standby implements Callable<Integer> {
-        @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
-        Path state = Path.of(DEFAULT_STATE);
+        @Mixin
+        StateDir stateDir;
         @Option(names = "--listen", required = true, paramLabel = "HOST:PORT")
         String listen;
         @Option(names = "--peer", required = true, paramLabel = "FINGERPRINT", description = "A pinned primary.")
         List<String> peers;
         @Option(names = "--keep", description = "Recovery points kept per disk (default: ${DEFAULT-VALUE}).")
         int keep = 24;
+        @Option(names = "--keep-days", description = "Drop recovery points older than this (default: ${DEFAULT-VALUE}).")
+        int keepDays = 30;
 
         @Override
         public Integer call() throws Exception {
-            Identity me = Identity.load(state);
+            Identity me = Identity.load(stateDir.path);
             DiskImage.Tools tools = DeltaCommand.tools();
             try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers)), address(listen)),
-                    state.resolve("replicas"), tools, keep).start()) {
+                    stateDir.path.resolve("replicas"), tools, new ReplicaDisk.Retention(keep, java.time.Duration.ofDays(keepDays)))
+                    .start()) {
                 System.out.println("standby listening on " + listen + " as " + me.fingerprint());
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
@@ -90,8 +100,8 @@ final class LinkCommands {
     @Command(name = "ship", mixinStandardHelpOptions = true,
             description = "Send delta files to a standby, resuming where an earlier attempt stopped.")
     static final class Ship implements Callable<Integer> {
-        @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
-        Path state = Path.of(DEFAULT_STATE);
+        @Mixin
+        StateDir stateDir;
         @Option(names = "--to", required = true, paramLabel = "HOST:PORT")
         String to;
         @Option(names = "--peer", required = true, paramLabel = "FINGERPRINT", description = "The pinned standby.")
@@ -106,7 +116,7 @@ final class LinkCommands {
         public Integer call() throws Exception {
             RateSchedule schedule = rate == null ? RateSchedule.constant(1e12) : RateSchedule.parse(rate);
             TokenBucket bucket = new TokenBucket(() -> schedule.rateAt(ZonedDateTime.now()));
-            Sender s = new Sender(Tls.context(Identity.load(state), Set.copyOf(peers)), address(to), bucket, 30_000);
+            Sender s = new Sender(Tls.context(Identity.load(stateDir.path), Set.copyOf(peers)), address(to), bucket, 30_000);
             for (Path d : deltas) {
                 DeltaHeader h;
                 try (InputStream in = new BufferedInputStream(Files.newInputStream(d))) {
@@ -122,18 +132,23 @@ final class LinkCommands {
     }
 
     @Command(name = "points", mixinStandardHelpOptions = true,
-            description = "List the recovery points a standby keeps for a domain's disk.")
+            description = "List the recovery points a standby keeps for a domain's disk, or roll it to one.")
     static final class Points implements Callable<Integer> {
-        @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
-        Path state = Path.of(DEFAULT_STATE);
+        @Mixin
+        StateDir stateDir;
         @Parameters(index = "0", paramLabel = "DOMAIN-UUID")
         UUID domain;
         @Option(names = "--disk", description = "Disk target (default: ${DEFAULT-VALUE}).")
         String disk = "vda";
+        @Option(names = "--roll", paramLabel = "K", description = "Roll the replica back to kept point K (standby stopped).")
+        Integer roll;
 
         @Override
         public Integer call() throws Exception {
-            ReplicaDisk d = new ReplicaDisk(state.resolve("replicas"), domain, disk, DeltaCommand.tools(), Integer.MAX_VALUE);
+            ReplicaDisk d = new ReplicaDisk(stateDir.path.resolve("replicas"), domain, disk, DeltaCommand.tools(), Integer.MAX_VALUE);
+            if (roll != null) {
+                d.rollTo(roll);
+            }
             ReplicaDisk.State s = d.state();
             System.out.printf("%s %s: at point %d%s%n", domain, disk, s.point(),
                     s.pending() == 0 ? "" : " (applying " + s.pending() + ")");

@@ -52,9 +52,29 @@ public final class ReplicaDisk {
     private final UUID domain;
     private final String disk;
     private final DiskImage.Tools tools;
-    private final int keepPoints;
+    private final Retention retention;
+
+    /**
+     * Which recovery points to keep: at most {@code count}, none older than {@code maxAge}; the
+     * newest is always kept.
+     */
+    public record Retention(int count, java.time.Duration maxAge) {
+        public Retention {
+            if (count < 1) {
+                throw new IllegalArgumentException("keep at least one recovery point");
+            }
+        }
+
+        public static Retention count(int n) {
+            return new Retention(n, java.time.Duration.ofDays(36500));
+        }
+    }
 
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, int keepPoints) {
+        this(root, domain, disk, tools, Retention.count(keepPoints));
+    }
+
+    public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, Retention retention) {
         if (!disk.matches("[a-z][a-z0-9]{0,31}")) {
             throw new IllegalArgumentException("bad disk name: " + disk);
         }
@@ -62,7 +82,7 @@ public final class ReplicaDisk {
         this.domain = domain;
         this.disk = disk;
         this.tools = tools;
-        this.keepPoints = keepPoints;
+        this.retention = retention;
     }
 
     public Path image() {
@@ -209,9 +229,32 @@ public final class ReplicaDisk {
 
     private void prune() throws IOException {
         List<Point> ps = points();
-        for (int i = 0; i < ps.size() - keepPoints; i++) {
-            qemuImg("snapshot", "-d", ps.get(i).snapshot(), image().toString());
+        java.time.Instant oldest = java.time.Instant.now().minus(retention.maxAge());
+        for (int i = 0; i < ps.size() - 1; i++) {
+            boolean tooMany = i < ps.size() - retention.count();
+            boolean tooOld = java.time.Instant.parse(ps.get(i).date()).isBefore(oldest);
+            if (tooMany || tooOld) {
+                qemuImg("snapshot", "-d", ps.get(i).snapshot(), image().toString());
+            }
         }
+    }
+
+    /**
+     * Rolls the replica back to a kept recovery point (for a failover to an earlier state). The
+     * image must not be in use. Later points stay, so the replica can be rolled forward again; the
+     * primary must then resend from the point the replica is at.
+     */
+    public void rollTo(int point) throws IOException {
+        State s = state();
+        if (s.pending() != 0) {
+            throw new IOException("an apply of point " + s.pending() + " is pending; start the standby once to finish it");
+        }
+        if (points().stream().noneMatch(p -> p.point() == point)) {
+            throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "
+                    + points().stream().map(Point::point).toList());
+        }
+        qemuImg("snapshot", "-a", "amirror-" + point, image().toString());
+        save(new State(point, 0, null, s.virtualSize(), null, null));
     }
 
     private void qemuImg(String... args) {

@@ -45,7 +45,7 @@ public final class Receiver implements AutoCloseable {
     private final SSLServerSocket server;
     private final Path root;
     private final DiskImage.Tools tools;
-    private final int keepPoints;
+    private final ReplicaDisk.Retention retention;
     private final ExecutorService connections = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "standby-connection");
         t.setDaemon(true);
@@ -56,10 +56,14 @@ public final class Receiver implements AutoCloseable {
     private final Thread acceptor;
 
     public Receiver(SSLServerSocket server, Path replicaRoot, DiskImage.Tools tools, int keepPoints) {
+        this(server, replicaRoot, tools, ReplicaDisk.Retention.count(keepPoints));
+    }
+
+    public Receiver(SSLServerSocket server, Path replicaRoot, DiskImage.Tools tools, ReplicaDisk.Retention retention) {
         this.server = server;
         this.root = replicaRoot;
         this.tools = tools;
-        this.keepPoints = keepPoints;
+        this.retention = retention;
         this.acceptor = new Thread(this::acceptLoop, "standby-accept");
         acceptor.setDaemon(true);
     }
@@ -121,7 +125,7 @@ public final class Receiver implements AutoCloseable {
 
     /** Handles one offer to its ACK or REFUSE; false when the connection must end. */
     private boolean receive(Offer o, InputStream in, OutputStream out) throws IOException {
-        ReplicaDisk disk = new ReplicaDisk(root, o.domain(), o.disk(), tools, keepPoints);
+        ReplicaDisk disk = new ReplicaDisk(root, o.domain(), o.disk(), tools, retention);
         Path partial;
         long have;
         try {

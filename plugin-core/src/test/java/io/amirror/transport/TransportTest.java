@@ -136,6 +136,26 @@ class TransportTest {
         assertTrue(sameImage(disk.image(), v2), "replica equals the primary's image at point 2");
         assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
         assertEquals(2, disk.state().point());
+
+        // an admin rolls the replica back to point 1: it is v1 again
+        disk.rollTo(1);
+        assertEquals(1, disk.state().point());
+        assertTrue(sameImage(disk.image(), v1), "rolled back to point 1");
+        var e = assertThrows(IOException.class, () -> disk.rollTo(7));
+        assertTrue(e.getMessage().contains("kept: [1, 2]"), e.getMessage());
+    }
+
+    @Test
+    void retentionKeepsTheNewestPointsOnly(@TempDir Path root) throws Exception {
+        try (Receiver r = new Receiver(Tls.listen(Tls.context(standby, Set.of(primary.fingerprint())),
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), root, tools,
+                new ReplicaDisk.Retention(1, Duration.ofDays(1))).start()) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            s.ship(entry(d01, 0, 1));
+            s.ship(entry(d12, 1, 2));
+        }
+        assertEquals(List.of(2), new ReplicaDisk(root, DOM, "vda", tools, 1).points().stream()
+                .map(ReplicaDisk.Point::point).toList());
     }
 
     @Test
