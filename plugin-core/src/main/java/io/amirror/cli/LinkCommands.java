@@ -74,8 +74,10 @@ final class LinkCommands {
         StateDir stateDir;
         @Option(names = "--listen", required = true, paramLabel = "HOST:PORT")
         String listen;
-        @Option(names = "--peer", required = true, paramLabel = "FINGERPRINT", description = "A pinned primary.")
-        List<String> peers;
+        @Option(names = "--peer", paramLabel = "FINGERPRINT", description = "A pinned primary.")
+        List<String> peers = List.of();
+        @Option(names = "--ca", paramLabel = "PEM", description = "Also trust primaries signed by this CA.")
+        Path ca;
         @Option(names = "--keep", description = "Recovery points kept per disk (default: ${DEFAULT-VALUE}).")
         int keep = 24;
         @Option(names = "--keep-days", description = "Drop recovery points older than this (default: ${DEFAULT-VALUE}).")
@@ -85,7 +87,10 @@ final class LinkCommands {
         public Integer call() throws Exception {
             Identity me = Identity.load(stateDir.path);
             DiskImage.Tools tools = DeltaCommand.tools();
-            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers)), address(listen)),
+            if (peers.isEmpty() && ca == null) {
+                throw new IllegalArgumentException("give at least one --peer fingerprint or a --ca");
+            }
+            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers), ca), address(listen)),
                     stateDir.path.resolve("replicas"), tools, new ReplicaDisk.Retention(keep, java.time.Duration.ofDays(keepDays)))
                     .start()) {
                 System.out.println("standby listening on " + listen + " as " + me.fingerprint());
@@ -104,8 +109,10 @@ final class LinkCommands {
         StateDir stateDir;
         @Option(names = "--to", required = true, paramLabel = "HOST:PORT")
         String to;
-        @Option(names = "--peer", required = true, paramLabel = "FINGERPRINT", description = "The pinned standby.")
-        List<String> peers;
+        @Option(names = "--peer", paramLabel = "FINGERPRINT", description = "The pinned standby.")
+        List<String> peers = List.of();
+        @Option(names = "--ca", paramLabel = "PEM", description = "Also trust a standby signed by this CA.")
+        Path ca;
         @Option(names = "--rate", paramLabel = "SCHEDULE",
                 description = "Link limit, e.g. '1mbit' or 'Mon-Fri 08:00-18:00: 256kbit; otherwise 4mbit'.")
         String rate;
@@ -116,7 +123,11 @@ final class LinkCommands {
         public Integer call() throws Exception {
             RateSchedule schedule = rate == null ? RateSchedule.constant(1e12) : RateSchedule.parse(rate);
             TokenBucket bucket = new TokenBucket(() -> schedule.rateAt(ZonedDateTime.now()));
-            Sender s = new Sender(Tls.context(Identity.load(stateDir.path), Set.copyOf(peers)), address(to), bucket, 30_000);
+            if (peers.isEmpty() && ca == null) {
+                throw new IllegalArgumentException("give the standby's --peer fingerprint or a --ca");
+            }
+            Sender s = new Sender(Tls.context(Identity.load(stateDir.path), Set.copyOf(peers), ca), address(to), bucket,
+                    30_000);
             for (Path d : deltas) {
                 DeltaHeader h;
                 try (InputStream in = new BufferedInputStream(Files.newInputStream(d))) {

@@ -86,7 +86,7 @@ public final class Sender {
                 throw new WireProtocolException("standby answered " + answer + " to OFFER");
             }
             long sent = 0;
-            long wireBefore = bucket.grantedBytes();
+            long wireBefore = plain.bytesWritten();
             long t0 = System.nanoTime();
             try (RandomAccessFile f = new RandomAccessFile(e.file().toFile(), "r")) {
                 byte[] buf = new byte[256 * 1024];
@@ -101,7 +101,7 @@ public final class Sender {
             }
             Receiver.send(out, new Commit());
             double dataSeconds = (System.nanoTime() - t0) / 1e9;
-            long wire = bucket.grantedBytes() - wireBefore;
+            long wire = plain.bytesWritten() - wireBefore;
             s.setSoTimeout(Math.max(timeoutMillis, 600_000)); // verify and apply take time on the standby
             WireMessage done = WireCodec.read(in);
             if (done instanceof Refuse r) {

@@ -15,10 +15,20 @@ import java.net.Socket;
 public final class ShapedSocket extends Socket {
     static final int QUANTUM = 4096;
     private final TokenBucket bucket;
+    private final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
     private OutputStream shaped;
 
-    public ShapedSocket(TokenBucket bucket) {
+    /** Kernel send buffer: a few round trips at 10 Mbit/s, so a stalled peer soon stops taking tokens. */
+    static final int SEND_BUFFER = 256 * 1024;
+
+    public ShapedSocket(TokenBucket bucket) throws java.net.SocketException {
         this.bucket = bucket;
+        setSendBufferSize(SEND_BUFFER);
+    }
+
+    /** Bytes this connection put on the wire so far (TLS included). */
+    public long bytesWritten() {
+        return written.get();
     }
 
     @Override
@@ -42,6 +52,7 @@ public final class ShapedSocket extends Socket {
                             throw new InterruptedIOException("interrupted while rate limited");
                         }
                         raw.write(b, off + pos, n);
+                        written.addAndGet(n);
                     }
                 }
             };

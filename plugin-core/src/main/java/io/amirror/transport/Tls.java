@@ -18,16 +18,50 @@ public final class Tls {
     }
 
     public static SSLContext context(Identity me, Set<String> pinnedPeers) throws IOException {
+        return context(me, pinnedPeers, null);
+    }
+
+    /**
+     * @param caPem optional: PEM certificates of a CA whose signed peers are trusted besides the
+     *              pinned ones (null: pins only)
+     */
+    public static SSLContext context(Identity me, Set<String> pinnedPeers, java.nio.file.Path caPem) throws IOException {
         try {
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(me.keyStore(), me.password());
             SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-            ctx.init(kmf.getKeyManagers(), new TrustManager[] {new PinnedTrustManager(pinnedPeers, null)},
+            ctx.init(kmf.getKeyManagers(), new TrustManager[] {new PinnedTrustManager(pinnedPeers, caTrust(caPem))},
                     new SecureRandom());
             return ctx;
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot set up TLS: " + e.getMessage(), e);
         }
+    }
+
+    private static javax.net.ssl.X509TrustManager caTrust(java.nio.file.Path caPem)
+            throws IOException, GeneralSecurityException {
+        if (caPem == null) {
+            return null;
+        }
+        java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        int i = 0;
+        try (var in = java.nio.file.Files.newInputStream(caPem)) {
+            for (var c : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                ks.setCertificateEntry("ca" + i++, c);
+            }
+        }
+        if (i == 0) {
+            throw new IOException(caPem + " holds no certificate");
+        }
+        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+        tmf.init(ks);
+        for (TrustManager tm : tmf.getTrustManagers()) {
+            if (tm instanceof javax.net.ssl.X509TrustManager x) {
+                return x;
+            }
+        }
+        throw new IOException("no X.509 trust manager for " + caPem);
     }
 
     /** A listening socket that completes a handshake only with a pinned client. */
