@@ -9,15 +9,17 @@ import java.net.Socket;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A user-space link between two loopback ports that the test controls: it forwards both ways and,
- * when armed, cuts the connection after a given number of bytes from the client (the kernel here
- * has no netem for loss and cuts).
+ * A user-space link between two loopback ports that the test controls (the kernel here has no
+ * netem): it forwards both ways and, when armed, cuts the connection after a given number of bytes
+ * from the client, stalls it, or delays every byte by a fixed time each way. Being a TCP-level
+ * relay it cannot drop packets; loss shows as delay to the endpoints.
  */
 final class CuttingProxy implements AutoCloseable {
     private final ServerSocket server;
     private final InetSocketAddress target;
     private final AtomicLong cutAfter = new AtomicLong(Long.MAX_VALUE);
     private volatile long stallAfter = -1;
+    private volatile long delayNanos;
     private final Thread acceptor;
 
     CuttingProxy(InetSocketAddress target) throws IOException {
@@ -30,6 +32,11 @@ final class CuttingProxy implements AutoCloseable {
 
     InetSocketAddress address() {
         return new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), server.getLocalPort());
+    }
+
+    /** Every connection from now on delays each byte by {@code oneWay} in both directions. */
+    void delay(java.time.Duration oneWay) {
+        delayNanos = oneWay.toNanos();
     }
 
     /** The next connection forwards {@code bytes} from the client, then stops reading: a standby that hangs. */
@@ -52,6 +59,9 @@ final class CuttingProxy implements AutoCloseable {
                 stallAfter = -1;
                 if (stall >= 0) {
                     pumpThenStall(c, t, stall);
+                } else if (delayNanos > 0) {
+                    delayLine(c, t, delayNanos);
+                    delayLine(t, c, delayNanos);
                 } else {
                     pump(c, t, limit);
                     pump(t, c, Long.MAX_VALUE);
@@ -60,6 +70,46 @@ final class CuttingProxy implements AutoCloseable {
                 // closed
             }
         }
+    }
+
+    /** Forwards {@code from} to {@code to}, each chunk released {@code nanos} after it arrived. */
+    private static void delayLine(Socket from, Socket to, long nanos) {
+        java.util.concurrent.LinkedBlockingQueue<Object[]> line = new java.util.concurrent.LinkedBlockingQueue<>();
+        Thread reader = new Thread(() -> {
+            byte[] buf = new byte[16384];
+            try {
+                InputStream in = from.getInputStream();
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    line.put(new Object[] {System.nanoTime() + nanos, java.util.Arrays.copyOf(buf, n)});
+                }
+            } catch (IOException | InterruptedException ignored) {
+                // closed
+            }
+            line.add(new Object[] {System.nanoTime() + nanos, null});
+        }, "proxy-delay-in");
+        Thread writer = new Thread(() -> {
+            try {
+                OutputStream out = to.getOutputStream();
+                while (true) {
+                    Object[] item = line.take();
+                    long wait = (long) item[0] - System.nanoTime();
+                    if (wait > 0) {
+                        Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                    }
+                    if (item[1] == null) {
+                        to.shutdownOutput();
+                        return;
+                    }
+                    out.write((byte[]) item[1]);
+                }
+            } catch (IOException | InterruptedException ignored) {
+                // closed
+            }
+        }, "proxy-delay-out");
+        reader.setDaemon(true);
+        writer.setDaemon(true);
+        reader.start();
+        writer.start();
     }
 
     private static void pumpThenStall(Socket from, Socket to, long limit) {

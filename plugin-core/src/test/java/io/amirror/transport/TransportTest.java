@@ -287,6 +287,25 @@ class TransportTest {
     }
 
     @Test
+    void aLongRoundTripCostsRoundTripsNotThroughput(@TempDir Path root) throws Exception {
+        double rate = 8e6 / 8;
+        TokenBucket link = new TokenBucket(() -> rate);
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()));
+             CuttingProxy far = new CuttingProxy(local(r.port()))) {
+            far.delay(Duration.ofMillis(40)); // 80 ms round trip, like a link across the country
+            long t0 = System.nanoTime();
+            sender(primary, Set.of(standby.fingerprint()), far.address(), link).ship(entry(d01, 0, 1));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            double ideal = Files.size(d01) / rate;
+            System.out.printf("6.3 MB at 8 Mbit/s over an 80 ms round trip: %.2f s to the ACK (%.2f s of pure transfer)%n",
+                    seconds, ideal);
+            // the protocol streams: no round trip per chunk, so the delay adds a few RTTs, not a factor
+            assertTrue(seconds < ideal * 1.15 + 3, seconds + " s against " + ideal + " s of transfer");
+        }
+        assertTrue(sameImage(new ReplicaDisk(root, DOM, "vda", tools, 3).image(), v1));
+    }
+
+    @Test
     void anOptionalCaAdmitsTheHostsItSigned(@TempDir Path root) throws Exception {
         String keytool = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();
         Path ca = root.resolve("ca.p12");
