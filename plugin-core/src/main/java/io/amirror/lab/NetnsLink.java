@@ -15,6 +15,7 @@ import java.util.List;
 public final class NetnsLink implements AutoCloseable {
     private static final Duration T = Duration.ofSeconds(30);
     private final String primary;
+    private String primaryDevice;
     private final String standby;
     private final String primaryAddress;
     private final String standbyAddress;
@@ -37,6 +38,7 @@ public final class NetnsLink implements AutoCloseable {
         String pa = "198.18." + n + ".1";
         String sa = "198.18." + n + ".2";
         NetnsLink link = new NetnsLink(p, s, pa, sa);
+        link.primaryDevice = vp;
         try {
             ip("netns", "add", p);
             ip("netns", "add", s);
@@ -64,6 +66,12 @@ public final class NetnsLink implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of("ip"));
         cmd.addAll(List.of(args));
         Exec.run(cmd, null, java.util.Map.of(), T).orThrow();
+    }
+
+    /** Reshapes the link, e.g. a fast first sync, then the office's uplink. */
+    public void setRate(String rate) {
+        Exec.run(List.of("ip", "netns", "exec", primary, "tc", "qdisc", "change", "dev", primaryDevice, "root", "tbf",
+                "rate", rate, "burst", "32kbit", "latency", "400ms"), null, java.util.Map.of(), T).orThrow();
     }
 
     public String primaryNamespace() {

@@ -3,6 +3,7 @@ package io.amirror.transport;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
+import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.NetnsLink;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.util.Exec;

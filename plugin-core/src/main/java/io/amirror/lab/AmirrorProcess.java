@@ -1,6 +1,5 @@
-package io.amirror.transport;
+package io.amirror.lab;
 
-import io.amirror.lab.NetnsLink;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -9,17 +8,20 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** The amirror CLI as a separate process (optionally inside a network namespace), for kill -9 trials. */
-final class AmirrorProcess implements AutoCloseable {
-    final Process process;
-    final Path log;
+/**
+ * The amirror CLI as a separate process of the same build (same Java, same class path), optionally
+ * inside a network namespace: the demo's standby and shipper, and the kill -9 trials' victims.
+ */
+public final class AmirrorProcess implements AutoCloseable {
+    private final Process process;
+    private final Path log;
 
     private AmirrorProcess(Process process, Path log) {
         this.process = process;
         this.log = log;
     }
 
-    static AmirrorProcess start(String namespace, Path log, String... args) throws IOException {
+    public static AmirrorProcess start(String namespace, Path log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.add("-cp");
@@ -32,34 +34,34 @@ final class AmirrorProcess implements AutoCloseable {
     }
 
     /** Waits for a line containing {@code text} in the log (a server saying it listens). */
-    AmirrorProcess awaitLog(String text, long timeoutMillis) throws Exception {
+    public AmirrorProcess awaitLog(String text, long timeoutMillis) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMillis;
         while (System.currentTimeMillis() < deadline) {
             if (Files.exists(log) && Files.readString(log).contains(text)) {
                 return this;
             }
             if (!process.isAlive()) {
-                throw new AssertionError("process ended: " + Files.readString(log));
+                throw new IllegalStateException("amirror " + "process ended: " + Files.readString(log));
             }
             Thread.sleep(50);
         }
-        throw new AssertionError("no '" + text + "' in " + log + ": " + Files.readString(log));
+        throw new IllegalStateException("no '" + text + "' in " + log + ": " + Files.readString(log));
     }
 
-    int waitFor(long seconds) throws Exception {
+    public int waitFor(long seconds) throws Exception {
         if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
             process.destroyForcibly();
-            throw new AssertionError("process did not end in " + seconds + " s: " + Files.readString(log));
+            throw new IllegalStateException("process did not end in " + seconds + " s: " + Files.readString(log));
         }
         return process.exitValue();
     }
 
-    String output() throws IOException {
+    public String output() throws IOException {
         return Files.readString(log);
     }
 
     /** kill -9 of the process itself (ip netns exec replaces itself with the command, so this is it). */
-    void kill9() throws Exception {
+    public void kill9() throws Exception {
         process.toHandle().descendants().forEach(ProcessHandle::destroyForcibly);
         process.destroyForcibly();
         process.waitFor(10, TimeUnit.SECONDS);
