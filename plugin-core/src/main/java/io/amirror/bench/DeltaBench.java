@@ -1,10 +1,8 @@
 package io.amirror.bench;
 
-import io.amirror.capture.CaptureResult;
 import io.amirror.capture.CaptureSink;
 import io.amirror.capture.DomainCapture;
 import io.amirror.delta.BlockHash;
-import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.DeltaFormat;
 import io.amirror.delta.PresetChooser;
 import io.amirror.delta.ReplicaHashMap;
@@ -14,9 +12,8 @@ import io.amirror.lab.DomainSpec;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.OfficeWorkload;
-import io.amirror.libvirt.CheckpointChain;
+import io.amirror.primary.DomainReplication;
 import io.amirror.libvirt.DiskInfo;
-import io.amirror.libvirt.FileChainStore;
 import io.amirror.spool.Spool;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
@@ -30,7 +27,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -115,13 +111,10 @@ public final class DeltaBench {
         ExecutorService pool = Executors.newFixedThreadPool(2);
         long size = (long) diskMiB << 20;
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start()) {
-            UUID uuid = UUID.fromString(vm.libvirtDomain().getUUIDString());
-            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(work));
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(120)));
-            Spool spool = new Spool(work.resolve("spool"), 8L << 30);
-            Path maps = work.resolve("maps");
-            DiskInfo vda = new DiskInfo("vda", vm.image("vda"), "qcow2", false, "disk");
+            DomainReplication repl = new DomainReplication(vm.libvirtDomain(), work, capture,
+                    new Spool(work.resolve("spool"), 8L << 30), pool, 2);
             OfficeWorkload office = new OfficeWorkload(vm.console(), "/dev/" + vm.spec().testDataTarget(), seed);
             List<Day> results = new ArrayList<>();
             Path previousChanged = null;
@@ -142,18 +135,21 @@ public final class DeltaBench {
                 Path extents = work.resolve("extents-" + day + ".bin");
                 Path changed = work.resolve("changed-" + day + ".bin");
                 long t0 = System.nanoTime();
-                DeltaEncoder.recover(maps, "vda", size, chain.base());
-                DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(), preset, pool, 2);
-                MeasuringSink sink = new MeasuringSink(enc, maps.resolve("vda.map"), extents, changed);
-                CaptureResult r = capture.capture(vm.libvirtDomain(), chain, sink);
+                Path mapFile = repl.mapDirectory().resolve("vda.map");
+                DomainReplication.Captured cap = repl.capture(preset, enc -> {
+                    try {
+                        return new MeasuringSink(enc, mapFile, extents, changed);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                long amirror = enc.deltas().get(0).entry().size();
+                long amirror = cap.deltas().get(0).entry().size();
                 Day d = new Day(day, what, Files.size(changed), compressedSize(changed, "xz", "-9e", "-T1", "-c"),
                         Files.size(extents), compressedSize(extents, "lz4", "-1", "-c"), amirror, preset.toString(), seconds);
                 results.add(d);
                 progress.printf("day %d (%s): %s%n", day, what, row(d));
-                chain.acknowledge(r.newPoint());
-                DeltaEncoder.acknowledged(spool, maps, uuid, List.of(vda), List.of(size), r.newPoint());
+                repl.acknowledged(cap);
                 if (previousChanged != null) {
                     Files.deleteIfExists(previousChanged);
                 }

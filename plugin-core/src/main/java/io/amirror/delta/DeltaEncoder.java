@@ -17,9 +17,10 @@ import java.util.concurrent.ExecutorService;
  * replica hash map, encodes them into a delta in the spool, and journals the resulting block hashes
  * for the map. The capture's backup job can end as soon as the last disk is in the spool.
  *
- * <p>Caller's duties: call {@link #recover} for each disk before a capture (finishes a map commit a
- * crash interrupted); call {@link #abort()} if the capture fails (no partial delta or journal stays);
- * call {@link #acknowledged} when the standby acknowledges the point.
+ * <p>Caller's duties: call {@link #recover} before a capture (finishes a map commit a crash
+ * interrupted); call {@link #abort()} if the capture fails (no partial delta or journal stays); call
+ * {@link #acknowledged} when the standby acknowledges the point. {@code primary.DomainReplication}
+ * does all three.
  */
 public final class DeltaEncoder implements CaptureSink {
 
@@ -60,22 +61,28 @@ public final class DeltaEncoder implements CaptureSink {
         return mapDir.resolve(disk + ".map");
     }
 
-    /** Finishes an interrupted map commit of {@code acked} for one disk. */
-    public static void recover(Path mapDir, String disk, long size, int acked) throws IOException {
-        Files.createDirectories(mapDir);
-        try (ReplicaHashMap m = ReplicaHashMap.open(mapFile(mapDir, disk), size)) {
-            m.recover(acked);
+    /** Finishes interrupted map commits of {@code acked}, for every disk that has a map. */
+    public static void recover(Path mapDir, int acked) throws IOException {
+        if (!Files.isDirectory(mapDir)) {
+            return;
+        }
+        try (var s = Files.list(mapDir)) {
+            for (Path f : s.filter(p -> p.getFileName().toString().endsWith(".map")).toList()) {
+                try (ReplicaHashMap m = ReplicaHashMap.openExisting(f)) {
+                    m.recover(acked);
+                }
+            }
         }
     }
 
     /** The standby holds {@code point}: the maps take its hashes and the spool lets its deltas go. */
-    public static void acknowledged(Spool spool, Path mapDir, UUID domain, List<DiskInfo> disks, List<Long> sizes,
-                                    int point) throws IOException {
-        for (int i = 0; i < disks.size(); i++) {
-            try (ReplicaHashMap m = ReplicaHashMap.open(mapFile(mapDir, disks.get(i).target()), sizes.get(i))) {
+    public static void acknowledged(Spool spool, Path mapDir, UUID domain, List<String> disks, int point)
+            throws IOException {
+        for (String disk : disks) {
+            try (ReplicaHashMap m = ReplicaHashMap.openExisting(mapFile(mapDir, disk))) {
                 m.commit(point);
             }
-            spool.acknowledged(domain, disks.get(i).target(), point);
+            spool.acknowledged(domain, disk, point);
         }
     }
 

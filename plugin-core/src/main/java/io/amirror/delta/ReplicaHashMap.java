@@ -81,6 +81,26 @@ public final class ReplicaHashMap implements AutoCloseable {
         }
     }
 
+    /** Opens an existing map at whatever size it has. */
+    public static ReplicaHashMap openExisting(Path file) throws IOException {
+        if (!Files.exists(file)) {
+            throw new java.nio.file.NoSuchFileException(file.toString());
+        }
+        long size;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer h = ByteBuffer.allocate(HEADER);
+            ch.read(h, 0);
+            h.flip();
+            if (h.remaining() < HEADER || h.getLong() != MAGIC) {
+                throw new IOException(file + " is not an amirror hash map");
+            }
+            h.getShort();
+            h.getInt();
+            size = h.getLong();
+        }
+        return open(file, size);
+    }
+
     static long entries(long size) {
         return (size + DeltaFormat.BLOCK_SIZE - 1) / DeltaFormat.BLOCK_SIZE;
     }

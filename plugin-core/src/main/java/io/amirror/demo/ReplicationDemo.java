@@ -2,7 +2,6 @@ package io.amirror.demo;
 
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.DomainCapture;
-import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.DiskSpec;
@@ -12,9 +11,7 @@ import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.NetnsLink;
 import io.amirror.lab.OfficeWorkload;
-import io.amirror.libvirt.CheckpointChain;
-import io.amirror.libvirt.DiskInfo;
-import io.amirror.libvirt.FileChainStore;
+import io.amirror.primary.DomainReplication;
 import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
 import io.amirror.util.Exec;
@@ -74,13 +71,11 @@ public final class ReplicationDemo {
             Path standbyState = work.resolve("standby");
             Identity primary = Identity.loadOrCreate(primaryState, "primary");
             Identity standby = Identity.loadOrCreate(standbyState, "standby");
-            UUID uuid = UUID.fromString(vm.libvirtDomain().getUUIDString());
-            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(primaryState));
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(120)));
-            Spool spool = new Spool(primaryState.resolve("spool"), 4L << 30);
-            Path maps = primaryState.resolve("maps").resolve(uuid.toString());
-            DiskInfo vda = new DiskInfo("vda", vm.image("vda"), "qcow2", false, "disk");
+            DomainReplication repl = new DomainReplication(vm.libvirtDomain(), primaryState, capture,
+                    new Spool(primaryState.resolve("spool"), 4L << 30), pool, 2);
+            UUID uuid = repl.uuid();
             GuestConsole c = vm.console();
             OfficeWorkload office = new OfficeWorkload(c, "/dev/" + vm.spec().testDataTarget(), 1);
             List<Point> points = new ArrayList<>();
@@ -104,11 +99,9 @@ public final class ReplicationDemo {
                     office.unmount();
                     long wrote = (sectorsWritten(c) - before) * 512;
                     long t0 = System.nanoTime();
-                    DeltaEncoder.recover(maps, "vda", size, chain.base());
-                    DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(),
-                            new XzBlockCodec.Preset(day == 1 ? 6 : 9, day != 1), pool, 2);
-                    CaptureResult r = capture.capture(vm.libvirtDomain(), chain, enc);
-                    Spool.Entry delta = enc.deltas().get(0).entry();
+                    DomainReplication.Captured cap = repl.capture(new XzBlockCodec.Preset(day == 1 ? 6 : 9, day != 1));
+                    CaptureResult r = cap.capture();
+                    Spool.Entry delta = cap.deltas().get(0).entry();
                     try (AmirrorProcess ship = AmirrorProcess.start(link.primaryNamespace(),
                             work.resolve("ship-" + day + ".log"), "ship", "--state", primaryState.toString(), "--to",
                             standbyAt, "--peer", standby.fingerprint(), "--rate", rate, delta.file().toString())) {
@@ -118,8 +111,7 @@ public final class ReplicationDemo {
                         Matcher m = SHIPPED.matcher(ship.output());
                         long sent = m.find() ? Long.parseLong(m.group(2)) : delta.size();
                         double seconds = (System.nanoTime() - t0) / 1e9;
-                        chain.acknowledge(r.newPoint());
-                        DeltaEncoder.acknowledged(spool, maps, uuid, List.of(vda), List.of(size), r.newPoint());
+                        repl.acknowledged(cap);
                         Point p = new Point(r.newPoint(), what, wrote, r.dataBytes(), delta.size(), sent, seconds, rate);
                         points.add(p);
                         out.printf("point %d (%s): guest wrote %s, capture read %s, delta %s, %s sent on a %s link, "

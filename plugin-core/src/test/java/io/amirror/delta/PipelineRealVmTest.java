@@ -9,9 +9,6 @@ import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.RealVmTest;
-import io.amirror.libvirt.CheckpointChain;
-import io.amirror.libvirt.DiskInfo;
-import io.amirror.libvirt.FileChainStore;
 import io.amirror.spool.Spool;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
@@ -49,13 +46,12 @@ class PipelineRealVmTest {
         lab.qemuImg().createQcow2(replica, SIZE);
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(SIZE, DiskSpec.Content.EXT4)).start()) {
             GuestConsole c = vm.console();
-            UUID uuid = UUID.fromString(vm.libvirtDomain().getUUIDString());
-            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(state));
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(60)));
             Spool spool = new Spool(state.resolve("spool"), 1L << 30);
-            Path maps = state.resolve("maps").resolve(uuid.toString());
-            DiskInfo vda = new DiskInfo("vda", vm.image("vda"), "qcow2", false, "disk");
+            io.amirror.primary.DomainReplication repl = new io.amirror.primary.DomainReplication(vm.libvirtDomain(),
+                    state, capture, spool, pool, 2);
+            UUID uuid = repl.uuid();
 
             c.check("mount -t ext4 /dev/vda /mnt && mount -t ext4 -o ro /dev/" + vm.spec().testDataTarget()
                     + " /data && cp -r /data/common-licenses /data/perl5 /mnt/ && sync");
@@ -73,11 +69,9 @@ class PipelineRealVmTest {
                     // unmount now, so nothing writes the disk after the last capture
                     c.check("umount /mnt && umount /data && sync");
                 }
-                DeltaEncoder.recover(maps, "vda", SIZE, chain.base());
-                DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(),
-                        new XzBlockCodec.Preset(6, false), pool, 2);
-                CaptureResult r = capture.capture(vm.libvirtDomain(), chain, enc);
-                DeltaEncoder.DiskDelta d = enc.deltas().get(0);
+                var cap = repl.capture(new XzBlockCodec.Preset(6, false));
+                CaptureResult r = cap.capture();
+                DeltaEncoder.DiskDelta d = cap.deltas().get(0);
                 assertEquals(List.of(d.entry()), spool.entries(uuid, "vda"));
                 if (round == 2) {
                     // the 64 KiB cluster is dirty, yet only its changed block and the file's blocks travel
@@ -88,8 +82,7 @@ class PipelineRealVmTest {
                 try (DiskImage img = DiskImage.open(replica, true, tools)) {
                     DeltaFiles.apply(d.entry().file(), img);
                 }
-                chain.acknowledge(r.newPoint());
-                DeltaEncoder.acknowledged(spool, maps, uuid, List.of(vda), List.of((long) SIZE), r.newPoint());
+                repl.acknowledged(cap);
                 assertEquals(List.of(), spool.entries(uuid, "vda"), "acknowledged deltas leave the spool");
             }
             vm.powerOff(Duration.ofSeconds(60));
