@@ -33,6 +33,11 @@ public final class DeltaFormat {
     public static final int DEFAULT_BLOCK_RAW = 16 << 20;
     public static final int MAX_TARGET_LENGTH = 32;
 
+    /** Whether {@code disk} is a disk target amirror accepts: short, lower-case, safe as a file name. */
+    public static boolean validDiskName(String disk) {
+        return disk != null && disk.matches("[a-z][a-z0-9]{0," + (MAX_TARGET_LENGTH - 1) + "}");
+    }
+
     /** The most a block may grow when compressed (xz's worst case is far below this). */
     public static int maxStored(int rawLength) {
         return rawLength + rawLength / 8 + 4096;

@@ -15,7 +15,7 @@ public record DeltaHeader(UUID domain, String disk, long virtualSize, int basePo
                           int codec, int maxBlockRaw) {
 
     public DeltaHeader {
-        if (disk == null || !disk.matches("[a-z][a-z0-9]{0,31}")) {
+        if (!DeltaFormat.validDiskName(disk)) {
             throw new IllegalArgumentException("disk target must be a short lower-case device name, not '" + disk + "'");
         }
         if (virtualSize <= 0) {

@@ -38,21 +38,20 @@ public final class DeltaReader {
     }
 
     public static DeltaHeader readHeader(InputStream in) throws IOException {
+        return DeltaCodec.decodeHeader(readHeaderBytes(in));
+    }
+
+    /** The encoded header: its fixed prefix says how long it is, then the rest is read. Not yet checked. */
+    static byte[] readHeaderBytes(InputStream in) throws IOException {
         byte[] prefix = readExactly(in, DeltaCodec.HEADER_PREFIX, "the header");
         int len = DeltaCodec.headerLength(ByteBuffer.wrap(prefix));
-        byte[] whole = new byte[len];
-        System.arraycopy(prefix, 0, whole, 0, prefix.length);
-        byte[] rest = readExactly(in, len - prefix.length, "the header");
-        System.arraycopy(rest, 0, whole, prefix.length, rest.length);
-        return DeltaCodec.decodeHeader(whole);
+        byte[] whole = java.util.Arrays.copyOf(prefix, len);
+        System.arraycopy(readExactly(in, len - prefix.length, "the header"), 0, whole, prefix.length, len - prefix.length);
+        return whole;
     }
 
     public static Result read(InputStream in, FrameVisitor visitor) throws IOException {
-        byte[] prefix = readExactly(in, DeltaCodec.HEADER_PREFIX, "the header");
-        int len = DeltaCodec.headerLength(ByteBuffer.wrap(prefix));
-        byte[] whole = new byte[len];
-        System.arraycopy(prefix, 0, whole, 0, prefix.length);
-        System.arraycopy(readExactly(in, len - prefix.length, "the header"), 0, whole, prefix.length, len - prefix.length);
+        byte[] whole = readHeaderBytes(in);
         DeltaHeader header = DeltaCodec.decodeHeader(whole);
 
         MessageDigest chain = BlockHash.sha256();
@@ -130,7 +129,7 @@ public final class DeltaReader {
         }
     }
 
-    private static byte[] readExactly(InputStream in, int n, String what) throws IOException {
+    static byte[] readExactly(InputStream in, int n, String what) throws IOException {
         byte[] b = in.readNBytes(n);
         if (b.length != n) {
             throw new DeltaFormatException("truncated: the stream ends in " + what + " (" + b.length + " of " + n

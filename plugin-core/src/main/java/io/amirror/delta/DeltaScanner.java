@@ -23,25 +23,15 @@ public final class DeltaScanner {
     public static long validPrefix(Path partial) throws IOException {
         long size = Files.size(partial);
         try (InputStream in = new BufferedInputStream(Files.newInputStream(partial), 1 << 20)) {
-            long pos = 0;
-            byte[] prefix = in.readNBytes(DeltaCodec.HEADER_PREFIX);
-            if (prefix.length < DeltaCodec.HEADER_PREFIX) {
-                return 0;
-            }
+            long pos;
             int len;
             DeltaHeader header;
             try {
-                len = DeltaCodec.headerLength(ByteBuffer.wrap(prefix));
-                byte[] rest = in.readNBytes(len - prefix.length);
-                if (rest.length < len - prefix.length) {
-                    return 0;
-                }
-                byte[] whole = new byte[len];
-                System.arraycopy(prefix, 0, whole, 0, prefix.length);
-                System.arraycopy(rest, 0, whole, prefix.length, rest.length);
+                byte[] whole = DeltaReader.readHeaderBytes(in);
+                len = whole.length;
                 header = DeltaCodec.decodeHeader(whole);
             } catch (DeltaFormatException e) {
-                return 0;
+                return 0; // the header is incomplete or not one: start over
             }
             pos = len;
             int index = 0;

@@ -58,14 +58,9 @@ public final class ReplicaHashMap implements AutoCloseable {
                 ch.force(true);
                 return m;
             }
-            ByteBuffer h = ByteBuffer.allocate(HEADER);
-            ch.read(h, 0);
-            h.flip();
-            if (h.remaining() < HEADER || h.getLong() != MAGIC || h.getShort() != 1 || h.getInt() != DeltaFormat.BLOCK_SIZE) {
-                throw new IOException(file + " is not an amirror hash map (or of another version)");
-            }
-            long size = h.getLong();
-            int p = h.getInt();
+            long[] header = readHeader(ch, file);
+            long size = header[0];
+            int p = (int) header[1];
             if (ch.size() != HEADER + entries(size) * BlockHash.LENGTH) {
                 throw new IOException(file + " is " + ch.size() + " bytes, its header implies "
                         + (HEADER + entries(size) * BlockHash.LENGTH) + ": truncated or corrupt");
@@ -88,17 +83,20 @@ public final class ReplicaHashMap implements AutoCloseable {
         }
         long size;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            ByteBuffer h = ByteBuffer.allocate(HEADER);
-            ch.read(h, 0);
-            h.flip();
-            if (h.remaining() < HEADER || h.getLong() != MAGIC) {
-                throw new IOException(file + " is not an amirror hash map");
-            }
-            h.getShort();
-            h.getInt();
-            size = h.getLong();
+            size = readHeader(ch, file)[0];
         }
         return open(file, size);
+    }
+
+    /** Virtual size and point from a map file's header, after checking magic, version and block size. */
+    private static long[] readHeader(FileChannel ch, Path file) throws IOException {
+        ByteBuffer h = ByteBuffer.allocate(HEADER);
+        ch.read(h, 0);
+        h.flip();
+        if (h.remaining() < HEADER || h.getLong() != MAGIC || h.getShort() != 1 || h.getInt() != DeltaFormat.BLOCK_SIZE) {
+            throw new IOException(file + " is not an amirror hash map (or of another version)");
+        }
+        return new long[] {h.getLong(), h.getInt()};
     }
 
     static long entries(long size) {

@@ -1,6 +1,7 @@
 package io.amirror.lab;
 
 import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -95,7 +96,7 @@ public final class GuestKit {
                     // another process built the same kit first; theirs is as good as ours
                 }
             } finally {
-                deleteTree(tmp);
+                FileTrees.delete(tmp);
             }
             return new GuestKit(dir);
         } catch (IOException e) {
@@ -174,7 +175,7 @@ public final class GuestKit {
         Path image = kitDir.resolve("testdata.img");
         Exec.run(List.of(mkfs.toString(), "-q", "-F", "-t", "ext4", "-L", "testdata", "-d", staging.toString(),
                 image.toString(), (imageBytes >> 10) + "k"), null, Map.of(), Duration.ofMinutes(5)).orThrow();
-        deleteTree(staging);
+        FileTrees.delete(staging);
     }
 
     private static void setReadable(Path dir) throws IOException {
@@ -187,10 +188,6 @@ public final class GuestKit {
                 }
             }
         }
-    }
-
-    static void deleteTree(Path root) throws IOException {
-        io.amirror.util.FileTrees.delete(root);
     }
 
     static String sha256(String s) {

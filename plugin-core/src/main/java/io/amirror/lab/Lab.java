@@ -114,7 +114,7 @@ public final class Lab implements AutoCloseable {
             return ld;
         } catch (IOException | LibvirtException e) {
             try {
-                GuestKit.deleteTree(dir);
+                io.amirror.util.FileTrees.delete(dir);
             } catch (IOException ignored) {
                 // swept on the next open
             }
@@ -225,7 +225,7 @@ public final class Lab implements AutoCloseable {
                 boolean oldKit = f.startsWith("kit-") && !p.equals(current.kernel().getParent())
                         && Files.getLastModifiedTime(p).toMillis() < System.currentTimeMillis() - 3_600_000L;
                 if (staleDomainDir || oldKit) {
-                    GuestKit.deleteTree(p);
+                    io.amirror.util.FileTrees.delete(p);
                 }
             }
         } catch (IOException e) {

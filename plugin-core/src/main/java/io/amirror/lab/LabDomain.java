@@ -178,7 +178,7 @@ public final class LabDomain implements AutoCloseable {
             // not defined any more (a test may have undefined it itself)
         }
         try {
-            GuestKit.deleteTree(dir);
+            io.amirror.util.FileTrees.delete(dir);
         } catch (IOException ignored) {
             // the lab sweeps leftover directories on its next start
         }

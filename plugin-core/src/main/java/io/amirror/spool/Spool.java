@@ -50,7 +50,7 @@ public final class Spool {
     }
 
     Path diskDir(UUID domain, String disk) {
-        if (!disk.matches("[a-z][a-z0-9]{0,31}")) {
+        if (!io.amirror.delta.DeltaFormat.validDiskName(disk)) {
             throw new IllegalArgumentException("bad disk name: " + disk);
         }
         return root.resolve(domain.toString()).resolve(disk);

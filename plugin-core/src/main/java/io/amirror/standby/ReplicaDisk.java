@@ -75,7 +75,7 @@ public final class ReplicaDisk {
     }
 
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, Retention retention) {
-        if (!disk.matches("[a-z][a-z0-9]{0,31}")) {
+        if (!io.amirror.delta.DeltaFormat.validDiskName(disk)) {
             throw new IllegalArgumentException("bad disk name: " + disk);
         }
         this.dir = root.resolve(domain.toString()).resolve(disk);

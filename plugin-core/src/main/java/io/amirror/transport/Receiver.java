@@ -96,10 +96,10 @@ public final class Receiver implements AutoCloseable {
             s.startHandshake(); // a peer that is not pinned fails here, before any byte is read
             InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
             OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
-            send(out, new Hello(WireCodec.VERSION, Sender.HOST));
+            WireCodec.write(out, new Hello(WireCodec.VERSION, Sender.HOST));
             WireMessage first = WireCodec.read(in);
             if (!(first instanceof Hello h) || h.version() != WireCodec.VERSION) {
-                send(out, new Refuse(Refuse.PROTOCOL, "expected HELLO version " + WireCodec.VERSION + ", got " + first));
+                WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected HELLO version " + WireCodec.VERSION + ", got " + first));
                 return;
             }
             while (true) {
@@ -108,7 +108,7 @@ public final class Receiver implements AutoCloseable {
                     return;
                 }
                 if (!(m instanceof Offer o)) {
-                    send(out, new Refuse(Refuse.PROTOCOL, "expected OFFER, got " + m.getClass().getSimpleName()));
+                    WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected OFFER, got " + m.getClass().getSimpleName()));
                     return;
                 }
                 Object lock = diskLocks.computeIfAbsent(o.domain() + "/" + o.disk(), k -> new Object());
@@ -133,18 +133,18 @@ public final class Receiver implements AutoCloseable {
             partial = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
             if (partial == null) {
                 // applied before, but the ACK never arrived: acknowledge again, send nothing
-                send(out, new Ack(o.domain(), o.disk(), o.newPoint()));
+                WireCodec.write(out, new Ack(o.domain(), o.disk(), o.newPoint()));
                 return true;
             }
             have = java.nio.file.Files.exists(partial) ? DeltaScanner.validPrefix(partial) : 0;
         } catch (StandbyRefusal r) {
-            send(out, new Refuse(r.code(), r.getMessage()));
+            WireCodec.write(out, new Refuse(r.code(), r.getMessage()));
             return true;
         }
         try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             ch.truncate(have);
             ch.position(have);
-            send(out, new Resume(have));
+            WireCodec.write(out, new Resume(have));
             long unsynced = 0;
             long firstData = System.nanoTime(); // the sender starts as soon as the RESUME reaches it
             while (true) {
@@ -156,7 +156,7 @@ public final class Receiver implements AutoCloseable {
                 if (m instanceof Data d) {
                     if (d.offset() != ch.position() || d.offset() + d.bytes().length > o.size()) {
                         ch.force(true);
-                        send(out, new Refuse(Refuse.PROTOCOL, "DATA at " + d.offset() + " while holding " + ch.position()
+                        WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "DATA at " + d.offset() + " while holding " + ch.position()
                                 + " of " + o.size() + " bytes"));
                         return false;
                     }
@@ -175,26 +175,21 @@ public final class Receiver implements AutoCloseable {
                             String.format("%.3f", seconds == 0 ? 0 : got * 8 / seconds / 1e6));
                     break;
                 } else {
-                    send(out, new Refuse(Refuse.PROTOCOL, "expected DATA or COMMIT"));
+                    WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected DATA or COMMIT"));
                     return false;
                 }
             }
         }
         try {
             int point = disk.complete(partial, o.basePoint(), o.newPoint(), o.size(), o.sha256());
-            send(out, new Ack(o.domain(), o.disk(), point));
+            WireCodec.write(out, new Ack(o.domain(), o.disk(), point));
         } catch (StandbyRefusal r) {
-            send(out, new Refuse(r.code(), r.getMessage()));
+            WireCodec.write(out, new Refuse(r.code(), r.getMessage()));
         } catch (IOException e) {
             log.error("applying {} {} {}->{} failed", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e);
-            send(out, new Refuse(Refuse.INTERNAL, "apply failed: " + e.getMessage()));
+            WireCodec.write(out, new Refuse(Refuse.INTERNAL, "apply failed: " + e.getMessage()));
         }
         return true;
-    }
-
-    static void send(OutputStream out, WireMessage m) throws IOException {
-        out.write(WireCodec.encode(m));
-        out.flush();
     }
 
     @Override

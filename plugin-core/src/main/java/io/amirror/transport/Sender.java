@@ -68,12 +68,12 @@ public final class Sender {
         try (SSLSocket s = Tls.connect(tls, plain, standby.getHostString(), timeoutMillis)) {
             InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
             OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
-            Receiver.send(out, new Hello(WireCodec.VERSION, HOST));
+            WireCodec.write(out, new Hello(WireCodec.VERSION, HOST));
             WireMessage hello = WireCodec.read(in);
             if (!(hello instanceof Hello h) || h.version() != WireCodec.VERSION) {
                 throw new WireProtocolException("standby answered " + hello + " to HELLO");
             }
-            Receiver.send(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
+            WireCodec.write(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
             WireMessage answer = WireCodec.read(in);
             if (answer instanceof Refuse r) {
                 throw new RefusedException(r);
@@ -94,12 +94,12 @@ public final class Sender {
                 for (long pos = resume.offset(); pos < e.size(); ) {
                     int n = (int) Math.min(buf.length, e.size() - pos);
                     f.readFully(buf, 0, n);
-                    Receiver.send(out, new Data(pos, java.util.Arrays.copyOf(buf, n)));
+                    WireCodec.write(out, new Data(pos, java.util.Arrays.copyOf(buf, n)));
                     pos += n;
                     sent += n;
                 }
             }
-            Receiver.send(out, new Commit());
+            WireCodec.write(out, new Commit());
             double dataSeconds = (System.nanoTime() - t0) / 1e9;
             long wire = plain.bytesWritten() - wireBefore;
             s.setSoTimeout(Math.max(timeoutMillis, 600_000)); // verify and apply take time on the standby

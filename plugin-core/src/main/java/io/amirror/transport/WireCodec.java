@@ -89,6 +89,12 @@ public final class WireCodec {
         return 2 + strLen(((Refuse) m).reason());
     }
 
+    /** Writes one frame and flushes, so the peer sees it now. */
+    public static void write(java.io.OutputStream out, WireMessage m) throws IOException {
+        out.write(encode(m));
+        out.flush();
+    }
+
     /** Reads one frame; a clean end of stream before its first byte returns null. */
     public static WireMessage read(InputStream in) throws IOException {
         int type = in.read();
@@ -126,7 +132,7 @@ public final class WireCodec {
                     long size = b.getLong();
                     byte[] sha = new byte[32];
                     b.get(sha);
-                    if (!disk.matches("[a-z][a-z0-9]{0,31}") || base < 0 || next <= base || size <= 0) {
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || base < 0 || next <= base || size <= 0) {
                         throw new WireProtocolException("malformed OFFER: disk '" + disk + "', points " + base + " -> "
                                 + next + ", size " + size);
                     }
