@@ -6,6 +6,7 @@ import io.amirror.libvirt.DiskBitmaps;
 import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.DomainXmlReader;
+import io.amirror.libvirt.GuestFreeze;
 import io.amirror.libvirt.PullBackup;
 import io.amirror.nbd.NbdAddress;
 import io.amirror.nbd.NbdClient;
@@ -63,6 +64,14 @@ public final class DomainCapture {
 
     /** Captures the changes since {@code basePoint} (0: everything) into a new point. */
     public CaptureResult capture(Domain domain, CheckpointChain chain, int basePoint, CaptureSink sink) {
+        return capture(domain, chain, basePoint, sink, false);
+    }
+
+    /**
+     * Captures the changes since {@code basePoint} into a new point; with {@code quiesce}, a running
+     * guest's filesystems are frozen through its agent while the point is cut ({@link GuestFreeze}).
+     */
+    public CaptureResult capture(Domain domain, CheckpointChain chain, int basePoint, CaptureSink sink, boolean quiesce) {
         chain.reconcile();
         if (basePoint != 0 && !chain.state().points().contains(basePoint)) {
             throw new CaptureException("cannot capture from " + CheckpointChain.name(basePoint) + ": not in the chain "
@@ -82,7 +91,7 @@ public final class DomainCapture {
         List<DiskInfo> disks = replicatedDisks(name, all);
         checkBitmaps(domain, name, chain, disks, basePoint);
         int newPoint = chain.nextPoint();
-        return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink)
+        return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink, quiesce)
                 : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink);
     }
 
@@ -166,11 +175,13 @@ public final class DomainCapture {
     }
 
     private CaptureResult captureRunning(Domain domain, String name, CheckpointChain chain, List<DiskInfo> all,
-                                         List<DiskInfo> disks, int base, int newPoint, CaptureSink sink) {
+                                         List<DiskInfo> disks, int base, int newPoint, CaptureSink sink,
+                                         boolean quiesce) {
         Path jobDir = jobDir(name, newPoint);
         List<String> targets = disks.stream().map(DiskInfo::target).toList();
         boolean created = false;
-        try (PullBackup job = PullBackup.begin(domain, all, targets, base, newPoint, jobDir)) {
+        boolean[] quiesced = {false};
+        try (PullBackup job = beginPoint(domain, name, quiesce, quiesced, all, targets, base, newPoint, jobDir)) {
             created = true;
             List<CaptureResult.DiskStats> stats = new ArrayList<>();
             for (DiskInfo d : disks) {
@@ -180,7 +191,8 @@ public final class DomainCapture {
             }
             job.close();
             chain.recordCreated(newPoint);
-            return new CaptureResult(name, base, newPoint, false, stats);
+            return new CaptureResult(name, base, newPoint, false, stats,
+                    quiesced[0] ? CaptureResult.Consistency.QUIESCED : CaptureResult.Consistency.CRASH);
         } catch (IOException | RuntimeException e) {
             if (created) {
                 discardQuietly(chain, newPoint, e);
@@ -191,6 +203,15 @@ public final class DomainCapture {
             throw new CaptureException("capture of " + name + " from " + describe(base) + " failed: " + e.getMessage(), e);
         } finally {
             deleteJobDir(jobDir);
+        }
+    }
+
+    /** Cuts the point (backup job plus checkpoint), inside a guest freeze when asked and possible. */
+    private static PullBackup beginPoint(Domain domain, String name, boolean quiesce, boolean[] quiesced,
+                                         List<DiskInfo> all, List<String> targets, int base, int newPoint, Path jobDir) {
+        try (GuestFreeze freeze = GuestFreeze.freeze(domain, name, quiesce)) {
+            quiesced[0] = freeze.frozen();
+            return PullBackup.begin(domain, all, targets, base, newPoint, jobDir);
         }
     }
 
@@ -222,7 +243,7 @@ public final class DomainCapture {
                 }
             }
             chain.redefineOffline(newPoint, latest, disks.stream().map(DiskInfo::target).toList());
-            return new CaptureResult(name, base, newPoint, true, stats);
+            return new CaptureResult(name, base, newPoint, true, stats, CaptureResult.Consistency.SHUT_OFF);
         } catch (IOException | RuntimeException e) {
             if (e instanceof ChainException ce) {
                 throw ce;

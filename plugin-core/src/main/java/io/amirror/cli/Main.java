@@ -8,7 +8,9 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
-        subcommands = {DemoCommand.class, LinkCommands.Init.class, LinkCommands.Standby.class, LinkCommands.Ship.class,
+        footer = ExitCodes.HELP,
+        subcommands = {DemoCommand.class, PrimaryCommand.class, StatusCommand.class, SyncCommand.class,
+            PolicyCommand.class, LinkCommands.Init.class, LinkCommands.Standby.class, LinkCommands.Ship.class,
             LinkCommands.Points.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
@@ -25,7 +27,13 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("amirror: " + ex.getMessage());
-            return 1;
+            if (ex instanceof io.amirror.config.ConfigException) {
+                return ExitCodes.INVALID_CONFIG;
+            }
+            if (ex instanceof io.amirror.control.DaemonUnreachableException) {
+                return ExitCodes.DAEMON_UNREACHABLE;
+            }
+            return ExitCodes.FAILED;
         });
         return cl.execute(args);
     }

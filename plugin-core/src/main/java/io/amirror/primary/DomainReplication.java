@@ -1,5 +1,6 @@
 package io.amirror.primary;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.CaptureSink;
 import io.amirror.capture.DomainCapture;
@@ -8,12 +9,19 @@ import io.amirror.delta.XzBlockCodec;
 import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.FileChainStore;
 import io.amirror.spool.Spool;
+import io.amirror.util.AtomicFiles;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.function.UnaryOperator;
@@ -25,13 +33,30 @@ import java.util.function.UnaryOperator;
  * ({@link #acknowledged}). State (chain, maps, spool) lives under the state directory, so a new
  * instance after a restart continues where the last one stopped.
  *
+ * <p>A captured point that is not yet acknowledged is <em>pending</em>, recorded in
+ * {@code maps/<uuid>/pending.json} once every disk's delta is in the spool. After a restart
+ * {@link #pending()} returns it, so it is shipped, not captured again; a capture that a crash cut
+ * short has no record, and {@link #pending()} discards what it left (its checkpoint merges back
+ * into its parent, so no write is forgotten). A point is acknowledged only when every one of its
+ * disks is: a domain never has disks at different points on the standby for long.
+ *
  * <p>A failed capture leaves nothing behind: the new checkpoint is discarded by the capture, and
  * the partial deltas and map journals by this class.
  */
 public final class DomainReplication {
+    private static final Logger log = LoggerFactory.getLogger(DomainReplication.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A point captured and spooled, waiting for the standby. */
-    public record Captured(CaptureResult capture, List<DeltaEncoder.DiskDelta> deltas) {
+    public record Captured(CaptureResult capture, List<DeltaEncoder.DiskDelta> deltas, Pending pending) {
+    }
+
+    /**
+     * A point whose deltas are all in the spool and not yet acknowledged.
+     *
+     * @param cutAt when the point was cut (the time its data is from), epoch milliseconds
+     */
+    public record Pending(int basePoint, int newPoint, List<String> disks, long cutAt, String consistency) {
     }
 
     private final Domain domain;
@@ -72,31 +97,112 @@ public final class DomainReplication {
         return maps;
     }
 
+    private Path pendingFile() {
+        return maps.resolve("pending.json");
+    }
+
     /**
      * Captures everything since the last acknowledged point into the spool.
      *
-     * @param wrap lets a caller observe the captured extents on their way to the encoder (benchmarks)
+     * @param quiesce freeze the guest's filesystems through its agent for the instant of the point
+     * @param wrap    lets a caller observe the captured extents on their way to the encoder (benchmarks)
      */
-    public Captured capture(XzBlockCodec.Preset preset, UnaryOperator<CaptureSink> wrap) throws IOException {
+    public Captured capture(XzBlockCodec.Preset preset, boolean quiesce, UnaryOperator<CaptureSink> wrap)
+            throws IOException {
+        if (Files.exists(pendingFile())) {
+            throw new IllegalStateException("point " + pending().map(Pending::newPoint).orElse(-1)
+                    + " is still pending: ship and acknowledge it before capturing another");
+        }
         DeltaEncoder.recover(maps, chain.base());
         DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(), preset, pool, threads);
+        long cutAt = System.currentTimeMillis();
+        CaptureResult r;
         try {
-            return new Captured(capture.capture(domain, chain, wrap.apply(enc)), enc.deltas());
+            r = capture.capture(domain, chain, chain.base(), wrap.apply(enc), quiesce);
         } catch (RuntimeException e) {
             enc.abort();
             throw e;
         }
+        Pending p = new Pending(r.basePoint(), r.newPoint(),
+                r.disks().stream().map(CaptureResult.DiskStats::target).toList(), cutAt, r.consistency().name());
+        Files.createDirectories(maps);
+        AtomicFiles.write(pendingFile(), JSON.writeValueAsBytes(p));
+        return new Captured(r, enc.deltas(), p);
+    }
+
+    public Captured capture(XzBlockCodec.Preset preset, UnaryOperator<CaptureSink> wrap) throws IOException {
+        return capture(preset, false, wrap);
     }
 
     public Captured capture(XzBlockCodec.Preset preset) throws IOException {
-        return capture(preset, UnaryOperator.identity());
+        return capture(preset, false, UnaryOperator.identity());
     }
 
-    /** The standby holds {@code point} durably: retire older checkpoints, commit the maps, free the spool. */
+    /**
+     * The point captured but not yet acknowledged, if its deltas are all in the spool. Leftovers of a
+     * capture that did not finish (a crash between its checkpoint and its record) are discarded.
+     */
+    public Optional<Pending> pending() throws IOException {
+        Path f = pendingFile();
+        if (Files.exists(f)) {
+            Pending p = JSON.readValue(f.toFile(), Pending.class);
+            if (p.basePoint() == chain.base() && entries(p).size() == p.disks().size()) {
+                return Optional.of(p);
+            }
+            if (p.newPoint() <= chain.base()) {
+                Files.delete(f); // acknowledged; the crash came before the record went
+                return Optional.empty();
+            }
+            log.warn("pending point {} of {} lost deltas from the spool; capturing again", p.newPoint(), uuid);
+            Files.delete(f);
+        }
+        discardUnrecorded();
+        return Optional.empty();
+    }
+
+    /** Checkpoints newer than the acknowledged point with no pending record came from a cut-short capture. */
+    private void discardUnrecorded() {
+        for (int point : new ArrayList<>(chain.state().points())) {
+            if (point > chain.base()) {
+                log.warn("discarding checkpoint {} of {}: its capture did not finish", CheckpointChain.name(point), uuid);
+                chain.discard(point);
+            }
+        }
+    }
+
+    /** The spooled deltas of a pending point, one per disk that has one. */
+    public List<Spool.Entry> entries(Pending p) throws IOException {
+        List<Spool.Entry> out = new ArrayList<>();
+        for (String disk : p.disks()) {
+            for (Spool.Entry e : spool.entries(uuid, disk)) {
+                if (e.newPoint() == p.newPoint() && e.basePoint() == p.basePoint()) {
+                    out.add(e);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The standby holds the captured point durably: retire older checkpoints, commit the maps, free the spool. */
     public void acknowledged(Captured c) throws IOException {
-        int point = c.capture().newPoint();
-        chain.acknowledge(point);
-        DeltaEncoder.acknowledged(spool, maps, uuid,
-                c.capture().disks().stream().map(CaptureResult.DiskStats::target).toList(), point);
+        acknowledged(c.pending());
+    }
+
+    /** The standby holds {@code p} on every disk. */
+    public void acknowledged(Pending p) throws IOException {
+        chain.acknowledge(p.newPoint());
+        DeltaEncoder.acknowledged(spool, maps, uuid, p.disks(), p.newPoint());
+        AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
+        Files.deleteIfExists(pendingFile());
+    }
+
+    /** When the last acknowledged point was cut, if this instance or an earlier one recorded it. */
+    public Optional<Instant> lastAcknowledgedCut() throws IOException {
+        Path f = maps.resolve("acknowledged.json");
+        if (!Files.exists(f)) {
+            return Optional.empty();
+        }
+        Pending p = JSON.readValue(f.toFile(), Pending.class);
+        return p.newPoint() == chain.base() ? Optional.of(Instant.ofEpochMilli(p.cutAt())) : Optional.empty();
     }
 }

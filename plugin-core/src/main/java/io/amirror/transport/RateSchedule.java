@@ -1,15 +1,12 @@
 package io.amirror.transport;
 
 import io.amirror.delta.PresetChooser;
+import io.amirror.util.WeekWindow;
 
-import java.time.DayOfWeek;
-import java.time.LocalTime;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -21,10 +18,9 @@ import java.util.regex.Pattern;
  */
 public final class RateSchedule {
 
-    record Window(Set<DayOfWeek> days, LocalTime from, LocalTime to, double bytesPerSecond) {
+    record Window(WeekWindow span, double bytesPerSecond) {
         boolean contains(ZonedDateTime t) {
-            LocalTime lt = t.toLocalTime();
-            return days.contains(t.getDayOfWeek()) && !lt.isBefore(from) && lt.isBefore(to);
+            return span.contains(t);
         }
     }
 
@@ -62,39 +58,19 @@ public final class RateSchedule {
                 throw new IllegalArgumentException("cannot read rate window '" + p
                         + "' (example: Mon-Fri 08:00-18:00: 256kbit; otherwise 4mbit)");
             }
-            DayOfWeek a = day(m.group(1));
-            DayOfWeek b = m.group(2) == null ? a : day(m.group(2));
-            Set<DayOfWeek> days = EnumSet.noneOf(DayOfWeek.class);
-            for (DayOfWeek d = a; ; d = d.plus(1)) {
-                days.add(d);
-                if (d == b) {
-                    break;
-                }
+            String days = m.group(2) == null ? m.group(1) : m.group(1) + "-" + m.group(2);
+            WeekWindow span;
+            try {
+                span = WeekWindow.parse(days, m.group(3), m.group(4));
+            } catch (IllegalArgumentException bad) {
+                throw new IllegalArgumentException("rate window '" + p + "': " + bad.getMessage());
             }
-            LocalTime from = LocalTime.parse(pad(m.group(3)));
-            LocalTime to = m.group(4).equals("24:00") ? LocalTime.MAX : LocalTime.parse(pad(m.group(4)));
-            if (!from.isBefore(to)) {
-                throw new IllegalArgumentException("window '" + p + "' ends before it starts");
-            }
-            ws.add(new Window(days, from, to, PresetChooser.parseRate(m.group(5))));
+            ws.add(new Window(span, PresetChooser.parseRate(m.group(5))));
         }
         if (otherwise == null) {
             throw new IllegalArgumentException("a rate schedule needs 'otherwise RATE' for the time outside its windows");
         }
         return new RateSchedule(ws, otherwise);
-    }
-
-    private static String pad(String hhmm) {
-        return hhmm.length() == 4 ? "0" + hhmm : hhmm;
-    }
-
-    private static DayOfWeek day(String s) {
-        for (DayOfWeek d : DayOfWeek.values()) {
-            if (d.name().substring(0, 3).equalsIgnoreCase(s)) {
-                return d;
-            }
-        }
-        throw new IllegalArgumentException("not a day: " + s + " (Mon, Tue, ... Sun)");
     }
 
     /** Bytes per second allowed at {@code t}. */

@@ -62,6 +62,15 @@ public final class Sender {
     }
 
     public Shipped ship(Spool.Entry e) throws IOException {
+        return ship(e, held -> {
+        });
+    }
+
+    /**
+     * Ships {@code e}; {@code progress} hears how many of its bytes the standby holds, after the
+     * RESUME and after each DATA message.
+     */
+    public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress) throws IOException {
         byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
         ShapedSocket plain = new ShapedSocket(bucket);
         plain.connect(standby, timeoutMillis);
@@ -86,6 +95,7 @@ public final class Sender {
                 throw new WireProtocolException("standby answered " + answer + " to OFFER");
             }
             long sent = 0;
+            progress.accept(resume.offset());
             long wireBefore = plain.bytesWritten();
             long t0 = System.nanoTime();
             try (RandomAccessFile f = new RandomAccessFile(e.file().toFile(), "r")) {
@@ -97,6 +107,7 @@ public final class Sender {
                     WireCodec.write(out, new Data(pos, java.util.Arrays.copyOf(buf, n)));
                     pos += n;
                     sent += n;
+                    progress.accept(pos);
                 }
             }
             WireCodec.write(out, new Commit());

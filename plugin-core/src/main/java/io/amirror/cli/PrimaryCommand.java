@@ -1,0 +1,143 @@
+package io.amirror.cli;
+
+import io.amirror.capture.DomainCapture;
+import io.amirror.config.PrimaryConfig;
+import io.amirror.control.ControlServer;
+import io.amirror.lab.LabOptions;
+import io.amirror.primary.PrimaryService;
+import io.amirror.util.Exec;
+import org.libvirt.Connect;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.FileSystems;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code amirror primary}: the daemon of the primary host. Runs until SIGTERM or SIGINT; SIGHUP,
+ * or any change in the policy directory, reloads the policies.
+ */
+@Command(name = "primary", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
+        description = "Run the primary daemon: replicate the domains the policies cover, on their schedules, and "
+                + "serve the control API for status, sync and the hooks.")
+final class PrimaryCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(PrimaryCommand.class);
+
+    @Option(names = "--config", description = "Daemon configuration (default: " + "/etc/amirror/primary.json"
+            + "; missing means all defaults).")
+    Path configFile;
+    @Option(names = "--state", description = "State directory, overriding the configuration.")
+    Path state;
+    @Option(names = "--policies", description = "Policy directory, overriding the configuration.")
+    Path policies;
+    @Option(names = "--control", paramLabel = "HOST:PORT", description = "Control API address (loopback), overriding "
+            + "the configuration; port 0 picks a free one.")
+    String control;
+    @Option(names = "--scratch", description = "Directory for backup job sockets and scratch files, overriding the "
+            + "configuration.")
+    Path scratch;
+    @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
+    String libvirtUri;
+
+    @Override
+    public Integer call() throws Exception {
+        PrimaryConfig cfg = PrimaryConfig.load(configFile != null ? configFile : PrimaryConfig.DEFAULT_FILE,
+                configFile != null);
+        if (state != null) {
+            cfg = cfg.withStateDir(state);
+        }
+        if (policies != null) {
+            cfg = cfg.withPolicyDir(policies);
+        }
+        if (scratch != null) {
+            cfg = cfg.withScratchDir(scratch);
+        }
+        if (libvirtUri != null) {
+            cfg = cfg.withLibvirtUri(libvirtUri);
+        }
+        if (control != null) {
+            cfg = cfg.withControlListen(LinkCommands.address(control));
+        }
+        Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
+        Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
+        if (qemuImg == null || qemuNbd == null) {
+            throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
+        }
+        Connect libvirt = new Connect(cfg.libvirtUri());
+        DomainCapture capture = new DomainCapture(new DomainCapture.Options(qemuNbd, qemuImg, cfg.scratchDir(),
+                Duration.ofSeconds(120)));
+        CountDownLatch stop = new CountDownLatch(1);
+        try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {
+            service.start();
+            try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir())) {
+                onSignal("HUP", () -> reload(service, "SIGHUP"));
+                Thread watcher = watchPolicies(cfg.policyDir(), service);
+                Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+                System.out.println("primary running as " + service.identity().fingerprint() + "; control API on "
+                        + api.endpoint().url());
+                stop.await();
+                watcher.interrupt();
+                log.info("stopping: running cycles finish first");
+            }
+        } finally {
+            libvirt.close();
+        }
+        return ExitCodes.OK;
+    }
+
+    private static void reload(PrimaryService service, String why) {
+        try {
+            int refused = service.reload().size();
+            log.info("policies reloaded ({}){}", why, refused == 0 ? "" : "; " + refused + " error(s), see above");
+        } catch (Exception e) {
+            log.error("reload ({}) failed: {}", why, e.toString());
+        }
+    }
+
+    @SuppressWarnings("restriction")
+    private static void onSignal(String name, Runnable action) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal(name), s -> action.run());
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            log.warn("cannot handle SIG{}: {}; reload through the control API instead", name, e.getMessage());
+        }
+    }
+
+    /** Reloads when a file of the policy directory changes; bursts of changes (an editor's save) reload once. */
+    private static Thread watchPolicies(Path dir, PrimaryService service) {
+        Thread t = new Thread(() -> {
+            try (WatchService ws = FileSystems.getDefault().newWatchService()) {
+                dir.register(ws, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY,
+                        StandardWatchEventKinds.ENTRY_DELETE);
+                while (!Thread.currentThread().isInterrupted()) {
+                    WatchKey k = ws.take();
+                    Thread.sleep(500);
+                    k.pollEvents();
+                    k.reset();
+                    WatchKey more;
+                    while ((more = ws.poll(200, TimeUnit.MILLISECONDS)) != null) {
+                        more.pollEvents();
+                        more.reset();
+                    }
+                    reload(service, "policy directory changed");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (Exception e) {
+                log.warn("not watching {} for changes: {}; send SIGHUP after editing policies", dir, e.toString());
+            }
+        }, "policy-watch");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+}

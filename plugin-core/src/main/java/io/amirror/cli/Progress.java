@@ -1,0 +1,43 @@
+package io.amirror.cli;
+
+/** Human forms of bytes, rates, durations and a progress bar, for the CLI's output. */
+final class Progress {
+    private Progress() {
+    }
+
+    static String bytes(long b) {
+        if (b < 1_000) {
+            return b + " B";
+        }
+        if (b < 1_000_000) {
+            return String.format("%.1f kB", b / 1e3);
+        }
+        if (b < 1_000_000_000) {
+            return String.format("%.2f MB", b / 1e6);
+        }
+        return String.format("%.2f GB", b / 1e9);
+    }
+
+    static String rate(double bitsPerSecond) {
+        return bitsPerSecond >= 1e6 ? String.format("%.2f Mbit/s", bitsPerSecond / 1e6)
+                : String.format("%.0f kbit/s", bitsPerSecond / 1e3);
+    }
+
+    static String duration(long seconds) {
+        if (seconds < 120) {
+            return seconds + "s";
+        }
+        if (seconds < 7200) {
+            return seconds / 60 + "m" + (seconds % 60 == 0 ? "" : seconds % 60 + "s");
+        }
+        return seconds / 3600 + "h" + (seconds % 3600 / 60 == 0 ? "" : seconds % 3600 / 60 + "m");
+    }
+
+    /** {@code [#########...........]  45%}, 20 cells wide. */
+    static String bar(long done, long total) {
+        int cells = 20;
+        double f = total <= 0 ? 0 : Math.min(1, (double) done / total);
+        int full = (int) Math.round(f * cells);
+        return "[" + "#".repeat(full) + ".".repeat(cells - full) + "] " + String.format("%3d%%", Math.round(f * 100));
+    }
+}

@@ -1,0 +1,55 @@
+package io.amirror.config;
+
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.transport.RateSchedule;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A replication policy, as read from one validated file ({@link PolicyLoader}): which domains go to
+ * which standby, how often, and within which limits. Absent optional parts hold their defaults.
+ *
+ * @param rpo         how often a new point is due: an interval or a Quartz cron expression
+ * @param bandwidth   the uplink rate by time of week; {@code null} means unlimited
+ * @param compression {@code null} for {@code auto}, otherwise a fixed xz preset
+ * @param alertAfter  the age of the newest standby point at which the RPO counts as missed
+ */
+public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
+                     RateSchedule bandwidth, String bandwidthText, List<Window> blackouts,
+                     XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
+                     Duration alertAfter, List<String> alertCommand) {
+
+    /** Domains by exact name, shell glob, or a tag in their libvirt metadata. */
+    public record DomainSelector(List<String> names, List<String> globs, String tag) {
+    }
+
+    /** The standby's {@code HOST:PORT} and its pinned certificate fingerprint. */
+    public record StandbyTarget(String address, String fingerprint) {
+        /** Targets are shared by policies that name the same standby, so they share its link. */
+        public String key() {
+            return address + "/" + fingerprint;
+        }
+    }
+
+    /**
+     * Exactly one of {@code interval} and {@code cron}; {@code target} is the longest time between
+     * two points it schedules (for a cron expression, the widest gap over a week), which status
+     * measures the newest point's age against.
+     */
+    public record Rpo(Duration interval, String cron, Duration target) {
+        @Override
+        public String toString() {
+            return interval != null ? "every " + Durations.format(interval) : "cron " + cron;
+        }
+    }
+
+    /** A span of the week: days ({@code Mon-Fri}) and a time range on each of them. */
+    public record Window(String days, String from, String to) {
+    }
+
+    public Optional<List<String>> alertCommandIfAny() {
+        return alertCommand.isEmpty() ? Optional.empty() : Optional.of(alertCommand);
+    }
+}

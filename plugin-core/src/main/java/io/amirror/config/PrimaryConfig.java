@@ -1,0 +1,103 @@
+package io.amirror.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * How {@code amirror primary} runs ({@code primary.schema.json}); every field has a default, and a
+ * missing file means all defaults.
+ */
+public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, String libvirtUri, InetSocketAddress controlListen,
+                            long spoolLimitBytes, int threads, int concurrentCycles, Map<String, String> quartz) {
+
+    public static final Path DEFAULT_FILE = Path.of("/etc/amirror/primary.json");
+    public static final int DEFAULT_CONTROL_PORT = 9750;
+
+    public static PrimaryConfig defaults() {
+        return new PrimaryConfig(Path.of("/var/lib/amirror"), Path.of("/etc/amirror/policies.d"),
+                Path.of("/var/lib/libvirt/amirror"), "qemu:///system",
+                new InetSocketAddress("127.0.0.1", DEFAULT_CONTROL_PORT), 20L << 30,
+                Runtime.getRuntime().availableProcessors(), 2, Map.of());
+    }
+
+    /** Reads {@code file}; a missing default file is all defaults, a missing named file is an error. */
+    public static PrimaryConfig load(Path file, boolean mustExist) throws ConfigException {
+        if (!Files.exists(file) && !mustExist) {
+            return defaults();
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new ConfigException(new ConfigError(file.toString(), "", "cannot read: " + e.getMessage(),
+                    "check the path and its permissions"));
+        }
+        JsonNode d = PolicyLoader.readJson(bytes, file.toString());
+        List<ConfigError> errors = SchemaCheck.named(SchemaCheck.PRIMARY).check(d, file.toString());
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        PrimaryConfig def = defaults();
+        InetSocketAddress listen = def.controlListen();
+        if (d.path("control").has("listen")) {
+            String hp = d.path("control").get("listen").asText();
+            int colon = hp.lastIndexOf(':');
+            int port = Integer.parseInt(hp.substring(colon + 1));
+            if (port > 65535) {
+                throw new ConfigException(new ConfigError(file.toString(), "/control/listen", "port " + port
+                        + " does not exist", "use a port from 0 to 65535"));
+            }
+            listen = new InetSocketAddress(hp.substring(0, colon).replace("[", "").replace("]", ""), port);
+        }
+        Map<String, String> quartz = new TreeMap<>();
+        d.path("quartz").fields().forEachRemaining(e -> quartz.put(e.getKey(), e.getValue().asText()));
+        return new PrimaryConfig(path(d, "stateDir", def.stateDir()), path(d, "policyDir", def.policyDir()),
+                path(d, "scratchDir", def.scratchDir()),
+                d.path("libvirtUri").asText(def.libvirtUri()), listen,
+                d.has("spoolLimit") ? bytes(d.get("spoolLimit").asText()) : def.spoolLimitBytes(),
+                d.path("threads").asInt(def.threads()), d.path("concurrentCycles").asInt(def.concurrentCycles()),
+                Map.copyOf(quartz));
+    }
+
+    private static Path path(JsonNode d, String field, Path def) {
+        return d.has(field) ? Path.of(d.get(field).asText()) : def;
+    }
+
+    static long bytes(String s) {
+        long n = Long.parseLong(s.substring(0, s.length() - 1));
+        int shift = switch (s.charAt(s.length() - 1)) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            default -> 40;
+        };
+        return n << shift;
+    }
+
+    public PrimaryConfig withStateDir(Path p) {
+        return new PrimaryConfig(p, policyDir, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+    }
+
+    public PrimaryConfig withScratchDir(Path p) {
+        return new PrimaryConfig(stateDir, policyDir, p, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+    }
+
+    public PrimaryConfig withLibvirtUri(String u) {
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, u, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+    }
+
+    public PrimaryConfig withPolicyDir(Path p) {
+        return new PrimaryConfig(stateDir, p, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+    }
+
+    public PrimaryConfig withControlListen(InetSocketAddress a) {
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, libvirtUri, a, spoolLimitBytes, threads, concurrentCycles, quartz);
+    }
+}

@@ -1,0 +1,60 @@
+package io.amirror.control;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.HexFormat;
+
+/**
+ * Where the control API of a state directory is and how to prove one may use it:
+ * {@code STATE/control/endpoint} holds its URL, {@code STATE/control/token} a random token, both
+ * readable by root only. Whoever can read the token can drive the daemon, as whoever can read the
+ * state directory could anyway.
+ */
+public record ControlEndpoint(URI url, String token) {
+
+    static Path dir(Path stateDir) {
+        return stateDir.resolve("control");
+    }
+
+    /** Writes a fresh token and the URL for a daemon that listens on {@code url}. */
+    static ControlEndpoint publish(Path stateDir, URI url) throws IOException {
+        Path d = dir(stateDir);
+        Files.createDirectories(d);
+        Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
+        byte[] raw = new byte[32];
+        new SecureRandom().nextBytes(raw);
+        String token = HexFormat.of().formatHex(raw);
+        writePrivate(d.resolve("token"), token);
+        writePrivate(d.resolve("endpoint"), url.toString());
+        return new ControlEndpoint(url, token);
+    }
+
+    private static void writePrivate(Path f, String content) throws IOException {
+        Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
+        Files.deleteIfExists(tmp);
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(tmp, content + "\n", StandardCharsets.UTF_8);
+        Files.move(tmp, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** Reads what a running (or last-run) daemon published; fails with a clear message when there is none. */
+    public static ControlEndpoint read(Path stateDir) throws IOException {
+        Path d = dir(stateDir);
+        if (!Files.exists(d.resolve("endpoint"))) {
+            throw new DaemonUnreachableException("no amirror primary has run with state directory " + stateDir
+                    + " (" + d.resolve("endpoint") + " is missing); start it with 'amirror primary' or "
+                    + "'systemctl start amirror-primary'");
+        }
+        try {
+            return new ControlEndpoint(URI.create(Files.readString(d.resolve("endpoint")).trim()),
+                    Files.readString(d.resolve("token")).trim());
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new DaemonUnreachableException("cannot read " + e.getFile() + ": the control token is for root only");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package io.amirror.control;
+
+import io.amirror.primary.DomainStatus;
+import io.amirror.primary.PrimaryService;
+import io.amirror.primary.StatusReport;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.time.Instant;
+import java.util.function.BiConsumer;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The daemon's Prometheus metrics, read from {@link PrimaryService#status()} at each scrape, one
+ * series per replicated domain: RPO now and its target, bytes pending and the wire rate, the time
+ * of the newest point on the standby, cycles and errors.
+ */
+public final class Metrics {
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final PrimaryService service;
+    private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+
+    public Metrics(PrimaryService service) {
+        this.service = service;
+        gauge("amirror_rpo_seconds", "Age of the newest point the standby holds (NaN before the first).",
+                v -> v.rpoSeconds() == null ? Double.NaN : v.rpoSeconds());
+        gauge("amirror_rpo_target_seconds", "The policy's RPO: the longest time between two scheduled points.",
+                DomainStatus.View::rpoTargetSeconds);
+        gauge("amirror_rpo_missed", "1 when the newest point is older than the policy's alert threshold.",
+                v -> "missed".equals(v.rpoState()) ? 1 : 0);
+        gauge("amirror_pending_bytes", "Bytes of the point being shipped that the standby does not hold yet.",
+                v -> v.pendingBytes() - v.shippedBytes());
+        gauge("amirror_wire_rate_bits_per_second", "Rate of the transfer in progress (0 when idle).",
+                DomainStatus.View::rateBitsPerSecond);
+        gauge("amirror_last_point_timestamp_seconds", "When the newest point on the standby was cut (0: none yet).",
+                v -> v.lastPointAt() == null ? 0 : Instant.parse(v.lastPointAt()).toEpochMilli() / 1000.0);
+        counter("amirror_cycles", "Replication cycles run.", DomainStatus.View::cycles);
+        counter("amirror_errors", "Replication cycles that failed.", DomainStatus.View::errors);
+    }
+
+    private void gauge(String name, String help, ToDoubleFunction<DomainStatus.View> f) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("domain", "policy")
+                .callback(cb -> each((v, value) -> cb.call(value, v.domain(), v.policy()), f)).register(registry);
+    }
+
+    private void counter(String name, String help, ToDoubleFunction<DomainStatus.View> f) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("domain", "policy")
+                .callback(cb -> each((v, value) -> cb.call(value, v.domain(), v.policy()), f)).register(registry);
+    }
+
+    private void each(BiConsumer<DomainStatus.View, Double> out, ToDoubleFunction<DomainStatus.View> f) {
+        try {
+            StatusReport r = service.status();
+            for (DomainStatus.View v : r.domains()) {
+                out.accept(v, f.applyAsDouble(v));
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot read status: " + e.getMessage(), e);
+        }
+    }
+
+    public String contentType() {
+        return writer.getContentType();
+    }
+
+    public void write(OutputStream out) throws IOException {
+        writer.write(out, registry.scrape());
+    }
+}

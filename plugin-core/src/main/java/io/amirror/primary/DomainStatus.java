@@ -1,0 +1,183 @@
+package io.amirror.primary;
+
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * What the daemon knows about one replicated domain, updated by its cycles and read by status,
+ * metrics and alerts. Thread-safe: a cycle writes while the control API reads.
+ */
+public final class DomainStatus {
+
+    /** What the domain's replication is doing now. */
+    public enum Phase { IDLE, CAPTURING, SHIPPING }
+
+    /** One read of the status, as {@code amirror status --json} prints it ({@code status.schema.json}). */
+    public record View(String domain, String uuid, String policy, String standby, String phase, Integer lastPoint,
+                       String lastPointAt, Long rpoSeconds, long rpoTargetSeconds, long alertAfterSeconds,
+                       String rpoState, long pendingBytes, long shippedBytes, double rateBitsPerSecond,
+                       Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
+                       String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
+                       String lastCycleEndedAt,
+                       Long lastCycleDeltaBytes, Double lastCycleSeconds) {
+    }
+
+    private final String domain;
+    private String policy;
+    private String standby;
+    private Duration rpoTarget;
+    private Duration alertAfter;
+    private String uuid;
+    private Phase phase = Phase.IDLE;
+    private Integer lastPoint;
+    private Instant lastPointAt;
+    private String consistency;
+    private long pendingBytes;
+    private long shippedBytes;
+    private long shipStartHeld;
+    private long shipStartNanos;
+    private double rateBitsPerSecond;
+    private long cycles;
+    private long errors;
+    private String lastError;
+    private Instant lastErrorAt;
+    private Instant syncRequestedAt;
+    private Instant lastCycleStartedAt;
+    private Instant lastCycleEndedAt;
+    private Long lastCycleDeltaBytes;
+    private Double lastCycleSeconds;
+    private boolean rpoMissed;
+
+    public DomainStatus(String domain) {
+        this.domain = domain;
+    }
+
+    public String domain() {
+        return domain;
+    }
+
+    public synchronized void assign(String policy, String standby, Duration rpoTarget, Duration alertAfter) {
+        this.policy = policy;
+        this.standby = standby;
+        this.rpoTarget = rpoTarget;
+        this.alertAfter = alertAfter;
+    }
+
+    public synchronized void cycleStarted() {
+        this.lastCycleStartedAt = Instant.now();
+        this.lastError = null;
+    }
+
+    public synchronized void uuid(String uuid) {
+        this.uuid = uuid;
+    }
+
+    public synchronized void known(String uuid, Integer point, Instant at) {
+        this.uuid = uuid;
+        if (point != null && (lastPoint == null || point > lastPoint)) {
+            this.lastPoint = point;
+            this.lastPointAt = at;
+        }
+    }
+
+    public synchronized void phase(Phase p) {
+        this.phase = p;
+    }
+
+    public synchronized void shipping(long totalBytes, long alreadyHeld) {
+        phase = Phase.SHIPPING;
+        pendingBytes = totalBytes;
+        shippedBytes = alreadyHeld;
+        shipStartHeld = alreadyHeld;
+        shipStartNanos = System.nanoTime();
+    }
+
+    /** The standby now holds {@code held} bytes of what is being shipped. */
+    public synchronized void shipped(long held) {
+        shippedBytes = held;
+        double s = (System.nanoTime() - shipStartNanos) / 1e9;
+        if (s > 0.5) {
+            rateBitsPerSecond = (held - shipStartHeld) * 8 / s;
+        }
+    }
+
+    public synchronized void acknowledged(int point, Instant cutAt, String consistency, long deltaBytes) {
+        lastPoint = point;
+        lastPointAt = cutAt;
+        this.consistency = consistency;
+        pendingBytes = 0;
+        shippedBytes = 0;
+        lastCycleDeltaBytes = deltaBytes;
+    }
+
+    public synchronized void cycleEnded(Throwable failure) {
+        phase = Phase.IDLE;
+        cycles++;
+        lastCycleEndedAt = Instant.now();
+        lastCycleSeconds = lastCycleStartedAt == null ? null
+                : Duration.between(lastCycleStartedAt, lastCycleEndedAt).toMillis() / 1000.0;
+        if (failure != null) {
+            errors++;
+            lastError = failure.getMessage() == null ? failure.toString() : failure.getMessage();
+            lastErrorAt = lastCycleEndedAt;
+        }
+    }
+
+    public synchronized void syncRequested(Instant at) {
+        syncRequestedAt = at;
+    }
+
+    /** The newest point's age, or empty before the first point. */
+    public synchronized Duration rpoNow(Instant now) {
+        return lastPointAt == null ? null : Duration.between(lastPointAt, now);
+    }
+
+    /**
+     * Whether the RPO is missed now; returns true once per transition from met to missed, so the
+     * alert runs once per miss, not at every check.
+     */
+    public synchronized boolean checkRpoMissedTransition(Instant now, Instant daemonStart) {
+        if (alertAfter == null) {
+            return false;
+        }
+        Instant since = lastPointAt != null ? lastPointAt : daemonStart;
+        boolean missed = Duration.between(since, now).compareTo(alertAfter) > 0;
+        boolean transition = missed && !rpoMissed;
+        rpoMissed = missed;
+        return transition;
+    }
+
+    public synchronized long errors() {
+        return errors;
+    }
+
+    public synchronized String policy() {
+        return policy;
+    }
+
+    public synchronized View view(Instant now, Instant nextRun) {
+        Duration age = rpoNow(now);
+        String state;
+        if (age == null) {
+            state = "no-point-yet";
+        } else if (alertAfter != null && age.compareTo(alertAfter) > 0) {
+            state = "missed";
+        } else {
+            state = "ok";
+        }
+        Long eta = null;
+        if (phase == Phase.SHIPPING && rateBitsPerSecond > 0) {
+            eta = (long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond);
+        }
+        return new View(domain, uuid, policy, standby, phase.name().toLowerCase(), lastPoint, str(lastPointAt),
+                age == null ? null : age.toSeconds(), rpoTarget == null ? 0 : rpoTarget.toSeconds(),
+                alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
+                phase == Phase.SHIPPING ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
+                lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
+                lastCycleSeconds);
+    }
+
+    private static String str(Instant t) {
+        return t == null ? null : t.toString();
+    }
+}

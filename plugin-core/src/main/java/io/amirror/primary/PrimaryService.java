@@ -1,0 +1,341 @@
+package io.amirror.primary;
+
+import io.amirror.capture.DomainCapture;
+import io.amirror.config.ConfigError;
+import io.amirror.config.Policy;
+import io.amirror.config.PolicyLoader;
+import io.amirror.config.PrimaryConfig;
+import io.amirror.delta.DeltaEncoder;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.schedule.CycleRunner;
+import io.amirror.schedule.ReplicationScheduler;
+import io.amirror.spool.Spool;
+import io.amirror.transport.Identity;
+import io.amirror.transport.Sender;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+import org.quartz.SchedulerException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The primary daemon ({@code amirror primary}): loads the policies, matches them to libvirt
+ * domains, has the {@link ReplicationScheduler} run one {@linkplain #runCycle cycle} per domain on
+ * its policy's schedule, and keeps each domain's {@link DomainStatus} for the control API.
+ *
+ * <p>One cycle of a domain: ship and acknowledge the point left pending by an earlier cycle or
+ * process, if any (resumed to the byte by the standby); then capture a new point, encode it into
+ * the spool, ship it, and on the standby's ACK of every disk retire the old checkpoint and commit
+ * the hash maps. A failure anywhere leaves a state the next cycle continues from.
+ *
+ * <p>{@link #reload()} (SIGHUP, a change in the policy directory, or the control API) rereads the
+ * policies and re-matches the domains; transfers in progress go on.
+ */
+public final class PrimaryService implements CycleRunner, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PrimaryService.class);
+    /** Policies tag domains with {@code <amirror:policy xmlns:amirror="…">TAG</amirror:policy>} in their metadata. */
+    public static final String METADATA_NS = "https://amirror.io/libvirt/1";
+    private static final Pattern TAG_TEXT = Pattern.compile(">\\s*([^<]*?)\\s*<");
+
+    private final PrimaryConfig config;
+    private final Connect libvirt;
+    private final DomainCapture capture;
+    private final Instant startedAt = Instant.now();
+    private final Spool spool;
+    private final Identity identity;
+    private final ExecutorService encoders;
+    private final ReplicationScheduler scheduler;
+    private final AlertCommand alerts = new AlertCommand();
+    private final ScheduledExecutorService watch = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "rpo-watch");
+        t.setDaemon(true);
+        return t;
+    });
+    private final Map<String, DomainStatus> statuses = new ConcurrentHashMap<>();
+    private final Map<String, StandbyLink> links = new ConcurrentHashMap<>();
+    private volatile Map<String, Policy> policies = Map.of();
+    private volatile List<ConfigError> policyErrors = List.of();
+
+    public PrimaryService(PrimaryConfig config, Connect libvirt, DomainCapture capture) throws IOException,
+            SchedulerException {
+        this.config = config;
+        this.libvirt = libvirt;
+        this.capture = capture;
+        Files.createDirectories(config.stateDir());
+        this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
+        this.spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
+        spool.sweepPartials();
+        this.encoders = Executors.newFixedThreadPool(config.threads(), r -> {
+            Thread t = new Thread(r, "encoder");
+            t.setDaemon(true);
+            return t;
+        });
+        this.scheduler = new ReplicationScheduler(this, config.concurrentCycles(), config.quartz(), 5_000,
+                ZoneId.systemDefault());
+    }
+
+    /** Loads the policies, schedules the domains, and starts the RPO watch. */
+    public void start() throws Exception {
+        reload();
+        scheduler.start();
+        watch.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
+        // domains defined later and matched by a glob or a tag are picked up within a minute
+        watch.scheduleWithFixedDelay(() -> {
+            try {
+                rematch();
+            } catch (Exception e) {
+                log.warn("re-matching domains failed: {}", e.toString());
+            }
+        }, 60, 60, TimeUnit.SECONDS);
+        log.info("primary started as {}: {} policies, {} domains", identity.fingerprint(), policies.size(),
+                statuses.size());
+    }
+
+    public Identity identity() {
+        return identity;
+    }
+
+    public PrimaryConfig config() {
+        return config;
+    }
+
+    /** Rereads the policy directory; returns the errors of the files that were refused. */
+    public synchronized List<ConfigError> reload() throws IOException, SchedulerException {
+        PolicyLoader.Loaded loaded = PolicyLoader.loadDir(config.policyDir());
+        Map<String, Policy> byName = new LinkedHashMap<>();
+        loaded.policies().forEach(p -> byName.put(p.name(), p));
+        this.policies = byName;
+        List<ConfigError> errors = new ArrayList<>(loaded.errors());
+        errors.addAll(rematch());
+        this.policyErrors = List.copyOf(errors);
+        for (ConfigError e : loaded.errors()) {
+            log.warn("policy refused: {}", e);
+        }
+        return loaded.errors();
+    }
+
+    private synchronized List<ConfigError> rematch() throws SchedulerException, IOException {
+        PolicyMatcher.Result m = PolicyMatcher.match(List.copyOf(policies.values()), definedDomains());
+        scheduler.apply(m.assignments());
+        Map<String, Boolean> keep = new HashMap<>();
+        for (ReplicationScheduler.Assignment a : m.assignments()) {
+            keep.put(a.domain(), true);
+            Policy p = a.policy();
+            statuses.computeIfAbsent(a.domain(), this::loadStatus)
+                    .assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter());
+            StandbyLink link = links.get(p.standby().key());
+            if (link == null) {
+                links.put(p.standby().key(), new StandbyLink(identity, p.standby(), p.bandwidth()));
+            } else {
+                link.rate(p.bandwidth());
+            }
+        }
+        statuses.keySet().removeIf(d -> !keep.containsKey(d));
+        return m.conflicts();
+    }
+
+    /** A status for a domain just assigned, with what the state directory knows of its last point. */
+    private DomainStatus loadStatus(String name) {
+        DomainStatus s = new DomainStatus(name);
+        try {
+            Domain d = libvirt.domainLookupByName(name);
+            DomainReplication r = replication(d);
+            int base = r.chain().base();
+            s.known(r.uuid().toString(), base == 0 ? null : base, r.lastAcknowledgedCut().orElse(null));
+        } catch (LibvirtException | IOException | RuntimeException e) {
+            log.debug("no earlier state for {}: {}", name, e.getMessage());
+        }
+        return s;
+    }
+
+    private List<PolicyMatcher.DefinedDomain> definedDomains() {
+        List<PolicyMatcher.DefinedDomain> out = new ArrayList<>();
+        try {
+            for (Domain d : libvirt.listAllDomains(0)) {
+                out.add(new PolicyMatcher.DefinedDomain(d.getName(), tag(d)));
+            }
+        } catch (LibvirtException e) {
+            log.warn("cannot list domains: {}", e.getMessage());
+        }
+        return out;
+    }
+
+    private static String tag(Domain d) {
+        try {
+            String xml = d.getMetadata(2 /* VIR_DOMAIN_METADATA_ELEMENT */, METADATA_NS, 0);
+            Matcher m = TAG_TEXT.matcher(xml == null ? "" : xml);
+            return m.find() ? m.group(1) : null;
+        } catch (LibvirtException noMetadata) {
+            return null;
+        }
+    }
+
+    private DomainReplication replication(Domain d) {
+        return new DomainReplication(d, config.stateDir(), capture, spool, encoders, config.threads());
+    }
+
+    @Override
+    public void runCycle(String domainName, String policyName) throws Exception {
+        DomainStatus status = statuses.get(domainName);
+        Policy policy = policies.get(policyName);
+        if (status == null || policy == null) {
+            return; // unassigned by a reload since the trigger fired
+        }
+        Throwable failure = null;
+        status.cycleStarted();
+        try {
+            cycle(domainName, policy, status);
+        } catch (Exception | Error e) {
+            failure = e;
+            throw e;
+        } finally {
+            status.cycleEnded(failure);
+        }
+    }
+
+    private void cycle(String domainName, Policy policy, DomainStatus status) throws Exception {
+        Domain domain;
+        try {
+            domain = libvirt.domainLookupByName(domainName);
+        } catch (LibvirtException e) {
+            throw new IllegalStateException("domain '" + domainName + "' is not defined in libvirt", e);
+        }
+        DomainReplication r = replication(domain);
+        status.uuid(r.uuid().toString());
+        StandbyLink link = links.get(policy.standby().key());
+        Optional<DomainReplication.Pending> left = r.pending();
+        if (left.isPresent()) {
+            log.info("{}: shipping point {} left pending by an earlier cycle", domainName, left.get().newPoint());
+            ship(r, left.get(), link, status);
+        }
+        status.phase(DomainStatus.Phase.CAPTURING);
+        boolean full = r.chain().base() == 0;
+        XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression() : link.compression().next(full);
+        long t0 = System.nanoTime();
+        DomainReplication.Captured c = r.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
+        if (policy.compression() == null) {
+            link.compression().observe(stored, seconds, link.bytesPerSecondNow());
+        }
+        log.info("{}: point {} captured ({} bytes read, {} bytes of delta at {}, {}, {} s)", domainName,
+                c.capture().newPoint(), c.capture().dataBytes(), stored, preset, c.capture().consistency(),
+                String.format("%.1f", seconds));
+        if (policy.quiesce() && c.capture().consistency() == io.amirror.capture.CaptureResult.Consistency.CRASH) {
+            log.warn("{}: the policy asks for quiesced points but the guest agent did not answer; point {} is "
+                    + "crash-consistent", domainName, c.capture().newPoint());
+        }
+        ship(r, c.pending(), link, status);
+    }
+
+    private void ship(DomainReplication r, DomainReplication.Pending p, StandbyLink link, DomainStatus status)
+            throws IOException {
+        List<Spool.Entry> entries = r.entries(p);
+        long total = entries.stream().mapToLong(Spool.Entry::size).sum();
+        status.shipping(total, 0);
+        long before = 0;
+        for (Spool.Entry e : entries) {
+            final long base = before;
+            spool.markShipping(e);
+            try {
+                Sender.Shipped s = link.sender().ship(e, held -> status.shipped(base + held));
+                log.info("{} {}: standby at point {} ({} bytes sent, resumed at {})", e.domain(), e.disk(),
+                        s.ack().point(), s.sentBytes(), s.resumedAt());
+            } finally {
+                spool.unmarkShipping(e);
+            }
+            before += e.size();
+        }
+        r.acknowledged(p);
+        status.acknowledged(p.newPoint(), Instant.ofEpochMilli(p.cutAt()), p.consistency(), total);
+    }
+
+    /** Runs a cycle of {@code domain} now; empty when no policy covers it. */
+    public Optional<Instant> requestSync(String domain) throws SchedulerException {
+        DomainStatus s = statuses.get(domain);
+        if (s == null || !scheduler.runNow(domain)) {
+            return Optional.empty();
+        }
+        Instant now = Instant.now();
+        s.syncRequested(now);
+        return Optional.of(now);
+    }
+
+    private void checkRpo() {
+        Instant now = Instant.now();
+        for (DomainStatus s : statuses.values()) {
+            if (!s.checkRpoMissedTransition(now, startedAt)) {
+                continue;
+            }
+            Policy p = policies.get(s.policy());
+            Duration age = s.rpoNow(now);
+            String msg = "RPO missed for " + s.domain() + ": newest point on the standby is "
+                    + (age == null ? "missing" : age.toSeconds() + " s old") + ", alert threshold "
+                    + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
+            log.warn(msg);
+            if (p != null && !p.alertCommand().isEmpty()) {
+                Map<String, String> env = new HashMap<>();
+                env.put("AMIRROR_EVENT", "rpo-missed");
+                env.put("AMIRROR_DOMAIN", s.domain());
+                env.put("AMIRROR_POLICY", p.name());
+                env.put("AMIRROR_MESSAGE", msg);
+                alerts.fire(p.alertCommand(), env);
+            }
+        }
+    }
+
+    public StatusReport status() throws SchedulerException {
+        Instant now = Instant.now();
+        List<DomainStatus.View> views = new ArrayList<>();
+        for (DomainStatus s : statuses.values()) {
+            views.add(s.view(now, scheduler.nextRun(s.domain()).orElse(null)));
+        }
+        views.sort(java.util.Comparator.comparing(DomainStatus.View::domain));
+        return new StatusReport(hostName(), version(), startedAt.toString(), now.toString(),
+                List.copyOf(policies.keySet()), policyErrors, views);
+    }
+
+    public static String version() {
+        String v = PrimaryService.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
+    }
+
+    /** Stops scheduling; cycles in progress finish first (their transfers resume after a restart anyway). */
+    @Override
+    public void close() throws Exception {
+        watch.shutdownNow();
+        scheduler.shutdown(true);
+        alerts.shutdown();
+        encoders.shutdownNow();
+    }
+}

@@ -1,0 +1,57 @@
+package io.amirror.primary;
+
+import io.amirror.config.Policy;
+import io.amirror.transport.Identity;
+import io.amirror.transport.RateSchedule;
+import io.amirror.transport.Sender;
+import io.amirror.transport.Tls;
+import io.amirror.transport.TokenBucket;
+
+import java.net.InetSocketAddress;
+import java.time.ZonedDateTime;
+import java.util.Set;
+
+/**
+ * Everything shared by the domains that replicate to one standby: the pinned TLS context, one
+ * token bucket (so their transfers together stay under the link's limit), and the learned
+ * compression. Policies naming the same standby address and fingerprint share one link; its rate
+ * schedule is that of the first such policy.
+ */
+public final class StandbyLink {
+    private final Policy.StandbyTarget target;
+    private final Sender sender;
+    private final AutoCompression compression = new AutoCompression();
+    private volatile RateSchedule rate;
+
+    StandbyLink(Identity me, Policy.StandbyTarget target, RateSchedule rate) throws java.io.IOException {
+        this.target = target;
+        this.rate = rate;
+        TokenBucket bucket = new TokenBucket(() -> bytesPerSecondNow());
+        int colon = target.address().lastIndexOf(':');
+        String host = target.address().substring(0, colon).replace("[", "").replace("]", "");
+        InetSocketAddress at = new InetSocketAddress(host, Integer.parseInt(target.address().substring(colon + 1)));
+        this.sender = new Sender(Tls.context(me, Set.of(target.fingerprint()), null), at, bucket, 30_000);
+    }
+
+    /** On a reload: the new schedule applies from the next byte on. */
+    void rate(RateSchedule r) {
+        this.rate = r;
+    }
+
+    public double bytesPerSecondNow() {
+        RateSchedule r = rate;
+        return r == null ? 1e12 : r.rateAt(ZonedDateTime.now());
+    }
+
+    public Sender sender() {
+        return sender;
+    }
+
+    public AutoCompression compression() {
+        return compression;
+    }
+
+    public Policy.StandbyTarget target() {
+        return target;
+    }
+}
