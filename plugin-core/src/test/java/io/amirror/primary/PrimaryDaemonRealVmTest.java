@@ -1,0 +1,154 @@
+package io.amirror.primary;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.config.SchemaCheck;
+import io.amirror.control.ControlClient;
+import io.amirror.lab.AmirrorProcess;
+import io.amirror.lab.DiskSpec;
+import io.amirror.lab.DomainSpec;
+import io.amirror.lab.GuestConsole;
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabDomain;
+import io.amirror.lab.RealVmTest;
+import io.amirror.transport.Identity;
+import io.amirror.util.Exec;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * End to end: a standby process, the primary daemon as its own process with a policy, the lab
+ * guest writing; the CLI (as processes) asks for cycles and reads status and metrics; the replica
+ * equals the guest's disk at every point; the daemon keeps its schedule, reloads policies, and
+ * after kill -9 resumes where it stopped.
+ */
+@RealVmTest
+class PrimaryDaemonRealVmTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void daemonReplicatesOnScheduleAndTheCliDrivesIt(Lab lab, @TempDir Path work) throws Exception {
+        Path primaryState = work.resolve("primary");
+        Path standbyState = work.resolve("standby");
+        Path policies = Files.createDirectories(work.resolve("policies.d"));
+        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
+        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
+             AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--state",
+                     standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint())
+                     .awaitLog("standby listening", 60_000)) {
+            Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
+                    + vm.name() + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
+                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"15s\"}, \"bandwidth\": {\"limit\": "
+                    + "\"20mbit\"}, \"quiesce\": true, \"compression\": \"auto\"}");
+            String[] daemonArgs = {"primary", "--state", primaryState.toString(), "--policies", policies.toString(),
+                    "--control", "127.0.0.1:0", "--scratch", lab.options().workDir().resolve("jobs").toString(),
+                    "--libvirt", lab.options().libvirtUri()};
+            AmirrorProcess daemon = AmirrorProcess.start(null, work.resolve("primary.log"), daemonArgs)
+                    .awaitLog("primary running", 60_000);
+            try {
+                GuestConsole c = vm.console();
+                Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
+                        .resolve("vda").resolve("replica.qcow2");
+                int lastPoint = 0;
+                for (int round = 1; round <= 2; round++) {
+                    c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=" + (round * 37) + " count=" + (8 * round)
+                            + " conv=fsync 2>/dev/null");
+                    vm.libvirtDomain().suspend(); // the disk holds still, so the point equals it
+                    try {
+                        String out = cli(work, "sync-" + round, 0, "sync", "--state", primaryState.toString(), vm.name(),
+                                "--wait");
+                        assertTrue(out.contains("standby holds point"), out);
+                        int point = Integer.parseInt(out.replaceAll("(?s).*standby holds point (\\d+).*", "$1"));
+                        assertTrue(point > lastPoint, out);
+                        lastPoint = point;
+                        assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
+                                "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
+                                "replica differs from the guest's disk at point " + point);
+                    } finally {
+                        vm.libvirtDomain().resume();
+                    }
+                }
+
+                // status --json: valid against its schema, and the domain on schedule
+                JsonNode status = JSON.readTree(cli(work, "status", 0, "status", "--json", "--state",
+                        primaryState.toString()));
+                assertEquals(List.of(), SchemaCheck.named(SchemaCheck.STATUS).check(status, "status"));
+                JsonNode d = status.path("domains").get(0);
+                assertEquals(vm.name(), d.path("domain").asText());
+                assertEquals("ok", d.path("rpoState").asText());
+                assertEquals(15, d.path("rpoTargetSeconds").asInt());
+                assertEquals("CRASH", d.path("consistency").asText(), "no guest agent in the lab guest: crash-consistent");
+                long cycles = d.path("cycles").asLong();
+                Thread.sleep(20_000); // one scheduled cycle at least, nobody asking
+                JsonNode later = JSON.readTree(cli(work, "status2", 0, "status", "--json", "--state",
+                        primaryState.toString())).path("domains").get(0);
+                assertTrue(later.path("cycles").asLong() > cycles, "no scheduled cycle in 20 s: " + later);
+                assertTrue(later.path("lastPoint").asInt() > lastPoint, later.toString());
+                assertTrue(Files.readString(work.resolve("primary.log")).contains("crash-consistent"),
+                        "the missing agent must be reported");
+
+                // metrics
+                String metrics = ControlClient.forState(primaryState).metrics();
+                assertTrue(metrics.contains("amirror_rpo_seconds{domain=\"" + vm.name() + "\",policy=\"lab\"}"), metrics);
+                assertTrue(metrics.contains("amirror_cycles_total"), metrics);
+
+                // a broken policy file is reported by status (exit 5) and the good one keeps working
+                Files.writeString(policies.resolve("broken.json"), "{\"name\": \"broken\",");
+                Thread.sleep(3_000);
+                String human = cli(work, "status3", 5, "status", "--state", primaryState.toString());
+                assertTrue(human.contains("broken.json"), human);
+                Files.delete(policies.resolve("broken.json"));
+
+                // kill -9 and restart: the daemon resumes from its state directory
+                int before = JSON.readTree(cli(work, "status4", -1, "status", "--json", "--state",
+                        primaryState.toString())).path("domains").get(0).path("lastPoint").asInt();
+                daemon.kill9();
+                daemon = AmirrorProcess.start(null, work.resolve("primary2.log"), daemonArgs)
+                        .awaitLog("primary running", 60_000);
+                c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=300 count=4 conv=fsync 2>/dev/null");
+                vm.libvirtDomain().suspend();
+                try {
+                    String out = cli(work, "sync-after-restart", 0, "sync", "--state", primaryState.toString(),
+                            vm.name(), "--wait");
+                    int point = Integer.parseInt(out.replaceAll("(?s).*standby holds point (\\d+).*", "$1"));
+                    assertTrue(point > before, out);
+                    assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
+                            "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
+                            "replica differs after the restart");
+                } finally {
+                    vm.libvirtDomain().resume();
+                }
+                // a domain no policy covers
+                cli(work, "sync-unknown", 1, "sync", "--state", primaryState.toString(), "no such domain");
+            } finally {
+                daemon.kill9();
+            }
+        }
+    }
+
+    /** Runs the CLI as a process; checks its exit status unless {@code expect} is -1; returns its output. */
+    private static String cli(Path work, String name, int expect, String... args) throws Exception {
+        try (AmirrorProcess p = AmirrorProcess.start(null, work.resolve(name + ".out"), args)) {
+            int rc = p.waitFor(600);
+            String out = p.output();
+            if (expect >= 0) {
+                assertEquals(expect, rc, "amirror " + String.join(" ", args) + ":\n" + out);
+            }
+            return out;
+        }
+    }
+}
