@@ -74,14 +74,17 @@ public final class PolicyLoader {
     }
 
     public static Policy load(Path file) throws ConfigException {
-        byte[] bytes;
+        return parse(readFile(file), file.toString());
+    }
+
+    /** A configuration file's bytes, or a {@link ConfigException} that names it. */
+    static byte[] readFile(Path file) throws ConfigException {
         try {
-            bytes = Files.readAllBytes(file);
+            return Files.readAllBytes(file);
         } catch (IOException e) {
             throw new ConfigException(new ConfigError(file.toString(), "", "cannot read: " + e.getMessage(),
                     "check the path and its permissions"));
         }
-        return parse(bytes, file.toString());
     }
 
     /** Parses and checks one policy document; {@code file} names it in errors. */

@@ -2,7 +2,6 @@ package io.amirror.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
-import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,14 +31,7 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
         if (!Files.exists(file) && !mustExist) {
             return defaults();
         }
-        byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(file);
-        } catch (IOException e) {
-            throw new ConfigException(new ConfigError(file.toString(), "", "cannot read: " + e.getMessage(),
-                    "check the path and its permissions"));
-        }
-        JsonNode d = PolicyLoader.readJson(bytes, file.toString());
+        JsonNode d = PolicyLoader.readJson(PolicyLoader.readFile(file), file.toString());
         List<ConfigError> errors = SchemaCheck.named(SchemaCheck.PRIMARY).check(d, file.toString());
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);

@@ -1,0 +1,69 @@
+package io.amirror.primary;
+
+import io.amirror.config.Policy;
+import io.amirror.primary.PolicyMatcher.DefinedDomain;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class PolicyMatcherAndStatusTest {
+
+    static Policy policy(String name, List<String> names, List<String> globs, String tag) {
+        Duration every = Duration.ofMinutes(15);
+        return new Policy(name, name + ".json", new Policy.DomainSelector(names, globs, tag),
+                new Policy.StandbyTarget("127.0.0.1:1", "sha256:" + "0".repeat(64)),
+                new Policy.Rpo(every, null, every), null, null, List.of(), null, 24, Duration.ofDays(30), false,
+                every.multipliedBy(2), List.of());
+    }
+
+    @Test
+    void namesGlobsAndTagsMatchAndTheFirstPolicyWinsAConflict() {
+        List<DefinedDomain> defined = List.of(new DefinedDomain("office-files", null),
+                new DefinedDomain("office-db", "nightly"), new DefinedDomain("web", null),
+                new DefinedDomain("a 'quoted' $(name)", "nightly"));
+        PolicyMatcher.Result r = PolicyMatcher.match(List.of(
+                policy("a", List.of("web", "later"), List.of("office-*"), null),
+                policy("b", List.of(), List.of(), "nightly")), defined);
+        List<String> a = r.assignments().stream().filter(x -> x.policy().name().equals("a")).map(x -> x.domain()).toList();
+        List<String> b = r.assignments().stream().filter(x -> x.policy().name().equals("b")).map(x -> x.domain()).toList();
+        assertEquals(List.of("web", "later", "office-files", "office-db"), a, "named domains count even if not defined yet");
+        assertEquals(List.of("a 'quoted' $(name)"), b);
+        assertEquals(1, r.conflicts().size());
+        assertTrue(r.conflicts().get(0).problem().contains("office-db"), r.conflicts().toString());
+    }
+
+    @Test
+    void rpoMissAlertsOncePerMiss() {
+        DomainStatus s = new DomainStatus("web");
+        s.assign("p", "standby:1", Duration.ofMinutes(15), Duration.ofMinutes(30));
+        Instant t0 = Instant.parse("2026-11-25T10:00:00Z");
+        s.known("u", 3, t0);
+        assertFalse(s.checkRpoMissedTransition(t0.plusSeconds(29 * 60), t0));
+        assertTrue(s.checkRpoMissedTransition(t0.plusSeconds(31 * 60), t0));
+        assertFalse(s.checkRpoMissedTransition(t0.plusSeconds(40 * 60), t0), "still the same miss");
+        assertEquals("missed", s.view(t0.plusSeconds(40 * 60), null).rpoState());
+        s.acknowledged(4, t0.plusSeconds(39 * 60), "CRASH", 1000);
+        assertFalse(s.checkRpoMissedTransition(t0.plusSeconds(40 * 60), t0));
+        assertEquals("ok", s.view(t0.plusSeconds(40 * 60), null).rpoState());
+        assertTrue(s.checkRpoMissedTransition(t0.plusSeconds(80 * 60), t0), "a new miss alerts again");
+    }
+
+    @Test
+    void autoCompressionStepsDownWhenTheEncoderCannotKeepUpAndBackUp() {
+        AutoCompression a = new AutoCompression();
+        var strongest = a.next(false);
+        a.observe(1_000_000, 10, 1_000_000); // 100 kB/s of output for a 1 MB/s link: too slow
+        assertTrue(a.next(false).compareTo(strongest) < 0);
+        a.observe(100_000_000, 10, 1_000_000); // 10 MB/s: plenty of headroom
+        assertEquals(strongest, a.next(false));
+        a.observe(1, 1, 1_000_000); // too short a cycle to learn from
+        assertEquals(strongest, a.next(false));
+        assertEquals(6, a.next(true).level(), "a full capture starts at preset 6");
+    }
+}
