@@ -11,6 +11,7 @@ import io.amirror.transport.Receiver;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
+import io.amirror.util.HostPort;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,7 +19,6 @@ import picocli.CommandLine.Parameters;
 
 import java.io.BufferedInputStream;
 import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
@@ -39,14 +39,6 @@ final class LinkCommands {
     static final class StateDir {
         @Option(names = "--state", description = "State directory (default: " + DEFAULT_STATE + ").")
         Path path = Path.of(DEFAULT_STATE);
-    }
-
-    static InetSocketAddress address(String hostPort) {
-        int colon = hostPort.lastIndexOf(':');
-        if (colon <= 0) {
-            throw new IllegalArgumentException("expected HOST:PORT, got '" + hostPort + "'");
-        }
-        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
     }
 
     @Command(name = "init", mixinStandardHelpOptions = true,
@@ -90,7 +82,7 @@ final class LinkCommands {
             if (peers.isEmpty() && ca == null) {
                 throw new IllegalArgumentException("give at least one --peer fingerprint or a --ca");
             }
-            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers), ca), address(listen)),
+            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers), ca), HostPort.parse(listen)),
                     stateDir.path.resolve("replicas"), tools, new ReplicaDisk.Retention(keep, java.time.Duration.ofDays(keepDays)))
                     .start()) {
                 System.out.println("standby listening on " + listen + " as " + me.fingerprint());
@@ -126,7 +118,7 @@ final class LinkCommands {
             if (peers.isEmpty() && ca == null) {
                 throw new IllegalArgumentException("give the standby's --peer fingerprint or a --ca");
             }
-            Sender s = new Sender(Tls.context(Identity.load(stateDir.path), Set.copyOf(peers), ca), address(to), bucket,
+            Sender s = new Sender(Tls.context(Identity.load(stateDir.path), Set.copyOf(peers), ca), HostPort.parse(to), bucket,
                     30_000);
             for (Path d : deltas) {
                 DeltaHeader h;

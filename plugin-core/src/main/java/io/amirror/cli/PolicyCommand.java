@@ -85,8 +85,7 @@ public final class PolicyCommand {
                 System.out.printf("  rpo:         %s (target %s, alert after %s)%n", p.rpo(),
                         Durations.format(p.rpo().target()), Durations.format(p.alertAfter()));
                 System.out.printf("  bandwidth:   %s%n", p.bandwidthText() == null ? "unlimited" : p.bandwidthText());
-                System.out.printf("  blackouts:   %s%n", p.blackouts().isEmpty() ? "none" : p.blackouts().stream()
-                        .map(w -> w.days() + " " + w.from() + "-" + w.to()).toList());
+                System.out.printf("  blackouts:   %s%n", p.blackouts().isEmpty() ? "none" : p.blackouts());
                 System.out.printf("  compression: %s; quiesce: %s; keep %d points, %d days%n",
                         p.compression() == null ? "auto" : p.compression(), p.quiesce() ? "yes" : "no", p.keepPoints(),
                         p.keepAge().toDays());

@@ -6,6 +6,7 @@ import io.amirror.control.ControlServer;
 import io.amirror.lab.LabOptions;
 import io.amirror.primary.PrimaryService;
 import io.amirror.util.Exec;
+import io.amirror.util.HostPort;
 import org.libvirt.Connect;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,7 +66,7 @@ final class PrimaryCommand implements Callable<Integer> {
             cfg = cfg.withLibvirtUri(libvirtUri);
         }
         if (control != null) {
-            cfg = cfg.withControlListen(LinkCommands.address(control));
+            cfg = cfg.withControlListen(HostPort.parse(control));
         }
         Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
         Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);

@@ -2,6 +2,7 @@ package io.amirror.config;
 
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.transport.RateSchedule;
+import io.amirror.util.WeekWindow;
 
 import java.time.Duration;
 import java.util.List;
@@ -17,7 +18,7 @@ import java.util.Optional;
  * @param alertAfter  the age of the newest standby point at which the RPO counts as missed
  */
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
-                     RateSchedule bandwidth, String bandwidthText, List<Window> blackouts,
+                     RateSchedule bandwidth, String bandwidthText, List<WeekWindow> blackouts,
                      XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
                      Duration alertAfter, List<String> alertCommand) {
 
@@ -43,10 +44,6 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
         public String toString() {
             return interval != null ? "every " + Durations.format(interval) : "cron " + cron;
         }
-    }
-
-    /** A span of the week: days ({@code Mon-Fri}) and a time range on each of them. */
-    public record Window(String days, String from, String to) {
     }
 
     public Optional<List<String>> alertCommandIfAny() {

@@ -175,13 +175,12 @@ public final class PolicyLoader {
                 }
             }
         }
-        List<Policy.Window> blackouts = new ArrayList<>();
+        List<WeekWindow> blackouts = new ArrayList<>();
         JsonNode bo = d.path("blackouts");
         for (int i = 0; i < bo.size(); i++) {
             JsonNode w = bo.get(i);
             try {
-                WeekWindow.parse(w.get("days").asText(), w.get("from").asText(), w.get("to").asText());
-                blackouts.add(new Policy.Window(w.get("days").asText(), w.get("from").asText(), w.get("to").asText()));
+                blackouts.add(WeekWindow.parse(w.get("days").asText(), w.get("from").asText(), w.get("to").asText()));
             } catch (IllegalArgumentException e) {
                 errors.add(new ConfigError(file, "/blackouts/" + i, e.getMessage(),
                         "give a window that ends after it starts; split one that crosses midnight in two"));

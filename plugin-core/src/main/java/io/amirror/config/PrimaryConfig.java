@@ -1,6 +1,7 @@
 package io.amirror.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.amirror.util.HostPort;
 
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -39,14 +40,12 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
         PrimaryConfig def = defaults();
         InetSocketAddress listen = def.controlListen();
         if (d.path("control").has("listen")) {
-            String hp = d.path("control").get("listen").asText();
-            int colon = hp.lastIndexOf(':');
-            int port = Integer.parseInt(hp.substring(colon + 1));
-            if (port > 65535) {
-                throw new ConfigException(new ConfigError(file.toString(), "/control/listen", "port " + port
-                        + " does not exist", "use a port from 0 to 65535"));
+            try {
+                listen = HostPort.parse(d.path("control").get("listen").asText());
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(new ConfigError(file.toString(), "/control/listen", e.getMessage(),
+                        "use a loopback HOST:PORT with a port from 0 to 65535"));
             }
-            listen = new InetSocketAddress(hp.substring(0, colon).replace("[", "").replace("]", ""), port);
         }
         Map<String, String> quartz = new TreeMap<>();
         d.path("quartz").fields().forEachRemaining(e -> quartz.put(e.getKey(), e.getValue().asText()));

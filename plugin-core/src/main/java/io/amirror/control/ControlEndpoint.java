@@ -1,5 +1,7 @@
 package io.amirror.control;
 
+import io.amirror.util.AtomicFiles;
+
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -29,17 +31,9 @@ public record ControlEndpoint(URI url, String token) {
         byte[] raw = new byte[32];
         new SecureRandom().nextBytes(raw);
         String token = HexFormat.of().formatHex(raw);
-        writePrivate(d.resolve("token"), token);
-        writePrivate(d.resolve("endpoint"), url.toString());
+        AtomicFiles.writePrivate(d.resolve("token"), (token + "\n").getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.writePrivate(d.resolve("endpoint"), (url + "\n").getBytes(StandardCharsets.UTF_8));
         return new ControlEndpoint(url, token);
-    }
-
-    private static void writePrivate(Path f, String content) throws IOException {
-        Path tmp = f.resolveSibling(f.getFileName() + ".tmp");
-        Files.deleteIfExists(tmp);
-        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        Files.writeString(tmp, content + "\n", StandardCharsets.UTF_8);
-        Files.move(tmp, f, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Reads what a running (or last-run) daemon published; fails with a clear message when there is none. */

@@ -15,7 +15,7 @@ import java.util.function.BiConsumer;
 import java.util.function.ToDoubleFunction;
 
 /**
- * The daemon's Prometheus metrics, read from {@link PrimaryService#status()} at each scrape, one
+ * The daemon's Prometheus metrics, read from one {@link PrimaryService#status()} per scrape, one
  * series per replicated domain: RPO now and its target, bytes pending and the wire rate, the time
  * of the newest point on the standby, cycles and errors.
  */
@@ -23,6 +23,8 @@ public final class Metrics {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final PrimaryService service;
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
+    /** The status of the scrape in progress, which every callback reads. */
+    private StatusReport scraped;
 
     public Metrics(PrimaryService service) {
         this.service = service;
@@ -53,13 +55,8 @@ public final class Metrics {
     }
 
     private void each(BiConsumer<DomainStatus.View, Double> out, ToDoubleFunction<DomainStatus.View> f) {
-        try {
-            StatusReport r = service.status();
-            for (DomainStatus.View v : r.domains()) {
-                out.accept(v, f.applyAsDouble(v));
-            }
-        } catch (Exception e) {
-            throw new IllegalStateException("cannot read status: " + e.getMessage(), e);
+        for (DomainStatus.View v : scraped.domains()) {
+            out.accept(v, f.applyAsDouble(v));
         }
     }
 
@@ -67,7 +64,13 @@ public final class Metrics {
         return writer.getContentType();
     }
 
-    public void write(OutputStream out) throws IOException {
+    /** One scrape; scrapes take turns, since they share {@link #scraped}. */
+    public synchronized void write(OutputStream out) throws IOException {
+        try {
+            scraped = service.status();
+        } catch (org.quartz.SchedulerException e) {
+            throw new IOException("cannot read status: " + e.getMessage(), e);
+        }
         writer.write(out, registry.scrape());
     }
 }

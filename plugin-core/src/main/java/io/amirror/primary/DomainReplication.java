@@ -110,7 +110,7 @@ public final class DomainReplication {
     public Captured capture(XzBlockCodec.Preset preset, boolean quiesce, UnaryOperator<CaptureSink> wrap)
             throws IOException {
         if (Files.exists(pendingFile())) {
-            throw new IllegalStateException("point " + pending().map(Pending::newPoint).orElse(-1)
+            throw new IllegalStateException("point " + JSON.readValue(pendingFile().toFile(), Pending.class).newPoint()
                     + " is still pending: ship and acknowledge it before capturing another");
         }
         DeltaEncoder.recover(maps, chain.base());

@@ -34,7 +34,7 @@ public final class DomainStatus {
     private String consistency;
     private long pendingBytes;
     private long shippedBytes;
-    private long shipStartHeld;
+    private long resumedBytes;
     private long shipStartNanos;
     private double rateBitsPerSecond;
     private long cycles;
@@ -84,12 +84,17 @@ public final class DomainStatus {
         this.phase = p;
     }
 
-    public synchronized void shipping(long totalBytes, long alreadyHeld) {
+    public synchronized void shipping(long totalBytes) {
         phase = Phase.SHIPPING;
         pendingBytes = totalBytes;
-        shippedBytes = alreadyHeld;
-        shipStartHeld = alreadyHeld;
+        shippedBytes = 0;
+        resumedBytes = 0;
         shipStartNanos = System.nanoTime();
+    }
+
+    /** The standby had {@code bytes} of a delta from an earlier attempt: they count as held, not as sent. */
+    public synchronized void resumed(long bytes) {
+        resumedBytes += bytes;
     }
 
     /** The standby now holds {@code held} bytes of what is being shipped. */
@@ -97,7 +102,7 @@ public final class DomainStatus {
         shippedBytes = held;
         double s = (System.nanoTime() - shipStartNanos) / 1e9;
         if (s > 0.5) {
-            rateBitsPerSecond = (held - shipStartHeld) * 8 / s;
+            rateBitsPerSecond = (held - resumedBytes) * 8 / s;
         }
     }
 
@@ -140,15 +145,15 @@ public final class DomainStatus {
         if (alertAfter == null) {
             return false;
         }
-        Instant since = lastPointAt != null ? lastPointAt : daemonStart;
-        boolean missed = Duration.between(since, now).compareTo(alertAfter) > 0;
+        boolean missed = beyondAlert(Duration.between(lastPointAt != null ? lastPointAt : daemonStart, now));
         boolean transition = missed && !rpoMissed;
         rpoMissed = missed;
         return transition;
     }
 
-    public synchronized long errors() {
-        return errors;
+    /** The one rule for a missed RPO: the newest point is older than the policy's alert threshold. */
+    private boolean beyondAlert(Duration age) {
+        return alertAfter != null && age.compareTo(alertAfter) > 0;
     }
 
     public synchronized String policy() {
@@ -160,7 +165,7 @@ public final class DomainStatus {
         String state;
         if (age == null) {
             state = "no-point-yet";
-        } else if (alertAfter != null && age.compareTo(alertAfter) > 0) {
+        } else if (beyondAlert(age)) {
             state = "missed";
         } else {
             state = "ok";

@@ -5,7 +5,6 @@ import io.amirror.config.ConfigError;
 import io.amirror.config.Policy;
 import io.amirror.config.PolicyLoader;
 import io.amirror.config.PrimaryConfig;
-import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.schedule.CycleRunner;
 import io.amirror.schedule.ReplicationScheduler;
@@ -21,16 +20,17 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -39,6 +39,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * The primary daemon ({@code amirror primary}): loads the policies, matches them to libvirt
@@ -76,7 +77,9 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private final Map<String, DomainStatus> statuses = new ConcurrentHashMap<>();
     private final Map<String, StandbyLink> links = new ConcurrentHashMap<>();
     private volatile Map<String, Policy> policies = Map.of();
-    private volatile List<ConfigError> policyErrors = List.of();
+    /** Files refused at the last reload, and domains two policies claim at the last match. */
+    private volatile List<ConfigError> refusedFiles = List.of();
+    private volatile List<ConfigError> conflicts = List.of();
 
     public PrimaryService(PrimaryConfig config, Connect libvirt, DomainCapture capture) throws IOException,
             SchedulerException {
@@ -127,21 +130,20 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         Map<String, Policy> byName = new LinkedHashMap<>();
         loaded.policies().forEach(p -> byName.put(p.name(), p));
         this.policies = byName;
-        List<ConfigError> errors = new ArrayList<>(loaded.errors());
-        errors.addAll(rematch());
-        this.policyErrors = List.copyOf(errors);
+        this.refusedFiles = loaded.errors();
+        rematch();
         for (ConfigError e : loaded.errors()) {
             log.warn("policy refused: {}", e);
         }
         return loaded.errors();
     }
 
-    private synchronized List<ConfigError> rematch() throws SchedulerException, IOException {
+    private synchronized void rematch() throws SchedulerException, IOException {
         PolicyMatcher.Result m = PolicyMatcher.match(List.copyOf(policies.values()), definedDomains());
         scheduler.apply(m.assignments());
-        Map<String, Boolean> keep = new HashMap<>();
+        Set<String> keep = new HashSet<>();
         for (ReplicationScheduler.Assignment a : m.assignments()) {
-            keep.put(a.domain(), true);
+            keep.add(a.domain());
             Policy p = a.policy();
             statuses.computeIfAbsent(a.domain(), this::loadStatus)
                     .assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter());
@@ -152,8 +154,8 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                 link.rate(p.bandwidth());
             }
         }
-        statuses.keySet().removeIf(d -> !keep.containsKey(d));
-        return m.conflicts();
+        statuses.keySet().removeIf(d -> !keep.contains(d));
+        this.conflicts = m.conflicts();
     }
 
     /** A status for a domain just assigned, with what the state directory knows of its last point. */
@@ -254,13 +256,20 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             throws IOException {
         List<Spool.Entry> entries = r.entries(p);
         long total = entries.stream().mapToLong(Spool.Entry::size).sum();
-        status.shipping(total, 0);
+        status.shipping(total);
         long before = 0;
         for (Spool.Entry e : entries) {
             final long base = before;
+            boolean[] first = {true};
             spool.markShipping(e);
             try {
-                Sender.Shipped s = link.sender().ship(e, held -> status.shipped(base + held));
+                Sender.Shipped s = link.sender().ship(e, held -> {
+                    if (first[0]) { // the standby's RESUME: what it had already
+                        first[0] = false;
+                        status.resumed(held);
+                    }
+                    status.shipped(base + held);
+                });
                 log.info("{} {}: standby at point {} ({} bytes sent, resumed at {})", e.domain(), e.disk(),
                         s.ack().point(), s.sentBytes(), s.resumedAt());
             } finally {
@@ -314,7 +323,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         }
         views.sort(java.util.Comparator.comparing(DomainStatus.View::domain));
         return new StatusReport(hostName(), version(), startedAt.toString(), now.toString(),
-                List.copyOf(policies.keySet()), policyErrors, views);
+                List.copyOf(policies.keySet()), Stream.concat(refusedFiles.stream(), conflicts.stream()).toList(), views);
     }
 
     public static String version() {

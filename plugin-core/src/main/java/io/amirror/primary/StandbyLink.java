@@ -6,8 +6,8 @@ import io.amirror.transport.RateSchedule;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
+import io.amirror.util.HostPort;
 
-import java.net.InetSocketAddress;
 import java.time.ZonedDateTime;
 import java.util.Set;
 
@@ -27,10 +27,8 @@ public final class StandbyLink {
         this.target = target;
         this.rate = rate;
         TokenBucket bucket = new TokenBucket(() -> bytesPerSecondNow());
-        int colon = target.address().lastIndexOf(':');
-        String host = target.address().substring(0, colon).replace("[", "").replace("]", "");
-        InetSocketAddress at = new InetSocketAddress(host, Integer.parseInt(target.address().substring(colon + 1)));
-        this.sender = new Sender(Tls.context(me, Set.of(target.fingerprint()), null), at, bucket, 30_000);
+        this.sender = new Sender(Tls.context(me, Set.of(target.fingerprint()), null), HostPort.parse(target.address()),
+                bucket, 30_000);
     }
 
     /** On a reload: the new schedule applies from the next byte on. */

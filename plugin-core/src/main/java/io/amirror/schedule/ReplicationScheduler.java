@@ -1,7 +1,6 @@
 package io.amirror.schedule;
 
 import io.amirror.config.Policy;
-import io.amirror.util.WeekWindow;
 import org.quartz.CronScheduleBuilder;
 import org.quartz.JobBuilder;
 import org.quartz.JobDetail;
@@ -17,7 +16,6 @@ import org.quartz.impl.matchers.GroupMatcher;
 
 import java.time.Instant;
 import java.time.ZoneId;
-import java.util.ArrayList;
 import java.util.Date;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -145,11 +143,7 @@ public final class ReplicationScheduler implements AutoCloseable {
     }
 
     private BlackoutCalendar calendar(Policy p) {
-        List<WeekWindow> ws = new ArrayList<>();
-        for (Policy.Window w : p.blackouts()) {
-            ws.add(WeekWindow.parse(w.days(), w.from(), w.to()));
-        }
-        return new BlackoutCalendar(ws, zone);
+        return new BlackoutCalendar(p.blackouts(), zone);
     }
 
     /** Runs the domain's job now (outside its schedule and its blackouts); false if it has no job. */

@@ -1,5 +1,6 @@
 package io.amirror.transport;
 
+import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
 
 import java.io.IOException;
@@ -48,8 +49,7 @@ public final class Identity {
             byte[] random = new byte[24];
             new SecureRandom().nextBytes(random);
             String pw = HexFormat.of().formatHex(random);
-            Files.writeString(pass, pw);
-            Files.setPosixFilePermissions(pass, PosixFilePermissions.fromString("rw-------"));
+            AtomicFiles.writePrivate(pass, pw.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
             Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
             Exec.run(List.of(keytool.toString(), "-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname",
                     "secp256r1", "-sigalg", "SHA256withECDSA", "-dname", "CN=" + hostName.replaceAll("[,=+<>#;\"\\\\]", "_")

@@ -53,6 +53,26 @@ public record WeekWindow(Set<DayOfWeek> days, LocalTime from, LocalTime to) {
         throw new IllegalArgumentException("'" + s + "' is not a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun)");
     }
 
+    /** As written: {@code Mon-Fri 09:00-09:30}, {@code Sat 22:00-24:00}. */
+    @Override
+    public String toString() {
+        DayOfWeek start = DayOfWeek.MONDAY;
+        if (days.size() < 7) {
+            for (DayOfWeek d : days) {
+                if (!days.contains(d.minus(1))) {
+                    start = d; // the only day whose eve is outside: the span is contiguous, possibly over Sunday
+                }
+            }
+        }
+        DayOfWeek end = start.plus(days.size() - 1);
+        String span = start == end ? name(start) : name(start) + "-" + name(end);
+        return span + " " + from + "-" + (to.equals(LocalTime.MAX) ? "24:00" : to.toString());
+    }
+
+    private static String name(DayOfWeek d) {
+        return d.name().charAt(0) + d.name().substring(1, 3).toLowerCase(java.util.Locale.ROOT);
+    }
+
     public boolean contains(ZonedDateTime t) {
         LocalTime lt = t.toLocalTime();
         return days.contains(t.getDayOfWeek()) && !lt.isBefore(from) && (lt.isBefore(to) || to.equals(LocalTime.MAX));

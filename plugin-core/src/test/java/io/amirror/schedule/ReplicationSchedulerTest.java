@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class ReplicationSchedulerTest {
     static final ZoneId ZONE = ZoneId.systemDefault();
 
-    static Policy policy(String name, Duration every, List<Policy.Window> blackouts) {
+    static Policy policy(String name, Duration every, List<WeekWindow> blackouts) {
         return new Policy(name, name + ".json", new Policy.DomainSelector(List.of(), List.of(), null),
                 new Policy.StandbyTarget("127.0.0.1:1", "sha256:" + "0".repeat(64)),
                 new Policy.Rpo(every, null, every), null, null, blackouts, null, 24, Duration.ofDays(30), false,
@@ -129,7 +129,7 @@ class ReplicationSchedulerTest {
         LocalTime to = now.toLocalTime().plusMinutes(3);
         assumeTrue(from.isBefore(to), "too close to midnight for a one-day window");
         String day = now.getDayOfWeek().name().substring(0, 1) + now.getDayOfWeek().name().substring(1, 3).toLowerCase();
-        Policy.Window w = new Policy.Window(day, hhmm(from), hhmm(to.plusMinutes(1)));
+        WeekWindow w = WeekWindow.parse(day, hhmm(from), hhmm(to.plusMinutes(1)));
         Recorder rec = new Recorder();
         try (ReplicationScheduler s = new ReplicationScheduler(rec, 2, Map.of(), 500, ZONE)) {
             s.apply(List.of(new ReplicationScheduler.Assignment("web", policy("p", Duration.ofSeconds(1), List.of(w)))));
@@ -177,6 +177,9 @@ class ReplicationSchedulerTest {
                 c.getNextIncludedTime(wed0910));
         long sat0910 = ZonedDateTime.parse("2026-11-28T09:10:00Z[UTC]").toInstant().toEpochMilli();
         assertTrue(c.isTimeIncluded(sat0910));
+        assertEquals("Mon-Fri 09:00-09:30", WeekWindow.parse("Mon-Fri", "09:00", "09:30").toString());
+        assertEquals("Fri-Mon 22:00-24:00", WeekWindow.parse("Fri-Mon", "22:00", "24:00").toString());
+        assertEquals("Sun 01:00-02:00", WeekWindow.parse("Sun", "01:00", "02:00").toString());
     }
 
     private static String hhmm(LocalTime t) {
