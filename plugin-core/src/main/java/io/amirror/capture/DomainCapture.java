@@ -44,6 +44,7 @@ import java.util.List;
  * fails naming it rather than skip it silently. Read-only disks and cdroms are not replicated.
  */
 public final class DomainCapture {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DomainCapture.class);
 
     /** Host tools and where job directories (NBD socket, scratch files) go; QEMU must reach it. */
     public record Options(Path qemuNbd, Path qemuImg, Path jobRoot, Duration nbdTimeout) {
@@ -72,6 +73,7 @@ public final class DomainCapture {
      * guest's filesystems are frozen through its agent while the point is cut ({@link GuestFreeze}).
      */
     public CaptureResult capture(Domain domain, CheckpointChain chain, int basePoint, CaptureSink sink, boolean quiesce) {
+        clearLeftoverJob(domain);
         chain.reconcile();
         if (basePoint != 0 && !chain.state().points().contains(basePoint)) {
             throw new CaptureException("cannot capture from " + CheckpointChain.name(basePoint) + ": not in the chain "
@@ -335,6 +337,44 @@ public final class DomainCapture {
         List<String> cmd = new ArrayList<>(List.of(options.qemuImg().toString()));
         cmd.addAll(List.of(args));
         Exec.run(cmd, null, java.util.Map.of(), Duration.ofMinutes(2)).orThrow();
+    }
+
+    /**
+     * A pull backup job that an amirror process began and did not end (it was killed) keeps running
+     * in libvirt with no reader, and blocks every later backup of the domain. Its directory names
+     * the process ({@link #jobDir}): if that process is gone, the job is ended here; the checkpoint
+     * it created is adopted by the chain's reconcile and retired like any unacknowledged point, so
+     * no write is lost. A job of a live process, or of another tool, is left alone and named.
+     */
+    private void clearLeftoverJob(Domain domain) {
+        java.util.Optional<Path> socket = PullBackup.runningJobSocket(domain);
+        if (socket.isEmpty()) {
+            return;
+        }
+        String name = nameOf(domain);
+        Path dir = socket.get().getParent();
+        java.util.regex.Matcher owner = java.util.regex.Pattern.compile("job-.*-[0-9]+-([0-9]+)")
+                .matcher(dir.getFileName().toString());
+        if (!dir.startsWith(options.jobRoot()) || !owner.matches()) {
+            throw new CaptureException(name + " is in a backup job that is not amirror's (NBD socket " + socket.get()
+                    + "); let it finish, or end it with 'virsh domjobabort', then capture again");
+        }
+        long pid = Long.parseLong(owner.group(1));
+        if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+            throw new CaptureException(name + " is being captured by amirror process " + pid + " (NBD socket "
+                    + socket.get() + "); one capture of a domain at a time");
+        }
+        log.warn("ending the backup job of {} left by amirror process {}, which is gone", name, pid);
+        PullBackup.abortRunningJob(domain);
+        deleteJobDir(dir);
+    }
+
+    private static String nameOf(Domain domain) {
+        try {
+            return domain.getName();
+        } catch (LibvirtException e) {
+            throw new CaptureException("cannot read domain: " + e.getMessage(), e);
+        }
     }
 
     private Path jobDir(String domain, int point) {

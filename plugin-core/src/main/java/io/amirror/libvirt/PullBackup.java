@@ -48,6 +48,32 @@ public final class PullBackup implements AutoCloseable {
         return new PullBackup(domain, socket);
     }
 
+    /**
+     * The NBD socket of the pull backup job running on {@code domain}, whoever started it; empty
+     * when none runs. libvirt keeps a pull job until someone ends it, also when the process that
+     * began it is gone.
+     */
+    public static java.util.Optional<Path> runningJobSocket(Domain domain) {
+        String xml;
+        try {
+            xml = domain.getBackupXMLDesc(0);
+        } catch (LibvirtException noJob) {
+            return java.util.Optional.empty();
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("<server[^>]*\\ssocket='([^']*)'").matcher(xml);
+        return m.find() ? java.util.Optional.of(Path.of(m.group(1).replace("&apos;", "'").replace("&lt;", "<")
+                .replace("&gt;", ">").replace("&amp;", "&"))) : java.util.Optional.empty();
+    }
+
+    /** Ends whatever job runs on {@code domain} (a pull backup left by a dead process). */
+    public static void abortRunningJob(Domain domain) {
+        try {
+            domain.abortJob();
+        } catch (LibvirtException e) {
+            throw new ChainException("cannot end the backup job left on the domain: " + e.getMessage(), e);
+        }
+    }
+
     /** The NBD address of one disk's export. */
     public NbdAddress export(String disk) {
         return NbdAddress.unix(socket, disk);

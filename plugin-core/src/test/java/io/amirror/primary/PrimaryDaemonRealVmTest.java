@@ -140,6 +140,71 @@ class PrimaryDaemonRealVmTest {
         }
     }
 
+    /**
+     * kill -9 of the daemon in the middle of a capture leaves libvirt's backup job running, with its
+     * NBD client gone; the restarted daemon must clear that and replicate, and the guest live on.
+     */
+    @Test
+    void killDuringCaptureThenRestart(Lab lab, @TempDir Path work) throws Exception {
+        Path primaryState = work.resolve("primary");
+        Path standbyState = work.resolve("standby");
+        Path policies = Files.createDirectories(work.resolve("policies.d"));
+        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
+        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(192L << 20, DiskSpec.Content.BLANK)).start();
+             AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--state",
+                     standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint())
+                     .awaitLog("standby listening", 60_000)) {
+            // random data compresses slowly at 9e: the capture lasts long enough to be cut
+            vm.console().check("dd if=/dev/urandom of=/dev/vda bs=1M count=96 conv=fsync 2>/dev/null", Duration.ofMinutes(5));
+            Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
+                    + vm.name() + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
+                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"compression\": \"9e\"}");
+            String[] daemonArgs = {"primary", "--state", primaryState.toString(), "--policies", policies.toString(),
+                    "--control", "127.0.0.1:0", "--scratch", lab.options().workDir().resolve("jobs").toString(),
+                    "--libvirt", lab.options().libvirtUri()};
+            AmirrorProcess daemon = AmirrorProcess.start(null, work.resolve("primary.log"), daemonArgs)
+                    .awaitLog("primary running", 60_000);
+            long deadline = System.currentTimeMillis() + 60_000;
+            String phase = "";
+            while (System.currentTimeMillis() < deadline && !phase.equals("capturing")) {
+                Thread.sleep(200);
+                JsonNode d = ControlClient.forState(primaryState).status().body().path("domains").path(0);
+                phase = d.path("phase").asText();
+            }
+            assertEquals("capturing", phase, "the first cycle should be capturing");
+            Thread.sleep(3_000); // well inside the capture: the NBD reads are in flight
+            daemon.kill9();
+            Thread.sleep(1_000);
+            assertEquals(1, vm.libvirtDomain().isActive(), "the guest died with the daemon");
+            daemon = AmirrorProcess.start(null, work.resolve("primary2.log"), daemonArgs)
+                    .awaitLog("primary running", 60_000);
+            try {
+                vm.libvirtDomain().suspend();
+                try {
+                    String out = cli(work, "sync", 0, "sync", "--state", primaryState.toString(), vm.name(), "--wait");
+                    assertTrue(out.contains("standby holds point"), out);
+                    Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
+                            .resolve("vda").resolve("replica.qcow2");
+                    assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
+                            "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
+                            "replica differs after a capture cut by kill -9");
+                } finally {
+                    vm.libvirtDomain().resume();
+                }
+                assertEquals(1, vm.libvirtDomain().isActive());
+                assertTrue(Files.readString(work.resolve("primary2.log")).contains("ending the backup job of " + vm.name()
+                        + " left by amirror process"), "the cut capture's job should have been found and ended");
+            } finally {
+                daemon.kill9();
+            }
+        }
+    }
+
     /** Runs the CLI as a process; checks its exit status unless {@code expect} is -1; returns its output. */
     private static String cli(Path work, String name, int expect, String... args) throws Exception {
         try (AmirrorProcess p = AmirrorProcess.start(null, work.resolve(name + ".out"), args)) {
