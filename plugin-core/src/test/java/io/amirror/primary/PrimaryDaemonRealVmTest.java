@@ -35,57 +35,87 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class PrimaryDaemonRealVmTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Test
-    void daemonReplicatesOnScheduleAndTheCliDrivesIt(Lab lab, @TempDir Path work) throws Exception {
-        Path primaryState = work.resolve("primary");
-        Path standbyState = work.resolve("standby");
-        Path policies = Files.createDirectories(work.resolve("policies.d"));
-        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
-        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
+    /** The two hosts' state directories and identities, the policy directory, and the standby's port. */
+    private record Sites(Lab lab, Path work, Path primaryState, Path standbyState, Path policies, Identity primaryId,
+                         Identity standbyId, int port) {
+
+        static Sites create(Lab lab, Path work) throws Exception {
+            Path primaryState = work.resolve("primary");
+            Path standbyState = work.resolve("standby");
+            try (ServerSocket s = new ServerSocket(0)) {
+                return new Sites(lab, work, primaryState, standbyState, Files.createDirectories(work.resolve("policies.d")),
+                        Identity.loadOrCreate(primaryState, "primary"), Identity.loadOrCreate(standbyState, "standby"),
+                        s.getLocalPort());
+            }
         }
-        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
-             AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--state",
-                     standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint())
-                     .awaitLog("standby listening", 60_000)) {
+
+        AmirrorProcess startStandby() throws Exception {
+            return AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--state", standbyState.toString(),
+                    "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint()).awaitLog("standby listening", 60_000);
+        }
+
+        /** Writes policy {@code lab} for {@code vm} to this standby; {@code more} are further JSON members. */
+        void policy(LabDomain vm, String more) throws Exception {
             Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
                     + vm.name() + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
-                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"15s\"}, \"bandwidth\": {\"limit\": "
-                    + "\"20mbit\"}, \"quiesce\": true, \"compression\": \"auto\"}");
-            String[] daemonArgs = {"primary", "--state", primaryState.toString(), "--policies", policies.toString(),
-                    "--control", "127.0.0.1:0", "--scratch", lab.options().workDir().resolve("jobs").toString(),
-                    "--libvirt", lab.options().libvirtUri()};
-            AmirrorProcess daemon = AmirrorProcess.start(null, work.resolve("primary.log"), daemonArgs)
+                    + standbyId.fingerprint() + "\"}, " + more + "}");
+        }
+
+        AmirrorProcess startDaemon(String log) throws Exception {
+            return AmirrorProcess.start(null, work.resolve(log), "primary", "--state", primaryState.toString(),
+                    "--policies", policies.toString(), "--control", "127.0.0.1:0", "--scratch",
+                    lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri())
                     .awaitLog("primary running", 60_000);
+        }
+
+        /**
+         * Pauses the guest (its disk holds still, so the point equals it), has the CLI run a cycle
+         * and wait for it, checks the replica byte for byte against the disk, resumes the guest;
+         * returns the point the standby holds.
+         */
+        int syncPausedAndCompare(LabDomain vm, String name) throws Exception {
+            vm.libvirtDomain().suspend();
             try {
-                GuestConsole c = vm.console();
+                String out = cli(work, name, 0, "sync", "--state", primaryState.toString(), vm.name(), "--wait");
+                assertTrue(out.contains("standby holds point"), out);
+                int point = Integer.parseInt(out.replaceAll("(?s).*standby holds point (\\d+).*", "$1"));
                 Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
                         .resolve("vda").resolve("replica.qcow2");
+                assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(), "compare", "-U",
+                        replica.toString(), vm.image("vda").toString()).exitCode(),
+                        "replica differs from the guest's disk at point " + point + " (" + name + ")");
+                return point;
+            } finally {
+                vm.libvirtDomain().resume();
+            }
+        }
+
+        JsonNode status(String name) throws Exception {
+            return JSON.readTree(cli(work, name, 0, "status", "--json", "--state", primaryState.toString()));
+        }
+    }
+
+    @Test
+    void daemonReplicatesOnScheduleAndTheCliDrivesIt(Lab lab, @TempDir Path work) throws Exception {
+        Sites sites = Sites.create(lab, work);
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
+             AmirrorProcess standby = sites.startStandby()) {
+            sites.policy(vm, "\"rpo\": {\"interval\": \"15s\"}, \"bandwidth\": {\"limit\": \"20mbit\"}, "
+                    + "\"quiesce\": true, \"compression\": \"auto\"");
+            AmirrorProcess daemon = sites.startDaemon("primary.log");
+            try {
+                GuestConsole c = vm.console();
                 int lastPoint = 0;
                 for (int round = 1; round <= 2; round++) {
                     c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=" + (round * 37) + " count=" + (8 * round)
                             + " conv=fsync 2>/dev/null");
-                    vm.libvirtDomain().suspend(); // the disk holds still, so the point equals it
-                    try {
-                        String out = cli(work, "sync-" + round, 0, "sync", "--state", primaryState.toString(), vm.name(),
-                                "--wait");
-                        assertTrue(out.contains("standby holds point"), out);
-                        int point = Integer.parseInt(out.replaceAll("(?s).*standby holds point (\\d+).*", "$1"));
-                        assertTrue(point > lastPoint, out);
-                        lastPoint = point;
-                        assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
-                                "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
-                                "replica differs from the guest's disk at point " + point);
-                    } finally {
-                        vm.libvirtDomain().resume();
-                    }
+                    int point = sites.syncPausedAndCompare(vm, "sync-" + round);
+                    assertTrue(point > lastPoint, "point " + point + " after " + lastPoint);
+                    lastPoint = point;
                 }
 
                 // status --json: valid against its schema, and the domain on schedule
-                JsonNode status = JSON.readTree(cli(work, "status", 0, "status", "--json", "--state",
-                        primaryState.toString()));
+                JsonNode status = sites.status("status");
                 assertEquals(List.of(), SchemaCheck.named(SchemaCheck.STATUS).check(status, "status"));
                 JsonNode d = status.path("domains").get(0);
                 assertEquals(vm.name(), d.path("domain").asText());
@@ -94,46 +124,35 @@ class PrimaryDaemonRealVmTest {
                 assertEquals("CRASH", d.path("consistency").asText(), "no guest agent in the lab guest: crash-consistent");
                 long cycles = d.path("cycles").asLong();
                 Thread.sleep(20_000); // one scheduled cycle at least, nobody asking
-                JsonNode later = JSON.readTree(cli(work, "status2", 0, "status", "--json", "--state",
-                        primaryState.toString())).path("domains").get(0);
+                JsonNode later = sites.status("status2").path("domains").get(0);
                 assertTrue(later.path("cycles").asLong() > cycles, "no scheduled cycle in 20 s: " + later);
                 assertTrue(later.path("lastPoint").asInt() > lastPoint, later.toString());
                 assertTrue(Files.readString(work.resolve("primary.log")).contains("crash-consistent"),
                         "the missing agent must be reported");
 
                 // metrics
-                String metrics = ControlClient.forState(primaryState).metrics();
+                String metrics = ControlClient.forState(sites.primaryState()).metrics();
                 assertTrue(metrics.contains("amirror_rpo_seconds{domain=\"" + vm.name() + "\",policy=\"lab\"}"), metrics);
                 assertTrue(metrics.contains("amirror_cycles_total"), metrics);
 
                 // a broken policy file is reported by status (exit 5) and the good one keeps working
-                Files.writeString(policies.resolve("broken.json"), "{\"name\": \"broken\",");
+                Path broken = sites.policies().resolve("broken.json");
+                Files.writeString(broken, "{\"name\": \"broken\",");
                 Thread.sleep(3_000);
-                String human = cli(work, "status3", 5, "status", "--state", primaryState.toString());
+                String human = cli(work, "status3", 5, "status", "--state", sites.primaryState().toString());
                 assertTrue(human.contains("broken.json"), human);
-                Files.delete(policies.resolve("broken.json"));
+                Files.delete(broken);
 
                 // kill -9 and restart: the daemon resumes from its state directory
                 int before = JSON.readTree(cli(work, "status4", -1, "status", "--json", "--state",
-                        primaryState.toString())).path("domains").get(0).path("lastPoint").asInt();
+                        sites.primaryState().toString())).path("domains").get(0).path("lastPoint").asInt();
                 daemon.kill9();
-                daemon = AmirrorProcess.start(null, work.resolve("primary2.log"), daemonArgs)
-                        .awaitLog("primary running", 60_000);
+                daemon = sites.startDaemon("primary2.log");
                 c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=300 count=4 conv=fsync 2>/dev/null");
-                vm.libvirtDomain().suspend();
-                try {
-                    String out = cli(work, "sync-after-restart", 0, "sync", "--state", primaryState.toString(),
-                            vm.name(), "--wait");
-                    int point = Integer.parseInt(out.replaceAll("(?s).*standby holds point (\\d+).*", "$1"));
-                    assertTrue(point > before, out);
-                    assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
-                            "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
-                            "replica differs after the restart");
-                } finally {
-                    vm.libvirtDomain().resume();
-                }
+                int point = sites.syncPausedAndCompare(vm, "sync-after-restart");
+                assertTrue(point > before, "point " + point + " after " + before);
                 // a domain no policy covers
-                cli(work, "sync-unknown", 1, "sync", "--state", primaryState.toString(), "no such domain");
+                cli(work, "sync-unknown", 1, "sync", "--state", sites.primaryState().toString(), "no such domain");
             } finally {
                 daemon.kill9();
             }
@@ -146,56 +165,28 @@ class PrimaryDaemonRealVmTest {
      */
     @Test
     void killDuringCaptureThenRestart(Lab lab, @TempDir Path work) throws Exception {
-        Path primaryState = work.resolve("primary");
-        Path standbyState = work.resolve("standby");
-        Path policies = Files.createDirectories(work.resolve("policies.d"));
-        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
-        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        Sites sites = Sites.create(lab, work);
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(192L << 20, DiskSpec.Content.BLANK)).start();
-             AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--state",
-                     standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint())
-                     .awaitLog("standby listening", 60_000)) {
+             AmirrorProcess standby = sites.startStandby()) {
             // random data compresses slowly at 9e: the capture lasts long enough to be cut
             vm.console().check("dd if=/dev/urandom of=/dev/vda bs=1M count=96 conv=fsync 2>/dev/null", Duration.ofMinutes(5));
-            Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
-                    + vm.name() + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
-                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"compression\": \"9e\"}");
-            String[] daemonArgs = {"primary", "--state", primaryState.toString(), "--policies", policies.toString(),
-                    "--control", "127.0.0.1:0", "--scratch", lab.options().workDir().resolve("jobs").toString(),
-                    "--libvirt", lab.options().libvirtUri()};
-            AmirrorProcess daemon = AmirrorProcess.start(null, work.resolve("primary.log"), daemonArgs)
-                    .awaitLog("primary running", 60_000);
+            sites.policy(vm, "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"9e\"");
+            AmirrorProcess daemon = sites.startDaemon("primary.log");
             long deadline = System.currentTimeMillis() + 60_000;
             String phase = "";
             while (System.currentTimeMillis() < deadline && !phase.equals("capturing")) {
                 Thread.sleep(200);
-                JsonNode d = ControlClient.forState(primaryState).status().body().path("domains").path(0);
-                phase = d.path("phase").asText();
+                phase = ControlClient.forState(sites.primaryState()).status().body().path("domains").path(0)
+                        .path("phase").asText();
             }
             assertEquals("capturing", phase, "the first cycle should be capturing");
             Thread.sleep(3_000); // well inside the capture: the NBD reads are in flight
             daemon.kill9();
             Thread.sleep(1_000);
             assertEquals(1, vm.libvirtDomain().isActive(), "the guest died with the daemon");
-            daemon = AmirrorProcess.start(null, work.resolve("primary2.log"), daemonArgs)
-                    .awaitLog("primary running", 60_000);
+            daemon = sites.startDaemon("primary2.log");
             try {
-                vm.libvirtDomain().suspend();
-                try {
-                    String out = cli(work, "sync", 0, "sync", "--state", primaryState.toString(), vm.name(), "--wait");
-                    assertTrue(out.contains("standby holds point"), out);
-                    Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
-                            .resolve("vda").resolve("replica.qcow2");
-                    assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(),
-                            "compare", "-U", replica.toString(), vm.image("vda").toString()).exitCode(),
-                            "replica differs after a capture cut by kill -9");
-                } finally {
-                    vm.libvirtDomain().resume();
-                }
+                sites.syncPausedAndCompare(vm, "sync");
                 assertEquals(1, vm.libvirtDomain().isActive());
                 assertTrue(Files.readString(work.resolve("primary2.log")).contains("ending the backup job of " + vm.name()
                         + " left by amirror process"), "the cut capture's job should have been found and ended");
