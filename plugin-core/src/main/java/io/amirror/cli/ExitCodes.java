@@ -17,9 +17,12 @@ final class ExitCodes {
     static final int DAEMON_UNREACHABLE = 4;
     /** {@code status}: a domain misses its RPO or its last cycle failed; {@code sync --wait}: the cycle failed. */
     static final int NOT_HEALTHY = 5;
+    /** {@code failover}, or the hook at a replica's start: the replica is not at a point it can start from. */
+    static final int START_REFUSED = 6;
 
     static final String HELP = "%nExit status: 0 ok; 1 failed; 2 bad command line; 3 a policy or configuration file "
-            + "was refused; 4 the daemon is unreachable; 5 a domain misses its RPO or its cycle failed.";
+            + "was refused; 4 the daemon is unreachable; 5 a domain misses its RPO or its cycle failed; "
+            + "6 a replica start was refused.";
 
     private ExitCodes() {
     }

@@ -10,8 +10,8 @@ import picocli.CommandLine.Command;
         description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
         footer = ExitCodes.HELP,
         subcommands = {DemoCommand.class, PrimaryCommand.class, StatusCommand.class, SyncCommand.class,
-            PolicyCommand.class, LinkCommands.Init.class, LinkCommands.Standby.class, LinkCommands.Ship.class,
-            LinkCommands.Points.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
+            PolicyCommand.class, LinkCommands.Init.class, StandbyCommands.Standby.class, LinkCommands.Ship.class,
+            StandbyCommands.Points.class, StandbyCommands.Failover.class, StandbyCommands.Replica.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -29,6 +29,9 @@ public final class Main implements Runnable {
             cmd.getErr().println("amirror: " + ex.getMessage());
             if (ex instanceof io.amirror.config.ConfigException) {
                 return ExitCodes.INVALID_CONFIG;
+            }
+            if (ex instanceof io.amirror.standby.Promotion.Refused) {
+                return ExitCodes.START_REFUSED;
             }
             if (ex instanceof io.amirror.control.DaemonUnreachableException) {
                 return ExitCodes.DAEMON_UNREACHABLE;

@@ -7,6 +7,7 @@ import io.amirror.lab.LabOptions;
 import io.amirror.primary.PrimaryService;
 import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
+import io.amirror.control.HookEventQueue;
 import org.libvirt.Connect;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -79,7 +80,8 @@ final class PrimaryCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {
             service.start();
-            try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir())) {
+            try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir());
+                 HookEventQueue events = new HookEventQueue(cfg.stateDir(), service::onHookEvent).start()) {
                 onSignal("HUP", () -> reload(service, "SIGHUP"));
                 Thread watcher = watchPolicies(cfg.policyDir(), service);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));

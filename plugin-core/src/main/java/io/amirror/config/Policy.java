@@ -20,7 +20,15 @@ import java.util.Optional;
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
                      RateSchedule bandwidth, String bandwidthText, List<WeekWindow> blackouts,
                      XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
-                     Duration alertAfter, List<String> alertCommand) {
+                     Duration alertAfter, List<String> alertCommand, ReplicaMapping replica) {
+
+    /**
+     * How the standby maps the primary's host-specific parts when it defines the replica domain:
+     * libvirt network names and bridge names of the primary to those of the standby.
+     */
+    public record ReplicaMapping(java.util.Map<String, String> networks, java.util.Map<String, String> bridges) {
+        public static final ReplicaMapping NONE = new ReplicaMapping(java.util.Map.of(), java.util.Map.of());
+    }
 
     /** Domains by exact name, shell glob, or a tag in their libvirt metadata. */
     public record DomainSelector(List<String> names, List<String> globs, String tag) {

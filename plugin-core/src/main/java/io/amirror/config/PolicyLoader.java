@@ -210,7 +210,14 @@ public final class PolicyLoader {
                 new Policy.StandbyTarget(sb.get("address").asText(), sb.get("fingerprint").asText()), rpo, bandwidth,
                 bandwidthText, List.copyOf(blackouts), compression, ret.path("keep").asInt(DEFAULT_KEEP),
                 Duration.ofDays(ret.path("maxAgeDays").asInt(DEFAULT_KEEP_DAYS)), d.path("quiesce").asBoolean(false),
-                alertAfter, strings(al.path("command")));
+                alertAfter, strings(al.path("command")), new Policy.ReplicaMapping(stringMap(d.path("replica").path("networks")),
+                        stringMap(d.path("replica").path("bridges"))));
+    }
+
+    private static java.util.Map<String, String> stringMap(JsonNode n) {
+        java.util.Map<String, String> m = new java.util.TreeMap<>();
+        n.fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
+        return java.util.Map.copyOf(m);
     }
 
     private static List<String> strings(JsonNode array) {

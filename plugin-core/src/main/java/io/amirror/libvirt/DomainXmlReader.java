@@ -21,8 +21,18 @@ public final class DomainXmlReader {
     }
 
     public static Document parse(String xml) {
+        return parse(xml, false);
+    }
+
+    /** Parses with namespaces resolved, for metadata elements. */
+    public static Document parseNamespaced(String xml) {
+        return parse(xml, true);
+    }
+
+    private static Document parse(String xml, boolean namespaceAware) {
         try {
             DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
+            f.setNamespaceAware(namespaceAware);
             f.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
             f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
             f.setExpandEntityReferences(false);

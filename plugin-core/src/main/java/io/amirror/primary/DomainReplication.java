@@ -196,6 +196,43 @@ public final class DomainReplication {
         Files.deleteIfExists(pendingFile());
     }
 
+    /**
+     * The replica manifest of this domain as of {@code point}, with the policy's network map and
+     * retention, and whether the standby still needs it: it goes only when something but the point
+     * changed since the standby last stored one.
+     */
+    public Optional<io.amirror.standby.ReplicaManifest> manifestToSend(int point, io.amirror.config.Policy policy)
+            throws IOException {
+        String xml;
+        String name;
+        try {
+            xml = domain.getXMLDesc(3); // VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE: the definition, not the run
+            name = domain.getName();
+        } catch (org.libvirt.LibvirtException e) {
+            throw new IOException("cannot read the definition of " + uuid + ": " + e.getMessage(), e);
+        }
+        var m = new io.amirror.standby.ReplicaManifest(uuid, name, point, xml, policy.replica().networks(),
+                policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds());
+        Path f = maps.resolve("described.sha256");
+        return Files.exists(f) && Files.readString(f).equals(manifestKey(m)) ? Optional.empty() : Optional.of(m);
+    }
+
+    /** The standby stored {@code m}. */
+    public void described(io.amirror.standby.ReplicaManifest m) throws IOException {
+        AtomicFiles.write(maps.resolve("described.sha256"), manifestKey(m).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private static String manifestKey(io.amirror.standby.ReplicaManifest m) {
+        var samePoint = new io.amirror.standby.ReplicaManifest(m.uuid(), m.name(), 1, m.domainXml(), m.networks(),
+                m.bridges(), m.keepPoints(), m.keepSeconds());
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(samePoint.toJson()));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** When the last acknowledged point was cut, if this instance or an earlier one recorded it. */
     public Optional<Instant> lastAcknowledgedCut() throws IOException {
         Path f = maps.resolve("acknowledged.json");

@@ -231,6 +231,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         if (left.isPresent()) {
             log.info("{}: shipping point {} left pending by an earlier cycle", domainName, left.get().newPoint());
             ship(r, left.get(), link, status);
+            describe(r, left.get().newPoint(), policy, link);
         }
         status.phase(DomainStatus.Phase.CAPTURING);
         boolean full = r.chain().base() == 0;
@@ -250,6 +251,18 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                     + "crash-consistent", domainName, c.capture().newPoint());
         }
         ship(r, c.pending(), link, status);
+        describe(r, c.capture().newPoint(), policy, link);
+    }
+
+    /** Sends the standby the replica domain's definition when it changed, once the point is acknowledged. */
+    private void describe(DomainReplication r, int point, Policy policy, StandbyLink link) throws IOException {
+        Optional<io.amirror.standby.ReplicaManifest> m = r.manifestToSend(point, policy);
+        if (m.isPresent()) {
+            byte[] xz = m.get().toXz();
+            link.sender().describe(r.uuid(), point, xz);
+            r.described(m.get());
+            log.info("{}: standby has the replica definition as of point {} ({} bytes)", m.get().name(), point, xz.length);
+        }
     }
 
     private void ship(DomainReplication r, DomainReplication.Pending p, StandbyLink link, DomainStatus status)
@@ -279,6 +292,51 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         }
         r.acknowledged(p);
         status.acknowledged(p.newPoint(), Instant.ofEpochMilli(p.cutAt()), p.consistency(), total);
+    }
+
+    /**
+     * Reacts to a domain event from the libvirt hook. A domain no policy covers is ignored.
+     * <ul>
+     *   <li>{@code started}: without a chain (no point on the standby yet) a first, full cycle runs now;</li>
+     *   <li>{@code release}: the guest is shut off; a final cycle captures its disks, so a planned
+     *       shutdown loses nothing ({@code stopped} comes first, while libvirt still holds the domain);</li>
+     *   <li>{@code migrate}, {@code restore}, {@code reconnect}: the chain may not be what it was;
+     *       a cycle now checks it (and starts a new one if it broke).</li>
+     * </ul>
+     */
+    public void onHookEvent(io.amirror.control.HookEvent e) {
+        DomainStatus s = statuses.get(e.domain());
+        if (s == null) {
+            log.debug("hook event {} of '{}': no policy covers it", e.operation(), e.domain());
+            return;
+        }
+        String why;
+        switch (e.operation()) {
+            case "started" -> {
+                try {
+                    if (replication(libvirt.domainLookupByName(e.domain())).chain().base() > 0) {
+                        log.info("{} started; its chain is in place, next cycle on schedule", e.domain());
+                        return;
+                    }
+                } catch (LibvirtException | RuntimeException gone) {
+                    log.warn("{} started but cannot be read: {}", e.domain(), gone.getMessage());
+                    return;
+                }
+                why = "started without a point on the standby: first full cycle";
+            }
+            case "release" -> why = "shut off: final cycle of its disks";
+            case "migrate", "restore", "reconnect" -> why = e.operation() + ": checking its chain";
+            default -> {
+                log.info("hook event {} {} of {}", e.operation(), e.subOperation(), e.domain());
+                return;
+            }
+        }
+        try {
+            requestSync(e.domain());
+            log.info("{}: {}", e.domain(), why);
+        } catch (SchedulerException x) {
+            log.error("{}: {} could not be scheduled: {}", e.domain(), why, x.getMessage());
+        }
     }
 
     /** Runs a cycle of {@code domain} now; empty when no policy covers it. */

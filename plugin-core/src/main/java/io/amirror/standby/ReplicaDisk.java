@@ -191,6 +191,13 @@ public final class ReplicaDisk {
             }
             qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(), Long.toString(h.virtualSize()));
         }
+        if (again) {
+            try {
+                DeltaFiles.verify(delta); // a delta damaged on disk since it arrived must not touch the image
+            } catch (DeltaFormatException e) {
+                throw new IOException("the pending delta " + delta.getFileName() + " is damaged: " + e.getMessage());
+            }
+        }
         try (DiskImage img = DiskImage.open(image(), true, tools)) {
             if (img.size() != h.virtualSize()) {
                 throw new IOException("replica has " + img.size() + " bytes, the delta is for " + h.virtualSize());
@@ -242,19 +249,20 @@ public final class ReplicaDisk {
     /**
      * Rolls the replica back to a kept recovery point (for a failover to an earlier state). The
      * image must not be in use. Later points stay, so the replica can be rolled forward again; the
-     * primary must then resend from the point the replica is at.
+     * primary must then resend from the point the replica is at. An unfinished apply is discarded:
+     * the snapshot restores the point exactly, whatever the interrupted apply had written.
      */
     public void rollTo(int point) throws IOException {
         State s = state();
-        if (s.pending() != 0) {
-            throw new IOException("an apply of point " + s.pending() + " is pending; start the standby once to finish it");
-        }
         if (points().stream().noneMatch(p -> p.point() == point)) {
             throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "
                     + points().stream().map(Point::point).toList());
         }
         qemuImg("snapshot", "-a", "amirror-" + point, image().toString());
         save(new State(point, 0, null, s.virtualSize(), null, null));
+        if (s.pendingDelta() != null) {
+            Files.deleteIfExists(Path.of(s.pendingDelta()));
+        }
     }
 
     private void qemuImg(String... args) {

@@ -3,10 +3,14 @@ package io.amirror.transport;
 import io.amirror.delta.DeltaScanner;
 import io.amirror.image.DiskImage;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.ReplicaDomain;
+import io.amirror.standby.ReplicaManifest;
 import io.amirror.standby.StandbyRefusal;
 import io.amirror.transport.WireMessage.Ack;
 import io.amirror.transport.WireMessage.Commit;
 import io.amirror.transport.WireMessage.Data;
+import io.amirror.transport.WireMessage.Describe;
+import io.amirror.transport.WireMessage.Described;
 import io.amirror.transport.WireMessage.Hello;
 import io.amirror.transport.WireMessage.Offer;
 import io.amirror.transport.WireMessage.Refuse;
@@ -34,6 +38,10 @@ import java.util.concurrent.Executors;
  * applies the delta ({@link ReplicaDisk}) before it acknowledges. Only authenticated peers get past
  * the handshake, so no unauthenticated byte reaches a replica.
  *
+ * <p>A DESCRIBE stores the domain's {@link ReplicaManifest}; the {@link ReplicaListener} then
+ * defines the replica domain, outside the domain's lock (a libvirt call under it could wait for the
+ * hook that waits for the lock). A replica that was promoted on this standby receives nothing more.
+ *
  * <p>Received bytes are synced to disk every {@link #SYNC_EVERY} bytes and at COMMIT; on a resume
  * the offset offered is the end of the last complete block whose checksum holds
  * ({@link DeltaScanner}), so a cut costs at most the block in flight.
@@ -51,16 +59,26 @@ public final class Receiver implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
-    /** One transfer per disk at a time: a second connection for the same disk waits its turn. */
-    private final ConcurrentHashMap<String, Object> diskLocks = new ConcurrentHashMap<>();
+    /** One transfer per domain at a time: a second connection for the same domain waits its turn. */
+    private final ConcurrentHashMap<java.util.UUID, Object> domainLocks = new ConcurrentHashMap<>();
+    private final ReplicaListener listener;
+
+    /** Hears of a stored manifest, to define the replica domain. Called outside every lock. */
+    public interface ReplicaListener {
+        void described(ReplicaDomain domain);
+    }
     private final Thread acceptor;
 
     public Receiver(SSLServerSocket server, Path replicaRoot, DiskImage.Tools tools, int keepPoints) {
-        this(server, replicaRoot, tools, ReplicaDisk.Retention.count(keepPoints));
+        this(server, replicaRoot, tools, ReplicaDisk.Retention.count(keepPoints), d -> {
+        });
     }
 
-    public Receiver(SSLServerSocket server, Path replicaRoot, DiskImage.Tools tools, ReplicaDisk.Retention retention) {
+    /** {@code retention} holds for domains whose primary has not described them (an older primary, or none yet). */
+    public Receiver(SSLServerSocket server, Path replicaRoot, DiskImage.Tools tools, ReplicaDisk.Retention retention,
+                    ReplicaListener listener) {
         this.server = server;
+        this.listener = listener;
         this.root = replicaRoot;
         this.tools = tools;
         this.retention = retention;
@@ -107,12 +125,24 @@ public final class Receiver implements AutoCloseable {
                 if (m == null) {
                     return;
                 }
+                if (m instanceof Describe d) {
+                    ReplicaDomain rd = new ReplicaDomain(root, d.domain(), tools);
+                    synchronized (domainLocks.computeIfAbsent(d.domain(), k -> new Object())) {
+                        WireCodec.write(out, describe(rd, d));
+                    }
+                    try {
+                        listener.described(rd);
+                    } catch (RuntimeException e) {
+                        log.error("defining the replica of {} failed", d.domain(), e);
+                    }
+                    continue;
+                }
                 if (!(m instanceof Offer o)) {
-                    WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected OFFER, got " + m.getClass().getSimpleName()));
+                    WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected OFFER or DESCRIBE, got "
+                            + m.getClass().getSimpleName()));
                     return;
                 }
-                Object lock = diskLocks.computeIfAbsent(o.domain() + "/" + o.disk(), k -> new Object());
-                synchronized (lock) {
+                synchronized (domainLocks.computeIfAbsent(o.domain(), k -> new Object())) {
                     if (!receive(o, in, out)) {
                         return;
                     }
@@ -123,12 +153,45 @@ public final class Receiver implements AutoCloseable {
         }
     }
 
+    private WireMessage describe(ReplicaDomain rd, Describe d) {
+        try (AutoCloseable lock = rd.lock()) {
+            refuseIfPromoted(rd);
+            ReplicaManifest m;
+            try {
+                m = ReplicaManifest.fromXz(d.manifestXz());
+            } catch (IOException e) {
+                return new Refuse(Refuse.BAD_DELTA, e.getMessage());
+            }
+            if (!m.uuid().equals(d.domain()) || m.point() != d.point()) {
+                return new Refuse(Refuse.BAD_DELTA, "the manifest describes " + m.uuid() + " at point " + m.point()
+                        + ", not what DESCRIBE announced");
+            }
+            rd.storeManifest(m);
+            return new Described(d.domain(), java.security.MessageDigest.getInstance("SHA-256").digest(d.manifestXz()));
+        } catch (StandbyRefusal r) {
+            return new Refuse(r.code(), r.getMessage());
+        } catch (Exception e) {
+            log.error("storing the manifest of {} failed", d.domain(), e);
+            return new Refuse(Refuse.INTERNAL, "storing the manifest failed: " + e.getMessage());
+        }
+    }
+
+    private static void refuseIfPromoted(ReplicaDomain rd) throws IOException {
+        var p = rd.promoted();
+        if (p.isPresent()) {
+            throw new StandbyRefusal(Refuse.PROMOTED, "the replica of " + rd.uuid() + " was started as the domain on the "
+                    + "standby (failover at point " + p.get().point() + ", " + p.get().at() + "); it receives nothing more");
+        }
+    }
+
     /** Handles one offer to its ACK or REFUSE; false when the connection must end. */
     private boolean receive(Offer o, InputStream in, OutputStream out) throws IOException {
-        ReplicaDisk disk = new ReplicaDisk(root, o.domain(), o.disk(), tools, retention);
+        ReplicaDomain rd = new ReplicaDomain(root, o.domain(), tools);
+        ReplicaDisk disk = rd.disk(o.disk(), rd.manifest().map(ReplicaManifest::retention).orElse(retention));
         Path partial;
         long have;
-        try {
+        try (AutoCloseable lock = rd.lock()) {
+            refuseIfPromoted(rd);
             disk.recover();
             partial = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
             if (partial == null) {
@@ -140,6 +203,10 @@ public final class Receiver implements AutoCloseable {
         } catch (StandbyRefusal r) {
             WireCodec.write(out, new Refuse(r.code(), r.getMessage()));
             return true;
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(e);
         }
         try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             ch.truncate(have);
@@ -180,12 +247,13 @@ public final class Receiver implements AutoCloseable {
                 }
             }
         }
-        try {
+        try (AutoCloseable lock = rd.lock()) {
+            refuseIfPromoted(rd); // a failover while the bytes came: they stay unapplied
             int point = disk.complete(partial, o.basePoint(), o.newPoint(), o.size(), o.sha256());
             WireCodec.write(out, new Ack(o.domain(), o.disk(), point));
         } catch (StandbyRefusal r) {
             WireCodec.write(out, new Refuse(r.code(), r.getMessage()));
-        } catch (IOException e) {
+        } catch (Exception e) {
             log.error("applying {} {} {}->{} failed", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e);
             WireCodec.write(out, new Refuse(Refuse.INTERNAL, "apply failed: " + e.getMessage()));
         }

@@ -73,15 +73,9 @@ public final class Sender {
     public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress) throws IOException {
         byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
         ShapedSocket plain = new ShapedSocket(bucket);
-        plain.connect(standby, timeoutMillis);
-        try (SSLSocket s = Tls.connect(tls, plain, standby.getHostString(), timeoutMillis)) {
+        try (SSLSocket s = open(plain)) {
             InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
             OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
-            WireCodec.write(out, new Hello(WireCodec.VERSION, HOST));
-            WireMessage hello = WireCodec.read(in);
-            if (!(hello instanceof Hello h) || h.version() != WireCodec.VERSION) {
-                throw new WireProtocolException("standby answered " + hello + " to HELLO");
-            }
             WireCodec.write(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
             WireMessage answer = WireCodec.read(in);
             if (answer instanceof Refuse r) {
@@ -123,6 +117,45 @@ public final class Sender {
                 throw new WireProtocolException("standby answered " + done + " to COMMIT of point " + e.newPoint());
             }
             return new Shipped(a, resume.offset(), sent, wire, dataSeconds);
+        }
+    }
+
+    /**
+     * Sends the replica manifest of {@code domain} as of {@code point} (xz-compressed JSON) and
+     * waits until the standby has stored it.
+     */
+    public void describe(java.util.UUID domain, int point, byte[] manifestXz) throws IOException {
+        try (SSLSocket s = open(new ShapedSocket(bucket))) {
+            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
+            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+            WireCodec.write(out, new WireMessage.Describe(domain, point, manifestXz));
+            WireMessage answer = WireCodec.read(in);
+            if (answer instanceof Refuse r) {
+                throw new RefusedException(r);
+            }
+            if (!(answer instanceof WireMessage.Described d) || !d.domain().equals(domain)
+                    || !MessageDigest.isEqual(d.sha256(), MessageDigest.getInstance("SHA-256").digest(manifestXz))) {
+                throw new WireProtocolException("standby answered " + answer + " to DESCRIBE");
+            }
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Connects through the bucket, shakes hands (TLS, then HELLO); the caller closes the socket. */
+    private SSLSocket open(ShapedSocket plain) throws IOException {
+        plain.connect(standby, timeoutMillis);
+        SSLSocket s = Tls.connect(tls, plain, standby.getHostString(), timeoutMillis);
+        try {
+            WireCodec.write(s.getOutputStream(), new Hello(WireCodec.VERSION, HOST));
+            WireMessage hello = WireCodec.read(s.getInputStream()); // unbuffered: nothing after HELLO is read ahead
+            if (!(hello instanceof Hello h) || h.version() != WireCodec.VERSION) {
+                throw new WireProtocolException("standby answered " + hello + " to HELLO");
+            }
+            return s;
+        } catch (IOException | RuntimeException e) {
+            s.close();
+            throw e;
         }
     }
 

@@ -3,6 +3,8 @@ package io.amirror.transport;
 import io.amirror.transport.WireMessage.Ack;
 import io.amirror.transport.WireMessage.Commit;
 import io.amirror.transport.WireMessage.Data;
+import io.amirror.transport.WireMessage.Describe;
+import io.amirror.transport.WireMessage.Described;
 import io.amirror.transport.WireMessage.Hello;
 import io.amirror.transport.WireMessage.Offer;
 import io.amirror.transport.WireMessage.Refuse;
@@ -34,6 +36,8 @@ public final class WireCodec {
     static final int COMMIT = 5;
     static final int ACK = 6;
     static final int REFUSE = 7;
+    static final int DESCRIBE = 8;
+    static final int DESCRIBED = 9;
 
     private WireCodec() {
     }
@@ -63,6 +67,14 @@ public final class WireCodec {
             putUuid(p, a.domain());
             putString(p, a.disk());
             p.putInt(a.point());
+        } else if (m instanceof Describe d) {
+            type = DESCRIBE;
+            putUuid(p, d.domain());
+            p.putInt(d.point()).put(d.manifestXz());
+        } else if (m instanceof Described d) {
+            type = DESCRIBED;
+            putUuid(p, d.domain());
+            p.put(d.sha256());
         } else {
             Refuse r = (Refuse) m;
             type = REFUSE;
@@ -85,6 +97,10 @@ public final class WireCodec {
             return 0;
         } else if (m instanceof Ack a) {
             return 16 + strLen(a.disk()) + 4;
+        } else if (m instanceof Describe d) {
+            return 16 + 4 + d.manifestXz().length;
+        } else if (m instanceof Described) {
+            return 16 + 32;
         }
         return 2 + strLen(((Refuse) m).reason());
     }
@@ -157,6 +173,23 @@ public final class WireCodec {
                 case COMMIT -> new Commit();
                 case ACK -> new Ack(getUuid(b), getString(b), b.getInt());
                 case REFUSE -> new Refuse(Short.toUnsignedInt(b.getShort()), getString(b));
+                case DESCRIBE -> {
+                    UUID u = getUuid(b);
+                    int point = b.getInt();
+                    if (point <= 0 || b.remaining() == 0 || b.remaining() > MAX_CHUNK) {
+                        throw new WireProtocolException("malformed DESCRIBE: point " + point + ", " + b.remaining()
+                                + " bytes of manifest");
+                    }
+                    byte[] xz = new byte[b.remaining()];
+                    b.get(xz);
+                    yield new Describe(u, point, xz);
+                }
+                case DESCRIBED -> {
+                    UUID u = getUuid(b);
+                    byte[] sha = new byte[32];
+                    b.get(sha);
+                    yield new Described(u, sha);
+                }
                 default -> throw new WireProtocolException("unknown frame type " + type);
             };
             if (b.hasRemaining()) {

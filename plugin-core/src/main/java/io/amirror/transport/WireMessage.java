@@ -32,6 +32,18 @@ public sealed interface WireMessage {
     record Ack(UUID domain, String disk, int point) implements WireMessage {
     }
 
+    /**
+     * Sender: how to define the replica domain as of {@code point}: a {@code ReplicaManifest}
+     * (the primary's domain XML, the policy's network map and retention) as xz-compressed JSON.
+     * Sent after every disk of the point is acknowledged, and only when it changed.
+     */
+    record Describe(UUID domain, int point, byte[] manifestXz) implements WireMessage {
+    }
+
+    /** Receiver: the manifest with this SHA-256 (of its compressed bytes) is stored. */
+    record Described(UUID domain, byte[] sha256) implements WireMessage {
+    }
+
     /** Receiver: no, with a reason the sender logs and shows in its status. */
     record Refuse(int code, String reason) implements WireMessage {
         public static final int BASE_MISMATCH = 1;
@@ -39,5 +51,7 @@ public sealed interface WireMessage {
         public static final int BAD_DELTA = 3;
         public static final int PROTOCOL = 4;
         public static final int INTERNAL = 5;
+        /** The replica was promoted (failed over) on the standby; it receives nothing more. */
+        public static final int PROMOTED = 6;
     }
 }

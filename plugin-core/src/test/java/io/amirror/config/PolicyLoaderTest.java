@@ -42,6 +42,8 @@ class PolicyLoaderTest {
         assertEquals(Duration.ofHours(1), office.alertAfter());
         assertTrue(office.quiesce());
         assertNull(office.compression(), "auto");
+        assertEquals(java.util.Map.of("default", "office-lan"), office.replica().networks());
+        assertEquals(java.util.Map.of("br0", "br-standby"), office.replica().bridges());
         assertEquals(48, office.keepPoints());
         assertEquals(List.of("/usr/local/bin/amirror-alert", "--to", "admin@example.net"), office.alertCommand());
         // 512 kbit/s on a Wednesday at 10:00, 2 Mbit/s at night

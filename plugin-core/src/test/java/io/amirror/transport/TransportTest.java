@@ -149,7 +149,8 @@ class TransportTest {
     void retentionKeepsTheNewestPointsOnly(@TempDir Path root) throws Exception {
         try (Receiver r = new Receiver(Tls.listen(Tls.context(standby, Set.of(primary.fingerprint())),
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), root, tools,
-                new ReplicaDisk.Retention(1, Duration.ofDays(1))).start()) {
+                new ReplicaDisk.Retention(1, Duration.ofDays(1)), d -> {
+                }).start()) {
             Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
             s.ship(entry(d01, 0, 1));
             s.ship(entry(d12, 1, 2));

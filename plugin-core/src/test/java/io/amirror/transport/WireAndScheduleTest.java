@@ -34,6 +34,25 @@ class WireAndScheduleTest {
         var d = (WireMessage.Data) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
                 new WireMessage.Data(77, new byte[] {1, 2, 3}))));
         assertArrayEquals(new byte[] {1, 2, 3}, d.bytes());
+        var desc = (WireMessage.Describe) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.Describe(u, 5, new byte[] {7, 8}))));
+        assertEquals(u, desc.domain());
+        assertEquals(5, desc.point());
+        assertArrayEquals(new byte[] {7, 8}, desc.manifestXz());
+        var done = (WireMessage.Described) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.Described(u, sha))));
+        assertArrayEquals(sha, done.sha256());
+    }
+
+    @net.jqwik.api.Example
+    void describeWithoutManifestOrPointIsRefused() {
+        UUID u = UUID.randomUUID();
+        byte[] empty = WireCodec.encode(new WireMessage.Describe(u, 5, new byte[0]));
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(empty)));
+        byte[] zero = WireCodec.encode(new WireMessage.Describe(u, 0, new byte[] {1}));
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(zero)));
+        byte[] shortDigest = ByteBuffer.allocate(5 + 20).put((byte) 9).putInt(20).array();
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(shortDigest)));
     }
 
     @net.jqwik.api.Example

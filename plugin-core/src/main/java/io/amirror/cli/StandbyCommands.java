@@ -1,0 +1,223 @@
+package io.amirror.cli;
+
+import io.amirror.image.DiskImage;
+import io.amirror.standby.Promotion;
+import io.amirror.standby.ReplicaDefiner;
+import io.amirror.standby.ReplicaDefinition;
+import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.ReplicaDomain;
+import io.amirror.transport.Identity;
+import io.amirror.transport.Receiver;
+import io.amirror.transport.Tls;
+import io.amirror.util.HostPort;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/** The standby's commands: receive, list points, fail over, and the hook's check at a replica's start. */
+final class StandbyCommands {
+    static final String DEFAULT_LIBVIRT = "qemu:///system";
+
+    private StandbyCommands() {
+    }
+
+    static Path replicas(LinkCommands.StateDir s) {
+        return s.path.resolve("replicas");
+    }
+
+    static ReplicaDomain find(LinkCommands.StateDir s, String domain) throws IOException {
+        return ReplicaDomain.find(replicas(s), domain, DeltaCommand.tools()).orElseThrow(() -> new IllegalArgumentException(
+                "this standby (" + s.path + ") holds no replica of '" + domain + "'; give the domain's name or UUID"));
+    }
+
+    /** Where the replica domain's sockets go, and how it is named. */
+    static final class DefinitionOptions {
+        @Option(names = "--libvirt", paramLabel = "URI", description = "The standby's libvirt (default: ${DEFAULT-VALUE}).")
+        String libvirtUri = DEFAULT_LIBVIRT;
+        @Option(names = "--replica-suffix", paramLabel = "TEXT",
+                description = "Append TEXT to replica domain names (and derive their UUIDs) instead of keeping the "
+                        + "primary's name and UUID; for a standby that is also a primary of the same domains.")
+        String suffix = "";
+        @Option(names = "--socket-dir", paramLabel = "DIR",
+                description = "Where the replicas' console and channel sockets go (default: STATE/sockets).")
+        Path socketDir;
+
+        ReplicaDefinition.Options options(Path state) {
+            return new ReplicaDefinition.Options(suffix, socketDir != null ? socketDir : state.resolve("sockets"), state);
+        }
+    }
+
+    @Command(name = "standby", mixinStandardHelpOptions = true,
+            description = "Receive deltas from pinned primaries, verify and apply them to the replicas, keep points, "
+                    + "and keep each replica domain defined (shut off) in the standby's libvirt.")
+    static final class Standby implements Callable<Integer> {
+        @Mixin
+        LinkCommands.StateDir stateDir;
+        @Mixin
+        DefinitionOptions definition;
+        @Option(names = "--listen", required = true, paramLabel = "HOST:PORT")
+        String listen;
+        @Option(names = "--peer", paramLabel = "FINGERPRINT", description = "A pinned primary.")
+        List<String> peers = List.of();
+        @Option(names = "--ca", paramLabel = "PEM", description = "Also trust primaries signed by this CA.")
+        Path ca;
+        @Option(names = "--keep", description = "Recovery points kept per disk until the primary's policy says "
+                + "otherwise (default: ${DEFAULT-VALUE}).")
+        int keep = 24;
+        @Option(names = "--keep-days", description = "Drop recovery points older than this, until the primary's policy "
+                + "says otherwise (default: ${DEFAULT-VALUE}).")
+        int keepDays = 30;
+        @Option(names = "--no-define", description = "Do not define replica domains in libvirt.")
+        boolean noDefine;
+
+        @Override
+        public Integer call() throws Exception {
+            Identity me = Identity.load(stateDir.path);
+            DiskImage.Tools tools = DeltaCommand.tools();
+            if (peers.isEmpty() && ca == null) {
+                throw new IllegalArgumentException("give at least one --peer fingerprint or a --ca");
+            }
+            Path absState = stateDir.path.toAbsolutePath();
+            Receiver.ReplicaListener definer = noDefine ? d -> {
+            } : new ReplicaDefiner(definition.libvirtUri, definition.options(absState));
+            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers), ca), HostPort.parse(listen)),
+                    absState.resolve("replicas"), tools, new ReplicaDisk.Retention(keep, java.time.Duration.ofDays(keepDays)),
+                    definer).start()) {
+                System.out.println("standby listening on " + listen + " as " + me.fingerprint());
+                CountDownLatch stop = new CountDownLatch(1);
+                Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+                stop.await();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "points", mixinStandardHelpOptions = true,
+            description = "List the recovery points a standby keeps for a domain, disk by disk.")
+    static final class Points implements Callable<Integer> {
+        @Mixin
+        LinkCommands.StateDir stateDir;
+        @Parameters(index = "0", paramLabel = "DOMAIN", description = "The domain's name (primary's or replica's) or UUID.")
+        String domain;
+
+        @Override
+        public Integer call() throws Exception {
+            ReplicaDomain d = find(stateDir, domain);
+            var m = d.manifest();
+            System.out.printf("%s (%s)%s%s%n", m.map(x -> x.name()).orElse("?"), d.uuid(),
+                    d.definedName().map(n -> ", replica domain '" + n + "'").orElse(""),
+                    d.promoted().map(p -> ", PROMOTED at point " + p.point() + " on " + p.at()).orElse(""));
+            d.failoverPoint().ifPresent(k -> System.out.println("  the next start rolls to point " + k));
+            for (String disk : d.diskNames()) {
+                ReplicaDisk r = d.disk(disk);
+                ReplicaDisk.State s = r.state();
+                System.out.printf("  %s: at point %d%s%n", disk, s.point(), s.pending() == 0 ? "" : " (applying " + s.pending() + ")");
+                for (ReplicaDisk.Point p : r.points()) {
+                    System.out.printf("    point %-6d %s%n", p.point(), p.date());
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "failover", mixinStandardHelpOptions = true,
+            description = {"On the standby: make the replica of DOMAIN the domain and start it. The replica finishes "
+                    + "any pending apply and goes to the newest consistent point, or to --point K; from then on it "
+                    + "receives nothing from the old primary.",
+                    "A plain 'virsh start' of the replica does the same through the libvirt hook; --point K with "
+                            + "--no-start only chooses the point for that start."})
+    static final class Failover implements Callable<Integer> {
+        @Mixin
+        LinkCommands.StateDir stateDir;
+        @Mixin
+        DefinitionOptions definition;
+        @Parameters(index = "0", paramLabel = "DOMAIN", description = "The domain's name (primary's or replica's) or UUID.")
+        String domain;
+        @Option(names = "--point", paramLabel = "K", description = "Start from kept recovery point K (see amirror points).")
+        Integer point;
+        @Option(names = "--no-start", description = "Only prepare (or only choose --point K); do not start the domain.")
+        boolean noStart;
+
+        @Override
+        public Integer call() throws Exception {
+            ReplicaDomain d = find(stateDir, domain);
+            String label = d.definedName().orElse(domain);
+            if (point != null) {
+                if (d.promoted().isPresent()) {
+                    throw new Promotion.Refused(label + " was already started as the domain at point "
+                            + d.promoted().get().point() + "; its replica no longer has points to choose from");
+                }
+                d.requestFailoverPoint(point);
+                if (noStart) {
+                    System.out.println(label + ": the next start rolls the replica to point " + point);
+                    return 0;
+                }
+            }
+            if (!noStart && d.promoted().isEmpty()) { // the definition is current before the start (no lock held)
+                new ReplicaDefiner(definition.libvirtUri, definition.options(stateDir.path.toAbsolutePath())).define(d);
+            }
+            Promotion.Outcome o = Promotion.prepare(d, label);
+            o.steps().forEach(s -> System.out.println(label + ": " + s));
+            System.out.println(label + ": replica at point " + o.point() + ", ready to run");
+            if (noStart) {
+                return 0;
+            }
+            String name = d.definedName().orElseThrow(() -> new IllegalStateException("the replica of " + domain
+                    + " was never defined in libvirt; run the standby with libvirt, or define it by hand from "
+                    + d.directory().resolve("manifest.json")));
+            Connect c = new Connect(definition.libvirtUri);
+            try {
+                Domain dom = c.domainLookupByName(name);
+                if (dom.isActive() == 1) {
+                    System.out.println(name + " is running");
+                } else {
+                    dom.create();
+                    System.out.println(name + " started");
+                }
+            } finally {
+                c.close();
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "replica", description = "What the libvirt hook runs on the standby.",
+            subcommands = {Replica.Prepare.class})
+    static final class Replica {
+        @Command(name = "prepare", mixinStandardHelpOptions = true,
+                description = "Read a domain XML on stdin (libvirt's 'prepare begin' hook); if it is an amirror replica, "
+                        + "make it ready to start (see failover) or refuse the start with the reason. Any other domain "
+                        + "passes untouched. Calls no libvirt.")
+        static final class Prepare implements Callable<Integer> {
+            @Override
+            public Integer call() throws Exception {
+                String xml = new String(System.in.readNBytes(16 << 20), StandardCharsets.UTF_8);
+                var marker = ReplicaDefinition.marker(xml);
+                if (marker.isEmpty()) {
+                    return 0;
+                }
+                String name = ReplicaDefinition.parse(xml).getDocumentElement().getElementsByTagName("name").item(0)
+                        .getTextContent();
+                ReplicaDomain d = new ReplicaDomain(marker.get().stateDir().resolve("replicas"), marker.get().source(),
+                        DeltaCommand.tools());
+                Promotion.Outcome o = Promotion.prepare(d, name);
+                if (!o.earlier()) {
+                    o.steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
+                    System.err.println("amirror: " + name + ": replica promoted at point " + o.point());
+                }
+                return 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+package io.amirror.standby;
+
+import io.amirror.transport.Receiver;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Keeps each replica domain defined, shut off, in the standby's libvirt: after a manifest arrives
+ * it builds the replica XML ({@link ReplicaDefinition}) and defines it when it differs from what
+ * was defined last. A replica that was promoted, or is running, is left alone: it is the domain now.
+ */
+public final class ReplicaDefiner implements Receiver.ReplicaListener {
+    private static final Logger log = LoggerFactory.getLogger(ReplicaDefiner.class);
+
+    private final String libvirtUri;
+    private final ReplicaDefinition.Options options;
+    private Connect libvirt;
+
+    public ReplicaDefiner(String libvirtUri, ReplicaDefinition.Options options) {
+        this.libvirtUri = libvirtUri;
+        this.options = options;
+    }
+
+    @Override
+    public synchronized void described(ReplicaDomain d) {
+        try {
+            define(d);
+        } catch (IOException | LibvirtException e) {
+            log.error("the replica domain of {} could not be defined: {}", d.uuid(), e.getMessage());
+            libvirt = null; // reconnect next time: libvirtd may have restarted
+        }
+    }
+
+    /** Defines (or redefines) the replica of {@code d}; returns the name it has, if it was defined. */
+    public synchronized Optional<String> define(ReplicaDomain d) throws IOException, LibvirtException {
+        Optional<ReplicaManifest> m = d.manifest();
+        if (m.isEmpty() || d.promoted().isPresent()) {
+            return Optional.empty();
+        }
+        Map<String, Path> images = new LinkedHashMap<>();
+        for (String disk : d.diskNames()) {
+            Path image = d.disk(disk).image();
+            if (Files.exists(image)) {
+                images.put(disk, image);
+            }
+        }
+        ReplicaDefinition.Result r = ReplicaDefinition.build(m.get(), images, options, Files::exists);
+        if (r.xml().equals(d.definedXml().orElse(null))) {
+            return Optional.of(r.name());
+        }
+        Files.createDirectories(options.socketDir());
+        Connect c = connection();
+        try {
+            Domain existing = c.domainLookupByUUIDString(r.uuid().toString());
+            if (existing.isActive() == 1) {
+                log.warn("the replica domain {} is running on the standby; its definition is not updated", r.name());
+                return Optional.of(r.name());
+            }
+        } catch (LibvirtException notDefinedYet) {
+            // first definition
+        }
+        c.domainDefineXML(r.xml());
+        d.recordDefined(r.name(), r.xml());
+        log.info("replica domain '{}' ({}) defined at point {}, shut off{}", r.name(), r.uuid(), m.get().point(),
+                r.notes().isEmpty() ? "" : "; " + String.join("; ", r.notes()));
+        return Optional.of(r.name());
+    }
+
+    private Connect connection() throws LibvirtException {
+        if (libvirt == null) {
+            libvirt = new Connect(libvirtUri);
+        }
+        return libvirt;
+    }
+}

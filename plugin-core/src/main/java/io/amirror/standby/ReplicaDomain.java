@@ -1,0 +1,187 @@
+package io.amirror.standby;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.delta.DeltaFormat;
+import io.amirror.image.DiskImage;
+import io.amirror.util.AtomicFiles;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * One replicated domain on the standby: directory {@code <replicas>/<primary uuid>/}, with one
+ * {@link ReplicaDisk} per disk, the {@link ReplicaManifest} it was last described with, and the
+ * failover journal:
+ * <ul>
+ *   <li>{@code failover.json}: the point an admin chose with {@code amirror failover --point K},
+ *       to be rolled to at the next start;</li>
+ *   <li>{@code promoted.json}: the replica was started as the domain (failed over) at this point;
+ *       from then on it is the live disk and the standby refuses deltas for it.</li>
+ * </ul>
+ * The receiver, the libvirt hook and the CLI are separate processes; each change of a replica's
+ * images or journal happens under {@link #lock()}, an exclusive lock on {@code lock} in the
+ * directory. Whoever holds it must not call libvirt: the hook that waits for it runs inside a
+ * libvirt start.
+ */
+public final class ReplicaDomain {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The replica was promoted: started as the domain, at {@code point}. */
+    public record Promoted(int point, String at) {
+    }
+
+    private final Path replicas;
+    private final UUID uuid;
+    private final Path dir;
+    private final DiskImage.Tools tools;
+
+    public ReplicaDomain(Path replicas, UUID uuid, DiskImage.Tools tools) {
+        this.replicas = replicas;
+        this.uuid = uuid;
+        this.dir = replicas.resolve(uuid.toString());
+        this.tools = tools;
+    }
+
+    /**
+     * Finds a replicated domain by the primary's UUID, the primary's name, or the replica domain's
+     * name as the standby defined it.
+     */
+    public static Optional<ReplicaDomain> find(Path replicas, String nameOrUuid, DiskImage.Tools tools) throws IOException {
+        for (ReplicaDomain d : all(replicas, tools)) {
+            if (d.uuid.toString().equalsIgnoreCase(nameOrUuid)) {
+                return Optional.of(d);
+            }
+            Optional<ReplicaManifest> m = d.manifest();
+            Optional<String> defined = d.definedName();
+            if ((m.isPresent() && m.get().name().equals(nameOrUuid)) || defined.filter(nameOrUuid::equals).isPresent()) {
+                return Optional.of(d);
+            }
+        }
+        return Optional.empty();
+    }
+
+    public static List<ReplicaDomain> all(Path replicas, DiskImage.Tools tools) throws IOException {
+        List<ReplicaDomain> out = new ArrayList<>();
+        if (!Files.isDirectory(replicas)) {
+            return out;
+        }
+        try (Stream<Path> s = Files.list(replicas)) {
+            for (Path p : s.sorted().toList()) {
+                try {
+                    UUID u = UUID.fromString(p.getFileName().toString());
+                    out.add(new ReplicaDomain(replicas, u, tools));
+                } catch (IllegalArgumentException notADomain) {
+                    // not ours
+                }
+            }
+        }
+        return out;
+    }
+
+    public UUID uuid() {
+        return uuid;
+    }
+
+    public Path directory() {
+        return dir;
+    }
+
+    /** The disks that have received anything, by target name. */
+    public List<String> diskNames() throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(Files::isDirectory).map(p -> p.getFileName().toString())
+                    .filter(DeltaFormat::validDiskName).sorted().toList();
+        }
+    }
+
+    public ReplicaDisk disk(String name, ReplicaDisk.Retention retention) {
+        return new ReplicaDisk(replicas, uuid, name, tools, retention);
+    }
+
+    /** The disk with the retention the primary's policy asked for (or the standby's default). */
+    public ReplicaDisk disk(String name) throws IOException {
+        return disk(name, manifest().map(ReplicaManifest::retention).orElse(ReplicaDisk.Retention.count(Integer.MAX_VALUE)));
+    }
+
+    /**
+     * Takes the domain's lock, waiting for a receiver's apply or another start to finish. The lock
+     * is per process and file; within one process callers serialise themselves first.
+     */
+    public AutoCloseable lock() throws IOException {
+        Files.createDirectories(dir);
+        FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock l;
+        try {
+            l = ch.lock();
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+        return () -> {
+            l.release();
+            ch.close();
+        };
+    }
+
+    public Optional<ReplicaManifest> manifest() throws IOException {
+        Path f = dir.resolve("manifest.json");
+        return Files.exists(f) ? Optional.of(ReplicaManifest.fromJson(Files.readAllBytes(f))) : Optional.empty();
+    }
+
+    public void storeManifest(ReplicaManifest m) throws IOException {
+        Files.createDirectories(dir);
+        AtomicFiles.write(dir.resolve("manifest.json"), m.toJson());
+    }
+
+    /** The name the replica domain was defined with in the standby's libvirt, once it was. */
+    public Optional<String> definedName() throws IOException {
+        Path f = dir.resolve("defined.json");
+        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("name").asText()) : Optional.empty();
+    }
+
+    /** The replica XML last defined, to skip a define when nothing changed. */
+    public Optional<String> definedXml() throws IOException {
+        Path f = dir.resolve("defined.json");
+        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("xml").asText()) : Optional.empty();
+    }
+
+    public void recordDefined(String name, String xml) throws IOException {
+        AtomicFiles.write(dir.resolve("defined.json"), JSON.writeValueAsBytes(java.util.Map.of("name", name, "xml", xml)));
+    }
+
+    public Optional<Promoted> promoted() throws IOException {
+        Path f = dir.resolve("promoted.json");
+        return Files.exists(f) ? Optional.of(JSON.readValue(f.toFile(), Promoted.class)) : Optional.empty();
+    }
+
+    void recordPromoted(int point) throws IOException {
+        AtomicFiles.write(dir.resolve("promoted.json"), JSON.writeValueAsBytes(new Promoted(point, Instant.now().toString())));
+    }
+
+    public Optional<Integer> failoverPoint() throws IOException {
+        Path f = dir.resolve("failover.json");
+        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("point").asInt()) : Optional.empty();
+    }
+
+    /** Records the point the next start rolls to; checked against the points kept when the start comes. */
+    public void requestFailoverPoint(int point) throws IOException {
+        AtomicFiles.write(dir.resolve("failover.json"), JSON.writeValueAsBytes(java.util.Map.of("point", point)));
+    }
+
+    void clearFailoverPoint() throws IOException {
+        Files.deleteIfExists(dir.resolve("failover.json"));
+    }
+}

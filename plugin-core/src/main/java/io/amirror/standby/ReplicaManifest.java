@@ -1,0 +1,97 @@
+package io.amirror.standby;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.tukaani.xz.LZMA2Options;
+import org.tukaani.xz.XZInputStream;
+import org.tukaani.xz.XZOutputStream;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * What the standby needs to define a replica domain, as the primary sends it with a point: the
+ * primary's inactive domain XML, the policy's map of networks and bridges, and the policy's
+ * retention. On the wire and on disk it is JSON; on the wire also xz-compressed (a domain XML of a
+ * few KiB becomes about 1 KiB).
+ *
+ * <p>Everything here comes from the network: {@link #fromXz} bounds the decompressed size and
+ * {@link #check} refuses what the standby cannot use, before anything is stored.
+ */
+public record ReplicaManifest(UUID uuid, String name, int point, String domainXml, Map<String, String> networks,
+                              Map<String, String> bridges, int keepPoints, long keepSeconds) {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
+    static final int MAX_JSON = 1 << 20;
+
+    public ReplicaManifest {
+        networks = Map.copyOf(networks == null ? Map.of() : networks);
+        bridges = Map.copyOf(bridges == null ? Map.of() : bridges);
+    }
+
+    public ReplicaDisk.Retention retention() {
+        return new ReplicaDisk.Retention(keepPoints, Duration.ofSeconds(keepSeconds));
+    }
+
+    public byte[] toJson() {
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public byte[] toXz() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (XZOutputStream xz = new XZOutputStream(out, new LZMA2Options(6))) {
+            xz.write(toJson());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return out.toByteArray();
+    }
+
+    /** Decodes a manifest from the wire; a bad or oversized one is an {@link IOException} naming why. */
+    public static ReplicaManifest fromXz(byte[] xz) throws IOException {
+        byte[] json;
+        try (InputStream in = new XZInputStream(new ByteArrayInputStream(xz))) {
+            json = in.readNBytes(MAX_JSON + 1);
+        } catch (IOException e) {
+            throw new IOException("the replica manifest is not valid xz: " + e.getMessage());
+        }
+        if (json.length > MAX_JSON) {
+            throw new IOException("the replica manifest exceeds " + MAX_JSON + " bytes");
+        }
+        return fromJson(json);
+    }
+
+    public static ReplicaManifest fromJson(byte[] json) throws IOException {
+        ReplicaManifest m;
+        try {
+            m = JSON.readValue(json, ReplicaManifest.class);
+        } catch (IOException e) {
+            throw new IOException("the replica manifest is not valid JSON: " + e.getMessage());
+        }
+        m.check();
+        return m;
+    }
+
+    /** Refuses a manifest the standby could not turn into a domain. */
+    public void check() throws IOException {
+        if (uuid == null || name == null || domainXml == null) {
+            throw new IOException("the replica manifest lacks its uuid, name or domain XML");
+        }
+        if (name.isEmpty() || name.length() > 255 || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
+            throw new IOException("the replica manifest names the domain '" + name + "', which libvirt does not accept");
+        }
+        if (point <= 0 || keepPoints < 1 || keepSeconds < 1) {
+            throw new IOException("the replica manifest has point " + point + ", keep " + keepPoints + " points for "
+                    + keepSeconds + " s");
+        }
+        ReplicaDefinition.parse(domainXml); // well-formed, no DTD, a <domain>
+    }
+}
