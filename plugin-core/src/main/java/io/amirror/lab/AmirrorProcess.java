@@ -21,12 +21,27 @@ public final class AmirrorProcess implements AutoCloseable {
         this.log = log;
     }
 
+    private static List<String> command() {
+        return List.of(ProcessHandle.current().info().command().orElse("java"), "-cp",
+                System.getProperty("java.class.path"), "io.amirror.cli.Main");
+    }
+
+    /**
+     * Writes an executable shell script at {@code file} that runs this build's CLI, for programs
+     * that want an {@code amirror} command (the libvirt hook).
+     */
+    public static Path launcher(Path file) throws IOException {
+        StringBuilder sh = new StringBuilder("#!/bin/sh\nexec");
+        for (String c : command()) {
+            sh.append(" '").append(c.replace("'", "'\\''")).append('\'');
+        }
+        Files.writeString(file, sh.append(" \"$@\"\n").toString());
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return file;
+    }
+
     public static AmirrorProcess start(String namespace, Path log, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add("io.amirror.cli.Main");
+        List<String> cmd = new ArrayList<>(command());
         cmd.addAll(List.of(args));
         List<String> full = namespace == null ? cmd : NetnsLink.in(namespace, cmd);
         Process p = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(log.toFile()).start();

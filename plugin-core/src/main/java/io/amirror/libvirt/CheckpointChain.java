@@ -203,8 +203,23 @@ public final class CheckpointChain {
         }
         for (int p : state.points()) {
             if (p < state.acknowledged()) {
-                remove(p);
+                try {
+                    remove(p);
+                } catch (ChainException e) {
+                    if (stoppedMeanwhile()) {
+                        return; // shut off between the check and the delete: retired at the next reconcile
+                    }
+                    throw e;
+                }
             }
+        }
+    }
+
+    private boolean stoppedMeanwhile() {
+        try {
+            return domain.isActive() != 1;
+        } catch (LibvirtException e) {
+            return false;
         }
     }
 

@@ -342,10 +342,10 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     /** Runs a cycle of {@code domain} now; empty when no policy covers it. */
     public Optional<Instant> requestSync(String domain) throws SchedulerException {
         DomainStatus s = statuses.get(domain);
+        Instant now = Instant.now(); // before the trigger: the cycle may start at once, and must count as this request's
         if (s == null || !scheduler.runNow(domain)) {
             return Optional.empty();
         }
-        Instant now = Instant.now();
         s.syncRequested(now);
         return Optional.of(now);
     }

@@ -200,7 +200,10 @@ public final class ReplicaDefinition {
         }
     }
 
-    private static void chardev(Element chr, UUID uuid, Options o, Map<String, String> sockets) {
+    /** sun_path holds 108 bytes with its terminating NUL. */
+    static final int MAX_SOCKET_PATH = 107;
+
+    private static void chardev(Element chr, UUID uuid, Options o, Map<String, String> sockets) throws IOException {
         Element log = child(chr, "log");
         if (log != null) {
             chr.removeChild(log);
@@ -213,6 +216,10 @@ public final class ReplicaDefinition {
         // a <console> that mirrors <serial> names the same socket: both move to the same new path
         String moved = sockets.computeIfAbsent(source.getAttribute("path"),
                 p -> o.socketDir().resolve(uuid + "-" + chr.getTagName() + sockets.size() + ".sock").toString());
+        if (moved.getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+            throw new IOException("the replica's socket path " + moved + " is longer than a unix socket allows ("
+                    + MAX_SOCKET_PATH + " bytes); give the standby a shorter --socket-dir");
+        }
         source.setAttribute("path", moved);
     }
 

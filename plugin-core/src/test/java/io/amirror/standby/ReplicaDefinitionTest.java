@@ -124,6 +124,10 @@ class ReplicaDefinitionTest {
         var e = assertThrows(IOException.class, () -> ReplicaDefinition.build(manifest(PRIMARY_XML),
                 Map.of("vdz", Path.of("/r/vdz.qcow2")), SAME_NAME, p -> true));
         assertTrue(e.getMessage().contains("vdz"), e.getMessage());
+        var deep = new ReplicaDefinition.Options("", Path.of("/" + "d".repeat(80)), Path.of("/s"));
+        var tooLong = assertThrows(IOException.class, () -> ReplicaDefinition.build(manifest(PRIMARY_XML),
+                Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2")), deep, p -> true));
+        assertTrue(tooLong.getMessage().contains("--socket-dir"), tooLong.getMessage());
     }
 
     @Test

@@ -1,0 +1,46 @@
+package io.amirror.cli;
+
+import io.amirror.libvirt.LibvirtHook;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code amirror hook install|show}: the libvirt qemu hook, for hosts set up without the package. */
+@Command(name = "hook", description = "The libvirt qemu hook that tells the daemon of domain events and prepares "
+        + "replicas at their start.", subcommands = {HookCommand.Install.class, HookCommand.Show.class})
+final class HookCommand {
+
+    @Command(name = "install", mixinStandardHelpOptions = true,
+            description = "Install the hook as HOOKS/qemu.d/amirror and its settings file.")
+    static final class Install implements Callable<Integer> {
+        @Option(names = "--hooks-dir", description = "libvirt's hook directory (default: ${DEFAULT-VALUE}).")
+        Path hooksDir = LibvirtHook.HOOKS_DIR;
+        @Option(names = "--conf", description = "The hook's settings file (default: ${DEFAULT-VALUE}).")
+        Path conf = LibvirtHook.CONF;
+        @Option(names = "--primary-state", description = "The primary daemon's state directory (default: ${DEFAULT-VALUE}).")
+        Path primaryState = Path.of(LinkCommands.DEFAULT_STATE);
+        @Option(names = "--amirror", description = "The amirror command the hook runs (default: ${DEFAULT-VALUE}).")
+        Path amirror = Path.of("/usr/bin/amirror");
+
+        @Override
+        public Integer call() throws Exception {
+            LibvirtHook.Installed i = LibvirtHook.install(hooksDir, conf, primaryState.toAbsolutePath(), amirror);
+            System.out.println("installed " + i.script() + " (settings in " + i.conf() + ")");
+            if (i.restartLibvirtd()) {
+                System.out.println("libvirtd looks for hooks when it starts: restart it once (systemctl restart libvirtd)");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true, description = "Print the hook script.")
+    static final class Show implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            System.out.print(LibvirtHook.script());
+            return 0;
+        }
+    }
+}

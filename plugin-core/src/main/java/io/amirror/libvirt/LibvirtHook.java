@@ -1,0 +1,60 @@
+package io.amirror.libvirt;
+
+import io.amirror.util.AtomicFiles;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/**
+ * Installs amirror's qemu hook script (from the libvirt-hooks module) into libvirt's hook
+ * directory, and its settings file. libvirt looks for {@code hooks/qemu.d/} when libvirtd starts:
+ * when this creates that directory, libvirtd must be restarted once to run the hook.
+ */
+public final class LibvirtHook {
+    public static final Path HOOKS_DIR = Path.of("/etc/libvirt/hooks");
+    public static final Path CONF = Path.of("/etc/amirror/hook.conf");
+    private static final String RESOURCE = "/io/amirror/hooks/amirror";
+
+    /** Where the hook went, and whether libvirtd has to be restarted to see it. */
+    public record Installed(Path script, Path conf, boolean restartLibvirtd) {
+    }
+
+    private LibvirtHook() {
+    }
+
+    public static String script() throws IOException {
+        try (InputStream in = LibvirtHook.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                throw new IOException("the hook script " + RESOURCE + " is not on the class path");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * Writes {@code hooksDir/qemu.d/amirror} (mode 0755) and {@code conf}, which tells the hook the
+     * primary's state directory and the amirror command. Values are written as data lines; the
+     * hook never executes them.
+     */
+    public static Installed install(Path hooksDir, Path conf, Path primaryState, Path amirror) throws IOException {
+        for (Path p : new Path[] {primaryState, amirror}) {
+            if (p.toString().contains("\n")) {
+                throw new IllegalArgumentException("a path with a newline cannot go into " + conf + ": " + p);
+            }
+        }
+        Path dir = hooksDir.resolve("qemu.d");
+        boolean created = !Files.isDirectory(dir);
+        Files.createDirectories(dir);
+        Path script = dir.resolve("amirror");
+        AtomicFiles.write(script, script().getBytes(StandardCharsets.UTF_8));
+        Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createDirectories(conf.getParent());
+        AtomicFiles.write(conf, ("# amirror's libvirt hook: KEY=VALUE lines, read as data\nprimary_state=" + primaryState
+                + "\namirror=" + amirror + "\n").getBytes(StandardCharsets.UTF_8));
+        return new Installed(script, conf, created);
+    }
+}

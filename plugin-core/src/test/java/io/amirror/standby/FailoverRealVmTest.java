@@ -1,0 +1,302 @@
+package io.amirror.standby;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.lab.AmirrorProcess;
+import io.amirror.lab.DiskSpec;
+import io.amirror.lab.DomainSpec;
+import io.amirror.lab.GuestConsole;
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabDomain;
+import io.amirror.lab.RealVmTest;
+import io.amirror.libvirt.LibvirtHook;
+import io.amirror.transport.Identity;
+import io.amirror.util.Exec;
+import io.amirror.util.FileDigest;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Failover on the real lab, with amirror's hook installed in the real libvirtd: the primary daemon
+ * and a standby (one libvirtd serves as both hosts; the replica is defined with a name suffix);
+ * hook events drive the daemon, also when it was down; the standby defines the replica domain; and
+ * a plain start of the replica through libvirt runs the hook, which first refuses a replica it
+ * cannot make consistent (changing nothing), then finishes a pending apply and promotes it, and the
+ * replica guest boots with the primary's data.
+ */
+@RealVmTest
+class FailoverRealVmTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static Optional<byte[]> savedConf;
+
+    @BeforeAll
+    static void keepTheHostsHookSettings() throws Exception {
+        savedConf = Files.exists(LibvirtHook.CONF) ? Optional.of(Files.readAllBytes(LibvirtHook.CONF)) : Optional.empty();
+    }
+
+    @AfterAll
+    static void restoreTheHostsHookSettings() throws Exception {
+        Files.deleteIfExists(LibvirtHook.HOOKS_DIR.resolve("qemu.d").resolve("amirror"));
+        if (savedConf.isPresent()) {
+            Files.write(LibvirtHook.CONF, savedConf.get());
+        } else {
+            Files.deleteIfExists(LibvirtHook.CONF);
+        }
+    }
+
+    @Test
+    void hookEventsDriveTheDaemonAndStartingTheReplicaFailsOver(Lab lab) throws Exception {
+        Path work = Files.createTempDirectory(lab.options().workDir(), "failover-");
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x")); // QEMU opens the replicas
+        Path primaryState = work.resolve("primary");
+        Path standbyState = work.resolve("standby");
+        Path policies = Files.createDirectories(work.resolve("policies.d"));
+        Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amsock"); // unix socket paths are short
+        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
+        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        LibvirtHook.Installed hook = LibvirtHook.install(LibvirtHook.HOOKS_DIR, LibvirtHook.CONF, primaryState,
+                AmirrorProcess.launcher(work.resolve("amirror")));
+        if (hook.restartLibvirtd()) {
+            lab.restartLibvirtd();
+        }
+        Files.createDirectories(primaryState.resolve("events")); // as the daemon makes it: the hook queues from now on
+
+        String[] standbyArgs = {"standby", "--state", standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer",
+                primaryId.fingerprint(), "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica",
+                "--socket-dir", sockets.toString()};
+        AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), standbyArgs)
+                .awaitLog("standby listening", 60_000);
+        LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
+        String replicaName = vm.name() + "-replica";
+        AmirrorProcess daemon = null;
+        try {
+            Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\"" + vm.name()
+                    + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
+                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"retention\": {\"keep\": 6}}");
+            String[] daemonArgs = {"primary", "--state", primaryState.toString(), "--policies", policies.toString(),
+                    "--control", "127.0.0.1:0", "--scratch", lab.options().workDir().resolve("jobs").toString(),
+                    "--libvirt", lab.options().libvirtUri()};
+            daemon = AmirrorProcess.start(null, work.resolve("primary.log"), daemonArgs).awaitLog("primary running", 60_000);
+            GuestConsole c = vm.console();
+            String a = write(c, 10);
+            int p1 = lastPointAfter(work, primaryState, 0, null, "first full cycle"); // the schedule's first cycle
+
+            // the standby defined the replica domain, shut off, on the replica image, with the policy's retention
+            Domain replica = lab.libvirt().domainLookupByName(replicaName);
+            assertEquals(0, replica.isActive());
+            String replicaXml = replica.getXMLDesc(0);
+            assertTrue(replicaXml.contains(standbyState.resolve("replicas").toString()), replicaXml);
+            assertTrue(replicaXml.contains("https://amirror.io/libvirt/replica/1"), replicaXml);
+            ReplicaDomain rd = ReplicaDomain.find(standbyState.resolve("replicas"), replicaName, null).orElseThrow();
+            assertEquals(6, rd.manifest().orElseThrow().keepPoints());
+
+            // release (clean shutdown): the daemon's final cycle captures the shut-off disk
+            String b = write(c, 30);
+            vm.powerOff(Duration.ofMinutes(2));
+            awaitLogLine(work.resolve("primary.log"), vm.name() + ": shut off: final cycle of its disks");
+            int p2 = lastPointAfter(work, primaryState, p1, "SHUT_OFF", "final cycle after shutdown");
+            assertReplicaEquals(lab, standbyState, vm, "after the final cycle");
+
+            // the daemon down: the hook queues 'started' on disk, the restarted daemon takes it
+            daemon.kill9();
+            vm.start();
+            awaitQueued(primaryState, "started");
+            daemon = AmirrorProcess.start(null, work.resolve("primary2.log"), daemonArgs).awaitLog("primary running", 60_000);
+            awaitLogLine(work.resolve("primary2.log"), vm.name() + " started; its chain is in place");
+            assertTrue(queued(primaryState).isEmpty(), "the event was taken and removed");
+            int p2b = lastPointAfter(work, primaryState, p2, null, "cycle at the daemon's start");
+
+            // one more point, shipped; then a point the standby never applies: it crashes after journaling it
+            c = vm.console();
+            String d = write(c, 50);
+            standby.kill9();
+            vm.libvirtDomain().suspend();
+            cli(work, "sync-to-dead-standby", 5, "sync", "--state", primaryState.toString(), vm.name(), "--wait");
+            vm.libvirtDomain().resume();
+            Path delta;
+            try (Stream<Path> s = Files.walk(primaryState.resolve("spool"))) {
+                delta = s.filter(p -> p.getFileName().toString().matches("delta-" + p2b + "-[0-9]+\\.amd")).findFirst()
+                        .orElseThrow();
+            }
+            int p3 = Integer.parseInt(delta.getFileName().toString().replaceAll("delta-[0-9]+-([0-9]+)\\.amd", "$1"));
+            ReplicaDisk vda = rd.disk("vda");
+            ReplicaDisk.State before = vda.state();
+            assertEquals(p2b, before.point());
+            Path pending = vda.image().resolveSibling(delta.getFileName().toString());
+            byte[] good = Files.readAllBytes(delta);
+            System.out.printf("points: first %d, shut off %d, at daemon restart %d, pending %d (%d bytes)%n", p1, p2, p2b,
+                    p3, good.length);
+            assertTrue(good.length > 512 * 1024, "the pending point carries the 1 MiB written: " + good.length);
+            Files.write(pending, Arrays.copyOf(good, good.length - 100)); // damaged on disk
+            journalPending(vda, before, p3, pending, good);
+            byte[] stateBefore = Files.readAllBytes(vda.image().resolveSibling("state.json"));
+            byte[] imageBefore = FileDigest.sha256(vda.image());
+
+            // a start that cannot be made consistent is refused, with the way out, and changes nothing
+            LibvirtException refused = assertThrows(LibvirtException.class,
+                    () -> lab.libvirt().domainLookupByName(replicaName).create());
+            assertTrue(refused.getMessage().contains("cannot be finished") && refused.getMessage().contains("--point " + p2b),
+                    refused.getMessage());
+            assertEquals(0, lab.libvirt().domainLookupByName(replicaName).isActive());
+            assertArrayEquals(stateBefore, Files.readAllBytes(vda.image().resolveSibling("state.json")));
+            assertArrayEquals(imageBefore, FileDigest.sha256(vda.image()), "the refused start touched the replica image");
+            assertTrue(rd.promoted().isEmpty());
+
+            // the delta intact again: the start finishes the apply first, promotes, and the guest boots on it
+            Files.write(pending, good);
+            vm.libvirtDomain().suspend(); // the primary's disk holds still for the comparison
+            lab.libvirt().domainLookupByName(replicaName).create();
+            assertEquals(p3, rd.promoted().orElseThrow().point());
+            assertEquals(p3, vda.state().point());
+            assertEquals(0, vda.state().pending());
+            GuestConsole rc = GuestConsole.connect(replicaName, replicaConsole(sockets, replicaXml), Duration.ofSeconds(30));
+            try {
+                rc.awaitReady(lab.options().bootTimeout());
+                assertEquals(a, md5(rc, 10), "data of the first point");
+                assertEquals(b, md5(rc, 30), "data written before the clean shutdown");
+                assertEquals(d, md5(rc, 50), "data of the point whose apply the start finished");
+            } finally {
+                rc.close();
+                lab.libvirt().domainLookupByName(replicaName).destroy();
+            }
+            vm.libvirtDomain().resume();
+
+            // the promoted replica receives nothing more: the primary is told why
+            standby = AmirrorProcess.start(null, work.resolve("standby2.log"), standbyArgs).awaitLog("standby listening", 60_000);
+            String out = cli(work, "sync-after-failover", 5, "sync", "--state", primaryState.toString(), vm.name(), "--wait");
+            assertTrue(out.contains("started as the domain on the standby"), out);
+            String points = cli(work, "points", 0, "points", "--state", standbyState.toString(), replicaName);
+            assertTrue(points.contains("PROMOTED at point " + p3) && points.contains("vda: at point " + p3), points);
+        } finally {
+            if (daemon != null) {
+                daemon.kill9();
+            }
+            standby.kill9();
+            vm.close();
+            try {
+                Domain r = lab.libvirt().domainLookupByName(replicaName);
+                if (r.isActive() == 1) {
+                    r.destroy();
+                }
+                r.undefine();
+            } catch (LibvirtException gone) {
+                // never defined
+            }
+            if (System.getProperty("amirror.keep") == null) {
+                Exec.run(Duration.ofMinutes(1), "rm", "-rf", work.toString(), sockets.toString());
+            }
+        }
+    }
+
+    /** Writes 1 MiB of random data at MiB {@code mib} of the guest's disk; returns its MD5. */
+    private static String write(GuestConsole c, int mib) {
+        c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=" + (mib * 16) + " count=16 conv=fsync 2>/dev/null");
+        return md5(c, mib);
+    }
+
+    private static String md5(GuestConsole c, int mib) {
+        return c.check("dd if=/dev/vda bs=64k skip=" + (mib * 16) + " count=16 2>/dev/null | md5sum").trim().split("\\s+")[0];
+    }
+
+    /** Waits until status shows a point newer than {@code after} (of that consistency) on the standby; returns it. */
+    private static int lastPointAfter(Path work, Path primaryState, int after, String consistency, String what)
+            throws Exception {
+        long deadline = System.currentTimeMillis() + 180_000;
+        int n = 0;
+        while (System.currentTimeMillis() < deadline) {
+            JsonNode st = JSON.readTree(cli(work, "status-" + (n++), -1, "status", "--json", "--state", primaryState.toString()));
+            JsonNode d = st.path("domains").path(0);
+            int point = d.path("lastPoint").asInt();
+            if (point > after && (consistency == null || consistency.equals(d.path("consistency").asText()))) {
+                return point;
+            }
+            Thread.sleep(2_000);
+        }
+        throw new AssertionError("no " + what + " within 3 minutes (still at point " + after + ")");
+    }
+
+    private static void assertReplicaEquals(Lab lab, Path standbyState, LabDomain vm, String when) throws Exception {
+        Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString()).resolve("vda")
+                .resolve("replica.qcow2");
+        assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(), "compare", "-U",
+                replica.toString(), vm.image("vda").toString()).exitCode(), "replica differs " + when);
+    }
+
+    private static List<Path> queued(Path primaryState) throws Exception {
+        try (Stream<Path> s = Files.list(primaryState.resolve("events"))) {
+            return s.filter(p -> p.toString().endsWith(".event")).toList();
+        }
+    }
+
+    private static void awaitQueued(Path primaryState, String operation) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            for (Path p : queued(primaryState)) {
+                if (Files.readString(p).startsWith(operation + "\0")) {
+                    return;
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("the hook queued no '" + operation + "' event");
+    }
+
+    private static void awaitLogLine(Path log, String text) throws Exception {
+        for (int i = 0; i < 300; i++) {
+            if (Files.readString(log).contains(text)) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no '" + text + "' in " + log + ":\n" + Files.readString(log));
+    }
+
+    /** What the standby's journal holds when it crashed between "pending" and the end of the apply. */
+    private static void journalPending(ReplicaDisk disk, ReplicaDisk.State at, int next, Path delta, byte[] deltaBytes)
+            throws Exception {
+        String sha = HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(deltaBytes));
+        Files.write(disk.image().resolveSibling("state.json"), JSON.writeValueAsBytes(new ReplicaDisk.State(at.point(), next,
+                delta.toString(), at.virtualSize(), at.appliedSha256(), sha)));
+    }
+
+    private static Path replicaConsole(Path sockets, String replicaXml) {
+        String path = replicaXml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
+        assertTrue(path.startsWith(sockets.toString()), "serial socket moved: " + path);
+        return Path.of(path);
+    }
+
+    private static String cli(Path work, String name, int expect, String... args) throws Exception {
+        try (AmirrorProcess p = AmirrorProcess.start(null, work.resolve(name + ".out"), args)) {
+            int rc = p.waitFor(600);
+            String out = p.output();
+            if (expect >= 0) {
+                assertEquals(expect, rc, "amirror " + String.join(" ", args) + ":\n" + out);
+            }
+            return out;
+        }
+    }
+}
