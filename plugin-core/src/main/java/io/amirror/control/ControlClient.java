@@ -42,6 +42,12 @@ public final class ControlClient {
         return call("POST", "/v1/sync/" + URLEncoder.encode(domain, StandardCharsets.UTF_8).replace("+", "%20"));
     }
 
+    /** Runs a verify and waits for its report (reading the replica takes the standby a while). */
+    public Reply verify(String domain) throws IOException {
+        return call("POST", "/v1/verify/" + URLEncoder.encode(domain, StandardCharsets.UTF_8).replace("+", "%20"),
+                Duration.ofHours(6));
+    }
+
     public Reply reload() throws IOException {
         return call("POST", "/v1/reload");
     }
@@ -57,8 +63,12 @@ public final class ControlClient {
     }
 
     private Reply call(String method, String path) throws IOException {
+        return call(method, path, Duration.ofSeconds(60));
+    }
+
+    private Reply call(String method, String path, Duration timeout) throws IOException {
         URI u = endpoint.url().resolve(path);
-        HttpRequest req = HttpRequest.newBuilder(u).timeout(Duration.ofSeconds(60))
+        HttpRequest req = HttpRequest.newBuilder(u).timeout(timeout)
                 .header("Authorization", "Bearer " + endpoint.token())
                 .method(method, HttpRequest.BodyPublishers.noBody()).build();
         try {

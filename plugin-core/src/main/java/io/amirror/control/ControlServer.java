@@ -30,6 +30,7 @@ import java.util.concurrent.Executors;
  * <pre>
  * GET  /v1/status          the {@code StatusReport} as JSON ({@code status.schema.json})
  * POST /v1/sync/DOMAIN     run a cycle of DOMAIN now (URL-encoded name); 202, or 404 if no policy covers it
+ * POST /v1/verify/DOMAIN   compare the standby's replica of DOMAIN with the primary's record; 200 with the report
  * POST /v1/reload          reread the policies; 200 with the refused files' errors
  * GET  /metrics            Prometheus text format, no token (loopback only)
  * </pre>
@@ -93,6 +94,13 @@ public final class ControlServer implements AutoCloseable {
                     reply(x, 404, Map.of("error", "no policy covers domain '" + domain + "'"));
                 } else {
                     reply(x, 202, Map.of("domain", domain, "requestedAt", at.get().toString()));
+                }
+            } else if (path.startsWith("/v1/verify/") && method.equals("POST")) {
+                String domain = URLDecoder.decode(path.substring("/v1/verify/".length()), StandardCharsets.UTF_8);
+                try {
+                    reply(x, 200, service.verify(domain));
+                } catch (IllegalArgumentException | IllegalStateException | IOException e) {
+                    reply(x, e instanceof IllegalArgumentException ? 404 : 409, Map.of("error", String.valueOf(e.getMessage())));
                 }
             } else if (path.equals("/v1/reload") && method.equals("POST")) {
                 List<ConfigError> errors = service.reload();

@@ -233,13 +233,18 @@ public final class DomainReplication {
         }
     }
 
-    /** When the last acknowledged point was cut, if this instance or an earlier one recorded it. */
-    public Optional<Instant> lastAcknowledgedCut() throws IOException {
+    /** The last point the standby acknowledged, with its disks, if any was recorded. */
+    public Optional<Pending> lastAcknowledged() throws IOException {
         Path f = maps.resolve("acknowledged.json");
         if (!Files.exists(f)) {
             return Optional.empty();
         }
         Pending p = JSON.readValue(f.toFile(), Pending.class);
-        return p.newPoint() == chain.base() ? Optional.of(Instant.ofEpochMilli(p.cutAt())) : Optional.empty();
+        return p.newPoint() == chain.base() ? Optional.of(p) : Optional.empty();
+    }
+
+    /** When the last acknowledged point was cut, if this instance or an earlier one recorded it. */
+    public Optional<Instant> lastAcknowledgedCut() throws IOException {
+        return lastAcknowledged().map(p -> Instant.ofEpochMilli(p.cutAt()));
     }
 }

@@ -76,6 +76,8 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     });
     private final Map<String, DomainStatus> statuses = new ConcurrentHashMap<>();
     private final Map<String, StandbyLink> links = new ConcurrentHashMap<>();
+    /** A cycle and a verify of one domain never overlap: both read its chain and maps. */
+    private final Map<String, Object> domainLocks = new ConcurrentHashMap<>();
     private volatile Map<String, Policy> policies = Map.of();
     /** Files refused at the last reload, and domains two policies claim at the last match. */
     private volatile List<ConfigError> refusedFiles = List.of();
@@ -208,7 +210,9 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         Throwable failure = null;
         status.cycleStarted();
         try {
-            cycle(domainName, policy, status);
+            synchronized (domainLock(domainName)) {
+                cycle(domainName, policy, status);
+            }
         } catch (Exception | Error e) {
             failure = e;
             throw e;
@@ -336,6 +340,71 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             log.info("{}: {}", e.domain(), why);
         } catch (SchedulerException x) {
             log.error("{}: {} could not be scheduled: {}", e.domain(), why, x.getMessage());
+        }
+    }
+
+    private Object domainLock(String domain) {
+        return domainLocks.computeIfAbsent(domain, k -> new Object());
+    }
+
+    /**
+     * Compares the standby's replica of every disk with the primary's record of it (the hash map
+     * at the last acknowledged point), through {@link io.amirror.delta.GroupDigests}: only 16 bytes
+     * per group of blocks cross the link, and no data. Waits for a running cycle of the domain.
+     */
+    public VerifyReport verify(String domainName) throws Exception {
+        DomainStatus status = statuses.get(domainName);
+        Policy policy = status == null ? null : policies.get(status.policy());
+        if (policy == null) {
+            throw new IllegalArgumentException("no policy covers domain '" + domainName + "'");
+        }
+        synchronized (domainLock(domainName)) {
+            long t0 = System.nanoTime();
+            DomainReplication r = replication(libvirt.domainLookupByName(domainName));
+            DomainReplication.Pending last = r.lastAcknowledged().orElseThrow(() -> new IllegalStateException(
+                    domainName + " has no point on the standby yet: nothing to verify"));
+            List<VerifyReport.Disk> disks = new ArrayList<>();
+            for (String disk : last.disks()) {
+                try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(
+                        r.mapDirectory().resolve(disk + ".map"))) {
+                    if (map.point() != last.newPoint()) {
+                        throw new IllegalStateException("the hash map of " + disk + " is at point " + map.point()
+                                + ", the standby acknowledged " + last.newPoint() + ": let a cycle finish first");
+                    }
+                    int group = io.amirror.delta.GroupDigests.groupBlocks(map.virtualSize());
+                    byte[][] mine = io.amirror.delta.GroupDigests.ofMap(map, group);
+                    byte[] theirs = links.get(policy.standby().key()).sender().verify(r.uuid(), disk, last.newPoint(), group);
+                    if (theirs.length != mine.length * io.amirror.delta.GroupDigests.LENGTH) {
+                        throw new IllegalStateException("the standby summarised " + theirs.length / 16 + " groups of "
+                                + disk + ", the primary has " + mine.length + ": the replica has another size");
+                    }
+                    long groupBytes = (long) group * io.amirror.delta.DeltaFormat.BLOCK_SIZE;
+                    int matching = 0;
+                    int unknown = 0;
+                    List<long[]> mismatches = new ArrayList<>();
+                    for (int g = 0; g < mine.length; g++) {
+                        if (mine[g] == null) {
+                            unknown++;
+                        } else if (java.util.Arrays.equals(mine[g], 0, 16, theirs, g * 16, g * 16 + 16)) {
+                            matching++;
+                        } else {
+                            long off = g * groupBytes;
+                            mismatches.add(new long[] {off, Math.min(groupBytes, map.virtualSize() - off)});
+                        }
+                    }
+                    disks.add(new VerifyReport.Disk(disk, groupBytes, mine.length, matching, unknown, mismatches,
+                            theirs.length));
+                }
+            }
+            VerifyReport report = new VerifyReport(domainName, last.newPoint(), disks, (System.nanoTime() - t0) / 1e9);
+            if (report.identical()) {
+                log.info("{}: verify at point {}: the replica is identical", domainName, last.newPoint());
+            } else {
+                log.warn("{}: verify at point {}: the replica differs: {}", domainName, last.newPoint(), disks.stream()
+                        .map(d -> d.disk() + " " + d.mismatches().size() + " groups differ, " + d.unknown() + " unknown")
+                        .toList());
+            }
+            return report;
         }
     }
 

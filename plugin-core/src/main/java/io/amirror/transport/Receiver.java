@@ -137,6 +137,12 @@ public final class Receiver implements AutoCloseable {
                     }
                     continue;
                 }
+                if (m instanceof WireMessage.Verify v) {
+                    synchronized (domainLocks.computeIfAbsent(v.domain(), k -> new Object())) {
+                        WireCodec.write(out, verify(v));
+                    }
+                    continue;
+                }
                 if (!(m instanceof Offer o)) {
                     WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected OFFER or DESCRIBE, got "
                             + m.getClass().getSimpleName()));
@@ -173,6 +179,38 @@ public final class Receiver implements AutoCloseable {
         } catch (Exception e) {
             log.error("storing the manifest of {} failed", d.domain(), e);
             return new Refuse(Refuse.INTERNAL, "storing the manifest failed: " + e.getMessage());
+        }
+    }
+
+    /** Reads the replica of the disk whole and answers with its group digests (under the domain's lock). */
+    private WireMessage verify(WireMessage.Verify v) {
+        ReplicaDomain rd = new ReplicaDomain(root, v.domain(), tools);
+        try (AutoCloseable lock = rd.lock()) {
+            refuseIfPromoted(rd);
+            ReplicaDisk disk = rd.disk(v.disk(), retention);
+            disk.recover();
+            ReplicaDisk.State st = disk.state();
+            if (st.point() != v.point()) {
+                return new Refuse(Refuse.BASE_MISMATCH, "the replica of " + v.domain() + " " + v.disk() + " is at point "
+                        + st.point() + ", not " + v.point());
+            }
+            long t0 = System.nanoTime();
+            byte[] digests;
+            try (DiskImage img = DiskImage.open(disk.image(), false, tools)) {
+                if (io.amirror.delta.GroupDigests.groups(img.size(), v.groupBlocks()) > io.amirror.delta.GroupDigests.MAX_GROUPS) {
+                    return new Refuse(Refuse.PROTOCOL, "groups of " + v.groupBlocks() + " blocks are too small for "
+                            + img.size() + " bytes");
+                }
+                digests = io.amirror.delta.GroupDigests.ofImage(img.stream(), img.size(), v.groupBlocks());
+            }
+            log.info("verify of {} {} at point {}: replica read in {} s", v.domain(), v.disk(), v.point(),
+                    String.format("%.1f", (System.nanoTime() - t0) / 1e9));
+            return new WireMessage.Verified(v.domain(), v.disk(), v.point(), digests);
+        } catch (StandbyRefusal r) {
+            return new Refuse(r.code(), r.getMessage());
+        } catch (Exception e) {
+            log.error("verify of {} {} failed", v.domain(), v.disk(), e);
+            return new Refuse(Refuse.INTERNAL, "verify failed: " + e.getMessage());
         }
     }
 

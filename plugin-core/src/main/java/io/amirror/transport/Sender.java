@@ -142,6 +142,25 @@ public final class Sender {
         }
     }
 
+    /** Asks the standby for the group digests of its replica of {@code disk} at {@code point}. */
+    public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks) throws IOException {
+        try (SSLSocket s = open(new ShapedSocket(bucket))) {
+            s.setSoTimeout(Math.max(timeoutMillis, 3_600_000)); // the standby reads the whole replica first
+            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
+            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+            WireCodec.write(out, new WireMessage.Verify(domain, disk, point, groupBlocks));
+            WireMessage answer = WireCodec.read(in);
+            if (answer instanceof Refuse r) {
+                throw new RefusedException(r);
+            }
+            if (!(answer instanceof WireMessage.Verified v) || !v.domain().equals(domain) || !v.disk().equals(disk)
+                    || v.point() != point) {
+                throw new WireProtocolException("standby answered " + answer + " to VERIFY");
+            }
+            return v.digests();
+        }
+    }
+
     /** Connects through the bucket, shakes hands (TLS, then HELLO); the caller closes the socket. */
     private SSLSocket open(ShapedSocket plain) throws IOException {
         plain.connect(standby, timeoutMillis);

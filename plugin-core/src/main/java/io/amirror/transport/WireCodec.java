@@ -38,6 +38,8 @@ public final class WireCodec {
     static final int REFUSE = 7;
     static final int DESCRIBE = 8;
     static final int DESCRIBED = 9;
+    static final int VERIFY = 10;
+    static final int VERIFIED = 11;
 
     private WireCodec() {
     }
@@ -75,6 +77,16 @@ public final class WireCodec {
             type = DESCRIBED;
             putUuid(p, d.domain());
             p.put(d.sha256());
+        } else if (m instanceof WireMessage.Verify v) {
+            type = VERIFY;
+            putUuid(p, v.domain());
+            putString(p, v.disk());
+            p.putInt(v.point()).putInt(v.groupBlocks());
+        } else if (m instanceof WireMessage.Verified v) {
+            type = VERIFIED;
+            putUuid(p, v.domain());
+            putString(p, v.disk());
+            p.putInt(v.point()).put(v.digests());
         } else {
             Refuse r = (Refuse) m;
             type = REFUSE;
@@ -101,6 +113,10 @@ public final class WireCodec {
             return 16 + 4 + d.manifestXz().length;
         } else if (m instanceof Described) {
             return 16 + 32;
+        } else if (m instanceof WireMessage.Verify v) {
+            return 16 + strLen(v.disk()) + 4 + 4;
+        } else if (m instanceof WireMessage.Verified v) {
+            return 16 + strLen(v.disk()) + 4 + v.digests().length;
         }
         return 2 + strLen(((Refuse) m).reason());
     }
@@ -189,6 +205,31 @@ public final class WireCodec {
                     byte[] sha = new byte[32];
                     b.get(sha);
                     yield new Described(u, sha);
+                }
+                case VERIFY -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    int point = b.getInt();
+                    int group = b.getInt();
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || point <= 0
+                            || group < io.amirror.delta.GroupDigests.MIN_GROUP_BLOCKS) {
+                        throw new WireProtocolException("malformed VERIFY: disk '" + disk + "', point " + point
+                                + ", groups of " + group + " blocks");
+                    }
+                    yield new WireMessage.Verify(u, disk, point, group);
+                }
+                case VERIFIED -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    int point = b.getInt();
+                    int n = b.remaining();
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || n % io.amirror.delta.GroupDigests.LENGTH != 0
+                            || n > io.amirror.delta.GroupDigests.MAX_GROUPS * io.amirror.delta.GroupDigests.LENGTH) {
+                        throw new WireProtocolException("malformed VERIFIED: disk '" + disk + "', " + n + " bytes of digests");
+                    }
+                    byte[] digests = new byte[n];
+                    b.get(digests);
+                    yield new WireMessage.Verified(u, disk, point, digests);
                 }
                 default -> throw new WireProtocolException("unknown frame type " + type);
             };

@@ -44,6 +44,17 @@ public sealed interface WireMessage {
     record Described(UUID domain, byte[] sha256) implements WireMessage {
     }
 
+    /**
+     * Sender: summarise the replica of the disk at {@code point}, in groups of {@code groupBlocks}
+     * 4 KiB blocks (verify: nothing but the summary crosses the link).
+     */
+    record Verify(UUID domain, String disk, int point, int groupBlocks) implements WireMessage {
+    }
+
+    /** Receiver: the replica's group digests at {@code point}, 16 bytes per group. */
+    record Verified(UUID domain, String disk, int point, byte[] digests) implements WireMessage {
+    }
+
     /** Receiver: no, with a reason the sender logs and shows in its status. */
     record Refuse(int code, String reason) implements WireMessage {
         public static final int BASE_MISMATCH = 1;

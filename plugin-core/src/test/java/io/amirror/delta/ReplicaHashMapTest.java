@@ -131,6 +131,35 @@ class ReplicaHashMapTest {
     }
 
     @Test
+    void groupDigestsOfTheMapEqualThoseOfTheImageUntilOneByteChanges() throws IOException {
+        // 3.5 groups of 256 blocks, the last block partial: the edges count too
+        byte[] image = new byte[3 * 256 * 4096 + 128 * 4096 + 1000];
+        new Random(7).nextBytes(image);
+        int group = GroupDigests.groupBlocks(image.length);
+        assertEquals(GroupDigests.MIN_GROUP_BLOCKS, group);
+        byte[] standby = GroupDigests.ofImage(new ByteArrayInputStream(image), image.length, group);
+        assertEquals(4 * GroupDigests.LENGTH, standby.length);
+        try (ReplicaHashMap m = ReplicaHashMap.open(dir.resolve("g.map"), image.length)) {
+            assertTrue(Arrays.stream(GroupDigests.ofMap(m, group)).allMatch(d -> d == null), "an unknown map judges nothing");
+            m.rebuild(new ByteArrayInputStream(image), 1);
+            byte[][] primary = GroupDigests.ofMap(m, group);
+            for (int g = 0; g < 4; g++) {
+                assertArrayEquals(Arrays.copyOfRange(standby, g * 16, g * 16 + 16), primary[g], "group " + g);
+            }
+            image[image.length - 1] ^= 1; // the last byte of the partial block
+            image[300 * 4096] ^= 1; // group 1
+            byte[] changed = GroupDigests.ofImage(new ByteArrayInputStream(image), image.length, group);
+            for (int g = 0; g < 4; g++) {
+                assertEquals(g == 0 || g == 2, Arrays.equals(changed, g * 16, g * 16 + 16, primary[g], 0, 16), "group " + g);
+            }
+        }
+        // large disks get larger groups, never more than the protocol allows
+        long big = 1L << 40;
+        assertTrue(GroupDigests.groups(big, GroupDigests.groupBlocks(big)) <= GroupDigests.MAX_GROUPS);
+        assertThrows(IOException.class, () -> GroupDigests.ofImage(new ByteArrayInputStream(new byte[10]), 4096, 256));
+    }
+
+    @Test
     void aMissingMapIsRebuiltByAFullRead() throws IOException {
         byte[] v1 = disk(40, 6);
         Path file = dir.resolve("missing.map");

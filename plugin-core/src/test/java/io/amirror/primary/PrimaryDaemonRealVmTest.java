@@ -153,6 +153,16 @@ class PrimaryDaemonRealVmTest {
                 assertTrue(point > before, "point " + point + " after " + before);
                 // a domain no policy covers
                 cli(work, "sync-unknown", 1, "sync", "--state", sites.primaryState().toString(), "no such domain");
+
+                // verify: identical after the sync; one flipped block on the standby is found, to its MiB
+                String ok = cli(work, "verify", 0, "verify", "--state", sites.primaryState().toString(), vm.name());
+                assertTrue(ok.contains("replica identical") && ok.contains("vda: 64 of 64 groups of 1.05 MB identical"), ok);
+                Path replica = sites.standbyState().resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
+                        .resolve("vda").resolve("replica.qcow2");
+                Exec.run(Duration.ofMinutes(1), "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 5246976 4096",
+                        replica.toString()).orThrow();
+                String bad = cli(work, "verify-bad", 5, "verify", "--state", sites.primaryState().toString(), vm.name());
+                assertTrue(bad.contains("DIFFERS: bytes 5242880 to 6291456") && bad.contains("63 of 64 groups"), bad);
             } finally {
                 daemon.kill9();
             }

@@ -1,0 +1,60 @@
+package io.amirror.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.amirror.control.ControlClient;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.util.concurrent.Callable;
+
+/** {@code amirror verify DOMAIN}: the standby's replica against the primary's record, by hashes only. */
+@Command(name = "verify", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
+        description = {"Compare the standby's replica of DOMAIN at the last point with what the primary sent, by "
+                + "content hashes: the standby reads its replica and returns 16 bytes per group of blocks (1 MiB, "
+                + "larger on disks over 32 GiB); no data crosses the link.",
+                "Exit 0 if identical, 5 if a group differs or could not be compared."})
+final class VerifyCommand implements Callable<Integer> {
+    @Mixin
+    LinkCommands.StateDir stateDir;
+    @Parameters(paramLabel = "DOMAIN")
+    String domain;
+    @Option(names = "--json", description = "Print the report as JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        ControlClient c = ControlClient.forState(stateDir.path);
+        if (!json) {
+            System.err.println("verifying " + domain + ": the standby reads its replica...");
+        }
+        ControlClient.Reply r = c.verify(domain);
+        if (r.code() != 200) {
+            throw new IllegalStateException(r.error());
+        }
+        JsonNode rep = r.body();
+        boolean identical = true;
+        StringBuilder out = new StringBuilder();
+        out.append(String.format("%s at point %d (%.1f s):%n", domain, rep.path("point").asInt(), rep.path("seconds").asDouble()));
+        for (JsonNode d : rep.path("disks")) {
+            long group = d.path("groupBytes").asLong();
+            int groups = d.path("groups").asInt();
+            int unknown = d.path("unknown").asInt();
+            JsonNode bad = d.path("mismatches");
+            identical &= bad.isEmpty() && unknown == 0;
+            out.append(String.format("  %s: %d of %d groups of %s identical", d.path("disk").asText(),
+                    d.path("matching").asInt(), groups, Progress.bytes(group)));
+            if (unknown > 0) {
+                out.append(String.format(", %d not known to the primary (a full sync makes them known)", unknown));
+            }
+            out.append(String.format("; %s of summary received%n", Progress.bytes(d.path("summaryBytes").asLong())));
+            for (JsonNode m : bad) {
+                out.append(String.format("    DIFFERS: bytes %d to %d%n", m.get(0).asLong(), m.get(0).asLong() + m.get(1).asLong()));
+            }
+        }
+        System.out.print(json ? rep.toPrettyString() + "\n" : out + (identical ? "replica identical\n"
+                : "replica DIFFERS from what the primary sent\n"));
+        return identical ? ExitCodes.OK : ExitCodes.NOT_HEALTHY;
+    }
+}
