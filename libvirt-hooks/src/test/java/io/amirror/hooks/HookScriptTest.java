@@ -65,8 +65,11 @@ class HookScriptTest {
         }
         long t0 = System.nanoTime();
         Process p = pb.start();
-        p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
-        p.getOutputStream().close();
+        try (var in = p.getOutputStream()) {
+            in.write(stdin.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException hookDidNotRead) {
+            // a hook with nothing to do may exit before reading its stdin, as it may under libvirt
+        }
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the hook must never hang libvirtd");
         return new Run(p.exitValue(), new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8),
                 (System.nanoTime() - t0) / 1_000_000);
