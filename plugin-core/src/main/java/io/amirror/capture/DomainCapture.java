@@ -157,7 +157,7 @@ public final class DomainCapture {
         }
     }
 
-    static List<DiskInfo> replicatedDisks(String domain, List<DiskInfo> all) {
+    public static List<DiskInfo> replicatedDisks(String domain, List<DiskInfo> all) {
         List<DiskInfo> disks = new ArrayList<>();
         for (DiskInfo d : all) {
             if (!d.replicated()) {

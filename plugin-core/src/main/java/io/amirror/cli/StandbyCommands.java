@@ -192,6 +192,39 @@ final class StandbyCommands {
         }
     }
 
+    @Command(name = "seed", description = "Start replicas on the standby from copies already there.",
+            subcommands = {Seed.Adopt.class})
+    static final class Seed {
+        @Command(name = "adopt", mixinStandardHelpOptions = true,
+                description = {"Make IMAGE (an older copy of the disk: a backup, or the old primary's disk after a "
+                        + "failover) the start of the replica of DOMAIN-UUID's DISK. It is copied into the replica and "
+                        + "hashed here; the primary fetches the hashes (16 bytes per 4 KiB) before its first point and "
+                        + "sends only the blocks that differ.",
+                        "For failback: on the old primary, run a standby, adopt the old disk for the promoted domain's "
+                                + "UUID, and replicate the promoted domain back to it."})
+        static final class Adopt implements Callable<Integer> {
+            @Mixin
+            LinkCommands.StateDir stateDir;
+            @Parameters(index = "0", paramLabel = "DOMAIN-UUID")
+            java.util.UUID domain;
+            @Option(names = "--disk", required = true, description = "The disk's target, e.g. vda.")
+            String disk;
+            @Option(names = "--image", required = true, paramLabel = "IMAGE", description = "The copy (raw or qcow2).")
+            Path image;
+
+            @Override
+            public Integer call() throws Exception {
+                ReplicaDomain d = new ReplicaDomain(replicas(stateDir), domain, DeltaCommand.tools());
+                ReplicaDisk r = d.disk(disk, ReplicaDisk.Retention.count(Integer.MAX_VALUE));
+                long t0 = System.nanoTime();
+                r.adopt(image);
+                System.out.printf("%s %s: seeded from %s in %.1f s; the primary's first point sends only what differs%n",
+                        domain, disk, image, (System.nanoTime() - t0) / 1e9);
+                return 0;
+            }
+        }
+    }
+
     @Command(name = "replica", description = "What the libvirt hook runs on the standby.",
             subcommands = {Replica.Prepare.class})
     static final class Replica {

@@ -135,6 +135,22 @@ public final class ReplicaHashMap implements AutoCloseable {
                 && !Arrays.equals(hashes, at, at + BlockHash.LENGTH, UNKNOWN, 0, BlockHash.LENGTH);
     }
 
+    /**
+     * Sets the entries of {@code hashes.length / 16} blocks from {@code first}, as another copy's
+     * hashes say (a seed); durable after {@link #force()}.
+     */
+    public void writeEntries(long first, byte[] hashes) throws IOException {
+        if (hashes.length % BlockHash.LENGTH != 0 || first < 0 || first + hashes.length / BlockHash.LENGTH > blocks()) {
+            throw new IOException("hash entries " + first + "+" + hashes.length / BlockHash.LENGTH + " do not fit the "
+                    + blocks() + " blocks of " + file);
+        }
+        ch.write(ByteBuffer.wrap(hashes), HEADER + first * BlockHash.LENGTH);
+    }
+
+    public void force() throws IOException {
+        ch.force(true);
+    }
+
     void write(long block, byte[] hash) throws IOException {
         ch.write(ByteBuffer.wrap(hash), HEADER + block * BlockHash.LENGTH);
     }

@@ -233,6 +233,51 @@ public final class DomainReplication {
         }
     }
 
+    /**
+     * Before the first point of a chain: for each disk without a hash map, asks the standby for the
+     * hashes of a seed it holds (an older copy adopted there), so the first capture sends only the
+     * blocks that differ from it. Returns the bytes of hashes received per seeded disk.
+     */
+    public java.util.Map<String, Long> seedFromStandby(io.amirror.transport.Sender standby) throws IOException {
+        java.util.Map<String, Long> seeded = new java.util.TreeMap<>();
+        if (chain.base() != 0) {
+            return seeded;
+        }
+        List<io.amirror.libvirt.DiskInfo> disks;
+        try {
+            disks = io.amirror.capture.DomainCapture.replicatedDisks(domain.getName(),
+                    io.amirror.libvirt.DomainXmlReader.disks(domain.getXMLDesc(0)));
+        } catch (org.libvirt.LibvirtException e) {
+            throw new IOException("cannot read the disks of " + uuid + ": " + e.getMessage(), e);
+        }
+        Files.createDirectories(maps);
+        for (io.amirror.libvirt.DiskInfo d : disks) {
+            Path map = maps.resolve(d.target() + ".map");
+            if (Files.exists(map)) {
+                continue; // what the primary already knows of the replica is better than a seed
+            }
+            long size;
+            try {
+                size = domain.blockInfo(d.target()).getCapacity();
+            } catch (org.libvirt.LibvirtException e) {
+                throw new IOException("cannot read the size of " + d.target() + ": " + e.getMessage(), e);
+            }
+            Path partial = maps.resolve(d.target() + ".map.seeding");
+            Files.deleteIfExists(partial);
+            long got;
+            try (io.amirror.delta.ReplicaHashMap m = io.amirror.delta.ReplicaHashMap.open(partial, size)) {
+                got = standby.seed(uuid, d.target(), m);
+            }
+            if (got < 0) {
+                Files.delete(partial);
+            } else {
+                Files.move(partial, map, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                seeded.put(d.target(), got);
+            }
+        }
+        return seeded;
+    }
+
     /** The last point the standby acknowledged, with its disks, if any was recorded. */
     public Optional<Pending> lastAcknowledged() throws IOException {
         Path f = maps.resolve("acknowledged.json");

@@ -239,6 +239,11 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         }
         status.phase(DomainStatus.Phase.CAPTURING);
         boolean full = r.chain().base() == 0;
+        if (full) {
+            r.seedFromStandby(link.sender()).forEach((disk, bytes) -> log.info("{} {}: the standby holds a seed; its "
+                    + "block hashes ({} bytes on the link) make the first point send only what differs", domainName,
+                    disk, bytes));
+        }
         XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression() : link.compression().next(full);
         long t0 = System.nanoTime();
         DomainReplication.Captured c = r.capture(preset, policy.quiesce(), UnaryOperator.identity());

@@ -212,7 +212,42 @@ public final class ReplicaDisk {
         qemuImg("snapshot", "-c", snap, image().toString());
         save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
+        Files.deleteIfExists(seedMap()); // the replica moved on from the seed
         prune();
+    }
+
+    /** The hashes of an adopted seed, until the first point is applied on top of it. */
+    public Path seedMap() {
+        return dir.resolve("seed.map");
+    }
+
+    /**
+     * Makes an existing copy of the disk (an old backup, the old primary's image after a failover)
+     * the start of this replica: copied locally into the replica image, and hashed by 4 KiB blocks
+     * into {@link #seedMap()}. The primary fetches those hashes before its first point and then
+     * sends only the blocks that differ. Only for a replica that holds nothing yet.
+     */
+    public void adopt(Path source) throws IOException {
+        State s = state();
+        if (Files.exists(image()) || s.point() != 0 || s.pending() != 0) {
+            throw new IOException("the replica of " + domain + " " + disk + " already holds point " + s.point()
+                    + "; a seed can only start a replica that holds nothing");
+        }
+        Files.createDirectories(dir);
+        Path copy = dir.resolve("replica.qcow2.adopting");
+        Path map = dir.resolve("seed.map.adopting");
+        Files.deleteIfExists(copy);
+        Files.deleteIfExists(map);
+        qemuImg("convert", "-U", "-O", "qcow2", "-o", "compat=1.1", source.toString(), copy.toString());
+        long size;
+        try (DiskImage img = DiskImage.open(copy, false, tools);
+             io.amirror.delta.ReplicaHashMap m = io.amirror.delta.ReplicaHashMap.open(map, img.size())) {
+            size = img.size();
+            m.rebuild(new BufferedInputStream(img.stream(), 1 << 20), 0);
+        }
+        Files.move(map, seedMap(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(copy, image(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        save(new State(0, 0, null, size, null, null));
     }
 
     /** The recovery points kept, oldest first. */

@@ -137,6 +137,12 @@ public final class Receiver implements AutoCloseable {
                     }
                     continue;
                 }
+                if (m instanceof WireMessage.SeedQuery q) {
+                    synchronized (domainLocks.computeIfAbsent(q.domain(), k -> new Object())) {
+                        WireCodec.write(out, seed(q));
+                    }
+                    continue;
+                }
                 if (m instanceof WireMessage.Verify v) {
                     synchronized (domainLocks.computeIfAbsent(v.domain(), k -> new Object())) {
                         WireCodec.write(out, verify(v));
@@ -179,6 +185,39 @@ public final class Receiver implements AutoCloseable {
         } catch (Exception e) {
             log.error("storing the manifest of {} failed", d.domain(), e);
             return new Refuse(Refuse.INTERNAL, "storing the manifest failed: " + e.getMessage());
+        }
+    }
+
+    /** One part of an adopted seed's block hashes, or NO_SEED. */
+    private WireMessage seed(WireMessage.SeedQuery q) {
+        ReplicaDomain rd = new ReplicaDomain(root, q.domain(), tools);
+        try (AutoCloseable lock = rd.lock()) {
+            refuseIfPromoted(rd);
+            ReplicaDisk disk = rd.disk(q.disk(), retention);
+            ReplicaDisk.State st = disk.state();
+            if (st.point() != 0 || !java.nio.file.Files.exists(disk.seedMap())) {
+                return new Refuse(Refuse.NO_SEED, "no seed of " + q.domain() + " " + q.disk() + " on the standby");
+            }
+            try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(disk.seedMap())) {
+                if (map.virtualSize() != q.virtualSize()) {
+                    return new Refuse(Refuse.NO_SEED, "the seed of " + q.domain() + " " + q.disk() + " has "
+                            + map.virtualSize() + " bytes, the disk " + q.virtualSize() + ": not a copy of it");
+                }
+                if (q.firstBlock() >= map.blocks()) {
+                    return new Refuse(Refuse.PROTOCOL, "block " + q.firstBlock() + " is past the seed's " + map.blocks());
+                }
+                int n = (int) Math.min(WireCodec.SEED_BLOCKS, map.blocks() - q.firstBlock());
+                java.io.ByteArrayOutputStream xz = new java.io.ByteArrayOutputStream();
+                try (var w = new org.tukaani.xz.XZOutputStream(xz, new org.tukaani.xz.LZMA2Options(6))) {
+                    w.write(map.read(q.firstBlock(), n));
+                }
+                return new WireMessage.SeedPart(q.domain(), q.disk(), q.firstBlock(), n, xz.toByteArray());
+            }
+        } catch (StandbyRefusal r) {
+            return new Refuse(r.code(), r.getMessage());
+        } catch (Exception e) {
+            log.error("seed of {} {} failed", q.domain(), q.disk(), e);
+            return new Refuse(Refuse.INTERNAL, "seed failed: " + e.getMessage());
         }
     }
 

@@ -142,6 +142,47 @@ public final class Sender {
         }
     }
 
+    /**
+     * Fetches the block hashes of a seed the standby holds for {@code disk} into {@code map};
+     * returns the bytes of hashes received, or -1 when the standby has no seed (the map is then
+     * untouched). A part that does not decompress to what it claims is a protocol error.
+     */
+    public long seed(java.util.UUID domain, String disk, io.amirror.delta.ReplicaHashMap map) throws IOException {
+        long received = 0;
+        try (SSLSocket s = open(new ShapedSocket(bucket))) {
+            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
+            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+            for (long first = 0; first < map.blocks(); ) {
+                WireCodec.write(out, new WireMessage.SeedQuery(domain, disk, map.virtualSize(), first));
+                WireMessage answer = WireCodec.read(in);
+                if (answer instanceof Refuse r && r.code() == Refuse.NO_SEED && first == 0) {
+                    return -1;
+                }
+                if (answer instanceof Refuse r) {
+                    throw new RefusedException(r);
+                }
+                if (!(answer instanceof WireMessage.SeedPart p) || p.firstBlock() != first || !p.domain().equals(domain)
+                        || !p.disk().equals(disk) || first + p.blocks() > map.blocks()) {
+                    throw new WireProtocolException("standby answered " + answer + " to SEED_QUERY from block " + first);
+                }
+                byte[] hashes;
+                int expect = p.blocks() * io.amirror.delta.BlockHash.LENGTH;
+                try (InputStream xz = new org.tukaani.xz.XZInputStream(new java.io.ByteArrayInputStream(p.hashesXz()))) {
+                    hashes = xz.readNBytes(expect + 1);
+                }
+                if (hashes.length != expect) {
+                    throw new WireProtocolException("SEED_PART from block " + first + " holds " + hashes.length
+                            + " bytes of hashes, not " + expect);
+                }
+                map.writeEntries(first, hashes);
+                received += p.hashesXz().length;
+                first += p.blocks();
+            }
+        }
+        map.force();
+        return received;
+    }
+
     /** Asks the standby for the group digests of its replica of {@code disk} at {@code point}. */
     public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks) throws IOException {
         try (SSLSocket s = open(new ShapedSocket(bucket))) {

@@ -40,6 +40,10 @@ public final class WireCodec {
     static final int DESCRIBED = 9;
     static final int VERIFY = 10;
     static final int VERIFIED = 11;
+    static final int SEED_QUERY = 12;
+    static final int SEED_PART = 13;
+    /** Blocks per SEED_PART: 512 KiB of hashes, well inside a frame even if xz cannot shrink them. */
+    public static final int SEED_BLOCKS = 32768;
 
     private WireCodec() {
     }
@@ -87,6 +91,16 @@ public final class WireCodec {
             putUuid(p, v.domain());
             putString(p, v.disk());
             p.putInt(v.point()).put(v.digests());
+        } else if (m instanceof WireMessage.SeedQuery q) {
+            type = SEED_QUERY;
+            putUuid(p, q.domain());
+            putString(p, q.disk());
+            p.putLong(q.virtualSize()).putLong(q.firstBlock());
+        } else if (m instanceof WireMessage.SeedPart sp) {
+            type = SEED_PART;
+            putUuid(p, sp.domain());
+            putString(p, sp.disk());
+            p.putLong(sp.firstBlock()).putInt(sp.blocks()).put(sp.hashesXz());
         } else {
             Refuse r = (Refuse) m;
             type = REFUSE;
@@ -117,6 +131,10 @@ public final class WireCodec {
             return 16 + strLen(v.disk()) + 4 + 4;
         } else if (m instanceof WireMessage.Verified v) {
             return 16 + strLen(v.disk()) + 4 + v.digests().length;
+        } else if (m instanceof WireMessage.SeedQuery q) {
+            return 16 + strLen(q.disk()) + 8 + 8;
+        } else if (m instanceof WireMessage.SeedPart sp) {
+            return 16 + strLen(sp.disk()) + 8 + 4 + sp.hashesXz().length;
         }
         return 2 + strLen(((Refuse) m).reason());
     }
@@ -230,6 +248,31 @@ public final class WireCodec {
                     byte[] digests = new byte[n];
                     b.get(digests);
                     yield new WireMessage.Verified(u, disk, point, digests);
+                }
+                case SEED_QUERY -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    long size = b.getLong();
+                    long first = b.getLong();
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || size <= 0 || first < 0) {
+                        throw new WireProtocolException("malformed SEED_QUERY: disk '" + disk + "', size " + size
+                                + ", from block " + first);
+                    }
+                    yield new WireMessage.SeedQuery(u, disk, size, first);
+                }
+                case SEED_PART -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    long first = b.getLong();
+                    int blocks = b.getInt();
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || first < 0 || blocks <= 0
+                            || blocks > SEED_BLOCKS || !b.hasRemaining()) {
+                        throw new WireProtocolException("malformed SEED_PART: disk '" + disk + "', " + blocks
+                                + " blocks from " + first);
+                    }
+                    byte[] xz = new byte[b.remaining()];
+                    b.get(xz);
+                    yield new WireMessage.SeedPart(u, disk, first, blocks, xz);
                 }
                 default -> throw new WireProtocolException("unknown frame type " + type);
             };

@@ -55,6 +55,17 @@ public sealed interface WireMessage {
     record Verified(UUID domain, String disk, int point, byte[] digests) implements WireMessage {
     }
 
+    /**
+     * Sender, before the first point of a disk: does the standby hold a seed (an older copy) of it,
+     * of {@code virtualSize} bytes? Send its block hashes from {@code firstBlock}.
+     */
+    record SeedQuery(UUID domain, String disk, long virtualSize, long firstBlock) implements WireMessage {
+    }
+
+    /** Receiver: the seed's hashes of {@code blocks} blocks from {@code firstBlock}, xz-compressed, 16 bytes each. */
+    record SeedPart(UUID domain, String disk, long firstBlock, int blocks, byte[] hashesXz) implements WireMessage {
+    }
+
     /** Receiver: no, with a reason the sender logs and shows in its status. */
     record Refuse(int code, String reason) implements WireMessage {
         public static final int BASE_MISMATCH = 1;
@@ -64,5 +75,7 @@ public sealed interface WireMessage {
         public static final int INTERNAL = 5;
         /** The replica was promoted (failed over) on the standby; it receives nothing more. */
         public static final int PROMOTED = 6;
+        /** The standby holds no seed of that disk (or one of another size): a plain first sync follows. */
+        public static final int NO_SEED = 7;
     }
 }

@@ -29,6 +29,7 @@ import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -43,7 +44,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * hook events drive the daemon, also when it was down; the standby defines the replica domain; and
  * a plain start of the replica through libvirt runs the hook, which first refuses a replica it
  * cannot make consistent (changing nothing), then finishes a pending apply and promotes it, and the
- * replica guest boots with the primary's data.
+ * replica guest boots with the primary's data. Then failback: the old primary adopts its old disk
+ * as a seed, the promoted domain replicates back sending only what changed, and the domain starts
+ * on the old primary with the changes made on the standby.
  */
 @RealVmTest
 class FailoverRealVmTest {
@@ -192,24 +195,97 @@ class FailoverRealVmTest {
             assertTrue(out.contains("started as the domain on the standby"), out);
             String points = cli(work, "points", 0, "points", "--state", standbyState.toString(), replicaName);
             assertTrue(points.contains("PROMOTED at point " + p3) && points.contains("vda: at point " + p3), points);
+
+            // failback: the old primary is back, its domain stays off; the promoted domain runs and changes
+            vm.destroy();
+            daemon.kill9();
+            Domain promoted = lab.libvirt().domainLookupByName(replicaName);
+            promoted.create();
+            String e;
+            try (GuestConsole pc = GuestConsole.connect(replicaName, replicaConsole(sockets, replicaXml), Duration.ofSeconds(30))) {
+                pc.awaitReady(lab.options().bootTimeout());
+                e = write(pc, 20);
+            }
+            // the old primary runs a standby that adopts its old disk as the seed of the promoted domain
+            Path backStandby = work.resolve("back-standby");
+            Path backPrimary = work.resolve("back-primary");
+            Path backPolicies = Files.createDirectories(work.resolve("back-policies.d"));
+            Identity backStandbyId = Identity.loadOrCreate(backStandby, "old-primary");
+            Identity backPrimaryId = Identity.loadOrCreate(backPrimary, "standby-now-primary");
+            int backPort;
+            try (ServerSocket s = new ServerSocket(0)) {
+                backPort = s.getLocalPort();
+            }
+            String adopted = cli(work, "adopt", 0, "seed", "adopt", "--state", backStandby.toString(), promoted.getUUIDString(),
+                    "--disk", "vda", "--image", vm.image("vda").toString());
+            assertTrue(adopted.contains("seeded from"), adopted);
+            AmirrorProcess back = AmirrorProcess.start(null, work.resolve("back-standby.log"), "standby", "--state",
+                    backStandby.toString(), "--listen", "127.0.0.1:" + backPort, "--peer", backPrimaryId.fingerprint(),
+                    "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-back", "--socket-dir", sockets.toString())
+                    .awaitLog("standby listening", 60_000);
+            String backName = replicaName + "-back";
+            try {
+                Files.writeString(backPolicies.resolve("back.json"), "{\"name\": \"back\", \"domains\": {\"names\": [\""
+                        + replicaName + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + backPort + "\", \"fingerprint\": \""
+                        + backStandbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}}");
+                daemon = AmirrorProcess.start(null, work.resolve("back-primary.log"), "primary", "--state",
+                        backPrimary.toString(), "--policies", backPolicies.toString(), "--control", "127.0.0.1:0", "--scratch",
+                        lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri())
+                        .awaitLog("primary running", 60_000);
+                lastPointAfter(work, backPrimary, 0, null, "first point back to the old primary");
+                JsonNode first = JSON.readTree(cli(work, "back-status", -1, "status", "--json", "--state",
+                        backPrimary.toString())).path("domains").path(0);
+                long sent = first.path("lastCycleDeltaBytes").asLong();
+                System.out.printf("failback: first point %d bytes of delta (the disk holds 4 MiB of random data)%n", sent);
+                assertTrue(sent > 0 && sent < (2 << 20), "the seed should leave about the 1 MiB changed since the "
+                        + "failover, not the 4 MiB of data on the disk: " + sent);
+                awaitLogLine(work.resolve("back-primary.log"), "the standby holds a seed");
+
+                // the old primary's copy equals the promoted domain's disk; shut off there, it starts here
+                Path promotedImage = rd.disk("vda").image();
+                Path backImage = new ReplicaDomain(backStandby.resolve("replicas"), UUID.fromString(promoted.getUUIDString()),
+                        null).disk("vda").image();
+                promoted.destroy(); // the planned move back: a final point of the shut-off disk (synced by hand here:
+                // this host's hook reports to the first primary's state directory)
+                String fin = cli(work, "back-sync", 0, "sync", "--state", backPrimary.toString(), replicaName, "--wait");
+                assertTrue(fin.contains("standby holds point"), fin);
+                assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(), "compare", "-U",
+                        backImage.toString(), promotedImage.toString()).exitCode(), "failback copy differs");
+                Domain home = lab.libvirt().domainLookupByName(backName);
+                String homeXml = home.getXMLDesc(0);
+                home.create(); // the hook promotes the copy on the old primary
+                try (GuestConsole hc = GuestConsole.connect(backName, replicaConsole(sockets, homeXml), Duration.ofSeconds(30))) {
+                    hc.awaitReady(lab.options().bootTimeout());
+                    assertEquals(a, md5(hc, 10), "data from before the failover");
+                    assertEquals(e, md5(hc, 20), "data written while the domain ran on the standby");
+                }
+                home.destroy();
+            } finally {
+                back.kill9();
+                undefine(lab, backName);
+            }
         } finally {
             if (daemon != null) {
                 daemon.kill9();
             }
             standby.kill9();
             vm.close();
-            try {
-                Domain r = lab.libvirt().domainLookupByName(replicaName);
-                if (r.isActive() == 1) {
-                    r.destroy();
-                }
-                r.undefine();
-            } catch (LibvirtException gone) {
-                // never defined
-            }
+            undefine(lab, replicaName);
             if (System.getProperty("amirror.keep") == null) {
                 Exec.run(Duration.ofMinutes(1), "rm", "-rf", work.toString(), sockets.toString());
             }
+        }
+    }
+
+    private static void undefine(Lab lab, String name) {
+        try {
+            Domain r = lab.libvirt().domainLookupByName(name);
+            if (r.isActive() == 1) {
+                r.destroy();
+            }
+            r.undefine();
+        } catch (LibvirtException gone) {
+            // never defined
         }
     }
 

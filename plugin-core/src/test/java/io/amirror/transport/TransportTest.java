@@ -25,6 +25,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.UUID;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -122,6 +123,41 @@ class TransportTest {
 
     static boolean sameImage(Path a, Path b) {
         return Exec.run(T, tool("qemu-img"), "compare", "-q", a.toString(), b.toString()).exitCode() == 0;
+    }
+
+    @Test
+    void aSeedOnTheStandbyBecomesThePrimarysMapAndTheFirstDeltaAppliesOnTopOfIt(@TempDir Path root) throws Exception {
+        ReplicaDisk seeded = new ReplicaDisk(root, DOM, "vda", tools, 3);
+        seeded.adopt(v1);
+        assertThrows(IOException.class, () -> seeded.adopt(v2), "a seed starts an empty replica only");
+        long size;
+        try (DiskImage img = DiskImage.open(v1, false, tools)) {
+            size = img.size();
+        }
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.open(root.resolve("p.map"), size);
+                 io.amirror.delta.ReplicaHashMap theirs = io.amirror.delta.ReplicaHashMap.openExisting(seeded.seedMap())) {
+                long got = s.seed(DOM, "vda", map);
+                assertTrue(got > 0 && got < size / 256, "hashes, compressed: " + got);
+                assertArrayEquals(theirs.read(0, (int) theirs.blocks()), map.read(0, (int) map.blocks()));
+            }
+            // no seed for another disk, or for a disk of another size: the map is left alone
+            try (io.amirror.delta.ReplicaHashMap other = io.amirror.delta.ReplicaHashMap.open(root.resolve("o.map"), size);
+                 io.amirror.delta.ReplicaHashMap bigger = io.amirror.delta.ReplicaHashMap.open(root.resolve("b.map"), 2 * size)) {
+                assertEquals(-1, s.seed(DOM, "vdb", other));
+                assertEquals(-1, s.seed(DOM, "vda", bigger));
+            }
+            // the delta v1 -> v2 starts from point 0 here: applied on the seed, it gives v2
+            Path d = root.resolve("seeded-0-1.amd");
+            try (DiskImage a = DiskImage.open(v1, false, tools); DiskImage b = DiskImage.open(v2, false, tools)) {
+                DeltaFiles.create(a, b, d, new DeltaFiles.CreateOptions(DOM, "vda", 0, 1, new XzBlockCodec.Preset(1, false),
+                        0, 2, 1 << 20));
+            }
+            assertEquals(1, s.ship(entry(d, 0, 1)).ack().point());
+        }
+        assertTrue(sameImage(seeded.image(), v2));
+        assertFalse(Files.exists(seeded.seedMap()), "the seed's hashes go once the replica moved on");
     }
 
     @Test

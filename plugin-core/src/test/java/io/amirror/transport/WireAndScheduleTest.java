@@ -45,12 +45,22 @@ class WireAndScheduleTest {
     }
 
     @net.jqwik.api.Example
-    void describeWithoutManifestOrPointIsRefused() {
+    void malformedDescribeVerifyAndSeedFramesAreRefused() throws Exception {
         UUID u = UUID.randomUUID();
         byte[] empty = WireCodec.encode(new WireMessage.Describe(u, 5, new byte[0]));
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(empty)));
         byte[] zero = WireCodec.encode(new WireMessage.Describe(u, 0, new byte[] {1}));
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(zero)));
+        var q = (WireMessage.SeedQuery) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.SeedQuery(u, "vda", 1 << 30, 32768))));
+        assertEquals(new WireMessage.SeedQuery(u, "vda", 1 << 30, 32768), q);
+        var part = (WireMessage.SeedPart) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.SeedPart(u, "vda", 0, 5, new byte[] {1, 2}))));
+        assertEquals(5, part.blocks());
+        byte[] tooMany = WireCodec.encode(new WireMessage.SeedPart(u, "vda", 0, WireCodec.SEED_BLOCKS + 1, new byte[] {1}));
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(tooMany)));
+        byte[] negative = WireCodec.encode(new WireMessage.SeedQuery(u, "vda", -1, 0));
+        assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(negative)));
         byte[] shortDigest = ByteBuffer.allocate(5 + 20).put((byte) 9).putInt(20).array();
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(shortDigest)));
     }
