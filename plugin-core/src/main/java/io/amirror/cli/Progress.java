@@ -40,4 +40,18 @@ final class Progress {
         int full = (int) Math.round(f * cells);
         return "[" + "#".repeat(full) + ".".repeat(cells - full) + "] " + String.format("%3d%%", Math.round(f * 100));
     }
+
+    /** One line of a domain's status while it works: the phase, or a progress bar with rate and ETA. */
+    static String statusLine(com.fasterxml.jackson.databind.JsonNode d) {
+        String phase = d.path("phase").asText();
+        if (!phase.equals("shipping") && !phase.equals("verifying")) {
+            return phase.equals("idle") ? "waiting for the cycle to start" : phase + "...";
+        }
+        long total = d.path("pendingBytes").asLong();
+        long done = d.path("shippedBytes").asLong();
+        double rate = d.path("rateBitsPerSecond").asDouble();
+        return phase + " " + Progress.bar(done, total) + " " + Progress.bytes(done) + " of " + Progress.bytes(total)
+                + (rate > 0 ? ", " + Progress.rate(rate) : "")
+                + (d.path("etaSeconds").isNull() ? "" : ", ETA " + Progress.duration(d.path("etaSeconds").asLong()));
+    }
 }

@@ -57,7 +57,7 @@ final class SyncCommand implements Callable<Integer> {
                         d.path("lastCycleSeconds").asDouble());
                 return ExitCodes.OK;
             }
-            String line = line(d);
+            String line = Progress.statusLine(d);
             if (!line.equals(last)) {
                 System.err.print("\r" + line + "    ");
                 last = line;
@@ -80,18 +80,5 @@ final class SyncCommand implements Callable<Integer> {
 
     private static Instant instant(JsonNode n) {
         return n == null || n.isNull() || n.isMissingNode() ? null : Instant.parse(n.asText());
-    }
-
-    private static String line(JsonNode d) {
-        String phase = d.path("phase").asText();
-        if (!phase.equals("shipping")) {
-            return phase.equals("idle") ? "waiting for the cycle to start" : phase + "...";
-        }
-        long total = d.path("pendingBytes").asLong();
-        long done = d.path("shippedBytes").asLong();
-        double rate = d.path("rateBitsPerSecond").asDouble();
-        return "shipping " + Progress.bar(done, total) + " " + Progress.bytes(done) + " of " + Progress.bytes(total)
-                + (rate > 0 ? ", " + Progress.rate(rate) : "")
-                + (d.path("etaSeconds").isNull() ? "" : ", ETA " + Progress.duration(d.path("etaSeconds").asLong()));
     }
 }

@@ -26,10 +26,38 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ControlClient c = ControlClient.forState(stateDir.path);
-        if (!json) {
-            System.err.println("verifying " + domain + ": the standby reads its replica...");
+        java.util.concurrent.CompletableFuture<ControlClient.Reply> call = java.util.concurrent.CompletableFuture
+                .supplyAsync(() -> {
+                    try {
+                        return c.verify(domain);
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+        String last = "";
+        while (!call.isDone()) { // the standby reads its replica: show how far, from the daemon's status
+            for (JsonNode d : c.status().body().path("domains")) {
+                String line = d.path("domain").asText().equals(domain) ? Progress.statusLine(d) : last;
+                if (!json && !line.equals(last)) {
+                    System.err.print("\r" + line + "    ");
+                    last = line;
+                }
+            }
+            try {
+                call.get(500, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.TimeoutException stillRunning) {
+                // poll again
+            }
         }
-        ControlClient.Reply r = c.verify(domain);
+        if (!last.isEmpty()) {
+            System.err.println();
+        }
+        ControlClient.Reply r;
+        try {
+            r = call.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        }
         if (r.code() != 200) {
             throw new IllegalStateException(r.error());
         }

@@ -10,7 +10,8 @@ import java.time.Instant;
 public final class DomainStatus {
 
     /** What the domain's replication is doing now. */
-    public enum Phase { IDLE, CAPTURING, SHIPPING }
+    /** VERIFYING counts the replica bytes the standby has read in shipped/pending bytes. */
+    public enum Phase { IDLE, CAPTURING, SHIPPING, VERIFYING }
 
     /** One read of the status, as {@code amirror status --json} prints it ({@code status.schema.json}). */
     public record View(String domain, String uuid, String policy, String standby, String phase, Integer lastPoint,
@@ -85,7 +86,16 @@ public final class DomainStatus {
     }
 
     public synchronized void shipping(long totalBytes) {
-        phase = Phase.SHIPPING;
+        progressing(Phase.SHIPPING, totalBytes);
+    }
+
+    /** A verify begins: the standby will read {@code totalBytes} of replica. */
+    public synchronized void verifying(long totalBytes) {
+        progressing(Phase.VERIFYING, totalBytes);
+    }
+
+    private void progressing(Phase p, long totalBytes) {
+        phase = p;
         pendingBytes = totalBytes;
         shippedBytes = 0;
         resumedBytes = 0;
@@ -171,13 +181,14 @@ public final class DomainStatus {
             state = "ok";
         }
         Long eta = null;
-        if (phase == Phase.SHIPPING && rateBitsPerSecond > 0) {
+        boolean moving = phase == Phase.SHIPPING || phase == Phase.VERIFYING;
+        if (moving && rateBitsPerSecond > 0) {
             eta = (long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond);
         }
         return new View(domain, uuid, policy, standby, phase.name().toLowerCase(), lastPoint, str(lastPointAt),
                 age == null ? null : age.toSeconds(), rpoTarget == null ? 0 : rpoTarget.toSeconds(),
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
-                phase == Phase.SHIPPING ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
+                moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
                 lastCycleSeconds);
     }

@@ -378,7 +378,14 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                     }
                     int group = io.amirror.delta.GroupDigests.groupBlocks(map.virtualSize());
                     byte[][] mine = io.amirror.delta.GroupDigests.ofMap(map, group);
-                    byte[] theirs = links.get(policy.standby().key()).sender().verify(r.uuid(), disk, last.newPoint(), group);
+                    status.verifying(map.virtualSize());
+                    byte[] theirs;
+                    try {
+                        theirs = links.get(policy.standby().key()).sender().verify(r.uuid(), disk, last.newPoint(), group,
+                                status::shipped);
+                    } finally {
+                        status.phase(DomainStatus.Phase.IDLE);
+                    }
                     if (theirs.length != mine.length * io.amirror.delta.GroupDigests.LENGTH) {
                         throw new IllegalStateException("the standby summarised " + theirs.length / 16 + " groups of "
                                 + disk + ", the primary has " + mine.length + ": the replica has another size");

@@ -126,10 +126,9 @@ public final class Receiver implements AutoCloseable {
                     return;
                 }
                 if (m instanceof Describe d) {
+                    WireMessage answer = locked(d.domain(), "storing the manifest", rd -> describe(rd, d));
+                    WireCodec.write(out, answer);
                     ReplicaDomain rd = new ReplicaDomain(root, d.domain(), tools);
-                    synchronized (domainLocks.computeIfAbsent(d.domain(), k -> new Object())) {
-                        WireCodec.write(out, describe(rd, d));
-                    }
                     try {
                         listener.described(rd);
                     } catch (RuntimeException e) {
@@ -138,15 +137,11 @@ public final class Receiver implements AutoCloseable {
                     continue;
                 }
                 if (m instanceof WireMessage.SeedQuery q) {
-                    synchronized (domainLocks.computeIfAbsent(q.domain(), k -> new Object())) {
-                        WireCodec.write(out, seed(q));
-                    }
+                    WireCodec.write(out, locked(q.domain(), "seed of " + q.disk(), rd -> seed(rd, q)));
                     continue;
                 }
                 if (m instanceof WireMessage.Verify v) {
-                    synchronized (domainLocks.computeIfAbsent(v.domain(), k -> new Object())) {
-                        WireCodec.write(out, verify(v));
-                    }
+                    WireCodec.write(out, locked(v.domain(), "verify of " + v.disk(), rd -> verify(rd, v, out)));
                     continue;
                 }
                 if (!(m instanceof Offer o)) {
@@ -165,92 +160,105 @@ public final class Receiver implements AutoCloseable {
         }
     }
 
-    private WireMessage describe(ReplicaDomain rd, Describe d) {
-        try (AutoCloseable lock = rd.lock()) {
-            refuseIfPromoted(rd);
-            ReplicaManifest m;
-            try {
-                m = ReplicaManifest.fromXz(d.manifestXz());
-            } catch (IOException e) {
-                return new Refuse(Refuse.BAD_DELTA, e.getMessage());
+    /** What a request does to a promoted-checked replica under its domain's locks. */
+    private interface LockedCall {
+        WireMessage call(ReplicaDomain rd) throws Exception;
+    }
+
+    /**
+     * Runs {@code call} holding the domain's locks (this process's, then the file lock shared with
+     * the hook and the CLI), after refusing a promoted replica; failures become a REFUSE.
+     */
+    private WireMessage locked(java.util.UUID domain, String what, LockedCall call) {
+        ReplicaDomain rd = new ReplicaDomain(root, domain, tools);
+        synchronized (domainLocks.computeIfAbsent(domain, k -> new Object())) {
+            try (AutoCloseable lock = rd.lock()) {
+                refuseIfPromoted(rd);
+                return call.call(rd);
+            } catch (StandbyRefusal r) {
+                return new Refuse(r.code(), r.getMessage());
+            } catch (Exception e) {
+                log.error("{} of {} failed", what, domain, e);
+                return new Refuse(Refuse.INTERNAL, what + " failed: " + e.getMessage());
             }
-            if (!m.uuid().equals(d.domain()) || m.point() != d.point()) {
-                return new Refuse(Refuse.BAD_DELTA, "the manifest describes " + m.uuid() + " at point " + m.point()
-                        + ", not what DESCRIBE announced");
-            }
-            rd.storeManifest(m);
-            return new Described(d.domain(), java.security.MessageDigest.getInstance("SHA-256").digest(d.manifestXz()));
-        } catch (StandbyRefusal r) {
-            return new Refuse(r.code(), r.getMessage());
-        } catch (Exception e) {
-            log.error("storing the manifest of {} failed", d.domain(), e);
-            return new Refuse(Refuse.INTERNAL, "storing the manifest failed: " + e.getMessage());
         }
+    }
+
+    private WireMessage describe(ReplicaDomain rd, Describe d) throws Exception {
+        ReplicaManifest m;
+        try {
+            m = ReplicaManifest.fromXz(d.manifestXz());
+        } catch (IOException e) {
+            return new Refuse(Refuse.BAD_DELTA, e.getMessage());
+        }
+        if (!m.uuid().equals(d.domain()) || m.point() != d.point()) {
+            return new Refuse(Refuse.BAD_DELTA, "the manifest describes " + m.uuid() + " at point " + m.point()
+                    + ", not what DESCRIBE announced");
+        }
+        rd.storeManifest(m);
+        return new Described(d.domain(), java.security.MessageDigest.getInstance("SHA-256").digest(d.manifestXz()));
     }
 
     /** One part of an adopted seed's block hashes, or NO_SEED. */
-    private WireMessage seed(WireMessage.SeedQuery q) {
-        ReplicaDomain rd = new ReplicaDomain(root, q.domain(), tools);
-        try (AutoCloseable lock = rd.lock()) {
-            refuseIfPromoted(rd);
-            ReplicaDisk disk = rd.disk(q.disk(), retention);
-            ReplicaDisk.State st = disk.state();
-            if (st.point() != 0 || !java.nio.file.Files.exists(disk.seedMap())) {
-                return new Refuse(Refuse.NO_SEED, "no seed of " + q.domain() + " " + q.disk() + " on the standby");
+    private WireMessage seed(ReplicaDomain rd, WireMessage.SeedQuery q) throws IOException {
+        ReplicaDisk disk = rd.disk(q.disk(), retention);
+        if (disk.state().point() != 0 || !java.nio.file.Files.exists(disk.seedMap())) {
+            return new Refuse(Refuse.NO_SEED, "no seed of " + q.domain() + " " + q.disk() + " on the standby");
+        }
+        try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(disk.seedMap())) {
+            if (map.virtualSize() != q.virtualSize()) {
+                return new Refuse(Refuse.NO_SEED, "the seed of " + q.domain() + " " + q.disk() + " has "
+                        + map.virtualSize() + " bytes, the disk " + q.virtualSize() + ": not a copy of it");
             }
-            try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(disk.seedMap())) {
-                if (map.virtualSize() != q.virtualSize()) {
-                    return new Refuse(Refuse.NO_SEED, "the seed of " + q.domain() + " " + q.disk() + " has "
-                            + map.virtualSize() + " bytes, the disk " + q.virtualSize() + ": not a copy of it");
-                }
-                if (q.firstBlock() >= map.blocks()) {
-                    return new Refuse(Refuse.PROTOCOL, "block " + q.firstBlock() + " is past the seed's " + map.blocks());
-                }
-                int n = (int) Math.min(WireCodec.SEED_BLOCKS, map.blocks() - q.firstBlock());
-                java.io.ByteArrayOutputStream xz = new java.io.ByteArrayOutputStream();
-                try (var w = new org.tukaani.xz.XZOutputStream(xz, new org.tukaani.xz.LZMA2Options(6))) {
-                    w.write(map.read(q.firstBlock(), n));
-                }
-                return new WireMessage.SeedPart(q.domain(), q.disk(), q.firstBlock(), n, xz.toByteArray());
+            if (q.firstBlock() >= map.blocks()) {
+                return new Refuse(Refuse.PROTOCOL, "block " + q.firstBlock() + " is past the seed's " + map.blocks());
             }
-        } catch (StandbyRefusal r) {
-            return new Refuse(r.code(), r.getMessage());
-        } catch (Exception e) {
-            log.error("seed of {} {} failed", q.domain(), q.disk(), e);
-            return new Refuse(Refuse.INTERNAL, "seed failed: " + e.getMessage());
+            int n = (int) Math.min(WireCodec.SEED_BLOCKS, map.blocks() - q.firstBlock());
+            java.io.ByteArrayOutputStream xz = new java.io.ByteArrayOutputStream();
+            try (var w = new org.tukaani.xz.XZOutputStream(xz, new org.tukaani.xz.LZMA2Options(6))) {
+                w.write(map.read(q.firstBlock(), n));
+            }
+            return new WireMessage.SeedPart(q.domain(), q.disk(), q.firstBlock(), n, xz.toByteArray());
         }
     }
 
-    /** Reads the replica of the disk whole and answers with its group digests (under the domain's lock). */
-    private WireMessage verify(WireMessage.Verify v) {
-        ReplicaDomain rd = new ReplicaDomain(root, v.domain(), tools);
-        try (AutoCloseable lock = rd.lock()) {
-            refuseIfPromoted(rd);
-            ReplicaDisk disk = rd.disk(v.disk(), retention);
-            disk.recover();
-            ReplicaDisk.State st = disk.state();
-            if (st.point() != v.point()) {
-                return new Refuse(Refuse.BASE_MISMATCH, "the replica of " + v.domain() + " " + v.disk() + " is at point "
-                        + st.point() + ", not " + v.point());
-            }
-            long t0 = System.nanoTime();
-            byte[] digests;
-            try (DiskImage img = DiskImage.open(disk.image(), false, tools)) {
-                if (io.amirror.delta.GroupDigests.groups(img.size(), v.groupBlocks()) > io.amirror.delta.GroupDigests.MAX_GROUPS) {
-                    return new Refuse(Refuse.PROTOCOL, "groups of " + v.groupBlocks() + " blocks are too small for "
-                            + img.size() + " bytes");
-                }
-                digests = io.amirror.delta.GroupDigests.ofImage(img.stream(), img.size(), v.groupBlocks());
-            }
-            log.info("verify of {} {} at point {}: replica read in {} s", v.domain(), v.disk(), v.point(),
-                    String.format("%.1f", (System.nanoTime() - t0) / 1e9));
-            return new WireMessage.Verified(v.domain(), v.disk(), v.point(), digests);
-        } catch (StandbyRefusal r) {
-            return new Refuse(r.code(), r.getMessage());
-        } catch (Exception e) {
-            log.error("verify of {} {} failed", v.domain(), v.disk(), e);
-            return new Refuse(Refuse.INTERNAL, "verify failed: " + e.getMessage());
+    /** Reads the replica of the disk whole, telling its progress every second, and answers with its group digests. */
+    private WireMessage verify(ReplicaDomain rd, WireMessage.Verify v, OutputStream out) throws IOException {
+        ReplicaDisk disk = rd.disk(v.disk(), retention);
+        disk.recover();
+        ReplicaDisk.State st = disk.state();
+        if (st.point() != v.point()) {
+            return new Refuse(Refuse.BASE_MISMATCH, "the replica of " + v.domain() + " " + v.disk() + " is at point "
+                    + st.point() + ", not " + v.point());
         }
+        long t0 = System.nanoTime();
+        byte[] digests;
+        try (DiskImage img = DiskImage.open(disk.image(), false, tools)) {
+            if (io.amirror.delta.GroupDigests.groups(img.size(), v.groupBlocks()) > io.amirror.delta.GroupDigests.MAX_GROUPS) {
+                return new Refuse(Refuse.PROTOCOL, "groups of " + v.groupBlocks() + " blocks are too small for "
+                        + img.size() + " bytes");
+            }
+            long total = img.size();
+            InputStream counted = new java.io.FilterInputStream(img.stream()) {
+                private long done;
+                private long told = System.nanoTime();
+
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    int n = super.read(b, off, len);
+                    done += Math.max(n, 0);
+                    if (System.nanoTime() - told > 1_000_000_000L) {
+                        told = System.nanoTime();
+                        WireCodec.write(out, new WireMessage.Progress(done, total));
+                    }
+                    return n;
+                }
+            };
+            digests = io.amirror.delta.GroupDigests.ofImage(counted, total, v.groupBlocks());
+        }
+        log.info("verify of {} {} at point {}: replica read in {} s", v.domain(), v.disk(), v.point(),
+                String.format("%.1f", (System.nanoTime() - t0) / 1e9));
+        return new WireMessage.Verified(v.domain(), v.disk(), v.point(), digests);
     }
 
     private static void refuseIfPromoted(ReplicaDomain rd) throws IOException {

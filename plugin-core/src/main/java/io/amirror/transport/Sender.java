@@ -183,14 +183,22 @@ public final class Sender {
         return received;
     }
 
-    /** Asks the standby for the group digests of its replica of {@code disk} at {@code point}. */
-    public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks) throws IOException {
+    /**
+     * Asks the standby for the group digests of its replica of {@code disk} at {@code point};
+     * {@code progress} hears how many bytes of the replica it has read, about every second.
+     */
+    public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks,
+                         java.util.function.LongConsumer progress) throws IOException {
         try (SSLSocket s = open(new ShapedSocket(bucket))) {
             s.setSoTimeout(Math.max(timeoutMillis, 3_600_000)); // the standby reads the whole replica first
             InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
             OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
             WireCodec.write(out, new WireMessage.Verify(domain, disk, point, groupBlocks));
             WireMessage answer = WireCodec.read(in);
+            while (answer instanceof WireMessage.Progress p) {
+                progress.accept(p.done());
+                answer = WireCodec.read(in);
+            }
             if (answer instanceof Refuse r) {
                 throw new RefusedException(r);
             }

@@ -42,6 +42,7 @@ public final class WireCodec {
     static final int VERIFIED = 11;
     static final int SEED_QUERY = 12;
     static final int SEED_PART = 13;
+    static final int PROGRESS = 14;
     /** Blocks per SEED_PART: 512 KiB of hashes, well inside a frame even if xz cannot shrink them. */
     public static final int SEED_BLOCKS = 32768;
 
@@ -101,6 +102,9 @@ public final class WireCodec {
             putUuid(p, sp.domain());
             putString(p, sp.disk());
             p.putLong(sp.firstBlock()).putInt(sp.blocks()).put(sp.hashesXz());
+        } else if (m instanceof WireMessage.Progress pr) {
+            type = PROGRESS;
+            p.putLong(pr.done()).putLong(pr.total());
         } else {
             Refuse r = (Refuse) m;
             type = REFUSE;
@@ -131,6 +135,8 @@ public final class WireCodec {
             return 16 + strLen(v.disk()) + 4 + 4;
         } else if (m instanceof WireMessage.Verified v) {
             return 16 + strLen(v.disk()) + 4 + v.digests().length;
+        } else if (m instanceof WireMessage.Progress) {
+            return 16;
         } else if (m instanceof WireMessage.SeedQuery q) {
             return 16 + strLen(q.disk()) + 8 + 8;
         } else if (m instanceof WireMessage.SeedPart sp) {
@@ -273,6 +279,14 @@ public final class WireCodec {
                     byte[] xz = new byte[b.remaining()];
                     b.get(xz);
                     yield new WireMessage.SeedPart(u, disk, first, blocks, xz);
+                }
+                case PROGRESS -> {
+                    long done = b.getLong();
+                    long total = b.getLong();
+                    if (done < 0 || total < done) {
+                        throw new WireProtocolException("malformed PROGRESS: " + done + " of " + total);
+                    }
+                    yield new WireMessage.Progress(done, total);
                 }
                 default -> throw new WireProtocolException("unknown frame type " + type);
             };

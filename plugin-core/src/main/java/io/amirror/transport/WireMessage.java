@@ -51,6 +51,10 @@ public sealed interface WireMessage {
     record Verify(UUID domain, String disk, int point, int groupBlocks) implements WireMessage {
     }
 
+    /** Receiver, while it reads the replica for a VERIFY: {@code done} of {@code total} bytes read. */
+    record Progress(long done, long total) implements WireMessage {
+    }
+
     /** Receiver: the replica's group digests at {@code point}, 16 bytes per group. */
     record Verified(UUID domain, String disk, int point, byte[] digests) implements WireMessage {
     }

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
+import static io.amirror.lab.Cli.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -203,18 +204,6 @@ class PrimaryDaemonRealVmTest {
             } finally {
                 daemon.kill9();
             }
-        }
-    }
-
-    /** Runs the CLI as a process; checks its exit status unless {@code expect} is -1; returns its output. */
-    private static String cli(Path work, String name, int expect, String... args) throws Exception {
-        try (AmirrorProcess p = AmirrorProcess.start(null, work.resolve(name + ".out"), args)) {
-            int rc = p.waitFor(600);
-            String out = p.output();
-            if (expect >= 0) {
-                assertEquals(expect, rc, "amirror " + String.join(" ", args) + ":\n" + out);
-            }
-            return out;
         }
     }
 }

@@ -33,6 +33,7 @@ import java.util.UUID;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static io.amirror.lab.Cli.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -363,16 +364,5 @@ class FailoverRealVmTest {
         String path = replicaXml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
         assertTrue(path.startsWith(sockets.toString()), "serial socket moved: " + path);
         return Path.of(path);
-    }
-
-    private static String cli(Path work, String name, int expect, String... args) throws Exception {
-        try (AmirrorProcess p = AmirrorProcess.start(null, work.resolve(name + ".out"), args)) {
-            int rc = p.waitFor(600);
-            String out = p.output();
-            if (expect >= 0) {
-                assertEquals(expect, rc, "amirror " + String.join(" ", args) + ":\n" + out);
-            }
-            return out;
-        }
     }
 }

@@ -24,7 +24,8 @@ class WireAndScheduleTest {
         byte[] sha = new byte[32];
         sha[5] = 9;
         for (WireMessage m : List.of(new WireMessage.Hello(1, "primary.office"), new WireMessage.Resume(12345),
-                new WireMessage.Commit(), new WireMessage.Ack(u, "vda", 7), new WireMessage.Refuse(2, "disk full"))) {
+                new WireMessage.Commit(), new WireMessage.Ack(u, "vda", 7), new WireMessage.Refuse(2, "disk full"),
+                new WireMessage.Progress(5, 10))) {
             assertEquals(m, WireCodec.read(new ByteArrayInputStream(WireCodec.encode(m))));
         }
         var o = (WireMessage.Offer) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
