@@ -11,8 +11,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Installs amirror's qemu hook script (from the libvirt-hooks module) into libvirt's hook
- * directory, and its settings file. libvirt looks for {@code hooks/qemu.d/} when libvirtd starts:
- * when this creates that directory, libvirtd must be restarted once to run the hook.
+ * directory, and its settings file. libvirtd looks for qemu hook scripts when it starts: when there
+ * was none before, it must be restarted once to run this one.
  */
 public final class LibvirtHook {
     public static final Path HOOKS_DIR = Path.of("/etc/libvirt/hooks");
@@ -47,14 +47,24 @@ public final class LibvirtHook {
             }
         }
         Path dir = hooksDir.resolve("qemu.d");
-        boolean created = !Files.isDirectory(dir);
-        Files.createDirectories(dir);
         Path script = dir.resolve("amirror");
+        // libvirtd notes at start whether a qemu hook exists; a first script needs a restart to run
+        boolean first = !Files.exists(script) && !hasOtherScripts(dir) && !Files.exists(hooksDir.resolve("qemu"));
+        Files.createDirectories(dir);
         AtomicFiles.write(script, script().getBytes(StandardCharsets.UTF_8));
         Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.createDirectories(conf.getParent());
         AtomicFiles.write(conf, ("# amirror's libvirt hook: KEY=VALUE lines, read as data\nprimary_state=" + primaryState
                 + "\namirror=" + amirror + "\n").getBytes(StandardCharsets.UTF_8));
-        return new Installed(script, conf, created);
+        return new Installed(script, conf, first);
+    }
+
+    private static boolean hasOtherScripts(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        try (var s = Files.list(dir)) {
+            return s.anyMatch(Files::isExecutable);
+        }
     }
 }
