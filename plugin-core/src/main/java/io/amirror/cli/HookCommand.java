@@ -23,10 +23,15 @@ final class HookCommand {
         Path primaryState = Path.of(LinkCommands.DEFAULT_STATE);
         @Option(names = "--amirror", description = "The amirror command the hook runs (default: ${DEFAULT-VALUE}).")
         Path amirror = Path.of("/usr/bin/amirror");
+        @Option(names = "--single-file", description = "Install as HOOKS/qemu, for a libvirt older than 6.5 (no qemu.d); "
+                + "refused if another qemu hook is there.")
+        boolean singleFile;
 
         @Override
         public Integer call() throws Exception {
-            LibvirtHook.Installed i = LibvirtHook.install(hooksDir, conf, primaryState.toAbsolutePath(), amirror);
+            LibvirtHook.Installed i = singleFile
+                    ? LibvirtHook.installSingleFile(hooksDir, conf, primaryState.toAbsolutePath(), amirror)
+                    : LibvirtHook.install(hooksDir, conf, primaryState.toAbsolutePath(), amirror);
             System.out.println("installed " + i.script() + " (settings in " + i.conf() + ")");
             if (i.restartLibvirtd()) {
                 System.out.println("libvirtd looks for hooks when it starts: restart it once (systemctl restart libvirtd)");

@@ -8,7 +8,7 @@ import io.amirror.primary.PrimaryService;
 import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
 import io.amirror.control.HookEventQueue;
-import org.libvirt.Connect;
+import io.amirror.libvirt.LibvirtSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -74,7 +74,7 @@ final class PrimaryCommand implements Callable<Integer> {
         if (qemuImg == null || qemuNbd == null) {
             throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
         }
-        Connect libvirt = new Connect(cfg.libvirtUri());
+        LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri());
         DomainCapture capture = new DomainCapture(new DomainCapture.Options(qemuNbd, qemuImg, cfg.scratchDir(),
                 Duration.ofSeconds(120)));
         CountDownLatch stop = new CountDownLatch(1);

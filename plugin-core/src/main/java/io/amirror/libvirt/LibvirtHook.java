@@ -41,22 +41,47 @@ public final class LibvirtHook {
      * hook never executes them.
      */
     public static Installed install(Path hooksDir, Path conf, Path primaryState, Path amirror) throws IOException {
-        for (Path p : new Path[] {primaryState, amirror}) {
-            if (p.toString().contains("\n")) {
-                throw new IllegalArgumentException("a path with a newline cannot go into " + conf + ": " + p);
-            }
-        }
         Path dir = hooksDir.resolve("qemu.d");
         Path script = dir.resolve("amirror");
         // libvirtd notes at start whether a qemu hook exists; a first script needs a restart to run
         boolean first = !Files.exists(script) && !hasOtherScripts(dir) && !Files.exists(hooksDir.resolve("qemu"));
         Files.createDirectories(dir);
+        writeScript(script);
+        writeConf(conf, primaryState, amirror);
+        return new Installed(script, conf, first);
+    }
+
+    /**
+     * Installs the script as the single {@code hooksDir/qemu}, for a libvirt without {@code qemu.d}
+     * (before 6.5); refuses to replace another tool's qemu hook.
+     */
+    public static Installed installSingleFile(Path hooksDir, Path conf, Path primaryState, Path amirror) throws IOException {
+        Path script = hooksDir.resolve("qemu");
+        boolean first = !Files.exists(script);
+        if (!first && !Files.readString(script).equals(script())) {
+            throw new IOException(script + " is another qemu hook; merge amirror's ('amirror hook show') into it by hand, "
+                    + "or use qemu.d");
+        }
+        Files.createDirectories(hooksDir);
+        writeScript(script);
+        writeConf(conf, primaryState, amirror);
+        return new Installed(script, conf, first);
+    }
+
+    private static void writeScript(Path script) throws IOException {
         AtomicFiles.write(script, script().getBytes(StandardCharsets.UTF_8));
         Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    private static void writeConf(Path conf, Path primaryState, Path amirror) throws IOException {
+        for (Path p : new Path[] {primaryState, amirror}) {
+            if (p.toString().contains("\n")) {
+                throw new IllegalArgumentException("a path with a newline cannot go into " + conf + ": " + p);
+            }
+        }
         Files.createDirectories(conf.getParent());
         AtomicFiles.write(conf, ("# amirror's libvirt hook: KEY=VALUE lines, read as data\nprimary_state=" + primaryState
                 + "\namirror=" + amirror + "\n").getBytes(StandardCharsets.UTF_8));
-        return new Installed(script, conf, first);
     }
 
     private static boolean hasOtherScripts(Path dir) throws IOException {

@@ -11,7 +11,6 @@ import io.amirror.schedule.ReplicationScheduler;
 import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Sender;
-import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 import org.quartz.SchedulerException;
@@ -61,7 +60,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private static final Pattern TAG_TEXT = Pattern.compile(">\\s*([^<]*?)\\s*<");
 
     private final PrimaryConfig config;
-    private final Connect libvirt;
+    private final io.amirror.libvirt.LibvirtSession libvirt;
     private final DomainCapture capture;
     private final Instant startedAt = Instant.now();
     private final Spool spool;
@@ -83,7 +82,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private volatile List<ConfigError> refusedFiles = List.of();
     private volatile List<ConfigError> conflicts = List.of();
 
-    public PrimaryService(PrimaryConfig config, Connect libvirt, DomainCapture capture) throws IOException,
+    public PrimaryService(PrimaryConfig config, io.amirror.libvirt.LibvirtSession libvirt, DomainCapture capture) throws IOException,
             SchedulerException {
         this.config = config;
         this.libvirt = libvirt;
@@ -164,7 +163,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private DomainStatus loadStatus(String name) {
         DomainStatus s = new DomainStatus(name);
         try {
-            Domain d = libvirt.domainLookupByName(name);
+            Domain d = libvirt.call(c -> c.domainLookupByName(name));
             DomainReplication r = replication(d);
             int base = r.chain().base();
             s.known(r.uuid().toString(), base == 0 ? null : base, r.lastAcknowledgedCut().orElse(null));
@@ -177,7 +176,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private List<PolicyMatcher.DefinedDomain> definedDomains() {
         List<PolicyMatcher.DefinedDomain> out = new ArrayList<>();
         try {
-            for (Domain d : libvirt.listAllDomains(0)) {
+            for (Domain d : libvirt.call(c -> c.listAllDomains(0))) {
                 out.add(new PolicyMatcher.DefinedDomain(d.getName(), tag(d)));
             }
         } catch (LibvirtException e) {
@@ -224,9 +223,12 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     private void cycle(String domainName, Policy policy, DomainStatus status) throws Exception {
         Domain domain;
         try {
-            domain = libvirt.domainLookupByName(domainName);
+            domain = libvirt.call(c -> c.domainLookupByName(domainName));
         } catch (LibvirtException e) {
-            throw new IllegalStateException("domain '" + domainName + "' is not defined in libvirt", e);
+            if (e.getError() != null && e.getError().getCode() == org.libvirt.Error.ErrorNumber.VIR_ERR_NO_DOMAIN) {
+                throw new IllegalStateException("domain '" + domainName + "' is not defined in libvirt", e);
+            }
+            throw e;
         }
         DomainReplication r = replication(domain);
         status.uuid(r.uuid().toString());
@@ -323,7 +325,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         switch (e.operation()) {
             case "started" -> {
                 try {
-                    if (replication(libvirt.domainLookupByName(e.domain())).chain().base() > 0) {
+                    if (replication(libvirt.call(c -> c.domainLookupByName(e.domain()))).chain().base() > 0) {
                         log.info("{} started; its chain is in place, next cycle on schedule", e.domain());
                         return;
                     }
@@ -365,7 +367,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         }
         synchronized (domainLock(domainName)) {
             long t0 = System.nanoTime();
-            DomainReplication r = replication(libvirt.domainLookupByName(domainName));
+            DomainReplication r = replication(libvirt.call(c -> c.domainLookupByName(domainName)));
             DomainReplication.Pending last = r.lastAcknowledged().orElseThrow(() -> new IllegalStateException(
                     domainName + " has no point on the standby yet: nothing to verify"));
             List<VerifyReport.Disk> disks = new ArrayList<>();

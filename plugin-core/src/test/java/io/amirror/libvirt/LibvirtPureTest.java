@@ -17,6 +17,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LibvirtPureTest {
 
     @Test
+    void hookInstallWritesScriptAndSettingsAndSaysWhenLibvirtdMustRestart(@TempDir Path dir) throws Exception {
+        Path hooks = dir.resolve("hooks");
+        Path conf = dir.resolve("etc/hook.conf");
+        LibvirtHook.Installed first = LibvirtHook.install(hooks, conf, Path.of("/var/lib/amirror"), Path.of("/usr/bin/amirror"));
+        assertTrue(first.restartLibvirtd(), "no qemu hook before: libvirtd must look again");
+        assertTrue(Files.isExecutable(first.script()));
+        assertEquals(LibvirtHook.script(), Files.readString(first.script()));
+        assertTrue(Files.readString(conf).contains("\nprimary_state=/var/lib/amirror\namirror=/usr/bin/amirror\n"));
+        assertFalse(LibvirtHook.install(hooks, conf, Path.of("/s"), Path.of("/a")).restartLibvirtd(), "already there");
+        assertThrows(IllegalArgumentException.class, () -> LibvirtHook.install(hooks, conf, Path.of("/x\nevil=1"),
+                Path.of("/a")));
+        // the single-file form never replaces another tool's hook
+        Path other = dir.resolve("other");
+        Files.createDirectories(other);
+        Files.writeString(other.resolve("qemu"), "#!/bin/sh\nexit 0\n");
+        assertThrows(java.io.IOException.class, () -> LibvirtHook.installSingleFile(other, conf, Path.of("/s"), Path.of("/a")));
+        assertEquals("#!/bin/sh\nexit 0\n", Files.readString(other.resolve("qemu")));
+        assertTrue(LibvirtHook.installSingleFile(dir.resolve("single"), conf, Path.of("/s"), Path.of("/a")).restartLibvirtd());
+    }
+
+    @Test
     void onlyAmirrorCheckpointNamesAreOurs() {
         assertEquals(OptionalInt.of(12), CheckpointChain.parse("amirror.12"));
         for (String other : List.of("amirror.", "amirror.0", "amirror.01", "amirror.1x", "backup.1", "amirror.99999999999",

@@ -119,12 +119,18 @@ class FailoverRealVmTest {
             ReplicaDomain rd = ReplicaDomain.find(standbyState.resolve("replicas"), replicaName, null).orElseThrow();
             assertEquals(6, rd.manifest().orElseThrow().keepPoints());
 
+            // an admin edits the primary's definition: the next point carries it, and the standby redefines
+            String inactive = vm.libvirtDomain().getXMLDesc(2);
+            lab.libvirt().domainDefineXML(inactive.replaceFirst("</uuid>", "</uuid>\n  <description>moved to rack 2</description>"));
+
             // release (clean shutdown): the daemon's final cycle captures the shut-off disk
             String b = write(c, 30);
             vm.powerOff(Duration.ofMinutes(2));
             awaitLogLine(work.resolve("primary.log"), vm.name() + ": shut off: final cycle of its disks");
             int p2 = lastPointAfter(work, primaryState, p1, "SHUT_OFF", "final cycle after shutdown");
             assertReplicaEquals(lab, standbyState, vm, "after the final cycle");
+            assertTrue(lab.libvirt().domainLookupByName(replicaName).getXMLDesc(0).contains("moved to rack 2"),
+                    "the replica domain follows the primary's definition");
 
             // the daemon down: the hook queues 'started' on disk, the restarted daemon takes it
             daemon.kill9();
@@ -135,6 +141,11 @@ class FailoverRealVmTest {
             assertTrue(queued(primaryState).isEmpty(), "the event was taken and removed");
             int p2b = lastPointAfter(work, primaryState, p2, null, "cycle at the daemon's start");
 
+            // libvirtd restarts: its 'reconnect' of the running domain makes the daemon check the chain
+            lab.restartLibvirtd();
+            awaitLogLine(work.resolve("primary2.log"), vm.name() + ": reconnect: checking its chain");
+            int p2c = lastPointAfter(work, primaryState, p2b, null, "cycle after the reconnect");
+
             // one more point, shipped; then a point the standby never applies: it crashes after journaling it
             c = vm.console();
             String d = write(c, 50);
@@ -144,16 +155,16 @@ class FailoverRealVmTest {
             vm.libvirtDomain().resume();
             Path delta;
             try (Stream<Path> s = Files.walk(primaryState.resolve("spool"))) {
-                delta = s.filter(p -> p.getFileName().toString().matches("delta-" + p2b + "-[0-9]+\\.amd")).findFirst()
+                delta = s.filter(p -> p.getFileName().toString().matches("delta-" + p2c + "-[0-9]+\\.amd")).findFirst()
                         .orElseThrow();
             }
             int p3 = Integer.parseInt(delta.getFileName().toString().replaceAll("delta-[0-9]+-([0-9]+)\\.amd", "$1"));
             ReplicaDisk vda = rd.disk("vda");
             ReplicaDisk.State before = vda.state();
-            assertEquals(p2b, before.point());
+            assertEquals(p2c, before.point());
             Path pending = vda.image().resolveSibling(delta.getFileName().toString());
             byte[] good = Files.readAllBytes(delta);
-            System.out.printf("points: first %d, shut off %d, at daemon restart %d, pending %d (%d bytes)%n", p1, p2, p2b,
+            System.out.printf("points: first %d, shut off %d, after reconnect %d, pending %d (%d bytes)%n", p1, p2, p2c,
                     p3, good.length);
             assertTrue(good.length > 512 * 1024, "the pending point carries the 1 MiB written: " + good.length);
             Files.write(pending, Arrays.copyOf(good, good.length - 100)); // damaged on disk
@@ -164,7 +175,7 @@ class FailoverRealVmTest {
             // a start that cannot be made consistent is refused, with the way out, and changes nothing
             LibvirtException refused = assertThrows(LibvirtException.class,
                     () -> lab.libvirt().domainLookupByName(replicaName).create());
-            assertTrue(refused.getMessage().contains("cannot be finished") && refused.getMessage().contains("--point " + p2b),
+            assertTrue(refused.getMessage().contains("cannot be finished") && refused.getMessage().contains("--point " + p2c),
                     refused.getMessage());
             assertEquals(0, lab.libvirt().domainLookupByName(replicaName).isActive());
             assertArrayEquals(stateBefore, Files.readAllBytes(vda.image().resolveSibling("state.json")));
