@@ -1,0 +1,152 @@
+package io.amirror.packaging;
+
+import io.amirror.lab.Lab;
+import io.amirror.lab.LabOptions;
+import io.amirror.util.Exec;
+import org.junit.jupiter.api.Test;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The built .deb on this machine, as an admin would use it: lintian, install, the command, the
+ * shipped examples, both services started (by systemd where it runs, otherwise from the units'
+ * own ExecStart lines), then remove (state stays) and purge (state goes). Needs root: it installs
+ * the package for real.
+ */
+class DebPackageIT {
+    static final Duration T = Duration.ofMinutes(5);
+    static final Path DEB = Path.of(System.getProperty("amirror.deb", "target/amirror.deb"));
+
+    static Exec.Result run(String... cmd) {
+        Exec.Result r = Exec.run(T, cmd);
+        System.out.println("$ " + String.join(" ", cmd) + " -> " + r.exitCode() + "\n" + r.stdout() + r.stderr());
+        return r;
+    }
+
+    @Test
+    void installRunRemovePurge() throws Exception {
+        assumeTrue("root".equals(System.getProperty("user.name")), "installs a Debian package: needs root");
+        assumeTrue(!"skip".equals(System.getProperty("amirror.lab")), "lab skipped");
+        assertTrue(Files.exists(DEB), DEB + " was not built");
+
+        // what is inside, and what lintian says (errors fail; warnings are printed)
+        String contents = run("dpkg-deb", "--contents", DEB.toString()).orThrow().stdout();
+        for (String f : List.of("./usr/bin/amirror", "./usr/share/amirror/amirror.jar",
+                "./lib/systemd/system/amirror-primary.service", "./lib/systemd/system/amirror-standby.service",
+                "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/hook.conf",
+                "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
+                "./usr/share/doc/amirror/examples/policies/office.json")) {
+            assertTrue(contents.contains(f), f + " missing from the package:\n" + contents);
+        }
+        String conffiles = run("dpkg-deb", "--info", DEB.toString(), "conffiles").orThrow().stdout();
+        assertTrue(conffiles.contains("/etc/amirror/primary.json") && conffiles.contains("/etc/libvirt/hooks/qemu.d/amirror"),
+                conffiles);
+        Exec.Result lintian = run("lintian", "--fail-on", "error", "--no-tag-display-limit", DEB.toString());
+        assertEquals(0, lintian.exitCode(), "lintian reports errors:\n" + lintian.stdout() + lintian.stderr());
+
+        run("dpkg", "--purge", "amirror"); // a leftover of an interrupted run
+        try (Lab lab = Lab.open(LabOptions.defaults())) { // libvirtd runs: the primary connects to it
+            Exec.Result install = run("apt-get", "install", "-y", "--no-install-recommends", DEB.toAbsolutePath().toString());
+            assertEquals(0, install.exitCode(), "apt-get install failed");
+            assertTrue(install.stdout().contains("this host's fingerprint"), "postinst makes the key pair");
+            assertTrue(Files.exists(Path.of("/var/lib/amirror/identity.p12")));
+
+            assertTrue(run("/usr/bin/amirror", "--version").orThrow().stdout().contains("amirror"));
+            assertEquals(0, run("/usr/bin/amirror", "policy", "validate", "/usr/share/doc/amirror/examples/policies").exitCode());
+            assertEquals(0, run("/usr/bin/amirror", "help", "failover").exitCode());
+
+            int port;
+            try (ServerSocket s = new ServerSocket(0)) {
+                port = s.getLocalPort();
+            }
+            Files.writeString(Path.of("/etc/default/amirror-standby"), "AMIRROR_STANDBY_ARGS=\"--listen 127.0.0.1:" + port
+                    + " --peer sha256:" + "ab".repeat(32) + " --no-define\"\n");
+            if (Files.isDirectory(Path.of("/run/systemd/system"))) {
+                for (String unit : List.of("amirror-primary", "amirror-standby")) {
+                    assertEquals(0, run("systemctl", "start", unit).exitCode());
+                    Thread.sleep(5_000);
+                    assertEquals(0, run("systemctl", "is-active", unit).exitCode(), unit + " did not stay up");
+                    run("systemctl", "stop", unit);
+                }
+            } else {
+                startFromUnit("amirror-primary", "primary running");
+                startFromUnit("amirror-standby", "standby listening on 127.0.0.1:" + port);
+            }
+
+            // remove keeps the state and the configuration; purge takes both
+            assertEquals(0, run("dpkg", "--remove", "amirror").exitCode());
+            assertFalse(Files.exists(Path.of("/usr/bin/amirror")));
+            assertTrue(Files.exists(Path.of("/var/lib/amirror/identity.p12")), "remove must not delete user data");
+            assertTrue(Files.exists(Path.of("/etc/amirror/primary.json")), "remove keeps conffiles");
+            assertEquals(0, run("dpkg", "--purge", "amirror").exitCode());
+            assertFalse(Files.exists(Path.of("/var/lib/amirror")), "purge deletes the state");
+            assertFalse(Files.exists(Path.of("/etc/amirror/primary.json")), "purge deletes the configuration");
+            assertFalse(Files.exists(Path.of("/etc/libvirt/hooks/qemu.d/amirror")));
+        } finally {
+            run("dpkg", "--purge", "amirror");
+        }
+    }
+
+    /**
+     * Runs a unit the way systemd would, without systemd: its EnvironmentFile read, its ExecStart
+     * with the variables expanded; waits for {@code ready} in the output, then stops it.
+     */
+    static void startFromUnit(String unit, String ready) throws Exception {
+        List<String> lines = Files.readAllLines(Path.of("/lib/systemd/system/" + unit + ".service"));
+        String exec = null;
+        java.util.Map<String, String> env = new java.util.HashMap<>();
+        for (String l : lines) {
+            if (l.startsWith("ExecStart=")) {
+                exec = l.substring("ExecStart=".length());
+            } else if (l.startsWith("EnvironmentFile=")) {
+                Path f = Path.of(l.substring("EnvironmentFile=".length()).replaceFirst("^-", ""));
+                if (Files.exists(f)) {
+                    for (String e : Files.readAllLines(f)) {
+                        if (e.matches("[A-Z_]+=.*")) {
+                            env.put(e.substring(0, e.indexOf('=')), e.substring(e.indexOf('=') + 1).replaceAll("^\"|\"$", ""));
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(exec != null, unit + " has no ExecStart");
+        List<String> argv = new ArrayList<>();
+        for (String w : exec.trim().split("\\s+")) {
+            if (w.startsWith("$")) { // systemd splits an unbraced $VAR at whitespace
+                for (String part : env.getOrDefault(w.substring(1), "").trim().split("\\s+")) {
+                    if (!part.isEmpty()) {
+                        argv.add(part);
+                    }
+                }
+            } else {
+                argv.add(w);
+            }
+        }
+        Path log = Files.createTempFile(unit, ".log");
+        Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (System.currentTimeMillis() < deadline && !Files.readString(log).contains(ready) && p.isAlive()) {
+                Thread.sleep(200);
+            }
+            String out = Files.readString(log);
+            System.out.println(unit + ": " + String.join(" ", argv) + "\n" + out);
+            assertTrue(out.contains(ready), unit + " did not start:\n" + out);
+        } finally {
+            p.destroy();
+            p.waitFor(30, TimeUnit.SECONDS);
+            Files.deleteIfExists(log);
+        }
+    }
+}
