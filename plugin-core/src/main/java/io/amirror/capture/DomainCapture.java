@@ -117,7 +117,7 @@ public final class DomainCapture {
             if (!stale.isEmpty()) {
                 throw new ChainBrokenException("disk " + e.getKey() + " of " + name + " holds amirror bitmaps " + stale
                         + " that no checkpoint of the chain " + points + " owns: their chain's metadata was lost; "
-                        + "reset the chain (amirror chain reset) to remove them and start a new one", null);
+                        + "reset the chain to remove them and start a new one (the primary daemon does so itself and repairs the replica by hashes)", null);
             }
             for (int p : points) {
                 if (base == 0 || p < base) {
@@ -128,7 +128,7 @@ public final class DomainCapture {
                     throw new ChainBrokenException("the bitmap of " + CheckpointChain.name(p) + " on disk " + e.getKey()
                             + " of " + name + " is " + (b == null ? "missing (QEMU or the host crashed before saving it, or "
                             + "someone removed it)" : "inconsistent (QEMU or the host crashed while it was in use)")
-                            + ", so the changes since it are unknown; reset the chain (amirror chain reset) to start "
+                            + ", so the changes since it are unknown; reset the chain to start "
                             + "a new one", null);
                 }
             }

@@ -76,7 +76,13 @@ public final class CheckpointChain {
     }
 
     public int nextPoint() {
-        return Math.max(state.latest(), libvirtPoints().stream().mapToInt(Integer::intValue).max().orElse(0)) + 1;
+        int newest = Math.max(state.latest(), state.acknowledged()); // a reset chain goes on numbering after the standby's point
+        return Math.max(newest, libvirtPoints().stream().mapToInt(Integer::intValue).max().orElse(0)) + 1;
+    }
+
+    /** Whether checkpoint {@code point} is in the chain (a reset chain holds none until its next capture). */
+    public boolean holds(int point) {
+        return state.points().contains(point);
     }
 
     /** Makes libvirt and the store agree; see the class comment. */
@@ -238,7 +244,9 @@ public final class CheckpointChain {
 
     /**
      * Starts a new chain: forgets every amirror checkpoint in libvirt (metadata only; their bitmaps
-     * are removed by the caller that knows the images) and in the store. The next capture is full.
+     * are removed by the caller that knows the images) and in the store. The next capture is full;
+     * the point the standby acknowledged is kept, so the new chain's first point follows it (a full
+     * capture refined against the replica's hashes repairs the replica from there).
      */
     public void reset() {
         for (int p : libvirtPoints()) {
@@ -255,7 +263,7 @@ public final class CheckpointChain {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        save(ChainState.empty(state.domainUuid(), state.domainName()));
+        save(new ChainState(state.domainUuid(), state.domainName(), state.acknowledged(), List.of()));
     }
 
     private void remove(int point) {

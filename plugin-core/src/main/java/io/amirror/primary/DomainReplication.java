@@ -113,17 +113,21 @@ public final class DomainReplication {
             throw new IllegalStateException("point " + JSON.readValue(pendingFile().toFile(), Pending.class).newPoint()
                     + " is still pending: ship and acknowledge it before capturing another");
         }
-        DeltaEncoder.recover(maps, chain.base());
-        DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, chain.base(), chain.nextPoint(), preset, pool, threads);
+        int base = chain.base();
+        // a chain reset after a break holds no checkpoint of the standby's point: capture in full; the
+        // refinement against the replica's hashes still sends only what differs
+        int bitmapBase = chain.holds(base) ? base : 0;
+        DeltaEncoder.recover(maps, base);
+        DeltaEncoder enc = new DeltaEncoder(spool, maps, uuid, base, chain.nextPoint(), preset, pool, threads);
         long cutAt = System.currentTimeMillis();
         CaptureResult r;
         try {
-            r = capture.capture(domain, chain, chain.base(), wrap.apply(enc), quiesce);
+            r = capture.capture(domain, chain, bitmapBase, wrap.apply(enc), quiesce);
         } catch (RuntimeException e) {
             enc.abort();
             throw e;
         }
-        Pending p = new Pending(r.basePoint(), r.newPoint(),
+        Pending p = new Pending(base, r.newPoint(),
                 r.disks().stream().map(CaptureResult.DiskStats::target).toList(), cutAt, r.consistency().name());
         Files.createDirectories(maps);
         AtomicFiles.write(pendingFile(), JSON.writeValueAsBytes(p));
@@ -276,6 +280,15 @@ public final class DomainReplication {
             }
         }
         return seeded;
+    }
+
+    /**
+     * The chain broke (bitmaps lost or inconsistent, metadata gone): forget it and its bitmaps; the
+     * next capture reads the disks in full and sends only the blocks whose hash differs from the
+     * replica's, as the next point after the standby's.
+     */
+    public void resetChain() {
+        capture.resetChain(domain, chain);
     }
 
     /** The last point the standby acknowledged, with its disks, if any was recorded. */

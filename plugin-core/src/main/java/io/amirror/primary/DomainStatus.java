@@ -20,7 +20,7 @@ public final class DomainStatus {
                        Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
                        String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
                        String lastCycleEndedAt,
-                       Long lastCycleDeltaBytes, Double lastCycleSeconds) {
+                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair) {
     }
 
     private final String domain;
@@ -47,6 +47,7 @@ public final class DomainStatus {
     private Instant lastCycleEndedAt;
     private Long lastCycleDeltaBytes;
     private Double lastCycleSeconds;
+    private String lastRepair;
     private boolean rpoMissed;
 
     public DomainStatus(String domain) {
@@ -79,6 +80,11 @@ public final class DomainStatus {
             this.lastPoint = point;
             this.lastPointAt = at;
         }
+    }
+
+    /** The chain broke and was replaced; {@code what} says why and what the repair cost. */
+    public synchronized void repaired(String what) {
+        lastRepair = Instant.now() + ": " + what;
     }
 
     public synchronized void phase(Phase p) {
@@ -190,7 +196,7 @@ public final class DomainStatus {
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
-                lastCycleSeconds);
+                lastCycleSeconds, lastRepair);
     }
 
     private static String str(Instant t) {

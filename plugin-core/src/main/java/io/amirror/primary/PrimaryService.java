@@ -248,7 +248,19 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         }
         XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression() : link.compression().next(full);
         long t0 = System.nanoTime();
-        DomainReplication.Captured c = r.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        DomainReplication.Captured c;
+        String broken = null;
+        try {
+            c = r.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        } catch (io.amirror.libvirt.ChainBrokenException e) {
+            // self-heal: a new chain, whose first point is read in full and refined against the replica's
+            // hashes, so the repair sends what really differs, never the whole disk
+            broken = e.getMessage();
+            log.warn("{}: the checkpoint chain broke ({}); starting a new chain and repairing the replica by hashes",
+                    domainName, broken);
+            r.resetChain();
+            c = r.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
         if (policy.compression() == null) {
@@ -262,6 +274,12 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                     + "crash-consistent", domainName, c.capture().newPoint());
         }
         ship(r, c.pending(), link, status);
+        if (broken != null) {
+            String what = "chain broken (" + broken + "); new chain from point " + c.capture().newPoint() + ": "
+                    + c.capture().dataBytes() + " bytes read, " + stored + " bytes of delta sent to repair the replica";
+            status.repaired(what);
+            log.info("{}: repaired: {}", domainName, what);
+        }
         describe(r, c.capture().newPoint(), policy, link);
     }
 
