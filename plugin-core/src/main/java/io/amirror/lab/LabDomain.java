@@ -141,6 +141,28 @@ public final class LabDomain implements AutoCloseable {
         throw new GuestException(name + " did not power off within " + timeout.toSeconds() + " s and was destroyed");
     }
 
+    /**
+     * kill -9 of the guest's QEMU process, as a host crash or the OOM killer would: libvirt is not
+     * asked, so nothing is saved (persistent bitmaps stay in-use or unsaved). Waits until libvirt
+     * sees the domain shut off.
+     */
+    public void killQemu() {
+        try {
+            String pid = java.nio.file.Files.readString(Path.of("/var/run/libvirt/qemu", name + ".pid")).strip();
+            io.amirror.util.Exec.run(Duration.ofSeconds(10), "kill", "-9", pid).orThrow();
+        } catch (IOException e) {
+            throw new GuestException("no QEMU pid for " + name + ": " + e.getMessage(), e);
+        }
+        closeConsole();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (isRunning() && System.nanoTime() < deadline) {
+            io.amirror.util.Pause.millis(100);
+        }
+        if (isRunning()) {
+            throw new GuestException(name + " still runs 30 s after its QEMU was killed");
+        }
+    }
+
     /** Stops the guest at once, like pulling the plug. */
     public void destroy() {
         closeConsole();

@@ -141,12 +141,7 @@ class ChainRealVmTest {
             vm.start();
             guest.console = vm.console();
             guest.write(3 << 20, 4096);
-            String pid = Files.readString(Path.of("/var/run/libvirt/qemu", vm.name() + ".pid")).strip();
-            Exec.run(Duration.ofSeconds(10), "kill", "-9", pid).orThrow();
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (vm.isRunning() && System.nanoTime() < deadline) {
-                Thread.sleep(100);
-            }
+            vm.killQemu();
             var crashed = assertThrows(ChainBrokenException.class,
                     () -> capture.capture(vm.libvirtDomain(), fresh, new ReplicaModel(SIZE)));
             hasMessage(crashed, "inconsistent");

@@ -186,12 +186,7 @@ class PrimaryDaemonRealVmTest {
             try {
                 int before = sites.syncPausedAndCompare(vm, "sync");
                 vm.console().check("dd if=/dev/urandom of=/dev/vda bs=64k seek=300 count=16 conv=fsync 2>/dev/null");
-                String pid = Files.readString(Path.of("/var/run/libvirt/qemu", vm.name() + ".pid")).strip();
-                Exec.run(Duration.ofSeconds(10), "kill", "-9", pid).orThrow();
-                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-                while (vm.isRunning() && System.nanoTime() < deadline) {
-                    Thread.sleep(100);
-                }
+                vm.killQemu();
                 vm.start();
                 vm.console().check("dd if=/dev/urandom of=/dev/vda bs=64k seek=600 count=16 conv=fsync 2>/dev/null");
                 int after = sites.syncPausedAndCompare(vm, "sync-after-crash"); // compares the replica with the disk
