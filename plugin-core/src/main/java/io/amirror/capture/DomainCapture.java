@@ -24,6 +24,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Turns "what changed in domain D since point k" into extents with data, for a running or a shut-off
@@ -73,6 +74,15 @@ public final class DomainCapture {
      * guest's filesystems are frozen through its agent while the point is cut ({@link GuestFreeze}).
      */
     public CaptureResult capture(Domain domain, CheckpointChain chain, int basePoint, CaptureSink sink, boolean quiesce) {
+        return capture(domain, chain, basePoint, sink, quiesce, Map.of());
+    }
+
+    /**
+     * As above; {@code alsoRead} names ranges per disk ({@code [offset, length]}) to capture as if
+     * dirty: blocks a verify found different on the standby, so the next point repairs them.
+     */
+    public CaptureResult capture(Domain domain, CheckpointChain chain, int basePoint, CaptureSink sink, boolean quiesce,
+                                 Map<String, List<long[]>> alsoRead) {
         clearLeftoverJob(domain);
         chain.reconcile();
         if (basePoint != 0 && !chain.state().points().contains(basePoint)) {
@@ -93,8 +103,8 @@ public final class DomainCapture {
         List<DiskInfo> disks = replicatedDisks(name, all);
         checkBitmaps(domain, name, chain, disks, basePoint);
         int newPoint = chain.nextPoint();
-        return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink, quiesce)
-                : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink);
+        return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink, quiesce, alsoRead)
+                : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink, alsoRead);
     }
 
     /**
@@ -178,7 +188,7 @@ public final class DomainCapture {
 
     private CaptureResult captureRunning(Domain domain, String name, CheckpointChain chain, List<DiskInfo> all,
                                          List<DiskInfo> disks, int base, int newPoint, CaptureSink sink,
-                                         boolean quiesce) {
+                                         boolean quiesce, Map<String, List<long[]>> alsoRead) {
         Path jobDir = jobDir(name, newPoint);
         List<String> targets = disks.stream().map(DiskInfo::target).toList();
         boolean created = false;
@@ -189,7 +199,7 @@ public final class DomainCapture {
             for (DiskInfo d : disks) {
                 String dirtyContext = base == 0 ? null : PullBackup.dirtyBitmapContext(d.target());
                 stats.add(captureDisk(job.export(d.target()), d, dirtyContext == null ? List.of() : List.of(dirtyContext),
-                        sink));
+                        alsoRead.getOrDefault(d.target(), List.of()), sink));
             }
             job.close();
             chain.recordCreated(newPoint);
@@ -218,7 +228,7 @@ public final class DomainCapture {
     }
 
     private CaptureResult captureShutOff(Domain domain, String name, CheckpointChain chain, List<DiskInfo> disks,
-                                         int base, int newPoint, CaptureSink sink) {
+                                         int base, int newPoint, CaptureSink sink, Map<String, List<long[]>> alsoRead) {
         List<Integer> since = chain.state().points().stream().filter(p -> p >= base).toList();
         if (base != 0 && since.isEmpty()) {
             throw new CaptureException("no checkpoint from " + describe(base) + " on in " + name);
@@ -233,7 +243,7 @@ public final class DomainCapture {
                 NbdAddress at = NbdAddress.unix(jobDir.resolve(d.target() + ".sock"), d.target());
                 try (QemuNbd server = QemuNbd.start(options.qemuNbd(), d.source(), at, o, options.nbdTimeout())) {
                     List<String> contexts = bitmaps.stream().map(b -> NbdConstants.CONTEXT_DIRTY_BITMAP_PREFIX + b).toList();
-                    stats.add(captureDisk(server.address(), d, contexts, sink));
+                    stats.add(captureDisk(server.address(), d, contexts, alsoRead.getOrDefault(d.target(), List.of()), sink));
                 }
             }
             // Point N+1, made as libvirt makes it: a new recording bitmap, the previous one frozen.
@@ -262,15 +272,19 @@ public final class DomainCapture {
      * union; none means a full capture), then the planned extents into the sink.
      */
     private CaptureResult.DiskStats captureDisk(NbdAddress export, DiskInfo disk, List<String> dirtyContexts,
-                                                CaptureSink sink) throws IOException {
+                                                List<long[]> alsoRead, CaptureSink sink) throws IOException {
         List<String> contexts = new ArrayList<>();
         contexts.add(NbdConstants.CONTEXT_BASE_ALLOCATION);
         contexts.addAll(dirtyContexts);
         try (NbdClient c = NbdClient.connect(export, contexts, options.nbdTimeout())) {
             long size = c.export().size();
             var maps = c.blockStatus(0, size);
-            List<Extent> dirty = dirtyContexts.isEmpty() ? null
-                    : ExtentPlanner.union(size, dirtyContexts.stream().map(maps::get).toList());
+            List<Extent> dirty = null; // none: a full capture
+            if (!dirtyContexts.isEmpty()) {
+                List<List<Extent>> marked = new ArrayList<>(dirtyContexts.stream().map(maps::get).toList());
+                marked.add(ExtentPlanner.ranges(size, alsoRead));
+                dirty = ExtentPlanner.union(size, marked);
+            }
             List<PlannedExtent> plan = ExtentPlanner.plan(size, maps.get(NbdConstants.CONTEXT_BASE_ALLOCATION), dirty);
             sink.beginDisk(disk, size);
             long[] bytes = new long[2];   // data, zero

@@ -67,6 +67,27 @@ public final class ExtentPlanner {
                 }
             }
         }
+        return cover(size, dirty);
+    }
+
+    /**
+     * A dirty map covering [0, size) with flag 1 on {@code ranges} ({@code [offset, length]},
+     * clamped to the disk): ranges to read although no bitmap marked them (a repair after verify).
+     */
+    public static List<Extent> ranges(long size, List<long[]> ranges) {
+        List<long[]> dirty = new ArrayList<>();
+        for (long[] r : ranges) {
+            long start = Math.max(0, r[0]);
+            long end = Math.min(size, r[0] + r[1]);
+            if (end > start) {
+                dirty.add(new long[] {start, end});
+            }
+        }
+        return cover(size, dirty);
+    }
+
+    /** Sorted, merged {@code [start, end)} ranges as extents covering [0, size). */
+    private static List<Extent> cover(long size, List<long[]> dirty) {
         dirty.sort((x, y) -> Long.compare(x[0], y[0]));
         List<Extent> out = new ArrayList<>();
         long pos = 0;

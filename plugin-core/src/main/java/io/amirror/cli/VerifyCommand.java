@@ -82,7 +82,7 @@ final class VerifyCommand implements Callable<Integer> {
             }
         }
         System.out.print(json ? rep.toPrettyString() + "\n" : out + (identical ? "replica identical\n"
-                : "replica DIFFERS from what the primary sent\n"));
+                : "replica DIFFERS from what the primary sent; the next cycle sends the differing groups again\n"));
         return identical ? ExitCodes.OK : ExitCodes.NOT_HEALTHY;
     }
 }

@@ -122,7 +122,7 @@ public final class DomainReplication {
         long cutAt = System.currentTimeMillis();
         CaptureResult r;
         try {
-            r = capture.capture(domain, chain, bitmapBase, wrap.apply(enc), quiesce);
+            r = capture.capture(domain, chain, bitmapBase, wrap.apply(enc), quiesce, repairs());
         } catch (RuntimeException e) {
             enc.abort();
             throw e;
@@ -192,10 +192,50 @@ public final class DomainReplication {
         acknowledged(c.pending());
     }
 
+    /**
+     * Ranges of {@code disk} that a verify found different on the standby: its hash map forgets
+     * them, and the next capture reads them as if dirty, so that point repairs the replica.
+     */
+    public void scheduleRepair(String disk, List<long[]> ranges) throws IOException {
+        List<long[]> all = new java.util.ArrayList<>(repairs().getOrDefault(disk, List.of()));
+        all.addAll(ranges);
+        try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(maps.resolve(disk + ".map"))) {
+            for (long[] r : ranges) {
+                long first = r[0] / io.amirror.delta.DeltaFormat.BLOCK_SIZE;
+                long last = Math.min(map.blocks(), (r[0] + r[1] + io.amirror.delta.DeltaFormat.BLOCK_SIZE - 1)
+                        / io.amirror.delta.DeltaFormat.BLOCK_SIZE);
+                for (long b = first; b < last; b += 4096) {
+                    int n = (int) Math.min(4096, last - b);
+                    map.writeEntries(b, new byte[n * io.amirror.delta.BlockHash.LENGTH]); // all-zero: unknown
+                }
+            }
+            map.force();
+        }
+        AtomicFiles.write(maps.resolve(disk + ".repair"), JSON.writeValueAsBytes(all));
+    }
+
+    /** The ranges to repair per disk, scheduled by a verify and not yet acknowledged. */
+    public java.util.Map<String, List<long[]>> repairs() throws IOException {
+        java.util.Map<String, List<long[]>> out = new java.util.TreeMap<>();
+        if (!Files.isDirectory(maps)) {
+            return out;
+        }
+        try (var s = Files.list(maps)) {
+            for (Path f : s.filter(x -> x.getFileName().toString().endsWith(".repair")).toList()) {
+                String disk = f.getFileName().toString().replaceFirst("\\.repair$", "");
+                out.put(disk, List.of(JSON.readValue(f.toFile(), long[][].class)));
+            }
+        }
+        return out;
+    }
+
     /** The standby holds {@code p} on every disk. */
     public void acknowledged(Pending p) throws IOException {
         chain.acknowledge(p.newPoint());
         DeltaEncoder.acknowledged(spool, maps, uuid, p.disks(), p.newPoint());
+        for (String disk : p.disks()) {
+            Files.deleteIfExists(maps.resolve(disk + ".repair")); // that point read them again
+        }
         AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
         Files.deleteIfExists(pendingFile());
     }

@@ -424,6 +424,9 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                             mismatches.add(new long[] {off, Math.min(groupBytes, map.virtualSize() - off)});
                         }
                     }
+                    if (!mismatches.isEmpty()) {
+                        r.scheduleRepair(disk, mismatches);
+                    }
                     disks.add(new VerifyReport.Disk(disk, groupBytes, mine.length, matching, unknown, mismatches,
                             theirs.length));
                 }
@@ -432,9 +435,9 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             if (report.identical()) {
                 log.info("{}: verify at point {}: the replica is identical", domainName, last.newPoint());
             } else {
-                log.warn("{}: verify at point {}: the replica differs: {}", domainName, last.newPoint(), disks.stream()
-                        .map(d -> d.disk() + " " + d.mismatches().size() + " groups differ, " + d.unknown() + " unknown")
-                        .toList());
+                log.warn("{}: verify at point {}: the replica differs: {}; the next cycle sends those groups again",
+                        domainName, last.newPoint(), disks.stream().map(d -> d.disk() + " " + d.mismatches().size()
+                                + " groups differ, " + d.unknown() + " unknown").toList());
             }
             return report;
         }

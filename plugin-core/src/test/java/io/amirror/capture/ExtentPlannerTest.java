@@ -95,4 +95,12 @@ class ExtentPlannerTest {
         assertThrows(IllegalArgumentException.class, () -> ExtentPlanner.plan(1536, gap, null));
         assertThrows(IllegalArgumentException.class, () -> ExtentPlanner.plan(4096, List.of(new Extent(0, 512, 0)), null));
     }
+
+    @net.jqwik.api.Example
+    void repairRangesBecomeAClampedMergedDirtyMap() {
+        List<Extent> m = ExtentPlanner.ranges(100, List.of(new long[] {90, 50}, new long[] {10, 5}, new long[] {12, 8},
+                new long[] {-5, 3}));
+        assertEquals(List.of(new Extent(0, 10, 0), new Extent(10, 10, 1), new Extent(20, 70, 0), new Extent(90, 10, 1)), m);
+        assertEquals(List.of(new Extent(0, 100, 0)), ExtentPlanner.ranges(100, List.of()));
+    }
 }

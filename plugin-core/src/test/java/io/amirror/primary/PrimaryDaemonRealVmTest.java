@@ -164,6 +164,10 @@ class PrimaryDaemonRealVmTest {
                         replica.toString()).orThrow();
                 String bad = cli(work, "verify-bad", 5, "verify", "--state", sites.primaryState().toString(), vm.name());
                 assertTrue(bad.contains("DIFFERS: bytes 5242880 to 6291456") && bad.contains("63 of 64 groups"), bad);
+                // the next cycle sends that group again: the replica equals the disk, and verify agrees
+                sites.syncPausedAndCompare(vm, "sync-repair");
+                String again = cli(work, "verify-again", 0, "verify", "--state", sites.primaryState().toString(), vm.name());
+                assertTrue(again.contains("replica identical"), again);
             } finally {
                 daemon.kill9();
             }
