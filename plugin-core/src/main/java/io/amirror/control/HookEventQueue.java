@@ -39,10 +39,6 @@ public final class HookEventQueue implements AutoCloseable {
         thread.setDaemon(true);
     }
 
-    public static Path directory(Path stateDir) {
-        return stateDir.resolve("events");
-    }
-
     public HookEventQueue start() {
         thread.start();
         return this;

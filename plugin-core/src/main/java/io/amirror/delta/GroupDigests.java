@@ -62,7 +62,6 @@ public final class GroupDigests {
     public static byte[][] ofMap(ReplicaHashMap map, int groupBlocks) throws IOException {
         int groups = groups(map.virtualSize(), groupBlocks);
         byte[][] out = new byte[groups][];
-        byte[] unknown = new byte[BlockHash.LENGTH];
         for (int g = 0; g < groups; g++) {
             long first = (long) g * groupBlocks;
             int count = (int) Math.min(groupBlocks, map.blocks() - first);
@@ -70,7 +69,7 @@ public final class GroupDigests {
             MessageDigest d = BlockHash.sha256();
             boolean known = true;
             for (int i = 0; i < count && known; i++) {
-                known = !Arrays.equals(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH, unknown, 0, BlockHash.LENGTH);
+                known = ReplicaHashMap.known(hashes, i);
             }
             if (known) {
                 d.update(hashes);
@@ -78,5 +77,31 @@ public final class GroupDigests {
             }
         }
         return out;
+    }
+
+    /** How two summaries of one disk compare: groups equal, groups the primary cannot judge, byte ranges that differ. */
+    public record Comparison(int matching, int unknown, java.util.List<long[]> mismatches) {
+    }
+
+    /**
+     * Compares the primary's digests ({@link #ofMap}, null where unknown) with the standby's
+     * ({@link #ofImage}, same group size); differing groups come back as {@code [offset, length]}.
+     */
+    public static Comparison compare(byte[][] mine, byte[] theirs, int groupBlocks, long virtualSize) {
+        long groupBytes = (long) groupBlocks * DeltaFormat.BLOCK_SIZE;
+        int matching = 0;
+        int unknown = 0;
+        java.util.List<long[]> mismatches = new java.util.ArrayList<>();
+        for (int g = 0; g < mine.length; g++) {
+            if (mine[g] == null) {
+                unknown++;
+            } else if (Arrays.equals(mine[g], 0, LENGTH, theirs, g * LENGTH, (g + 1) * LENGTH)) {
+                matching++;
+            } else {
+                long off = g * groupBytes;
+                mismatches.add(new long[] {off, Math.min(groupBytes, virtualSize - off)});
+            }
+        }
+        return new Comparison(matching, unknown, mismatches);
     }
 }

@@ -131,8 +131,27 @@ public final class ReplicaHashMap implements AutoCloseable {
     /** Whether block {@code b} is known to hold content with hash {@code hash}. */
     public static boolean matches(byte[] hashes, int index, byte[] hash) {
         int at = index * BlockHash.LENGTH;
-        return Arrays.equals(hashes, at, at + BlockHash.LENGTH, hash, 0, BlockHash.LENGTH)
-                && !Arrays.equals(hashes, at, at + BlockHash.LENGTH, UNKNOWN, 0, BlockHash.LENGTH);
+        return Arrays.equals(hashes, at, at + BlockHash.LENGTH, hash, 0, BlockHash.LENGTH) && known(hashes, index);
+    }
+
+    /** Whether entry {@code index} of {@code hashes} (as {@link #read} returns them) holds a hash at all. */
+    public static boolean known(byte[] hashes, int index) {
+        int at = index * BlockHash.LENGTH;
+        return !Arrays.equals(hashes, at, at + BlockHash.LENGTH, UNKNOWN, 0, BlockHash.LENGTH);
+    }
+
+    /**
+     * Makes the blocks overlapping {@code [offset, offset + length)} unknown, so no refinement skips
+     * them (a verify found them different on the replica); durable after {@link #force()}.
+     */
+    public void forget(long offset, long length) throws IOException {
+        long first = offset / DeltaFormat.BLOCK_SIZE;
+        long end = Math.min(blocks(), (offset + length + DeltaFormat.BLOCK_SIZE - 1) / DeltaFormat.BLOCK_SIZE);
+        final int batch = 4096;
+        for (long b = first; b < end; b += batch) {
+            int n = (int) Math.min(batch, end - b);
+            ch.write(ByteBuffer.allocate(n * BlockHash.LENGTH), HEADER + b * BlockHash.LENGTH);
+        }
     }
 
     /**

@@ -73,6 +73,24 @@ public final class XzBlockCodec {
     }
 
     /**
+     * Decompresses a whole xz stream of unknown length, refusing more than {@code maxRaw} bytes (a
+     * small message from the network), with the same memory limit as the blocks.
+     */
+    public static byte[] decompressAtMost(byte[] stored, int maxRaw) throws DeltaFormatException {
+        try (InputStream in = new XZInputStream(new ByteArrayInputStream(stored), DECODER_MEMORY_LIMIT_KIB)) {
+            byte[] raw = in.readNBytes(maxRaw + 1);
+            if (raw.length > maxRaw) {
+                throw new DeltaFormatException("the xz stream exceeds " + maxRaw + " bytes");
+            }
+            return raw;
+        } catch (DeltaFormatException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new DeltaFormatException("corrupt xz stream: " + e.getMessage());
+        }
+    }
+
+    /**
      * Decompresses {@code stored} into exactly {@code rawLength} bytes; anything else (a shorter or
      * longer stream, trailing garbage, a corrupt stream, a dictionary beyond the memory limit) is
      * a {@link DeltaFormatException}.

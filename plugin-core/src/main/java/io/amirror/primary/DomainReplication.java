@@ -201,13 +201,7 @@ public final class DomainReplication {
         all.addAll(ranges);
         try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(maps.resolve(disk + ".map"))) {
             for (long[] r : ranges) {
-                long first = r[0] / io.amirror.delta.DeltaFormat.BLOCK_SIZE;
-                long last = Math.min(map.blocks(), (r[0] + r[1] + io.amirror.delta.DeltaFormat.BLOCK_SIZE - 1)
-                        / io.amirror.delta.DeltaFormat.BLOCK_SIZE);
-                for (long b = first; b < last; b += 4096) {
-                    int n = (int) Math.min(4096, last - b);
-                    map.writeEntries(b, new byte[n * io.amirror.delta.BlockHash.LENGTH]); // all-zero: unknown
-                }
+                map.forget(r[0], r[1]);
             }
             map.force();
         }

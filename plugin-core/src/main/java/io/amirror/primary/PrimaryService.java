@@ -410,25 +410,13 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                         throw new IllegalStateException("the standby summarised " + theirs.length / 16 + " groups of "
                                 + disk + ", the primary has " + mine.length + ": the replica has another size");
                     }
-                    long groupBytes = (long) group * io.amirror.delta.DeltaFormat.BLOCK_SIZE;
-                    int matching = 0;
-                    int unknown = 0;
-                    List<long[]> mismatches = new ArrayList<>();
-                    for (int g = 0; g < mine.length; g++) {
-                        if (mine[g] == null) {
-                            unknown++;
-                        } else if (java.util.Arrays.equals(mine[g], 0, 16, theirs, g * 16, g * 16 + 16)) {
-                            matching++;
-                        } else {
-                            long off = g * groupBytes;
-                            mismatches.add(new long[] {off, Math.min(groupBytes, map.virtualSize() - off)});
-                        }
-                    }
+                    var cmp = io.amirror.delta.GroupDigests.compare(mine, theirs, group, map.virtualSize());
+                    List<long[]> mismatches = cmp.mismatches();
                     if (!mismatches.isEmpty()) {
                         r.scheduleRepair(disk, mismatches);
                     }
-                    disks.add(new VerifyReport.Disk(disk, groupBytes, mine.length, matching, unknown, mismatches,
-                            theirs.length));
+                    disks.add(new VerifyReport.Disk(disk, (long) group * io.amirror.delta.DeltaFormat.BLOCK_SIZE,
+                            mine.length, cmp.matching(), cmp.unknown(), mismatches, theirs.length));
                 }
             }
             VerifyReport report = new VerifyReport(domainName, last.newPoint(), disks, (System.nanoTime() - t0) / 1e9);

@@ -1,14 +1,10 @@
 package io.amirror.standby;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.tukaani.xz.LZMA2Options;
-import org.tukaani.xz.XZInputStream;
-import org.tukaani.xz.XZOutputStream;
+import io.amirror.delta.DeltaFormatException;
+import io.amirror.delta.XzBlockCodec;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
@@ -27,6 +23,7 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
     static final int MAX_JSON = 1 << 20;
+    private static final XzBlockCodec.Preset XZ_PRESET = new XzBlockCodec.Preset(6, false);
 
     public ReplicaManifest {
         networks = Map.copyOf(networks == null ? Map.of() : networks);
@@ -46,27 +43,17 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     }
 
     public byte[] toXz() {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (XZOutputStream xz = new XZOutputStream(out, new LZMA2Options(6))) {
-            xz.write(toJson());
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-        return out.toByteArray();
+        byte[] json = toJson();
+        return XzBlockCodec.compress(json, json.length, XZ_PRESET);
     }
 
     /** Decodes a manifest from the wire; a bad or oversized one is an {@link IOException} naming why. */
     public static ReplicaManifest fromXz(byte[] xz) throws IOException {
-        byte[] json;
-        try (InputStream in = new XZInputStream(new ByteArrayInputStream(xz))) {
-            json = in.readNBytes(MAX_JSON + 1);
-        } catch (IOException e) {
+        try {
+            return fromJson(XzBlockCodec.decompressAtMost(xz, MAX_JSON));
+        } catch (DeltaFormatException e) {
             throw new IOException("the replica manifest is not valid xz: " + e.getMessage());
         }
-        if (json.length > MAX_JSON) {
-            throw new IOException("the replica manifest exceeds " + MAX_JSON + " bytes");
-        }
-        return fromJson(json);
     }
 
     public static ReplicaManifest fromJson(byte[] json) throws IOException {

@@ -214,11 +214,9 @@ public final class Receiver implements AutoCloseable {
                 return new Refuse(Refuse.PROTOCOL, "block " + q.firstBlock() + " is past the seed's " + map.blocks());
             }
             int n = (int) Math.min(WireCodec.SEED_BLOCKS, map.blocks() - q.firstBlock());
-            java.io.ByteArrayOutputStream xz = new java.io.ByteArrayOutputStream();
-            try (var w = new org.tukaani.xz.XZOutputStream(xz, new org.tukaani.xz.LZMA2Options(6))) {
-                w.write(map.read(q.firstBlock(), n));
-            }
-            return new WireMessage.SeedPart(q.domain(), q.disk(), q.firstBlock(), n, xz.toByteArray());
+            byte[] hashes = map.read(q.firstBlock(), n);
+            return new WireMessage.SeedPart(q.domain(), q.disk(), q.firstBlock(), n,
+                    io.amirror.delta.XzBlockCodec.compress(hashes, hashes.length, new io.amirror.delta.XzBlockCodec.Preset(6, false)));
         }
     }
 

@@ -73,9 +73,9 @@ public final class Sender {
     public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress) throws IOException {
         byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
         ShapedSocket plain = new ShapedSocket(bucket);
-        try (SSLSocket s = open(plain)) {
-            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
-            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+        try (Connection c = open(plain)) {
+            InputStream in = c.in();
+            OutputStream out = c.out();
             WireCodec.write(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
             WireMessage answer = WireCodec.read(in);
             if (answer instanceof Refuse r) {
@@ -107,7 +107,7 @@ public final class Sender {
             WireCodec.write(out, new Commit());
             double dataSeconds = (System.nanoTime() - t0) / 1e9;
             long wire = plain.bytesWritten() - wireBefore;
-            s.setSoTimeout(Math.max(timeoutMillis, 600_000)); // verify and apply take time on the standby
+            c.socket().setSoTimeout(Math.max(timeoutMillis, 600_000)); // verify and apply take time on the standby
             WireMessage done = WireCodec.read(in);
             if (done instanceof Refuse r) {
                 throw new RefusedException(r);
@@ -125,9 +125,9 @@ public final class Sender {
      * waits until the standby has stored it.
      */
     public void describe(java.util.UUID domain, int point, byte[] manifestXz) throws IOException {
-        try (SSLSocket s = open(new ShapedSocket(bucket))) {
-            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
-            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+        try (Connection c = open(new ShapedSocket(bucket))) {
+            InputStream in = c.in();
+            OutputStream out = c.out();
             WireCodec.write(out, new WireMessage.Describe(domain, point, manifestXz));
             WireMessage answer = WireCodec.read(in);
             if (answer instanceof Refuse r) {
@@ -149,9 +149,9 @@ public final class Sender {
      */
     public long seed(java.util.UUID domain, String disk, io.amirror.delta.ReplicaHashMap map) throws IOException {
         long received = 0;
-        try (SSLSocket s = open(new ShapedSocket(bucket))) {
-            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
-            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+        try (Connection c = open(new ShapedSocket(bucket))) {
+            InputStream in = c.in();
+            OutputStream out = c.out();
             for (long first = 0; first < map.blocks(); ) {
                 WireCodec.write(out, new WireMessage.SeedQuery(domain, disk, map.virtualSize(), first));
                 WireMessage answer = WireCodec.read(in);
@@ -166,13 +166,11 @@ public final class Sender {
                     throw new WireProtocolException("standby answered " + answer + " to SEED_QUERY from block " + first);
                 }
                 byte[] hashes;
-                int expect = p.blocks() * io.amirror.delta.BlockHash.LENGTH;
-                try (InputStream xz = new org.tukaani.xz.XZInputStream(new java.io.ByteArrayInputStream(p.hashesXz()))) {
-                    hashes = xz.readNBytes(expect + 1);
-                }
-                if (hashes.length != expect) {
-                    throw new WireProtocolException("SEED_PART from block " + first + " holds " + hashes.length
-                            + " bytes of hashes, not " + expect);
+                try {
+                    hashes = io.amirror.delta.XzBlockCodec.decompress(p.hashesXz(), p.hashesXz().length,
+                            p.blocks() * io.amirror.delta.BlockHash.LENGTH);
+                } catch (io.amirror.delta.DeltaFormatException e) {
+                    throw new WireProtocolException("SEED_PART from block " + first + ": " + e.getMessage());
                 }
                 map.writeEntries(first, hashes);
                 received += p.hashesXz().length;
@@ -189,10 +187,10 @@ public final class Sender {
      */
     public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks,
                          java.util.function.LongConsumer progress) throws IOException {
-        try (SSLSocket s = open(new ShapedSocket(bucket))) {
-            s.setSoTimeout(Math.max(timeoutMillis, 3_600_000)); // the standby reads the whole replica first
-            InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
-            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 1 << 16);
+        try (Connection c = open(new ShapedSocket(bucket))) {
+            c.socket().setSoTimeout(Math.max(timeoutMillis, 3_600_000)); // the standby reads the whole replica first
+            InputStream in = c.in();
+            OutputStream out = c.out();
             WireCodec.write(out, new WireMessage.Verify(domain, disk, point, groupBlocks));
             WireMessage answer = WireCodec.read(in);
             while (answer instanceof WireMessage.Progress p) {
@@ -210,17 +208,27 @@ public final class Sender {
         }
     }
 
-    /** Connects through the bucket, shakes hands (TLS, then HELLO); the caller closes the socket. */
-    private SSLSocket open(ShapedSocket plain) throws IOException {
+    /** A connection to the standby past its HELLO, with buffered streams for the exchange. */
+    private record Connection(SSLSocket socket, InputStream in, OutputStream out) implements AutoCloseable {
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+
+    /** Connects through the bucket, shakes hands (TLS, then HELLO); the caller closes the connection. */
+    private Connection open(ShapedSocket plain) throws IOException {
         plain.connect(standby, timeoutMillis);
         SSLSocket s = Tls.connect(tls, plain, standby.getHostString(), timeoutMillis);
         try {
-            WireCodec.write(s.getOutputStream(), new Hello(WireCodec.VERSION, HOST));
-            WireMessage hello = WireCodec.read(s.getInputStream()); // unbuffered: nothing after HELLO is read ahead
+            Connection c = new Connection(s, new BufferedInputStream(s.getInputStream(), 1 << 16),
+                    new BufferedOutputStream(s.getOutputStream(), 1 << 16));
+            WireCodec.write(c.out(), new Hello(WireCodec.VERSION, HOST));
+            WireMessage hello = WireCodec.read(c.in());
             if (!(hello instanceof Hello h) || h.version() != WireCodec.VERSION) {
                 throw new WireProtocolException("standby answered " + hello + " to HELLO");
             }
-            return s;
+            return c;
         } catch (IOException | RuntimeException e) {
             s.close();
             throw e;

@@ -152,6 +152,15 @@ class ReplicaHashMapTest {
             for (int g = 0; g < 4; g++) {
                 assertEquals(g == 0 || g == 2, Arrays.equals(changed, g * 16, g * 16 + 16, primary[g], 0, 16), "group " + g);
             }
+            GroupDigests.Comparison cmp = GroupDigests.compare(primary, changed, group, image.length);
+            assertEquals(2, cmp.matching());
+            assertEquals(0, cmp.unknown());
+            assertEquals(2, cmp.mismatches().size());
+            assertArrayEquals(new long[] {1 << 20, 1 << 20}, cmp.mismatches().get(0));
+            assertArrayEquals(new long[] {3L << 20, image.length - (3L << 20)}, cmp.mismatches().get(1), "the short last group");
+            // a forgotten range is unknown again, and judged no more
+            m.forget(300 * 4096L, 1);
+            assertEquals(1, GroupDigests.compare(GroupDigests.ofMap(m, group), changed, group, image.length).unknown());
         }
         // large disks get larger groups, never more than the protocol allows
         long big = 1L << 40;
