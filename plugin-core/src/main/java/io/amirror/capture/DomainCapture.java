@@ -198,8 +198,8 @@ public final class DomainCapture {
             List<CaptureResult.DiskStats> stats = new ArrayList<>();
             for (DiskInfo d : disks) {
                 String dirtyContext = base == 0 ? null : PullBackup.dirtyBitmapContext(d.target());
-                stats.add(captureDisk(job.export(d.target()), d, dirtyContext == null ? List.of() : List.of(dirtyContext),
-                        alsoRead.getOrDefault(d.target(), List.of()), sink));
+                stats.add(ExportReader.read(job.export(d.target()), d, dirtyContext == null ? List.of() : List.of(dirtyContext),
+                        alsoRead.getOrDefault(d.target(), List.of()), sink, options.nbdTimeout()));
             }
             job.close();
             chain.recordCreated(newPoint);
@@ -243,7 +243,8 @@ public final class DomainCapture {
                 NbdAddress at = NbdAddress.unix(jobDir.resolve(d.target() + ".sock"), d.target());
                 try (QemuNbd server = QemuNbd.start(options.qemuNbd(), d.source(), at, o, options.nbdTimeout())) {
                     List<String> contexts = bitmaps.stream().map(b -> NbdConstants.CONTEXT_DIRTY_BITMAP_PREFIX + b).toList();
-                    stats.add(captureDisk(server.address(), d, contexts, alsoRead.getOrDefault(d.target(), List.of()), sink));
+                    stats.add(ExportReader.read(server.address(), d, contexts, alsoRead.getOrDefault(d.target(), List.of()), sink,
+                            options.nbdTimeout()));
                 }
             }
             // Point N+1, made as libvirt makes it: a new recording bitmap, the previous one frozen.
@@ -266,86 +267,6 @@ public final class DomainCapture {
             deleteJobDir(jobDir);
         }
     }
-
-    /**
-     * Reads one disk's export: block status of {@code base:allocation} and the dirty contexts (their
-     * union; none means a full capture), then the planned extents into the sink.
-     */
-    private CaptureResult.DiskStats captureDisk(NbdAddress export, DiskInfo disk, List<String> dirtyContexts,
-                                                List<long[]> alsoRead, CaptureSink sink) throws IOException {
-        List<String> contexts = new ArrayList<>();
-        contexts.add(NbdConstants.CONTEXT_BASE_ALLOCATION);
-        contexts.addAll(dirtyContexts);
-        try (NbdClient c = NbdClient.connect(export, contexts, options.nbdTimeout())) {
-            long size = c.export().size();
-            var maps = c.blockStatus(0, size);
-            List<Extent> dirty = null; // none: a full capture
-            if (!dirtyContexts.isEmpty()) {
-                List<List<Extent>> marked = new ArrayList<>(dirtyContexts.stream().map(maps::get).toList());
-                marked.add(ExtentPlanner.ranges(size, alsoRead));
-                dirty = ExtentPlanner.union(size, marked);
-            }
-            List<PlannedExtent> plan = ExtentPlanner.plan(size, maps.get(NbdConstants.CONTEXT_BASE_ALLOCATION), dirty);
-            sink.beginDisk(disk, size);
-            long[] bytes = new long[2];   // data, zero
-            int[] counts = new int[2];
-            List<long[]> reads = new ArrayList<>();
-            java.util.ArrayDeque<PlannedExtent> zeroes = new java.util.ArrayDeque<>();
-            for (PlannedExtent p : plan) {
-                if (p.kind() == PlannedExtent.Kind.ZERO) {
-                    zeroes.add(p);
-                } else {
-                    reads.add(new long[] {p.offset(), p.length()});
-                }
-            }
-            // Data arrives in plan order; ZERO extents are slotted in between, so the sink sees one
-            // increasing sequence.
-            c.readRanges(reads, READ_PIECE, true, (offset, data) -> {
-                try {
-                    while (!zeroes.isEmpty() && zeroes.peekFirst().offset() < offset) {
-                        PlannedExtent z = zeroes.pollFirst();
-                        sink.zero(z.offset(), z.length());
-                        bytes[1] += z.length();
-                        counts[1]++;
-                    }
-                    // Zeroes written as data (dd if=/dev/zero) are sent as what they are.
-                    if (allZero(data)) {
-                        sink.zero(offset, data.length);
-                        bytes[1] += data.length;
-                        counts[1]++;
-                    } else {
-                        sink.data(offset, data);
-                        bytes[0] += data.length;
-                        counts[0]++;
-                    }
-                } catch (IOException e) {
-                    throw new NbdException("capture sink failed: " + e.getMessage(), e);
-                }
-            });
-            for (PlannedExtent z : zeroes) {
-                sink.zero(z.offset(), z.length());
-                bytes[1] += z.length();
-                counts[1]++;
-            }
-            sink.endDisk();
-            return new CaptureResult.DiskStats(disk.target(), size, bytes[0], counts[0], bytes[1], counts[1]);
-        }
-    }
-
-    static boolean allZero(byte[] data) {
-        // Arrays.mismatch is vectorised; comparing against a shared zero page keeps it allocation-free.
-        for (int pos = 0; pos < data.length; pos += ZEROES.length) {
-            int n = Math.min(ZEROES.length, data.length - pos);
-            if (java.util.Arrays.mismatch(data, pos, pos + n, ZEROES, 0, n) >= 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static final byte[] ZEROES = new byte[64 * 1024];
-    /** Read size: small enough that in-order delivery holds little, large enough to keep the pipe full. */
-    static final int READ_PIECE = 1 << 20;
 
     private void qemuImg(String... args) {
         List<String> cmd = new ArrayList<>(List.of(options.qemuImg().toString()));

@@ -25,6 +25,9 @@ public final class Main implements Runnable {
     /** Runs the command line and returns its exit status (for tests: no System.exit). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        for (CommandProvider p : java.util.ServiceLoader.load(CommandProvider.class)) {
+            cl.addSubcommand(p.command());
+        }
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("amirror: " + ex.getMessage());
             if (ex instanceof io.amirror.config.ConfigException) {
