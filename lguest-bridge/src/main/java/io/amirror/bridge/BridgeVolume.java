@@ -59,12 +59,13 @@ public final class BridgeVolume implements AutoCloseable {
     }
 
     /**
-     * Opens the image and its state; the first open creates the state with a new UUID, {@code name}
-     * and {@code disk}. An image whose size changed since the state was made is refused: its maps
-     * no longer describe it.
+     * Opens the image and its state; the first open creates the state with {@code uuid} (null: a new
+     * one; give the old one when the state directory was lost, so the standby's replica is repaired
+     * rather than started anew), {@code name} and {@code disk}. An image whose size changed since the
+     * state was made is refused: its maps no longer describe it.
      */
-    public static BridgeVolume open(Path image, Path stateDir, String name, String disk, List<String> launcher)
-            throws IOException {
+    public static BridgeVolume open(Path image, Path stateDir, java.util.UUID uuid, String name, String disk,
+                                    List<String> launcher) throws IOException {
         if (!Files.isRegularFile(image)) {
             throw new IOException(image + " is not a regular file (the bridge serves raw image files)");
         }
@@ -77,13 +78,16 @@ public final class BridgeVolume implements AutoCloseable {
         BridgeState s;
         if (BridgeState.exists(stateDir)) {
             s = BridgeState.read(stateDir);
+            if (uuid != null && !uuid.equals(s.uuid())) {
+                throw new IOException(stateDir + " belongs to guest " + s.uuid() + ", not " + uuid);
+            }
             if (s.size() != size) {
                 throw new IOException(image + " is " + size + " bytes but was " + s.size() + " when its points were cut: "
                         + "the dirty maps no longer describe it; move " + stateDir + " away to start a new chain "
                         + "(the replica is then repaired by hashes, not resent)");
             }
         } else {
-            s = new BridgeState(java.util.UUID.randomUUID(), name, disk, size, List.of(), launcher);
+            s = new BridgeState(uuid != null ? uuid : java.util.UUID.randomUUID(), name, disk, size, List.of(), launcher);
             s.write(stateDir);
         }
         FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);

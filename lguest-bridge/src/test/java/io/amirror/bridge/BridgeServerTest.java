@@ -65,7 +65,7 @@ class BridgeServerTest {
         Files.write(image, initial);
         socket = dir.resolve("nbd.sock");
         state = dir.resolve("state");
-        volume = BridgeVolume.open(image, state, "guest", "vda", List.of());
+        volume = BridgeVolume.open(image, state, null, "guest", "vda", List.of());
         server = BridgeServer.start(volume, state, socket,
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
     }

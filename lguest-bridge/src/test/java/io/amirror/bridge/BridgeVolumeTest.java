@@ -49,7 +49,7 @@ class BridgeVolumeTest {
             Files.write(image, new byte[BLOCKS * B]);
             int[] now = new int[BLOCKS];            // model: fill byte of each block
             Map<Integer, int[]> atCut = new HashMap<>();
-            try (BridgeVolume v = BridgeVolume.open(image, dir.resolve("state"), "g", "vda", List.of())) {
+            try (BridgeVolume v = BridgeVolume.open(image, dir.resolve("state"), null, "g", "vda", List.of())) {
                 for (Step st : steps) {
                     int n = Math.min(st.n(), BLOCKS - st.block());
                     if (st.kind() <= 5) {
@@ -114,13 +114,13 @@ class BridgeVolumeTest {
         Path image = dir.resolve("disk.raw");
         Files.write(image, new byte[16 * B]);
         Path state = dir.resolve("state");
-        try (BridgeVolume v = BridgeVolume.open(image, state, "g", "vda", List.of("qemu-system-x86_64", "-m", "256"))) {
+        try (BridgeVolume v = BridgeVolume.open(image, state, null, "g", "vda", List.of("qemu-system-x86_64", "-m", "256"))) {
             assertEquals(1, v.cut(0));
             v.write(3 * B, ByteBuffer.wrap(new byte[] {1, 2, 3}));
             assertEquals(5, v.cut(5), "a cut is at least the number asked");
         }
         Files.write(state.resolve("point-9.map"), new byte[40]); // a cut that died before its state was written
-        try (BridgeVolume v = BridgeVolume.open(image, state, "other", "vdb", List.of())) {
+        try (BridgeVolume v = BridgeVolume.open(image, state, null, "other", "vdb", List.of())) {
             assertEquals(List.of(1, 5), v.state().points());
             assertEquals("g", v.state().name(), "the first open names the guest");
             assertEquals(List.of("qemu-system-x86_64", "-m", "256"), v.state().launcher());
@@ -135,14 +135,14 @@ class BridgeVolumeTest {
     void anImageThatChangedSizeOrIsNotAMultipleOf4KiBIsRefused(@TempDir Path dir) throws IOException {
         Path image = dir.resolve("disk.raw");
         Files.write(image, new byte[16 * B]);
-        try (BridgeVolume v = BridgeVolume.open(image, dir.resolve("s"), "g", "vda", List.of())) {
+        try (BridgeVolume v = BridgeVolume.open(image, dir.resolve("s"), null, "g", "vda", List.of())) {
             v.cut(0);
         }
         Files.write(image, new byte[32 * B]);
-        IOException e = assertThrows(IOException.class, () -> BridgeVolume.open(image, dir.resolve("s"), "g", "vda", List.of()));
+        IOException e = assertThrows(IOException.class, () -> BridgeVolume.open(image, dir.resolve("s"), null, "g", "vda", List.of()));
         assertTrue(e.getMessage().contains("no longer describe it"), e.getMessage());
         Files.write(image, new byte[B + 512]);
-        e = assertThrows(IOException.class, () -> BridgeVolume.open(image, dir.resolve("t"), "g", "vda", List.of()));
+        e = assertThrows(IOException.class, () -> BridgeVolume.open(image, dir.resolve("t"), null, "g", "vda", List.of()));
         assertTrue(e.getMessage().contains("multiple of 4096"), e.getMessage());
     }
 

@@ -63,6 +63,9 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path state;
         @Option(names = "--name", description = "The guest's name, the first time (default: the image's file name).")
         String name;
+        @Option(names = "--uuid", description = "The guest's UUID, the first time (default: a new one; give the old "
+                + "one when the state directory was lost, so the replica is repaired, not resent).")
+        java.util.UUID uuid;
         @Option(names = "--disk", defaultValue = "vda", description = "The disk's name on the standby (default: vda).")
         String disk;
         @Option(names = "--launcher", description = "The guest's command line, kept for the standby (first time only).")
@@ -72,7 +75,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         public Integer call() throws Exception {
             Path dir = stateOf(image, state);
             String n = name != null ? name : image.getFileName().toString().replaceFirst("\\.[^.]*$", "");
-            try (BridgeVolume v = BridgeVolume.open(image, dir, n, disk, launcher);
+            try (BridgeVolume v = BridgeVolume.open(image, dir, uuid, n, disk, launcher);
                  BridgeServer s = BridgeServer.start(v, dir, socket, tcp == null ? null : HostPort.parse(tcp))) {
                 BridgeState st = v.state();
                 System.out.println("bridge serving " + image + " (" + st.size() + " bytes) as '" + st.name() + "' "

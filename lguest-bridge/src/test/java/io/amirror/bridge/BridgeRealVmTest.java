@@ -1,0 +1,152 @@
+package io.amirror.bridge;
+
+import io.amirror.lab.GuestConsole;
+import io.amirror.lab.Lab;
+import io.amirror.lab.RealVmTest;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.image.DiskImage;
+import io.amirror.spool.Spool;
+import io.amirror.standby.ReplicaDisk;
+import io.amirror.transport.Identity;
+import io.amirror.transport.Receiver;
+import io.amirror.transport.Sender;
+import io.amirror.transport.Tls;
+import io.amirror.transport.TokenBucket;
+import io.amirror.util.Exec;
+import org.junit.jupiter.api.Test;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A guest no libvirt knows: a bare {@code qemu-system-x86_64} boots the lab kernel with its disk on
+ * the bridge's NBD socket and writes it, while points are cut and replicated through the core's
+ * pipeline to a standby receiver. The replica must equal the disk; a bridge that lost its state
+ * repairs the replica by hashes.
+ */
+@RealVmTest
+class BridgeRealVmTest {
+    private static final long DISK = 64L << 20;
+
+    @Test
+    void aBareQemuGuestOnTheBridgeIsReplicatedAndRepairedByHashes(Lab lab) throws Exception {
+        Path work = Files.createTempDirectory(lab.options().workDir(), "bridge-");
+        work.toFile().setExecutable(true, false);
+        Path image = work.resolve("guest.raw");
+        lab.qemuImg().createRaw(image, DISK);
+        Path bridgeState = work.resolve("guest.raw.amirror");
+        Path nbd = work.resolve("nbd.sock");
+        Path console = work.resolve("console.sock");
+        DiskImage.Tools tools = new DiskImage.Tools(lab.host().tool("qemu-img"), lab.host().tool("qemu-nbd"));
+        Identity primaryId = Identity.loadOrCreate(work.resolve("primary"), "primary");
+        Identity standbyId = Identity.loadOrCreate(work.resolve("standby"), "standby");
+        Path replicas = work.resolve("replicas");
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        BridgeVolume volume = BridgeVolume.open(image, bridgeState, null, "bare-guest", "vda", List.of("qemu-system-x86_64"));
+        BridgeServer server = BridgeServer.start(volume, bridgeState, nbd, null);
+        Process qemu = null;
+        try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(primaryId.fingerprint())),
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), replicas, tools, 3).start()) {
+            Sender sender = new Sender(Tls.context(primaryId, Set.of(standbyId.fingerprint())),
+                    new InetSocketAddress(InetAddress.getLoopbackAddress(), standby.port()), new TokenBucket(() -> 1e12),
+                    30_000);
+            BridgeReplication replication = new BridgeReplication(new BridgeClient(bridgeState), nbd,
+                    work.resolve("primary"), new Spool(work.resolve("primary/spool"), 1L << 30), pool, 2,
+                    Duration.ofSeconds(60));
+            XzBlockCodec.Preset preset = XzBlockCodec.Preset.parse("1");
+
+            qemu = new ProcessBuilder(lab.host().tool("qemu-system-x86_64").toString(), "-machine", "pc,accel=tcg",
+                    "-m", "256", "-display", "none", "-no-reboot", "-monitor", "none",
+                    "-kernel", lab.kit().kernel().toString(), "-initrd", lab.kit().initramfs().toString(),
+                    "-append", "console=ttyS0 quiet loglevel=1 panic=-1",
+                    "-drive", "file=nbd+unix:///?socket=" + nbd + ",format=raw,if=virtio,cache=none,discard=unmap",
+                    "-serial", "unix:" + console + ",server=on,wait=off")
+                    .redirectErrorStream(true).redirectOutput(work.resolve("qemu.log").toFile()).start();
+            try (GuestConsole guest = GuestConsole.connect("bare-guest", console, Duration.ofSeconds(60))) {
+                guest.awaitReady(Duration.ofSeconds(180));
+                guest.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=16 count=32 conv=fsync 2>/dev/null");
+
+                BridgeReplication.Cycle first = replication.cycle(sender, preset);
+                System.out.printf("bridge first point: %d bytes read, delta %d bytes%n", first.captured().dataBytes(),
+                        first.deltaBytes());
+                assertEquals(0, first.basePoint());
+                assertTrue(first.captured().dataBytes() >= 2L << 20 && first.captured().dataBytes() < 3L << 20,
+                        "a full point of a sparse disk reads what the guest wrote, not the 64 MiB");
+                ReplicaDisk replica = new ReplicaDisk(replicas, volume.state().uuid(), "vda", tools, 3);
+                assertIdentical(lab, image, replica.image());
+
+                // a guest writing all the time, while points are cut and read
+                guest.check("(i=0; while [ $i -lt 100000 ]; do dd if=/dev/urandom of=/dev/vda bs=4k "
+                        + "seek=$(( (i * 7919) % 16000 )) count=8 conv=fsync 2>/dev/null; usleep 100000; i=$((i+1)); done) "
+                        + "</dev/null >/dev/null 2>&1 & echo $! > /tmp/writer");
+                for (int i = 0; i < 3; i++) {
+                    Thread.sleep(2000);
+                    BridgeReplication.Cycle c = replication.cycle(sender, preset);
+                    System.out.printf("bridge point %d while writing: %d bytes read, delta %d bytes%n", c.newPoint(),
+                            c.captured().dataBytes(), c.deltaBytes());
+                    assertTrue(c.captured().dataBytes() < DISK / 4, "an incremental point reads what was written");
+                }
+                guest.check("kill $(cat /tmp/writer); sleep 1; sync");
+                guest.check("dd if=/dev/zero of=/dev/vda bs=64k seek=200 count=4 conv=fsync 2>/dev/null && "
+                        + "blkdiscard -o 2097152 -l 1048576 /dev/vda 2>/dev/null || true; sync");
+                BridgeReplication.Cycle last = replication.cycle(sender, preset);
+                assertEquals(last.newPoint(), replica.state().point());
+                assertIdentical(lab, image, replica.image());
+                assertEquals(List.of(last.newPoint()), volume.state().points(), "older points retired after the ack");
+
+                // the bridge loses its state (a new host, a wiped directory): the replica is repaired by hashes
+                java.util.UUID uuid = volume.state().uuid();
+                server.close();
+                volume.close();
+                io.amirror.util.FileTrees.delete(bridgeState);
+                volume = BridgeVolume.open(image, bridgeState, uuid, "bare-guest", "vda", List.of());
+                server = BridgeServer.start(volume, bridgeState, nbd, null);
+            }
+            // QEMU lost its NBD connection with the old server: stop it; the disk is quiet now
+            qemu.destroyForcibly().waitFor();
+            qemu = null;
+            new BridgeVolumeWriter(volume).write(40L << 20, 3);
+            BridgeReplication.Cycle repair = replication.cycle(sender, preset);
+            System.out.printf("bridge repair after lost state: %d bytes read, delta %d bytes, %d sent%n",
+                    repair.captured().dataBytes(), repair.deltaBytes(), repair.sentBytes());
+            assertTrue(repair.repair());
+            assertTrue(repair.deltaBytes() < 64 * 1024, "only the 3 changed blocks travel, not the disk: "
+                    + repair.deltaBytes());
+            ReplicaDisk replica = new ReplicaDisk(replicas, volume.state().uuid(), "vda", tools, 3);
+            assertIdentical(lab, image, replica.image());
+        } finally {
+            if (qemu != null) {
+                qemu.destroyForcibly().waitFor();
+            }
+            server.close();
+            volume.close();
+            pool.shutdownNow();
+            io.amirror.util.FileTrees.deleteQuietly(work);
+        }
+    }
+
+    /** Writes random blocks straight through the volume, as a guest would. */
+    private record BridgeVolumeWriter(BridgeVolume volume) {
+        void write(long offset, int blocks) throws java.io.IOException {
+            byte[] b = new byte[blocks * DirtyMap.BLOCK];
+            new java.util.Random(offset).nextBytes(b);
+            volume.write(offset, java.nio.ByteBuffer.wrap(b));
+        }
+    }
+
+    private static void assertIdentical(Lab lab, Path raw, Path replica) {
+        Exec.Result r = Exec.run(List.of(lab.host().tool("qemu-img").toString(), "compare", "-f", "raw", "-F", "qcow2",
+                raw.toString(), replica.toString()), null, Map.of(), Duration.ofMinutes(2));
+        assertEquals(0, r.exitCode(), r.stdout() + r.stderr());
+    }
+}
