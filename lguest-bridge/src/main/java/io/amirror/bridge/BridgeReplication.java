@@ -9,6 +9,8 @@ import io.amirror.libvirt.DiskInfo;
 import io.amirror.nbd.NbdAddress;
 import io.amirror.nbd.NbdConstants;
 import io.amirror.spool.Spool;
+import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.ReplicaManifest;
 import io.amirror.transport.Sender;
 import io.amirror.util.AtomicFiles;
 
@@ -18,6 +20,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 
@@ -78,8 +81,19 @@ public final class BridgeReplication {
         return Files.exists(f) ? JSON.readValue(f.toFile(), Pending.class).newPoint() : 0;
     }
 
-    /** One cycle: ship what is pending, or capture a new point and ship it; then retire old points. */
+    /** One cycle with the default retention (see {@link #cycle(Sender, XzBlockCodec.Preset, ReplicaDisk.Retention)}). */
     public Cycle cycle(Sender standby, XzBlockCodec.Preset preset) throws IOException {
+        return cycle(standby, preset, DEFAULT_RETENTION);
+    }
+
+    /** The standby keeps 24 points for 30 days unless a policy says otherwise. */
+    public static final ReplicaDisk.Retention DEFAULT_RETENTION = new ReplicaDisk.Retention(24, Duration.ofDays(30));
+
+    /**
+     * One cycle: ship what is pending, or capture a new point and ship it; then retire old points,
+     * and describe the guest to the standby (name, launcher, {@code retention}) when that changed.
+     */
+    public Cycle cycle(Sender standby, XzBlockCodec.Preset preset, ReplicaDisk.Retention retention) throws IOException {
         BridgeState s = bridge.state();
         Path maps = maps(s);
         int base = acknowledged(s);
@@ -139,7 +153,23 @@ public final class BridgeReplication {
         AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
         Files.deleteIfExists(maps.resolve("pending.json"));
         retireOlderThan(p.newPoint());
+        describe(standby, s, p.newPoint(), retention);
         return new Cycle(p.basePoint(), p.newPoint(), p.repair(), captured, e.size(), shipped.sentBytes());
+    }
+
+    /**
+     * Sends the standby what it keeps of the guest besides its disk: a manifest without domain XML
+     * (nothing to define in libvirt) carrying the launcher, and the retention. Only when changed.
+     */
+    private void describe(Sender standby, BridgeState s, int point, ReplicaDisk.Retention retention) throws IOException {
+        ReplicaManifest m = new ReplicaManifest(s.uuid(), s.name(), point, null, Map.of(), Map.of(), retention.count(),
+                retention.maxAge().toSeconds(), s.launcher());
+        Path f = maps(s).resolve("described.sha256");
+        if (Files.exists(f) && Files.readString(f).equals(m.key())) {
+            return;
+        }
+        standby.describe(s.uuid(), point, m.toXz());
+        AtomicFiles.write(f, m.key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     private Optional<Pending> pending(BridgeState s, int base) throws IOException {

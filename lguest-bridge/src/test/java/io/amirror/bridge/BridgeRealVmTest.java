@@ -109,7 +109,7 @@ class BridgeRealVmTest {
                 server.close();
                 volume.close();
                 io.amirror.util.FileTrees.delete(bridgeState);
-                volume = BridgeVolume.open(image, bridgeState, uuid, "bare-guest", "vda", List.of());
+                volume = BridgeVolume.open(image, bridgeState, uuid, "bare-guest", "vda", List.of("qemu-system-x86_64"));
                 server = BridgeServer.start(volume, bridgeState, nbd, null);
             }
             // QEMU lost its NBD connection with the old server: stop it; the disk is quiet now
@@ -124,6 +124,17 @@ class BridgeRealVmTest {
                     + repair.deltaBytes());
             ReplicaDisk replica = new ReplicaDisk(replicas, volume.state().uuid(), "vda", tools, 3);
             assertIdentical(lab, image, replica.image());
+
+            // the primary is gone: the standby writes the replica out for a bridge and prints the launcher
+            Path restored = work.resolve("restored.raw");
+            String out = io.amirror.lab.Cli.cli(work, "bridge-failover", 0, "bridge", "failover", "bare-guest",
+                    "--state", work.toString(), "--image", restored.toString());
+            assertTrue(out.contains("then its launcher: qemu-system-x86_64"), out);
+            assertEquals(-1, Files.mismatch(image, restored), "the restored disk is the primary's");
+            Sender.RefusedException refused = assertThrows(Sender.RefusedException.class,
+                    () -> replication.cycle(sender, preset), "a promoted replica takes no more deltas");
+            assertTrue(refused.getMessage().contains("receives nothing more"),
+                    refused.getMessage());
         } finally {
             if (qemu != null) {
                 qemu.destroyForcibly().waitFor();

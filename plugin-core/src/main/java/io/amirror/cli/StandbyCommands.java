@@ -6,6 +6,7 @@ import io.amirror.standby.ReplicaDefiner;
 import io.amirror.standby.ReplicaDefinition;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.ReplicaDomain;
+import io.amirror.standby.ReplicaManifest;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Receiver;
 import io.amirror.transport.Tls;
@@ -171,6 +172,11 @@ final class StandbyCommands {
             o.steps().forEach(s -> System.out.println(label + ": " + s));
             System.out.println(label + ": replica at point " + o.point() + ", ready to run");
             if (noStart) {
+                return 0;
+            }
+            if (d.manifest().map(ReplicaManifest::bridged).orElse(false)) {
+                System.out.println(label + " is a bridge guest: start it with 'amirror bridge failover', or by hand from "
+                        + "the replica image with its launcher: " + String.join(" ", d.manifest().get().launcher()));
                 return 0;
             }
             String name = d.definedName().orElseThrow(() -> new IllegalStateException("the replica of " + domain

@@ -20,7 +20,19 @@ import java.util.Optional;
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
                      RateSchedule bandwidth, String bandwidthText, List<WeekWindow> blackouts,
                      XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
-                     Duration alertAfter, List<String> alertCommand, ReplicaMapping replica) {
+                     Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge) {
+
+    /**
+     * A guest outside libvirt ({@code source: bridge}): its raw image, the NBD socket its launcher
+     * opens, and the bridge's state directory. {@code null} in a policy of libvirt domains.
+     */
+    public record BridgeSource(java.nio.file.Path image, java.nio.file.Path socket, java.nio.file.Path state) {
+    }
+
+    /** Whether {@code amirror bridge} rather than the libvirt daemon replicates this policy's guest. */
+    public boolean bridged() {
+        return bridge != null;
+    }
 
     /**
      * How the standby maps the primary's host-specific parts when it defines the replica domain:

@@ -201,6 +201,18 @@ public final class PolicyLoader {
                         + "(RPO " + Durations.format(rpo.target()) + ")", "give at least the RPO, e.g. twice it"));
             }
         }
+        Policy.BridgeSource bridge = null;
+        if (d.path("source").asText("libvirt").equals("bridge")) {
+            JsonNode b = d.get("bridge");
+            if (dom.path("names").size() != 1 || dom.has("globs") || dom.has("tag")) {
+                errors.add(new ConfigError(file, "/domains", "a bridge policy covers exactly one guest",
+                        "give {\"names\": [\"GUEST\"]} and nothing else"));
+            }
+            java.nio.file.Path image = java.nio.file.Path.of(b.get("image").asText());
+            bridge = new Policy.BridgeSource(image, java.nio.file.Path.of(b.get("socket").asText()),
+                    b.has("state") ? java.nio.file.Path.of(b.get("state").asText())
+                            : image.resolveSibling(image.getFileName() + ".amirror"));
+        }
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
@@ -211,7 +223,7 @@ public final class PolicyLoader {
                 bandwidthText, List.copyOf(blackouts), compression, ret.path("keep").asInt(DEFAULT_KEEP),
                 Duration.ofDays(ret.path("maxAgeDays").asInt(DEFAULT_KEEP_DAYS)), d.path("quiesce").asBoolean(false),
                 alertAfter, strings(al.path("command")), new Policy.ReplicaMapping(stringMap(d.path("replica").path("networks")),
-                        stringMap(d.path("replica").path("bridges"))));
+                        stringMap(d.path("replica").path("bridges"))), bridge);
     }
 
     private static java.util.Map<String, String> stringMap(JsonNode n) {

@@ -250,25 +250,14 @@ public final class DomainReplication {
             throw new IOException("cannot read the definition of " + uuid + ": " + e.getMessage(), e);
         }
         var m = new io.amirror.standby.ReplicaManifest(uuid, name, point, xml, policy.replica().networks(),
-                policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds());
+                policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds(), null);
         Path f = maps.resolve("described.sha256");
-        return Files.exists(f) && Files.readString(f).equals(manifestKey(m)) ? Optional.empty() : Optional.of(m);
+        return Files.exists(f) && Files.readString(f).equals(m.key()) ? Optional.empty() : Optional.of(m);
     }
 
     /** The standby stored {@code m}. */
     public void described(io.amirror.standby.ReplicaManifest m) throws IOException {
-        AtomicFiles.write(maps.resolve("described.sha256"), manifestKey(m).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    }
-
-    private static String manifestKey(io.amirror.standby.ReplicaManifest m) {
-        var samePoint = new io.amirror.standby.ReplicaManifest(m.uuid(), m.name(), 1, m.domainXml(), m.networks(),
-                m.bridges(), m.keepPoints(), m.keepSeconds());
-        try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(samePoint.toJson()));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        AtomicFiles.write(maps.resolve("described.sha256"), m.key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     /**

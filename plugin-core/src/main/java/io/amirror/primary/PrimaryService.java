@@ -140,7 +140,9 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
     }
 
     private synchronized void rematch() throws SchedulerException, IOException {
-        PolicyMatcher.Result m = PolicyMatcher.match(List.copyOf(policies.values()), definedDomains());
+        // a bridge policy's guest is replicated by 'amirror bridge sync', not by this daemon
+        PolicyMatcher.Result m = PolicyMatcher.match(policies.values().stream().filter(p -> !p.bridged()).toList(),
+                definedDomains());
         scheduler.apply(m.assignments());
         Set<String> keep = new HashSet<>();
         for (ReplicationScheduler.Assignment a : m.assignments()) {

@@ -44,7 +44,7 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
     /** Defines (or redefines) the replica of {@code d}; returns the name it has, if it was defined. */
     public synchronized Optional<String> define(ReplicaDomain d) throws IOException, LibvirtException {
         Optional<ReplicaManifest> m = d.manifest();
-        if (m.isEmpty() || d.promoted().isPresent()) {
+        if (m.isEmpty() || m.get().bridged() || d.promoted().isPresent()) {
             return Optional.empty();
         }
         Map<String, Path> images = new LinkedHashMap<>();

@@ -15,11 +15,15 @@ import java.util.UUID;
  * retention. On the wire and on disk it is JSON; on the wire also xz-compressed (a domain XML of a
  * few KiB becomes about 1 KiB).
  *
+ * <p>A guest outside libvirt (replicated through the bridge) has no domain XML: its manifest
+ * carries the {@code launcher} command line its admin gave the bridge instead, and the standby
+ * defines nothing in libvirt for it.
+ *
  * <p>Everything here comes from the network: {@link #fromXz} bounds the decompressed size and
  * {@link #check} refuses what the standby cannot use, before anything is stored.
  */
 public record ReplicaManifest(UUID uuid, String name, int point, String domainXml, Map<String, String> networks,
-                              Map<String, String> bridges, int keepPoints, long keepSeconds) {
+                              Map<String, String> bridges, int keepPoints, long keepSeconds, java.util.List<String> launcher) {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
     static final int MAX_JSON = 1 << 20;
@@ -28,6 +32,26 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     public ReplicaManifest {
         networks = Map.copyOf(networks == null ? Map.of() : networks);
         bridges = Map.copyOf(bridges == null ? Map.of() : bridges);
+        launcher = launcher == null ? java.util.List.of() : java.util.List.copyOf(launcher);
+    }
+
+    /** Whether this is a bridge guest's manifest: no domain for libvirt, a launcher instead. */
+    public boolean bridged() {
+        return domainXml == null;
+    }
+
+    /**
+     * Identifies the content apart from the point, so a primary sends a manifest again only when
+     * something but the point changed.
+     */
+    public String key() {
+        var samePoint = new ReplicaManifest(uuid, name, 1, domainXml, networks, bridges, keepPoints, keepSeconds, launcher);
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(samePoint.toJson()));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     public ReplicaDisk.Retention retention() {
@@ -69,8 +93,11 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
 
     /** Refuses a manifest the standby could not turn into a domain. */
     public void check() throws IOException {
-        if (uuid == null || name == null || domainXml == null) {
-            throw new IOException("the replica manifest lacks its uuid, name or domain XML");
+        if (uuid == null || name == null) {
+            throw new IOException("the replica manifest lacks its uuid or name");
+        }
+        if (launcher.size() > 1000 || launcher.stream().anyMatch(a -> a == null || a.length() > 4096 || a.indexOf('\0') >= 0)) {
+            throw new IOException("the replica manifest's launcher command line is not one a guest could have");
         }
         if (name.isEmpty() || name.length() > 255 || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
             throw new IOException("the replica manifest names the domain '" + name + "', which libvirt does not accept");
@@ -79,6 +106,8 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
             throw new IOException("the replica manifest has point " + point + ", keep " + keepPoints + " points for "
                     + keepSeconds + " s");
         }
-        ReplicaDefinition.parse(domainXml); // well-formed, no DTD, a <domain>
+        if (domainXml != null) {
+            ReplicaDefinition.parse(domainXml); // well-formed, no DTD, a <domain>
+        }
     }
 }

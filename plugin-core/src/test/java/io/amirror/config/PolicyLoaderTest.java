@@ -36,7 +36,12 @@ class PolicyLoaderTest {
     void shippedExamplesAreValid() throws Exception {
         PolicyLoader.Loaded l = PolicyLoader.loadDir(EXAMPLES.resolve("policies"));
         assertEquals(List.of(), l.errors());
-        assertEquals(3, l.policies().size());
+        assertEquals(4, l.policies().size());
+        Policy pbx = l.policies().stream().filter(p -> p.name().equals("pbx")).findFirst().orElseThrow();
+        assertTrue(pbx.bridged());
+        assertEquals(Path.of("/srv/vm/pbx.raw"), pbx.bridge().image());
+        assertEquals(Path.of("/srv/vm/pbx.raw.amirror"), pbx.bridge().state(), "the state beside the image by default");
+
         Policy office = l.policies().stream().filter(p -> p.name().equals("office")).findFirst().orElseThrow();
         assertEquals(Duration.ofMinutes(15), office.rpo().target());
         assertEquals(Duration.ofHours(1), office.alertAfter());
@@ -45,6 +50,7 @@ class PolicyLoaderTest {
         assertEquals(java.util.Map.of("default", "office-lan"), office.replica().networks());
         assertEquals(java.util.Map.of("br0", "br-standby"), office.replica().bridges());
         assertEquals(48, office.keepPoints());
+        assertFalse(office.bridged());
         assertEquals(List.of("/usr/local/bin/amirror-alert", "--to", "admin@example.net"), office.alertCommand());
         // 512 kbit/s on a Wednesday at 10:00, 2 Mbit/s at night
         var wed10 = java.time.ZonedDateTime.parse("2026-11-25T10:00:00Z[UTC]");
@@ -110,6 +116,19 @@ class PolicyLoaderTest {
         assertEquals("/domains", noDomains.errors().get(0).field());
         ConfigException name = refused(good("").replace("\"p\"", "\"../etc\""));
         assertEquals("/name", name.errors().get(0).field());
+    }
+
+    @Test
+    void aBridgePolicyNamesOneGuestAndItsBridge() {
+        String bridge = ", \"source\": \"bridge\", \"bridge\": {\"image\": \"/srv/g.raw\", \"socket\": \"/run/g.sock\"}";
+        assertEquals("/bridge", refused(good(", \"source\": \"bridge\"")).errors().get(0).field(), "source bridge without a bridge");
+        assertFalse(refused(good(", \"bridge\": {\"image\": \"/srv/g.raw\", \"socket\": \"/run/g.sock\"}")).errors().isEmpty(),
+                "a bridge in a libvirt policy");
+        ConfigException two = refused(good(bridge).replace("{\"names\": [\"web\"]}", "{\"names\": [\"a\", \"b\"]}"));
+        assertEquals("/domains", two.errors().get(0).field());
+        assertTrue(two.errors().get(0).problem().contains("exactly one guest"), two.getMessage());
+        ConfigException relative = refused(good(bridge.replace("/srv/g.raw", "g.raw")));
+        assertEquals("/bridge/image", relative.errors().get(0).field());
     }
 
     @Test

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
@@ -66,7 +67,7 @@ class ReplicaDefinitionTest {
             """;
 
     static ReplicaManifest manifest(String xml) {
-        return new ReplicaManifest(UUID_1, "files", 3, xml, Map.of("default", "office-lan"), Map.of("br0", "br-sb"), 12, 86400);
+        return new ReplicaManifest(UUID_1, "files", 3, xml, Map.of("default", "office-lan"), Map.of("br0", "br-sb"), 12, 86400, null);
     }
 
     static final ReplicaDefinition.Options SAME_NAME = new ReplicaDefinition.Options("", Path.of("/run/amirror"),
@@ -153,15 +154,17 @@ class ReplicaDefinitionTest {
         byte[] cut = java.util.Arrays.copyOf(xz, xz.length - 5);
         assertThrows(IOException.class, () -> ReplicaManifest.fromXz(cut));
         for (ReplicaManifest bad : new ReplicaManifest[] {
-                new ReplicaManifest(UUID_1, "a/b", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1),
-                new ReplicaManifest(UUID_1, "files", 0, PRIMARY_XML, Map.of(), Map.of(), 1, 1),
-                new ReplicaManifest(UUID_1, "files", 3, "<domain", Map.of(), Map.of(), 1, 1),
-                new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 0, 1)}) {
+                new ReplicaManifest(UUID_1, "a/b", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
+                new ReplicaManifest(UUID_1, "files", 0, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
+                new ReplicaManifest(UUID_1, "files", 3, "<domain", Map.of(), Map.of(), 1, 1, null),
+                new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 0, 1, null),
+                new ReplicaManifest(UUID_1, "pbx", 3, null, Map.of(), Map.of(), 1, 1, java.util.Collections.nCopies(2000, "-x")),
+                new ReplicaManifest(null, "pbx", 3, null, Map.of(), Map.of(), 1, 1, List.of("qemu"))}) {
             assertThrows(IOException.class, () -> ReplicaManifest.fromXz(bad.toXz()), bad.name() + " " + bad.point());
         }
         // a decompression bomb stops at the bound
         String huge = "<domain><description>" + "a".repeat(ReplicaManifest.MAX_JSON) + "</description></domain>";
-        var bomb = new ReplicaManifest(UUID_1, "files", 3, huge, Map.of(), Map.of(), 1, 1).toXz();
+        var bomb = new ReplicaManifest(UUID_1, "files", 3, huge, Map.of(), Map.of(), 1, 1, null).toXz();
         assertTrue(bomb.length < 64 * 1024);
         var e = assertThrows(IOException.class, () -> ReplicaManifest.fromXz(bomb));
         assertTrue(e.getMessage().contains("exceeds"), e.getMessage());
