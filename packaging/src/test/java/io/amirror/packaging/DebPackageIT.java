@@ -44,6 +44,7 @@ class DebPackageIT {
         String contents = run("dpkg-deb", "--contents", DEB.toString()).orThrow().stdout();
         for (String f : List.of("./usr/bin/amirror", "./usr/share/amirror/amirror.jar",
                 "./lib/systemd/system/amirror-primary.service", "./lib/systemd/system/amirror-standby.service",
+                "./lib/systemd/system/amirror-bridge@.service", "./lib/systemd/system/amirror-bridge-sync@.service",
                 "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/hook.conf",
                 "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
                 "./usr/share/doc/amirror/examples/policies/office.json")) {
@@ -70,6 +71,20 @@ class DebPackageIT {
             try (ServerSocket s = new ServerSocket(0)) {
                 port = s.getLocalPort();
             }
+            // a bridge guest, as its policy and template unit describe it
+            Path guestDir = Files.createTempDirectory("amirror-bridge-it");
+            Path guestImage = guestDir.resolve("pbx.raw");
+            Files.write(guestImage, new byte[1 << 20]);
+            Path bridgePolicy = Path.of("/etc/amirror/policies.d/pbx-it.json");
+            Files.writeString(bridgePolicy, Files.readString(Path.of("/usr/share/doc/amirror/examples/policies/bridge-pbx.json"))
+                    .replace("/srv/vm/pbx.raw", guestImage.toString()).replace("/run/amirror/pbx.sock",
+                            guestDir.resolve("pbx.sock").toString()).replace("\"pbx\"", "\"pbx-it\""));
+            if (!Files.isDirectory(Path.of("/run/systemd/system"))) {
+                startFromUnit("amirror-bridge@", "pbx-it", "bridge serving " + guestImage);
+            }
+            Files.delete(bridgePolicy);
+            io.amirror.util.FileTrees.deleteQuietly(guestDir);
+
             Files.writeString(Path.of("/etc/default/amirror-standby"), "AMIRROR_STANDBY_ARGS=\"--listen 127.0.0.1:" + port
                     + " --peer sha256:" + "ab".repeat(32) + " --no-define\"\n");
             if (Files.isDirectory(Path.of("/run/systemd/system"))) {
@@ -103,7 +118,15 @@ class DebPackageIT {
      * with the variables expanded; waits for {@code ready} in the output, then stops it.
      */
     static void startFromUnit(String unit, String ready) throws Exception {
+        startFromUnit(unit, null, ready);
+    }
+
+    /** As above, for an instance of a template unit ({@code unit} ends in '@'; %i is {@code instance}). */
+    static void startFromUnit(String unit, String instance, String ready) throws Exception {
         List<String> lines = Files.readAllLines(Path.of("/lib/systemd/system/" + unit + ".service"));
+        if (instance != null) {
+            lines = lines.stream().map(l -> l.replace("%i", instance)).toList();
+        }
         String exec = null;
         java.util.Map<String, String> env = new java.util.HashMap<>();
         for (String l : lines) {

@@ -118,7 +118,8 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path bridgeState;
         @Option(names = "--socket", description = "The bridge's NBD unix socket.")
         Path socket;
-        @Option(names = "--state", required = true, description = "This primary's state directory (keys, spool, maps).")
+        @Option(names = "--state", required = true,
+                description = "This primary's state directory: its key pair, and bridge/ for maps and spool.")
         Path state;
         @Option(names = "--to", paramLabel = "HOST:PORT")
         String to;
@@ -169,8 +170,10 @@ public final class BridgeCommand implements Runnable, CommandProvider {
                     new TokenBucket(() -> limit.rateAt(ZonedDateTime.now())), 30_000);
             ExecutorService pool = Executors.newFixedThreadPool(2);
             try {
-                BridgeReplication r = new BridgeReplication(new BridgeClient(bridgeState), socket, state,
-                        new Spool(state.resolve("spool"), 8L << 30), pool, 2, Duration.ofSeconds(60));
+                // maps and spool of bridge guests apart from the libvirt daemon's, which sweeps its own spool
+                Path own = state.resolve("bridge");
+                BridgeReplication r = new BridgeReplication(new BridgeClient(bridgeState), socket, own,
+                        new Spool(own.resolve("spool"), 8L << 30), pool, 2, Duration.ofSeconds(60));
                 while (true) {
                     BridgeReplication.Cycle c;
                     try {
