@@ -10,7 +10,7 @@ import java.util.concurrent.Callable;
 
 /** {@code amirror bench ...}: measured figures for BENCHMARKS.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks on the real-VM lab (needs root).",
-        subcommands = {BenchCommand.Delta.class})
+        subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class})
 public final class BenchCommand {
 
     @Command(name = "delta", mixinStandardHelpOptions = true,
@@ -28,6 +28,27 @@ public final class BenchCommand {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
                 DeltaBench.Report r = DeltaBench.run(lab, days, seed, diskMiB, System.out);
                 DeltaBench.print(r, System.out);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "copy", mixinStandardHelpOptions = true,
+            description = "Per office day: amirror with and without COPY frames, rsync (zstd -19), xz -9e of the changed "
+                    + "and of the truly new blocks.")
+    static final class Copy implements Callable<Integer> {
+        @Option(names = "--days", description = "Office days after the first sync (default: ${DEFAULT-VALUE}).")
+        int days = 3;
+        @Option(names = "--seed", description = "Workload seed (default: ${DEFAULT-VALUE}).")
+        long seed = 1;
+        @Option(names = "--disk-mib", description = "Guest disk size in MiB (default: ${DEFAULT-VALUE}).")
+        int diskMiB = 256;
+
+        @Override
+        public Integer call() throws Exception {
+            try (Lab lab = Lab.open(LabOptions.defaults())) {
+                io.amirror.bench.CopyBench.print(io.amirror.bench.CopyBench.run(lab, days, seed, diskMiB, System.out),
+                        System.out);
             }
             return 0;
         }

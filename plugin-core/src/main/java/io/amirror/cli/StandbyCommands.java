@@ -198,8 +198,10 @@ final class StandbyCommands {
         }
     }
 
-    @Command(name = "seed", description = "Start replicas on the standby from copies already there.",
-            subcommands = {Seed.Adopt.class})
+    @Command(name = "seed", description = "Start replicas without a full copy over the link: from a copy already on "
+            + "the standby (adopt), or from removable media (export on the primary, import on the standby).",
+            subcommands = {Seed.Adopt.class, SeedMediaCommands.Export.class, SeedMediaCommands.Import.class,
+                SeedMediaCommands.Cancel.class})
     static final class Seed {
         @Command(name = "adopt", mixinStandardHelpOptions = true,
                 description = {"Make IMAGE (an older copy of the disk: a backup, or the old primary's disk after a "

@@ -58,6 +58,12 @@ final class StatusCommand implements Callable<Integer> {
                 System.out.printf("  last cycle failed at %s: %s%n", d.path("lastErrorAt").asText(),
                         d.path("lastError").asText());
             }
+            if (d.path("lastVerify").isTextual() && d.path("lastVerify").asText().contains("DIFFERS")) {
+                System.out.printf("  last verify: %s%n", d.path("lastVerify").asText());
+            }
+            if (d.path("lastRepair").isTextual()) {
+                System.out.printf("  last repair: %s%n", d.path("lastRepair").asText());
+            }
         }
         for (JsonNode e : s.path("policyErrors")) {
             System.out.printf("policy error: %s: %s: %s%n", e.path("file").asText(), e.path("field").asText(),

@@ -16,11 +16,13 @@ import java.util.Optional;
  * @param bandwidth   the uplink rate by time of week; {@code null} means unlimited
  * @param compression {@code null} for {@code auto}, otherwise a fixed xz preset
  * @param alertAfter  the age of the newest standby point at which the RPO counts as missed
+ * @param verifyEvery how often the replica is verified end to end, after a cycle; {@code null}: only when asked
  */
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
                      RateSchedule bandwidth, String bandwidthText, List<WeekWindow> blackouts,
                      XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
-                     Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge) {
+                     Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge,
+                     Duration verifyEvery) {
 
     /**
      * A guest outside libvirt ({@code source: bridge}): its raw image, the NBD socket its launcher

@@ -201,6 +201,14 @@ public final class PolicyLoader {
                         + "(RPO " + Durations.format(rpo.target()) + ")", "give at least the RPO, e.g. twice it"));
             }
         }
+        Duration verifyEvery = null;
+        if (d.path("verify").has("every")) {
+            verifyEvery = Durations.parse(d.get("verify").get("every").asText());
+            if (verifyEvery.compareTo(Duration.ofSeconds(10)) < 0) {
+                errors.add(new ConfigError(file, "/verify/every", "a verify reads the whole replica on the standby; "
+                        + Durations.format(verifyEvery) + " is too often", "give at least 10s; a day or a week is usual"));
+            }
+        }
         Policy.BridgeSource bridge = null;
         if (d.path("source").asText("libvirt").equals("bridge")) {
             JsonNode b = d.get("bridge");
@@ -223,7 +231,7 @@ public final class PolicyLoader {
                 bandwidthText, List.copyOf(blackouts), compression, ret.path("keep").asInt(DEFAULT_KEEP),
                 Duration.ofDays(ret.path("maxAgeDays").asInt(DEFAULT_KEEP_DAYS)), d.path("quiesce").asBoolean(false),
                 alertAfter, strings(al.path("command")), new Policy.ReplicaMapping(stringMap(d.path("replica").path("networks")),
-                        stringMap(d.path("replica").path("bridges"))), bridge);
+                        stringMap(d.path("replica").path("bridges"))), bridge, verifyEvery);
     }
 
     private static java.util.Map<String, String> stringMap(JsonNode n) {

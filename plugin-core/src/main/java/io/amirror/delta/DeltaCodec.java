@@ -142,6 +142,11 @@ public final class DeltaCodec {
         b.put((byte) FRAME_ZERO).putLong(offset).putLong(length);
     }
 
+    public static void encodeCopy(ByteBuffer b, long offset, long source, byte[] hashes, int fromBlock, int count) {
+        b.put((byte) FRAME_COPY).putLong(offset).putLong(source).putShort((short) count)
+                .put(hashes, fromBlock * BlockHash.LENGTH, count * BlockHash.LENGTH);
+    }
+
     /**
      * Checks frames against the header and against each other: inside the disk, aligned to the
      * block size (but for the disk's tail), in increasing order, never overlapping.
@@ -196,9 +201,31 @@ public final class DeltaCodec {
                 long len = b.getLong();
                 order.check(offset, len, "ZERO");
                 frames.add(new Frame.Zero(offset, len));
+            } else if (type == FRAME_COPY) {
+                need(b, COPY_FRAME_HEADER - 1, "COPY frame header");
+                long offset = b.getLong();
+                long source = b.getLong();
+                int count = Short.toUnsignedInt(b.getShort());
+                if (count == 0 || count > MAX_COPY_BLOCKS) {
+                    throw new DeltaFormatException("COPY frame at " + offset + " of " + count + " blocks (1 to "
+                            + MAX_COPY_BLOCKS + ")");
+                }
+                long len = (long) count * BLOCK_SIZE;
+                order.check(offset, len, "COPY");
+                if (order.header.basePoint() == 0) {
+                    throw new DeltaFormatException("COPY frame in a delta from point 0: there is no replica to copy from");
+                }
+                if (source < 0 || source % BLOCK_SIZE != 0 || source > order.header.virtualSize() - len) {
+                    throw new DeltaFormatException("COPY frame at " + offset + " copies from " + source
+                            + ", not whole blocks inside the disk");
+                }
+                need(b, count * BlockHash.LENGTH, "COPY frame hashes");
+                byte[] hashes = new byte[count * BlockHash.LENGTH];
+                b.get(hashes);
+                frames.add(new Frame.Copy(offset, source, hashes));
             } else {
                 throw new DeltaFormatException("unknown frame type " + type + " at byte " + (b.position() - 1)
-                        + " of a block" + (type == FRAME_COPY_RESERVED ? " (COPY frames need a newer amirror)" : ""));
+                        + " of a block");
             }
         }
         return frames;

@@ -96,7 +96,7 @@ public final class DeltaEncoder implements CaptureSink {
         DeltaHeader h = new DeltaHeader(domain, disk, size, basePoint, newPoint, DeltaFormat.BLOCK_SIZE,
                 DeltaFormat.CODEC_XZ, DeltaFormat.DEFAULT_BLOCK_RAW);
         writer = new DeltaWriter(writing.stream(), h, preset, pool, threads, journal);
-        refiner = new Refiner(writer, map);
+        refiner = new Refiner(writer, map, true, SourceIndex.DEFAULT_MAX_ENTRIES);
         refiner.beginDisk(d, size);
     }
 

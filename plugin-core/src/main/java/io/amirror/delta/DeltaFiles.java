@@ -11,6 +11,7 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -39,8 +40,18 @@ public final class DeltaFiles {
                                double seconds) {
     }
 
-    /** Writes the delta that turns {@code from} into {@code to}; {@code out} appears only when complete. */
+    /** Writes the delta that turns {@code from} into {@code to}, with COPY frames; {@code out} appears only when complete. */
     public static CreateResult create(DiskImage from, DiskImage to, Path out, CreateOptions o) throws IOException {
+        return create(from, to, out, o, true);
+    }
+
+    /**
+     * As above; {@code copies} says whether blocks {@code from} holds elsewhere go as COPY frames
+     * (found through a {@link SourceIndex} built from {@code from}, as the pipeline builds it from
+     * the replica hash map).
+     */
+    public static CreateResult create(DiskImage from, DiskImage to, Path out, CreateOptions o, boolean copies)
+            throws IOException {
         if (from.size() != to.size()) {
             throw new IOException("the images differ in size (" + from.size() + " and " + to.size()
                     + " bytes): a delta connects two states of one disk");
@@ -59,7 +70,7 @@ public final class DeltaFiles {
             Refiner refiner;
             try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20);
                  DeltaWriter w = new DeltaWriter(file, h, preset, pool, o.threads(), DeltaWriter.ResultListener.NONE)) {
-                refiner = new Refiner(w, map);
+                refiner = new Refiner(w, map, copies, SourceIndex.DEFAULT_MAX_ENTRIES);
                 refiner.beginDisk(new DiskInfo(o.disk(), null, "raw", false, "disk"), to.size());
                 byte[] buf = new byte[PIECE];
                 for (long pos = 0; pos < to.size(); pos += PIECE) {
@@ -118,26 +129,132 @@ public final class DeltaFiles {
         }
     }
 
+    /** Where COPY frames read their sources: the disk at the delta's base point, opened when first needed. */
+    public interface BaseImage {
+        DiskImage open() throws IOException;
+    }
+
     /**
-     * Applies a delta to an image in place, only after the whole delta verified and its disk size
-     * matched the image: on any defect the image is not touched.
+     * COPY sources that are not on the replica as the delta expects (their hash differs): nothing
+     * was written. {@code ranges} are the source ranges ({@code [offset, length]}) that differ.
+     */
+    public static final class StaleSourceException extends IOException {
+        private final List<long[]> ranges;
+
+        public StaleSourceException(List<long[]> ranges) {
+            super(ranges.size() + " COPY source range(s) differ from the replica the delta expects, first at byte "
+                    + ranges.get(0)[0] + ": the replica drifted; not applied");
+            this.ranges = List.copyOf(ranges);
+        }
+
+        public List<long[]> ranges() {
+            return ranges;
+        }
+    }
+
+    /**
+     * Applies a delta to an image in place, reading COPY sources from the image itself before any
+     * write: right for a first apply, where the image is at the base point.
      */
     public static DeltaReader.Result apply(Path delta, DiskImage image) throws IOException {
+        verifyFor(delta, image);
+        Path sources = gatherSources(delta, () -> image, false);
+        return apply(delta, image, sources);
+    }
+
+    private static DeltaReader.Result verifyFor(Path delta, DiskImage image) throws IOException {
         DeltaReader.Result checked = verify(delta);
         if (checked.header().virtualSize() != image.size()) {
             throw new DeltaFormatException("the delta is for a disk of " + checked.header().virtualSize()
                     + " bytes, the image has " + image.size() + "; not applied");
         }
-        try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20)) {
-            DeltaReader.Result r = DeltaReader.read(in, f -> {
-                if (f instanceof Frame.Data d) {
-                    image.write(d.offset(), d.payload(), 0, d.payload().length);
-                } else {
-                    image.zero(f.offset(), f.length());
-                }
-            });
-            image.flush();
-            return r;
+        return checked;
+    }
+
+    /**
+     * Pass two of an apply: writes the frames in order, COPY frames from {@code sources} (what
+     * {@link #gatherSources} kept; null when the delta has no COPY), which is deleted afterwards.
+     * Nothing is written unless the whole delta verified and its size matched the image.
+     */
+    public static DeltaReader.Result apply(Path delta, DiskImage image, Path sources) throws IOException {
+        try {
+            verifyFor(delta, image);
+            try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20);
+                 InputStream src = sources != null ? new BufferedInputStream(Files.newInputStream(sources), 1 << 20)
+                         : InputStream.nullInputStream()) {
+                DeltaReader.Result r = DeltaReader.read(in, f -> {
+                    if (f instanceof Frame.Data d) {
+                        image.write(d.offset(), d.payload(), 0, d.payload().length);
+                    } else if (f instanceof Frame.Copy c) {
+                        byte[] b = DeltaReader.readExactly(src, (int) c.length(), "the COPY sources");
+                        image.write(c.offset(), b, 0, b.length);
+                    } else {
+                        image.zero(f.offset(), f.length());
+                    }
+                });
+                image.flush();
+                return r;
+            }
+        } finally {
+            if (sources != null) {
+                Files.deleteIfExists(sources);
+            }
         }
     }
+
+    /**
+     * Pass one of an apply: reads every COPY source from {@code base} (the disk at the delta's base
+     * point, never the image being written, so a re-apply after a crash and a frame that
+     * overwrites another's source stay right), checks each block against its hash, and keeps the
+     * bytes in a scratch file beside the delta, which it returns (null: the delta has no COPY). A
+     * mismatch is a {@link StaleSourceException}, and nothing is kept.
+     *
+     * @param closeBase whether the image {@code base} opens is this call's to close
+     */
+    public static Path gatherSources(Path delta, BaseImage base, boolean closeBase) throws IOException {
+        Path out = delta.resolveSibling(delta.getFileName() + ".sources");
+        List<long[]> stale = new java.util.ArrayList<>();
+        DiskImage[] opened = {null};
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20);
+             OutputStream o = new BufferedOutputStream(Files.newOutputStream(out), 1 << 20)) {
+            DeltaReader.read(in, f -> {
+                if (!(f instanceof Frame.Copy c)) {
+                    return;
+                }
+                if (opened[0] == null) {
+                    opened[0] = base.open();
+                }
+                byte[] b = new byte[(int) c.length()];
+                opened[0].read(c.source(), b, b.length);
+                for (int i = 0; i < c.blocks(); i++) {
+                    if (!java.util.Arrays.equals(BlockHash.of(b, i * BLOCK, BLOCK), c.hash(i))) {
+                        long at = c.source() + (long) i * BLOCK;
+                        long[] last = stale.isEmpty() ? null : stale.get(stale.size() - 1);
+                        if (last != null && last[0] + last[1] == at) {
+                            last[1] += BLOCK;
+                        } else {
+                            stale.add(new long[] {at, BLOCK});
+                        }
+                    }
+                }
+                o.write(b);
+            });
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(out);
+            throw e;
+        } finally {
+            if (closeBase && opened[0] != null) {
+                opened[0].close();
+            }
+        }
+        if (!stale.isEmpty() || opened[0] == null) {
+            Files.deleteIfExists(out);
+        }
+        if (!stale.isEmpty()) {
+            throw new StaleSourceException(stale);
+        }
+        return opened[0] == null ? null : out;
+    }
+
+    private static final int BLOCK = DeltaFormat.BLOCK_SIZE;
 }

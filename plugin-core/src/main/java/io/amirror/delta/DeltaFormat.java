@@ -18,11 +18,15 @@ public final class DeltaFormat {
 
     public static final int FRAME_DATA = 1;
     public static final int FRAME_ZERO = 2;
-    /** Frame type reserved for "copy this block from the replica at the base point". */
-    public static final int FRAME_COPY_RESERVED = 3;
+    /** Blocks the replica holds already, at the base point, at another offset: copied there, not sent. */
+    public static final int FRAME_COPY = 3;
+    /** The most blocks one COPY frame names (its count is a u16). */
+    public static final int MAX_COPY_BLOCKS = 4096;
 
     public static final int DATA_FRAME_HEADER = 1 + 8 + 4;
     public static final int ZERO_FRAME_SIZE = 1 + 8 + 8;
+    /** type, offset, source, count; then {@link BlockHash#LENGTH} bytes per block. */
+    public static final int COPY_FRAME_HEADER = 1 + 8 + 8 + 2;
     public static final int BLOCK_HEADER_SIZE = 4 + 4 + 4 + 4 + 32;
     public static final int TRAILER_SIZE = 4 + 4 + 8 + 8 + 8 + 32 + 32 + 32;
 

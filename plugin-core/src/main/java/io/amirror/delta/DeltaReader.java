@@ -106,7 +106,7 @@ public final class DeltaReader {
                 addResult(resultSha, header, f);
                 if (f instanceof Frame.Data) {
                     dataBytes += f.length();
-                } else {
+                } else if (f instanceof Frame.Zero) {
                     zeroBytes += f.length();
                 }
                 visitor.frame(f);
@@ -123,7 +123,7 @@ public final class DeltaReader {
         for (long off = f.offset(); off < f.end(); off += BLOCK_SIZE) {
             int n = (int) Math.min(BLOCK_SIZE, f.end() - off);
             byte[] hash = f instanceof Frame.Data d ? BlockHash.of(d.payload(), (int) (off - f.offset()), n)
-                    : BlockHash.zero(n);
+                    : f instanceof Frame.Copy c ? c.hash((int) ((off - f.offset()) / BLOCK_SIZE)) : BlockHash.zero(n);
             md.update(idx.clear().putLong(off / BLOCK_SIZE).array());
             md.update(hash);
         }

@@ -45,7 +45,7 @@ public final class DeltaWriter implements AutoCloseable {
 
     /** Sizes and hashes of a finished delta. */
     public record Summary(DeltaHeader header, int blocks, long frames, long dataBytes, long zeroBytes, long rawBytes,
-                          long storedBytes, byte[] resultSha256) {
+                          long storedBytes, byte[] resultSha256, long copyBytes) {
     }
 
     private record Encoded(int index, int rawLength, byte[] stored, byte[] sha256) {
@@ -67,6 +67,7 @@ public final class DeltaWriter implements AutoCloseable {
     private long frames;
     private long dataBytes;
     private long zeroBytes;
+    private long copyBytes;
     private long rawBytes;
     private long storedBytes;
     private boolean finished;
@@ -140,6 +141,38 @@ public final class DeltaWriter implements AutoCloseable {
         zeroBytes += length;
     }
 
+    /**
+     * Blocks at {@code offset} that the replica holds at {@code source} (base point), with each
+     * source block's hash. Split across delta blocks as room requires.
+     */
+    public void copy(long offset, long source, byte[] hashes) throws IOException {
+        int count = hashes.length / BlockHash.LENGTH;
+        if (header.basePoint() == 0) {
+            throw new IllegalArgumentException("writer misuse: COPY in a delta from point 0");
+        }
+        check(offset, (long) count * BLOCK_SIZE, "COPY");
+        int done = 0;
+        while (done < count) {
+            int room = (block.remaining() - COPY_FRAME_HEADER) / BlockHash.LENGTH;
+            int n = Math.min(Math.min(count - done, room), MAX_COPY_BLOCKS);
+            if (n <= 0) {
+                flushBlock();
+                continue;
+            }
+            DeltaCodec.encodeCopy(block, offset + (long) done * BLOCK_SIZE, source + (long) done * BLOCK_SIZE, hashes,
+                    done, n);
+            frames++;
+            done += n;
+        }
+        for (int i = 0; i < count; i++) {
+            byte[] h = java.util.Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
+            long blockIndex = offset / BLOCK_SIZE + i;
+            result(blockIndex, h);
+            listener.data(blockIndex, h);
+        }
+        copyBytes += (long) count * BLOCK_SIZE;
+    }
+
     private void check(long offset, long length, String kind) throws IOException {
         if (finished) {
             throw new IllegalStateException("delta already finished");
@@ -205,7 +238,7 @@ public final class DeltaWriter implements AutoCloseable {
         byte[] result = resultSha.digest();
         out.write(DeltaCodec.encodeTrailer(nextIndex, frames, dataBytes, zeroBytes, framesSha.digest(), result, chain));
         out.flush();
-        return new Summary(header, nextIndex, frames, dataBytes, zeroBytes, rawBytes, storedBytes, result);
+        return new Summary(header, nextIndex, frames, dataBytes, zeroBytes, rawBytes, storedBytes, result, copyBytes);
     }
 
     /** Abandons an unfinished delta: waits for compressions in flight so no task outlives the writer. */

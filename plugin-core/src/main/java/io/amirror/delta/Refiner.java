@@ -14,13 +14,19 @@ import static io.amirror.delta.DeltaFormat.BLOCK_SIZE;
  * coalesced into one frame. A ZERO extent from the capture is skipped where the map already knows
  * zeroes.
  *
+ * <p>With COPY enabled (a delta from a point the standby holds), a changed block whose content the
+ * replica already holds elsewhere goes as a COPY frame naming that source: the next block of a
+ * COPY run is first tried at the next source block (files are copied in runs), then looked up in a
+ * {@link SourceIndex} built from the map the first time a changed block needs it. Every candidate
+ * is confirmed against the map's full hash.
+ *
  * <p>Input must arrive in increasing offset order, aligned to 4 KiB (qcow2 clusters and dirty
  * bitmaps are 64 KiB, so captures are), except at the end of the disk.
  */
 public final class Refiner implements CaptureSink {
 
     /** What the refinement did, in blocks. */
-    public record Stats(long dataBlocks, long zeroBlocks, long unchangedBlocks) {
+    public record Stats(long dataBlocks, long zeroBlocks, long unchangedBlocks, long copyBlocks) {
     }
 
     private final DeltaWriter writer;
@@ -29,16 +35,32 @@ public final class Refiner implements CaptureSink {
     private long dataBlocks;
     private long zeroBlocks;
     private long unchangedBlocks;
-    // the run being built: kind, start, and for DATA its bytes
-    private int runKind; // 0 none, 1 data, 2 zero
+    private long copyBlocks;
+    // the run being built: kind, start, for DATA its bytes, for COPY its source and hashes
+    private int runKind; // 0 none, 1 data, 2 zero, 3 copy
     private long runStart;
     private long runEnd;
+    private long runSource;
     private final java.io.ByteArrayOutputStream runData = new java.io.ByteArrayOutputStream();
+    private final boolean copies;
+    private final int indexEntries;
+    private SourceIndex index;
 
     /** @param map the replica hash map, or null to refine only zeroes (no knowledge of the replica) */
     public Refiner(DeltaWriter writer, ReplicaHashMap map) {
+        this(writer, map, false, 0);
+    }
+
+    /**
+     * @param copies       whether to send blocks the replica holds elsewhere as COPY frames (only in a
+     *                     delta from a point: there is no replica to copy from at point 0)
+     * @param indexEntries the {@link SourceIndex} bound
+     */
+    public Refiner(DeltaWriter writer, ReplicaHashMap map, boolean copies, int indexEntries) {
         this.writer = writer;
         this.map = map;
+        this.copies = copies && map != null && writer.header().basePoint() != 0;
+        this.indexEntries = indexEntries;
     }
 
     @Override
@@ -67,11 +89,18 @@ public final class Refiner implements CaptureSink {
                     add(2, at, n, null, 0);
                     zeroBlocks++;
                 }
-            } else if (known != null && ReplicaHashMap.matches(known, i, BlockHash.of(data, from, n))) {
-                unchanged();
             } else {
-                add(1, at, n, data, from);
-                dataBlocks++;
+                byte[] hash = BlockHash.of(data, from, n);
+                long source;
+                if (known != null && ReplicaHashMap.matches(known, i, hash)) {
+                    unchanged();
+                } else if (n == BLOCK_SIZE && (source = source(at, hash)) >= 0) {
+                    addCopy(at, source, hash);
+                    copyBlocks++;
+                } else {
+                    add(1, at, n, data, from);
+                    dataBlocks++;
+                }
             }
         }
     }
@@ -103,7 +132,44 @@ public final class Refiner implements CaptureSink {
     }
 
     public Stats stats() {
-        return new Stats(dataBlocks, zeroBlocks, unchangedBlocks);
+        return new Stats(dataBlocks, zeroBlocks, unchangedBlocks, copyBlocks);
+    }
+
+    /** Where the replica holds a block with {@code hash} at the base point, as a byte offset; -1: nowhere known. */
+    private long source(long at, byte[] hash) throws IOException {
+        if (!copies) {
+            return -1;
+        }
+        if (runKind == 3 && runEnd == at) {
+            long next = runSource + (runEnd - runStart);
+            if (next / BLOCK_SIZE < map.blocks() && holds(next / BLOCK_SIZE, hash)) {
+                return next;
+            }
+        }
+        if (index == null) {
+            index = SourceIndex.build(map, indexEntries);
+        }
+        var candidate = index.find(hash);
+        if (candidate.isPresent() && holds(candidate.getAsLong(), hash)) {
+            return candidate.getAsLong() * BLOCK_SIZE;
+        }
+        return -1;
+    }
+
+    private boolean holds(long block, byte[] hash) throws IOException {
+        return (block + 1) * BLOCK_SIZE <= virtualSize && ReplicaHashMap.matches(map.read(block, 1), 0, hash);
+    }
+
+    private void addCopy(long at, long source, byte[] hash) throws IOException {
+        if (runKind != 3 || runEnd != at || runSource + (runEnd - runStart) != source
+                || runData.size() >= DeltaFormat.MAX_COPY_BLOCKS * BlockHash.LENGTH) {
+            flushRun();
+            runKind = 3;
+            runStart = at;
+            runSource = source;
+        }
+        runEnd = at + BLOCK_SIZE;
+        runData.write(hash, 0, BlockHash.LENGTH);
     }
 
     private void unchanged() throws IOException {
@@ -129,6 +195,9 @@ public final class Refiner implements CaptureSink {
             runData.reset();
         } else if (runKind == 2) {
             writer.zero(runStart, runEnd - runStart);
+        } else if (runKind == 3) {
+            writer.copy(runStart, runSource, runData.toByteArray());
+            runData.reset();
         }
         runKind = 0;
     }

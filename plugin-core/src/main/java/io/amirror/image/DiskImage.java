@@ -83,6 +83,11 @@ public abstract class DiskImage implements AutoCloseable {
         return new ObjectMapper().readTree(json).path("format").asText();
     }
 
+    /** Opens internal snapshot {@code snapshot} of a qcow2 image, read-only: the disk as it was then. */
+    public static DiskImage openSnapshot(Path image, String snapshot, Tools tools) throws IOException {
+        return new ViaNbd(image, format(image, tools), false, tools, snapshot);
+    }
+
     public static DiskImage open(Path image, boolean writable, Tools tools) throws IOException {
         if (!Files.isRegularFile(image)) {
             throw new IOException("no such image: " + image);
@@ -91,7 +96,7 @@ public abstract class DiskImage implements AutoCloseable {
         if (format.equals("raw")) {
             return new Raw(image, writable);
         }
-        return new ViaNbd(image, format, writable, tools);
+        return new ViaNbd(image, format, writable, tools, null);
     }
 
     static final class Raw extends DiskImage {
@@ -152,9 +157,9 @@ public abstract class DiskImage implements AutoCloseable {
         private final QemuNbd server;
         private final NbdClient client;
 
-        ViaNbd(Path image, String format, boolean writable, Tools tools) throws IOException {
+        ViaNbd(Path image, String format, boolean writable, Tools tools, String snapshot) throws IOException {
             dir = Files.createTempDirectory("amirror-img-");
-            QemuNbd.Options o = new QemuNbd.Options(format, !writable, List.of(), writable);
+            QemuNbd.Options o = new QemuNbd.Options(format, !writable, List.of(), writable, snapshot);
             QemuNbd s = null;
             try {
                 s = QemuNbd.start(tools.qemuNbd(), image, NbdAddress.unix(dir.resolve("nbd.sock"), "img"), o,

@@ -43,6 +43,17 @@ public final class OfficeWorkload {
                 + " && sync", Duration.ofMinutes(5));
     }
 
+    /**
+     * Housekeeping on day {@code day}: yesterday's documents are copied into an archive folder and
+     * the log is rotated (moved, then a copy kept compressed-free as the admin's "backup"): content
+     * that the disk already holds, written again at new places.
+     */
+    public void archive(int day) {
+        console.check("mkdir -p /mnt/archive && cp -r /mnt/share/day" + (day - 1) + " /mnt/archive/day" + (day - 1)
+                + " && mv /mnt/log/app.log /mnt/log/app.log." + day + " && cp /mnt/log/app.log." + day
+                + " /mnt/archive/app.log." + day + " && sync", Duration.ofMinutes(5));
+    }
+
     /** Day {@code day} (2, 3, ...): what a small office does to its server's disk in a day. */
     public void day(int day, boolean deleteAndTrim) {
         Random r = new Random(seed * 1000 + day);

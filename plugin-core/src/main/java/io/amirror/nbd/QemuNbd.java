@@ -24,9 +24,14 @@ public final class QemuNbd implements AutoCloseable {
      * @param bitmaps   persistent dirty bitmaps to expose, each as {@code qemu:dirty-bitmap:NAME}
      * @param discard   pass trims through to the image ({@code --discard=unmap})
      */
-    public record Options(String format, boolean readOnly, List<String> bitmaps, boolean discard) {
+    /** @param snapshot an internal snapshot to export instead of the image's current state (read-only), or null */
+    public record Options(String format, boolean readOnly, List<String> bitmaps, boolean discard, String snapshot) {
         public Options {
             bitmaps = List.copyOf(bitmaps);
+        }
+
+        public Options(String format, boolean readOnly, List<String> bitmaps, boolean discard) {
+            this(format, readOnly, bitmaps, discard, null);
         }
 
         public static Options readWrite(String format) {
@@ -61,6 +66,9 @@ public final class QemuNbd implements AutoCloseable {
         }
         if (options.readOnly()) {
             cmd.add("--read-only");
+        }
+        if (options.snapshot() != null) {
+            cmd.add("--load-snapshot=" + options.snapshot());
         }
         for (String b : options.bitmaps()) {
             cmd.add("--bitmap=" + b);

@@ -223,8 +223,55 @@ public final class DomainReplication {
         return out;
     }
 
+    private Path seedMarker() {
+        return maps.resolve("seed-exported.json");
+    }
+
+    /** Whether the pending point went to removable media: it is not sent over the link, only asked for. */
+    public boolean awaitingSeedImport() {
+        return Files.exists(seedMarker());
+    }
+
+    /**
+     * Captures the domain's first point into the spool for a seed on removable media and marks it
+     * so: until the standby has imported it, cycles only ask the standby for it. Refused for a
+     * domain that already replicates.
+     */
+    public Captured captureSeed(XzBlockCodec.Preset preset) throws IOException {
+        if (chain.base() != 0 || pending().isPresent()) {
+            throw new IllegalStateException(uuid + " already replicates (standby at point " + chain.base()
+                    + (chain.base() == 0 ? ", a point pending" : "") + "): a seed is for a domain's first point");
+        }
+        Captured c = capture(preset);
+        AtomicFiles.write(seedMarker(), JSON.writeValueAsBytes(c.pending()));
+        return c;
+    }
+
+    /** Gives up waiting for a seed import: the pending point will be sent over the link. */
+    public boolean cancelSeed() throws IOException {
+        return Files.deleteIfExists(seedMarker());
+    }
+
+    /**
+     * The standby refused a disk's delta of {@code p}: COPY sources on its replica drifted. The point
+     * is abandoned (its deltas go, its checkpoint merges back, so the next capture reads its changes
+     * again under the same number) and the drifted ranges are forgotten in the hash map and read
+     * again as if dirty, so the next point repairs them and never copies from them.
+     */
+    public void sourcesStale(Pending p, String disk, List<long[]> ranges) throws IOException {
+        scheduleRepair(disk, ranges);
+        for (Spool.Entry e : entries(p)) {
+            spool.discard(e);
+        }
+        Files.deleteIfExists(pendingFile());
+        if (chain.state().points().contains(p.newPoint())) {
+            chain.discard(p.newPoint());
+        }
+    }
+
     /** The standby holds {@code p} on every disk. */
     public void acknowledged(Pending p) throws IOException {
+        Files.deleteIfExists(seedMarker());
         chain.acknowledge(p.newPoint());
         DeltaEncoder.acknowledged(spool, maps, uuid, p.disks(), p.newPoint());
         for (String disk : p.disks()) {
@@ -312,6 +359,20 @@ public final class DomainReplication {
      */
     public void resetChain() {
         capture.resetChain(domain, chain);
+    }
+
+    /** A verify's outcome, kept so a restart does not verify again before it is due. */
+    public record Verified(long at, int point, boolean identical, String summary) {
+    }
+
+    public void verified(Verified v) throws IOException {
+        Files.createDirectories(maps);
+        AtomicFiles.write(maps.resolve("verified.json"), JSON.writeValueAsBytes(v));
+    }
+
+    public Optional<Verified> lastVerified() throws IOException {
+        Path f = maps.resolve("verified.json");
+        return Files.exists(f) ? Optional.of(JSON.readValue(f.toFile(), Verified.class)) : Optional.empty();
     }
 
     /** The last point the standby acknowledged, with its disks, if any was recorded. */

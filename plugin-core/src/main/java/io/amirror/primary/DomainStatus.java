@@ -20,7 +20,7 @@ public final class DomainStatus {
                        Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
                        String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
                        String lastCycleEndedAt,
-                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair) {
+                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify) {
     }
 
     private final String domain;
@@ -48,6 +48,7 @@ public final class DomainStatus {
     private Long lastCycleDeltaBytes;
     private Double lastCycleSeconds;
     private String lastRepair;
+    private String lastVerify;
     private boolean rpoMissed;
 
     public DomainStatus(String domain) {
@@ -85,6 +86,11 @@ public final class DomainStatus {
     /** The chain broke and was replaced; {@code what} says why and what the repair cost. */
     public synchronized void repaired(String what) {
         lastRepair = Instant.now() + ": " + what;
+    }
+
+    /** A verify ran; {@code what} is its outcome. */
+    public synchronized void verified(Instant at, String what) {
+        lastVerify = at + ": " + what;
     }
 
     public synchronized void phase(Phase p) {
@@ -196,7 +202,7 @@ public final class DomainStatus {
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
-                lastCycleSeconds, lastRepair);
+                lastCycleSeconds, lastRepair, lastVerify);
     }
 
     private static String str(Instant t) {

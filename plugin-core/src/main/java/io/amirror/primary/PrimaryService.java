@@ -169,6 +169,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             DomainReplication r = replication(d);
             int base = r.chain().base();
             s.known(r.uuid().toString(), base == 0 ? null : base, r.lastAcknowledgedCut().orElse(null));
+            r.lastVerified().ifPresent(v -> s.verified(Instant.ofEpochMilli(v.at()), v.summary()));
         } catch (LibvirtException | IOException | RuntimeException e) {
             log.debug("no earlier state for {}: {}", name, e.getMessage());
         }
@@ -213,6 +214,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         try {
             synchronized (domainLock(domainName)) {
                 cycle(domainName, policy, status);
+                verifyIfDue(domainName, policy, status);
             }
         } catch (Exception | Error e) {
             failure = e;
@@ -307,13 +309,21 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             boolean[] first = {true};
             spool.markShipping(e);
             try {
-                Sender.Shipped s = link.sender().ship(e, held -> {
-                    if (first[0]) { // the standby's RESUME: what it had already
-                        first[0] = false;
-                        status.resumed(held);
-                    }
-                    status.shipped(base + held);
-                });
+                Sender.Shipped s;
+                try {
+                    s = link.sender().ship(e, held -> {
+                        if (first[0]) { // the standby's RESUME: what it had already
+                            first[0] = false;
+                            status.resumed(held);
+                        }
+                        status.shipped(base + held);
+                    }, !r.awaitingSeedImport());
+                } catch (Sender.StaleSourcesException stale) {
+                    r.sourcesStale(p, e.disk(), stale.stale().ranges());
+                    status.repaired("the standby's replica of " + e.disk() + " drifted under " + stale.stale().ranges().size()
+                            + " COPY source range(s); point " + p.newPoint() + " is captured again with them repaired");
+                    throw stale;
+                }
                 log.info("{} {}: standby at point {} ({} bytes sent, resumed at {})", e.domain(), e.disk(),
                         s.ack().point(), s.sentBytes(), s.resumedAt());
             } finally {
@@ -386,51 +396,83 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             throw new IllegalArgumentException("no policy covers domain '" + domainName + "'");
         }
         synchronized (domainLock(domainName)) {
-            long t0 = System.nanoTime();
-            DomainReplication r = replication(libvirt.call(c -> c.domainLookupByName(domainName)));
-            DomainReplication.Pending last = r.lastAcknowledged().orElseThrow(() -> new IllegalStateException(
-                    domainName + " has no point on the standby yet: nothing to verify"));
-            List<VerifyReport.Disk> disks = new ArrayList<>();
-            for (String disk : last.disks()) {
-                try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(
-                        r.mapDirectory().resolve(disk + ".map"))) {
-                    if (map.point() != last.newPoint()) {
-                        throw new IllegalStateException("the hash map of " + disk + " is at point " + map.point()
-                                + ", the standby acknowledged " + last.newPoint() + ": let a cycle finish first");
-                    }
-                    int group = io.amirror.delta.GroupDigests.groupBlocks(map.virtualSize());
-                    byte[][] mine = io.amirror.delta.GroupDigests.ofMap(map, group);
-                    status.verifying(map.virtualSize());
-                    byte[] theirs;
-                    try {
-                        theirs = links.get(policy.standby().key()).sender().verify(r.uuid(), disk, last.newPoint(), group,
-                                status::shipped);
-                    } finally {
-                        status.phase(DomainStatus.Phase.IDLE);
-                    }
-                    if (theirs.length != mine.length * io.amirror.delta.GroupDigests.LENGTH) {
-                        throw new IllegalStateException("the standby summarised " + theirs.length / 16 + " groups of "
-                                + disk + ", the primary has " + mine.length + ": the replica has another size");
-                    }
-                    var cmp = io.amirror.delta.GroupDigests.compare(mine, theirs, group, map.virtualSize());
-                    List<long[]> mismatches = cmp.mismatches();
-                    if (!mismatches.isEmpty()) {
-                        r.scheduleRepair(disk, mismatches);
-                    }
-                    disks.add(new VerifyReport.Disk(disk, (long) group * io.amirror.delta.DeltaFormat.BLOCK_SIZE,
-                            mine.length, cmp.matching(), cmp.unknown(), mismatches, theirs.length));
-                }
-            }
-            VerifyReport report = new VerifyReport(domainName, last.newPoint(), disks, (System.nanoTime() - t0) / 1e9);
-            if (report.identical()) {
-                log.info("{}: verify at point {}: the replica is identical", domainName, last.newPoint());
-            } else {
-                log.warn("{}: verify at point {}: the replica differs: {}; the next cycle sends those groups again",
-                        domainName, last.newPoint(), disks.stream().map(d -> d.disk() + " " + d.mismatches().size()
-                                + " groups differ, " + d.unknown() + " unknown").toList());
-            }
-            return report;
+            return verifyLocked(domainName, policy, status);
         }
+    }
+
+    /**
+     * After a successful cycle: a verify if the policy schedules them and one is due. Its failure is
+     * reported in status, not as the cycle's: the point was shipped and acknowledged.
+     */
+    private void verifyIfDue(String domainName, Policy policy, DomainStatus status) {
+        if (policy.verifyEvery() == null) {
+            return;
+        }
+        try {
+            DomainReplication r = replication(libvirt.call(c -> c.domainLookupByName(domainName)));
+            Optional<DomainReplication.Verified> last = r.lastVerified();
+            if (last.isPresent() && Instant.ofEpochMilli(last.get().at()).plus(policy.verifyEvery()).isAfter(Instant.now())) {
+                return;
+            }
+            verifyLocked(domainName, policy, status);
+        } catch (Exception e) {
+            log.warn("{}: scheduled verify failed: {}", domainName, e.getMessage());
+            status.verified(Instant.now(), "failed: " + e.getMessage());
+        }
+    }
+
+    private VerifyReport verifyLocked(String domainName, Policy policy, DomainStatus status) throws Exception {
+        long t0 = System.nanoTime();
+        DomainReplication r = replication(libvirt.call(c -> c.domainLookupByName(domainName)));
+        DomainReplication.Pending last = r.lastAcknowledged().orElseThrow(() -> new IllegalStateException(
+                domainName + " has no point on the standby yet: nothing to verify"));
+        List<VerifyReport.Disk> disks = new ArrayList<>();
+        for (String disk : last.disks()) {
+            try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(
+                    r.mapDirectory().resolve(disk + ".map"))) {
+                if (map.point() != last.newPoint()) {
+                    throw new IllegalStateException("the hash map of " + disk + " is at point " + map.point()
+                            + ", the standby acknowledged " + last.newPoint() + ": let a cycle finish first");
+                }
+                int group = io.amirror.delta.GroupDigests.groupBlocks(map.virtualSize());
+                byte[][] mine = io.amirror.delta.GroupDigests.ofMap(map, group);
+                status.verifying(map.virtualSize());
+                byte[] theirs;
+                try {
+                    theirs = links.get(policy.standby().key()).sender().verify(r.uuid(), disk, last.newPoint(), group,
+                            status::shipped);
+                } finally {
+                    status.phase(DomainStatus.Phase.IDLE);
+                }
+                if (theirs.length != mine.length * io.amirror.delta.GroupDigests.LENGTH) {
+                    throw new IllegalStateException("the standby summarised " + theirs.length / 16 + " groups of "
+                            + disk + ", the primary has " + mine.length + ": the replica has another size");
+                }
+                var cmp = io.amirror.delta.GroupDigests.compare(mine, theirs, group, map.virtualSize());
+                List<long[]> mismatches = cmp.mismatches();
+                if (!mismatches.isEmpty()) {
+                    r.scheduleRepair(disk, mismatches);
+                }
+                disks.add(new VerifyReport.Disk(disk, (long) group * io.amirror.delta.DeltaFormat.BLOCK_SIZE,
+                        mine.length, cmp.matching(), cmp.unknown(), mismatches, theirs.length));
+            }
+        }
+        VerifyReport report = new VerifyReport(domainName, last.newPoint(), disks, (System.nanoTime() - t0) / 1e9);
+        String summary = report.identical() ? "identical at point " + last.newPoint()
+                : "DIFFERS at point " + last.newPoint() + ": " + disks.stream().filter(x -> !x.mismatches().isEmpty())
+                .map(x -> x.disk() + " " + x.mismatches().size() + " of " + x.groups() + " groups").toList()
+                + "; the next cycle sends them again";
+        Instant now = Instant.now();
+        r.verified(new DomainReplication.Verified(now.toEpochMilli(), last.newPoint(), report.identical(), summary));
+        status.verified(now, summary);
+        if (report.identical()) {
+            log.info("{}: verify at point {}: the replica is identical", domainName, last.newPoint());
+        } else {
+            log.warn("{}: verify at point {}: the replica differs: {}; the next cycle sends those groups again",
+                    domainName, last.newPoint(), disks.stream().map(d -> d.disk() + " " + d.mismatches().size()
+                            + " groups differ, " + d.unknown() + " unknown").toList());
+        }
+        return report;
     }
 
     /** Runs a cycle of {@code domain} now; empty when no policy covers it. */

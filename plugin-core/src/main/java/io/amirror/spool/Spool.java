@@ -130,6 +130,12 @@ public final class Spool {
         }
     }
 
+    /** A delta that will never ship (its point was abandoned): gone. */
+    public void discard(Entry e) throws IOException {
+        Files.deleteIfExists(e.file());
+        Files.deleteIfExists(shippingMarker(e.file()));
+    }
+
     /** Removes {@code .partial} files left by a crash while writing. */
     public void sweepPartials() throws IOException {
         if (!Files.isDirectory(root)) {

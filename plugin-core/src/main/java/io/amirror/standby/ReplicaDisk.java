@@ -124,6 +124,15 @@ public final class ReplicaDisk {
         if (alreadyApplied(newPoint, sha256)) {
             return null;
         }
+        if (basePoint != s.point() && s.point() == newPoint && basePoint < newPoint
+                && points().stream().anyMatch(p -> p.point() == basePoint)) {
+            // The primary redoes a point it never acknowledged as a whole: another disk's delta of it was
+            // refused (COPY sources that drifted) after this one had applied. Back to the base, kept here.
+            rollTo(basePoint);
+            Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", "amirror-" + newPoint, image().toString()),
+                    null, Map.of(), Duration.ofMinutes(5));
+            s = state();
+        }
         if (basePoint != s.point()) {
             throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BASE_MISMATCH, "replica of " + domain + " "
                     + disk + " is at point " + s.point() + ", the delta starts at " + basePoint);
@@ -138,6 +147,25 @@ public final class ReplicaDisk {
                     + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
         }
         return in;
+    }
+
+    /**
+     * The primary's disk grew (virsh blockresize): the replica grows with it before the delta of the
+     * new size is applied; the new blocks read as zero, as they do on the primary until written, and
+     * the points before keep their own size. A disk that shrank is refused: the replica would lose
+     * the blocks its older points need, and a shrink is an admin's deliberate act to redo.
+     */
+    private void followResize(long size) throws IOException {
+        long now;
+        try (DiskImage img = DiskImage.open(image(), false, tools)) {
+            now = img.size();
+        }
+        if (now < size) {
+            qemuImg("resize", "-q", "-f", "qcow2", image().toString(), Long.toString(size));
+        } else if (now > size) {
+            throw new IOException("the primary's disk shrank from " + now + " to " + size + " bytes; the replica does "
+                    + "not follow a shrink: start a new replica of it (move " + dir + " away on the standby)");
+        }
     }
 
     /** Whether this very delta (same digest) already brought the replica to {@code newPoint}: its ACK was lost. */
@@ -169,6 +197,21 @@ public final class ReplicaDisk {
             throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "the delta is for " + h.domain()
                     + " " + h.disk() + " " + h.basePoint() + "->" + h.newPoint() + ", not what was offered");
         }
+        if (h.basePoint() != 0) {
+            // COPY sources are checked before the delta is journaled: a replica that drifted refuses the
+            // delta whole (StaleSourceException names the ranges), keeps nothing, and stays at its point
+            Path sources;
+            try {
+                sources = DeltaFiles.gatherSources(received, () -> DiskImage.openSnapshot(image(),
+                        "amirror-" + h.basePoint(), tools), true);
+            } catch (DeltaFiles.StaleSourceException e) {
+                Files.deleteIfExists(received);
+                throw e;
+            }
+            if (sources != null) {
+                Files.delete(sources); // read again by apply, so a re-apply after a crash reads them the same way
+            }
+        }
         Path ready = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
         Files.move(received, ready, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
@@ -198,11 +241,15 @@ public final class ReplicaDisk {
                 throw new IOException("the pending delta " + delta.getFileName() + " is damaged: " + e.getMessage());
             }
         }
+        followResize(h.virtualSize());
+        // COPY sources come from the base point's snapshot, read before the image is opened for writing
+        Path sources = h.basePoint() == 0 ? null : DeltaFiles.gatherSources(delta,
+                () -> DiskImage.openSnapshot(image(), "amirror-" + h.basePoint(), tools), true);
         try (DiskImage img = DiskImage.open(image(), true, tools)) {
             if (img.size() != h.virtualSize()) {
                 throw new IOException("replica has " + img.size() + " bytes, the delta is for " + h.virtualSize());
             }
-            DeltaFiles.apply(delta, img);
+            DeltaFiles.apply(delta, img, sources);
         }
         String snap = "amirror-" + h.newPoint();
         if (again) {

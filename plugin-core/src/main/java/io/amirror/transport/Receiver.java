@@ -334,6 +334,11 @@ public final class Receiver implements AutoCloseable {
             refuseIfPromoted(rd); // a failover while the bytes came: they stay unapplied
             int point = disk.complete(partial, o.basePoint(), o.newPoint(), o.size(), o.sha256());
             WireCodec.write(out, new Ack(o.domain(), o.disk(), point));
+        } catch (io.amirror.delta.DeltaFiles.StaleSourceException e) {
+            log.warn("{} {} {}->{}: {}", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e.getMessage());
+            java.util.List<long[]> ranges = e.ranges();
+            WireCodec.write(out, new WireMessage.Stale(o.domain(), o.disk(), o.newPoint(),
+                    ranges.subList(0, Math.min(ranges.size(), WireMessage.Stale.MAX_RANGES))));
         } catch (StandbyRefusal r) {
             WireCodec.write(out, new Refuse(r.code(), r.getMessage()));
         } catch (Exception e) {

@@ -71,6 +71,43 @@ public final class Sender {
      * RESUME and after each DATA message.
      */
     public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress) throws IOException {
+        return ship(e, progress, true);
+    }
+
+    /**
+     * The standby refused the delta because COPY sources on its replica differ from what the delta
+     * expects (STALE): nothing was applied there.
+     */
+    public static final class StaleSourcesException extends IOException {
+        private final WireMessage.Stale stale;
+
+        public StaleSourcesException(WireMessage.Stale stale) {
+            super("the standby's replica of " + stale.domain() + " " + stale.disk() + " drifted: " + stale.ranges().size()
+                    + " COPY source range(s) of point " + stale.point() + " differ, first at byte "
+                    + stale.ranges().get(0)[0] + "; the point is captured again and those blocks repaired");
+            this.stale = stale;
+        }
+
+        public WireMessage.Stale stale() {
+            return stale;
+        }
+    }
+
+    /** The standby lacks a point that was to reach it on removable media ({@code amirror seed import}). */
+    public static final class NotImportedException extends IOException {
+        public NotImportedException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * As {@link #ship(Spool.Entry, java.util.function.LongConsumer)}; with {@code sendIfMissing}
+     * false, only asks: if the standby does not hold the point yet, the connection ends before a
+     * byte of delta is sent, with a {@link NotImportedException}. For a point exported as a seed,
+     * whose bytes must not cross a slow link.
+     */
+    public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress, boolean sendIfMissing)
+            throws IOException {
         byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
         ShapedSocket plain = new ShapedSocket(bucket);
         try (Connection c = open(plain)) {
@@ -87,6 +124,11 @@ public final class Sender {
             }
             if (!(answer instanceof Resume resume) || resume.offset() > e.size()) {
                 throw new WireProtocolException("standby answered " + answer + " to OFFER");
+            }
+            if (!sendIfMissing) {
+                throw new NotImportedException("the standby does not hold point " + e.newPoint() + " of " + e.domain()
+                        + " " + e.disk() + " yet: it was exported as a seed; run 'amirror seed import DIR' on the "
+                        + "standby (or 'amirror seed cancel " + e.domain() + "' here to send it over the link)");
             }
             long sent = 0;
             progress.accept(resume.offset());
@@ -111,6 +153,10 @@ public final class Sender {
             WireMessage done = WireCodec.read(in);
             if (done instanceof Refuse r) {
                 throw new RefusedException(r);
+            }
+            if (done instanceof WireMessage.Stale st && st.domain().equals(e.domain()) && st.disk().equals(e.disk())
+                    && st.point() == e.newPoint()) {
+                throw new StaleSourcesException(st);
             }
             if (!(done instanceof Ack a) || a.point() != e.newPoint() || !a.domain().equals(e.domain())
                     || !a.disk().equals(e.disk())) {

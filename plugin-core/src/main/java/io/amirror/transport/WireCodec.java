@@ -43,6 +43,7 @@ public final class WireCodec {
     static final int SEED_QUERY = 12;
     static final int SEED_PART = 13;
     static final int PROGRESS = 14;
+    static final int STALE = 15;
     /** Blocks per SEED_PART: 512 KiB of hashes, well inside a frame even if xz cannot shrink them. */
     public static final int SEED_BLOCKS = 32768;
 
@@ -105,6 +106,14 @@ public final class WireCodec {
         } else if (m instanceof WireMessage.Progress pr) {
             type = PROGRESS;
             p.putLong(pr.done()).putLong(pr.total());
+        } else if (m instanceof WireMessage.Stale st) {
+            type = STALE;
+            putUuid(p, st.domain());
+            putString(p, st.disk());
+            p.putInt(st.point()).putInt(st.ranges().size());
+            for (long[] r : st.ranges()) {
+                p.putLong(r[0]).putLong(r[1]);
+            }
         } else {
             Refuse r = (Refuse) m;
             type = REFUSE;
@@ -137,6 +146,8 @@ public final class WireCodec {
             return 16 + strLen(v.disk()) + 4 + v.digests().length;
         } else if (m instanceof WireMessage.Progress) {
             return 16;
+        } else if (m instanceof WireMessage.Stale st) {
+            return 16 + strLen(st.disk()) + 4 + 4 + 16 * st.ranges().size();
         } else if (m instanceof WireMessage.SeedQuery q) {
             return 16 + strLen(q.disk()) + 8 + 8;
         } else if (m instanceof WireMessage.SeedPart sp) {
@@ -287,6 +298,28 @@ public final class WireCodec {
                         throw new WireProtocolException("malformed PROGRESS: " + done + " of " + total);
                     }
                     yield new WireMessage.Progress(done, total);
+                }
+                case STALE -> {
+                    UUID u = getUuid(b);
+                    String disk = getString(b);
+                    int point = b.getInt();
+                    int n = b.getInt();
+                    if (!io.amirror.delta.DeltaFormat.validDiskName(disk) || point <= 0 || n <= 0
+                            || n > WireMessage.Stale.MAX_RANGES || b.remaining() != 16L * n) {
+                        throw new WireProtocolException("malformed STALE: disk '" + disk + "', point " + point + ", "
+                                + n + " ranges");
+                    }
+                    java.util.List<long[]> ranges = new java.util.ArrayList<>(n);
+                    for (int i = 0; i < n; i++) {
+                        long off = b.getLong();
+                        long len = b.getLong();
+                        if (off < 0 || len <= 0 || off % io.amirror.delta.DeltaFormat.BLOCK_SIZE != 0
+                                || len % io.amirror.delta.DeltaFormat.BLOCK_SIZE != 0 || off > Long.MAX_VALUE - len) {
+                            throw new WireProtocolException("malformed STALE: range " + off + "+" + len);
+                        }
+                        ranges.add(new long[] {off, len});
+                    }
+                    yield new WireMessage.Stale(u, disk, point, java.util.List.copyOf(ranges));
                 }
                 default -> throw new WireProtocolException("unknown frame type " + type);
             };

@@ -51,6 +51,16 @@ public sealed interface WireMessage {
     record Verify(UUID domain, String disk, int point, int groupBlocks) implements WireMessage {
     }
 
+    /**
+     * Receiver, instead of an ACK: the delta's COPY frames name sources that the replica does not
+     * hold as the delta expects (it drifted). Nothing was applied; {@code ranges} are the source
+     * ranges {@code [offset, length]} that differ, for the primary to send as data and repair.
+     */
+    record Stale(UUID domain, String disk, int point, java.util.List<long[]> ranges) implements WireMessage {
+        /** The most ranges one STALE carries; a replica drifted further is repaired in several rounds. */
+        public static final int MAX_RANGES = 32768;
+    }
+
     /** Receiver, while it reads the replica for a VERIFY: {@code done} of {@code total} bytes read. */
     record Progress(long done, long total) implements WireMessage {
     }

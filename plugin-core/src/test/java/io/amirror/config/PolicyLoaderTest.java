@@ -51,6 +51,7 @@ class PolicyLoaderTest {
         assertEquals(java.util.Map.of("br0", "br-standby"), office.replica().bridges());
         assertEquals(48, office.keepPoints());
         assertFalse(office.bridged());
+        assertEquals(Duration.ofDays(7), office.verifyEvery());
         assertEquals(List.of("/usr/local/bin/amirror-alert", "--to", "admin@example.net"), office.alertCommand());
         // 512 kbit/s on a Wednesday at 10:00, 2 Mbit/s at night
         var wed10 = java.time.ZonedDateTime.parse("2026-11-25T10:00:00Z[UTC]");
@@ -87,6 +88,7 @@ class PolicyLoaderTest {
         "retention zero      | , \"retention\": {\"keep\": 0}                                         | /retention/keep    | 1 to 1000",
         "alert before rpo    | , \"alerts\": {\"rpoMissedAfter\": \"5m\"}                              | /alerts/rpoMissedAfter | at least the RPO",
         "alert command empty | , \"alerts\": {\"command\": []}                                        | /alerts/command    | without a shell",
+        "verify too often    | , \"verify\": {\"every\": \"5s\"}                                     | /verify/every      | at least 10s",
         "quiesce not bool    | , \"quiesce\": \"yes\"                                                 | /quiesce           | guest agent",
     })
     void badPolicyNamesFieldAndFix(String what, String extra, String field, String fix) {

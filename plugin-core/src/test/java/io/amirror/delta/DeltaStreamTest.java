@@ -33,18 +33,31 @@ class DeltaStreamTest {
     static final ExecutorService POOL = Executors.newFixedThreadPool(2);
     static final int BS = DeltaFormat.BLOCK_SIZE;
 
-    /** A planned change: block range and either random data (seeded) or zeroes. */
-    record Change(int gapBlocks, int blocks, boolean zero, long seed) {
+    /** A planned change: block range and random data (seeded), zeroes, or a COPY from the base (seed picks the source). */
+    record Change(int gapBlocks, int blocks, boolean zero, long seed, boolean copy) {
+        Change(int gapBlocks, int blocks, boolean zero, long seed) {
+            this(gapBlocks, blocks, zero, seed, false);
+        }
     }
 
     @Provide
     Arbitrary<List<Change>> changes() {
         return Combinators.combine(Arbitraries.integers().between(0, 20), Arbitraries.integers().between(1, 40),
-                Arbitraries.of(true, false), Arbitraries.longs()).as(Change::new).list().ofMaxSize(30);
+                Arbitraries.of(true, false), Arbitraries.longs(), Arbitraries.of(true, false)).as(Change::new).list()
+                .ofMaxSize(30);
     }
 
     /** Writes the changes as a delta over a disk of {@code size} bytes; applies them to {@code model}. */
     static byte[] write(List<Change> changes, long size, int codec, int maxBlockRaw, byte[] model) throws IOException {
+        return write(changes, size, codec, maxBlockRaw, model, model.clone());
+    }
+
+    /**
+     * As above; COPY changes name whole blocks of {@code base} (the disk at the base point, which
+     * {@code model} starts as) with their hashes, and the model takes them from {@code base}.
+     */
+    static byte[] write(List<Change> changes, long size, int codec, int maxBlockRaw, byte[] model, byte[] base)
+            throws IOException {
         DeltaHeader h = new DeltaHeader(UUID.nameUUIDFromBytes(new byte[] {1}), "vda", size, 3, 4, BS, codec, maxBlockRaw);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (DeltaWriter w = new DeltaWriter(out, h, new XzBlockCodec.Preset(1, false), POOL, 2,
@@ -56,7 +69,17 @@ class DeltaStreamTest {
                     break;
                 }
                 long len = Math.min((long) c.blocks() * BS, size - off);
-                if (c.zero()) {
+                long wholeBlocks = size / BS;
+                if (c.copy() && len % BS == 0 && len / BS <= wholeBlocks) {
+                    long source = Math.floorMod(c.seed(), wholeBlocks - len / BS + 1) * BS;
+                    byte[] hashes = new byte[(int) (len / BS) * BlockHash.LENGTH];
+                    for (int i = 0; i < len / BS; i++) {
+                        System.arraycopy(BlockHash.of(base, (int) (source + (long) i * BS), BS), 0, hashes,
+                                i * BlockHash.LENGTH, BlockHash.LENGTH);
+                    }
+                    w.copy(off, source, hashes);
+                    System.arraycopy(base, (int) source, model, (int) off, (int) len);
+                } else if (c.zero()) {
                     w.zero(off, len);
                     Arrays.fill(model, (int) off, (int) (off + len), (byte) 0);
                 } else {
@@ -76,11 +99,17 @@ class DeltaStreamTest {
         return out.toByteArray();
     }
 
+    /** Applies to a copy of {@code image}; COPY sources come from {@code image} as it was (the base point). */
     static byte[] apply(byte[] delta, byte[] image) throws IOException {
         byte[] copy = image.clone();
         DeltaReader.read(new ByteArrayInputStream(delta), f -> {
             if (f instanceof Frame.Data d) {
                 System.arraycopy(d.payload(), 0, copy, (int) d.offset(), d.payload().length);
+            } else if (f instanceof Frame.Copy c) {
+                for (int i = 0; i < c.blocks(); i++) {
+                    assertArrayEquals(c.hash(i), BlockHash.of(image, (int) (c.source() + (long) i * BS), BS));
+                }
+                System.arraycopy(image, (int) c.source(), copy, (int) c.offset(), (int) c.length());
             } else {
                 Arrays.fill(copy, (int) f.offset(), (int) f.end(), (byte) 0);
             }
@@ -104,7 +133,7 @@ class DeltaStreamTest {
 
     static byte[] sample() throws IOException {
         List<Change> cs = List.of(new Change(1, 20, false, 1), new Change(3, 50, true, 0), new Change(2, 40, false, 2),
-                new Change(0, 5, false, 3));
+                new Change(0, 5, false, 3), new Change(1, 6, false, 11, true));
         return write(cs, 200L * BS, DeltaFormat.CODEC_XZ, 64 * 1024, new byte[200 * BS]);
     }
 

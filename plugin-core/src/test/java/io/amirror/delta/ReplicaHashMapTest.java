@@ -68,13 +68,13 @@ class ReplicaHashMapTest {
             Arrays.fill(v2, 9 * BS, 11 * BS, (byte) 0);       // two blocks zeroed
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             refine(v2, map, 2, out, r);
-            assertEquals(new Refiner.Stats(1, 2, 61), r[0].stats());
+            assertEquals(new Refiner.Stats(1, 2, 61, 0), r[0].stats());
             assertArrayEquals(v2, DeltaStreamTest.apply(out.toByteArray(), v1));
             assertEquals(1, map.point(), "the map changes only on the ack");
             map.commit(2);
             assertEquals(2, map.point());
             refine(v2, map, 3, new ByteArrayOutputStream(), r);
-            assertEquals(new Refiner.Stats(0, 0, 64), r[0].stats(), "nothing left to send");
+            assertEquals(new Refiner.Stats(0, 0, 64, 0), r[0].stats(), "nothing left to send");
         }
     }
 

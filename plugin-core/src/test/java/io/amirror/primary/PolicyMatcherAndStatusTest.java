@@ -19,7 +19,7 @@ class PolicyMatcherAndStatusTest {
         return new Policy(name, name + ".json", new Policy.DomainSelector(names, globs, tag),
                 new Policy.StandbyTarget("127.0.0.1:1", "sha256:" + "0".repeat(64)),
                 new Policy.Rpo(every, null, every), null, null, List.of(), null, 24, Duration.ofDays(30), false,
-                every.multipliedBy(2), List.of(), Policy.ReplicaMapping.NONE, null);
+                every.multipliedBy(2), List.of(), Policy.ReplicaMapping.NONE, null, null);
     }
 
     @Test

@@ -24,6 +24,7 @@ import java.util.List;
 
 import static io.amirror.lab.Cli.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -102,7 +103,7 @@ class PrimaryDaemonRealVmTest {
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
              AmirrorProcess standby = sites.startStandby()) {
             sites.policy(vm, "\"rpo\": {\"interval\": \"15s\"}, \"bandwidth\": {\"limit\": \"20mbit\"}, "
-                    + "\"quiesce\": true, \"compression\": \"auto\"");
+                    + "\"quiesce\": true, \"compression\": \"auto\", \"verify\": {\"every\": \"10s\"}");
             AmirrorProcess daemon = sites.startDaemon("primary.log");
             try {
                 GuestConsole c = vm.console();
@@ -168,10 +169,161 @@ class PrimaryDaemonRealVmTest {
                 sites.syncPausedAndCompare(vm, "sync-repair");
                 String again = cli(work, "verify-again", 0, "verify", "--state", sites.primaryState().toString(), vm.name());
                 assertTrue(again.contains("replica identical"), again);
+
+                // the scheduled verify finds a corrupted block by itself, and the cycle after it repairs it
+                Exec.run(Duration.ofMinutes(1), "qemu-io", "-f", "qcow2", "-c", "write -P 0x6b 20975616 4096",
+                        replica.toString()).orThrow();
+                String found = awaitLastVerify(sites, "DIFFERS", 90);
+                assertTrue(found.contains("vda 1 of 64 groups"), found);
+                String healed = awaitLastVerify(sites, "identical", 90);
+                assertTrue(healed.compareTo(found) > 0, healed + " after " + found);
             } finally {
                 daemon.kill9();
             }
         }
+    }
+
+    /**
+     * Issue 11's offline seeding: the first point goes to "removable media", the standby imports it,
+     * and the link carries only what changed since the export; until the import, nothing of the
+     * seeded point crosses the link.
+     */
+    @Test
+    void aSeedOnRemovableMediaFillsTheStandbyAndTheLinkCarriesOnlyWhatChangedSince(Lab lab, @TempDir Path work)
+            throws Exception {
+        Sites sites = Sites.create(lab, work);
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
+             AmirrorProcess standby = sites.startStandby()) {
+            GuestConsole c = vm.console();
+            c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=16 count=128 conv=fsync 2>/dev/null"); // 8 MiB
+            Path media = work.resolve("usb-disk");
+            String exported = cli(work, "seed-export", 0, "seed", "export", "--state", sites.primaryState().toString(),
+                    "--scratch", lab.options().workDir().resolve("jobs").toString(), "--libvirt",
+                    lab.options().libvirtUri(), "--preset", "1", vm.name(), media.toString());
+            assertTrue(exported.contains("vda: point 1"), exported);
+            long seedBytes = Files.size(media.resolve("vda.delta"));
+            c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=400 count=16 conv=fsync 2>/dev/null"); // 1 MiB since
+
+            sites.policy(vm, "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"1\"");
+            AmirrorProcess daemon = sites.startDaemon("primary.log");
+            try {
+                String waiting = cli(work, "sync-before-import", -1, "sync", "--state", sites.primaryState().toString(),
+                        vm.name(), "--wait");
+                assertTrue(waiting.contains("seed import"), waiting);
+                assertFalse(standby.output().contains("received"), "nothing of the seeded point crossed the link");
+
+                // a damaged copy is refused and changes nothing; the good one is applied
+                Path damaged = work.resolve("damaged");
+                Files.createDirectories(damaged);
+                try (var files = Files.list(media)) {
+                    for (Path f : files.toList()) {
+                        Files.copy(f, damaged.resolve(f.getFileName()));
+                    }
+                }
+                try (var ch = java.nio.channels.FileChannel.open(damaged.resolve("vda.delta"),
+                        java.nio.file.StandardOpenOption.WRITE)) {
+                    ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3}), seedBytes / 2);
+                }
+                String refused = cli(work, "seed-import-damaged", 1, "seed", "import", "--state",
+                        sites.standbyState().toString(), damaged.toString());
+                assertTrue(refused.contains("damaged"), refused);
+                assertFalse(Files.exists(sites.standbyState().resolve("replicas").resolve(
+                        vm.libvirtDomain().getUUIDString()).resolve("vda").resolve("replica.qcow2")));
+                String imported = cli(work, "seed-import", 0, "seed", "import", "--state", sites.standbyState().toString(),
+                        media.toString());
+                assertTrue(imported.contains("vda: at point 1"), imported);
+
+                int point = sites.syncPausedAndCompare(vm, "sync-after-import");
+                assertEquals(2, point);
+                JsonNode d = sites.status("status-seed").path("domains").get(0);
+                long delta = d.path("lastCycleDeltaBytes").asLong();
+                System.out.printf("seed on media: %d bytes for 8 MiB on the disk; first point over the link: %d bytes "
+                        + "of delta for the 1 MiB written since the export%n", seedBytes, delta);
+                assertTrue(delta > 1 << 20 && delta < (1 << 20) + (64 << 10), "about the 1 MiB since the export: " + delta);
+                String standbyLog = standby.output();
+                assertFalse(standbyLog.contains("->1 in"), "point 1 never crossed the link: " + standbyLog);
+                assertTrue(standbyLog.contains("1->2"), standbyLog);
+            } finally {
+                daemon.kill9();
+            }
+        }
+    }
+
+    /**
+     * Issue 11: the ways a chain meets trouble besides a crash. The disk grows (virsh blockresize), the
+     * domain is undefined and defined again without its checkpoint metadata, and the image is restored
+     * from an older copy. Each time the replica ends equal to the disk, and the link carries about
+     * what really differs, never the disk.
+     */
+    @Test
+    void resizeRedefineAndARestoredImageCostAboutTheirDifferences(Lab lab, @TempDir Path work) throws Exception {
+        Sites sites = Sites.create(lab, work);
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
+             AmirrorProcess standby = sites.startStandby()) {
+            sites.policy(vm, "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"1\"");
+            AmirrorProcess daemon = sites.startDaemon("primary.log");
+            try {
+                GuestConsole c = vm.console();
+                c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=16 count=64 conv=fsync 2>/dev/null"); // 4 MiB
+                sites.syncPausedAndCompare(vm, "sync-1");
+
+                // the disk grows by 32 MiB and the guest writes 1 MiB into the new part
+                vm.libvirtDomain().blockResize("vda", 96L << 20, 1 /* VIR_DOMAIN_BLOCK_RESIZE_BYTES */);
+                c.check("for i in 1 2 3 4 5 6 7 8 9 10; do [ $(cat /sys/block/vda/size) -eq 196608 ] && break; sleep 1; done; "
+                        + "dd if=/dev/urandom of=/dev/vda bs=64k seek=1280 count=16 conv=fsync 2>/dev/null");
+                sites.syncPausedAndCompare(vm, "sync-resized");
+                long resized = lastDelta(sites, "status-resized");
+
+                // undefined and defined again, its checkpoints forgotten by libvirt: 512 KiB written since
+                vm.redefine(true);
+                c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=200 count=8 conv=fsync 2>/dev/null");
+                sites.syncPausedAndCompare(vm, "sync-redefined");
+                long redefined = lastDelta(sites, "status-redefined");
+
+                // the image is restored from a copy made before 2 MiB were written over again
+                c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=600 count=32 conv=fsync 2>/dev/null");
+                vm.powerOff(Duration.ofSeconds(60));
+                Path copy = work.resolve("backup.qcow2");
+                Files.copy(vm.image("vda"), copy);
+                vm.start();
+                c = vm.console();
+                c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=600 count=32 conv=fsync 2>/dev/null"); // 2 MiB
+                sites.syncPausedAndCompare(vm, "sync-before-restore");
+                vm.powerOff(Duration.ofSeconds(60));
+                Files.copy(copy, vm.image("vda"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                vm.start();
+                sites.syncPausedAndCompare(vm, "sync-restored");
+                JsonNode after = sites.status("status-restored").path("domains").get(0);
+                long restored = after.path("lastCycleDeltaBytes").asLong();
+                System.out.printf("chain trouble: resize +32 MiB with 1 MiB written: %d bytes of delta; redefined "
+                        + "without metadata, 512 KiB written: %d; image restored, 2 MiB reverted: %d (%s)%n",
+                        resized, redefined, restored, after.path("lastRepair").asText());
+                assertTrue(resized > 1 << 20 && resized < (1 << 20) + (64 << 10), "resize: " + resized);
+                assertTrue(redefined > 512 << 10 && redefined < (512 << 10) + (64 << 10), "redefine: " + redefined);
+                assertTrue(restored > 2 << 20 && restored < (2 << 20) + (64 << 10), "restore: " + restored);
+                assertTrue(after.path("lastRepair").isTextual(), "the restore broke the chain and was repaired: " + after);
+            } finally {
+                daemon.kill9();
+            }
+        }
+    }
+
+    private static long lastDelta(Sites sites, String name) throws Exception {
+        return sites.status(name).path("domains").get(0).path("lastCycleDeltaBytes").asLong();
+    }
+
+    /** Waits until status' lastVerify of the only domain contains {@code text}; returns it. */
+    private static String awaitLastVerify(Sites sites, String text, int seconds) throws Exception {
+        long deadline = System.currentTimeMillis() + seconds * 1000L;
+        String last = null;
+        while (System.currentTimeMillis() < deadline) {
+            last = sites.status("status-verify").path("domains").get(0).path("lastVerify").asText(null);
+            if (last != null && last.contains(text)) {
+                return last;
+            }
+            Thread.sleep(2_000);
+        }
+        throw new AssertionError("no scheduled verify said '" + text + "' in " + seconds + " s; last: " + last);
     }
 
     /**

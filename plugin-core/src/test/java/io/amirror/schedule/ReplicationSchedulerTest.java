@@ -29,7 +29,7 @@ class ReplicationSchedulerTest {
         return new Policy(name, name + ".json", new Policy.DomainSelector(List.of(), List.of(), null),
                 new Policy.StandbyTarget("127.0.0.1:1", "sha256:" + "0".repeat(64)),
                 new Policy.Rpo(every, null, every), null, null, blackouts, null, 24, Duration.ofDays(30), false,
-                every.multipliedBy(2), List.of(), Policy.ReplicaMapping.NONE, null);
+                every.multipliedBy(2), List.of(), Policy.ReplicaMapping.NONE, null, null);
     }
 
     /** Records each cycle's start and end per domain, and how many ran at once. */

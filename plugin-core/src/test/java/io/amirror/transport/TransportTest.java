@@ -160,6 +160,85 @@ class TransportTest {
         assertFalse(Files.exists(seeded.seedMap()), "the seed's hashes go once the replica moved on");
     }
 
+    /** Flips one byte of the replica file under guest offset {@code at}: bit rot, shared by its snapshots. */
+    static void rot(Path qcow2, long at) throws Exception {
+        String json = Exec.run(T, tool("qemu-img"), "map", "--output=json", "-U", qcow2.toString()).orThrow().stdout();
+        for (var e : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
+            long start = e.path("start").asLong();
+            if (at >= start && at < start + e.path("length").asLong() && e.has("offset")) {
+                try (var ch = java.nio.channels.FileChannel.open(qcow2, java.nio.file.StandardOpenOption.READ,
+                        java.nio.file.StandardOpenOption.WRITE)) {
+                    long host = e.path("offset").asLong() + (at - start);
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+                    ch.read(b, host);
+                    b.put(0, (byte) (b.get(0) ^ 0x5a)).rewind();
+                    ch.write(b, host);
+                }
+                return;
+            }
+        }
+        throw new AssertionError("no allocated cluster under " + at + " in " + qcow2);
+    }
+
+    @Test
+    void aDriftedCopySourceIsRefusedAsStaleAndAPlainDeltaRepairsIt(@TempDir Path root) throws Exception {
+        // v3: v2 with its 1 MiB of random bytes at 8M copied to 50M, as a file copy inside the guest
+        Path v3 = root.resolve("v3.qcow2");
+        Files.copy(v2, v3);
+        Path piece = root.resolve("piece.bin");
+        try (DiskImage img = DiskImage.open(v2, false, tools)) {
+            byte[] b = new byte[1 << 20];
+            img.read(8 << 20, b, b.length);
+            Files.write(piece, b);
+        }
+        writeRandom(v3, piece, 50 << 20);
+        Path d23 = root.resolve("d23.amd");
+        create(v2, v3, d23, 2, 3);
+        try (Receiver r = receiver(root.resolve("replicas"), standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            s.ship(entry(d01, 0, 1));
+            s.ship(entry(d12, 1, 2));
+            ReplicaDisk disk = new ReplicaDisk(root.resolve("replicas"), DOM, "vda", tools, 3);
+            long drifted = (8 << 20) + 5 * 4096;
+            rot(disk.image(), drifted + 100);
+            Sender.StaleSourcesException e = assertThrows(Sender.StaleSourcesException.class,
+                    () -> s.ship(entry(d23, 2, 3)));
+            assertEquals(1, e.stale().ranges().size());
+            assertArrayEquals(new long[] {drifted, 4096}, e.stale().ranges().get(0));
+            assertEquals(2, disk.state().point(), "nothing applied");
+            assertEquals(0, disk.state().pending());
+            try (var files = Files.list(disk.image().getParent())) {
+                assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".amd")), "the refused delta is gone");
+            }
+            // the primary forgets that block, reads it again and sends it as data with the point
+            Path repair = root.resolve("d23-repair.amd");
+            Path asItIs = root.resolve("replica-now.qcow2");
+            Files.copy(disk.image(), asItIs);
+            Exec.run(T, tool("qemu-img"), "snapshot", "-a", "amirror-2", asItIs.toString()).orThrow();
+            create(asItIs, v3, repair, 2, 3);
+            assertEquals(3, s.ship(entry(repair, 2, 3)).ack().point());
+            assertTrue(sameImage(disk.image(), v3), "the drifted block was repaired and the copy made");
+        }
+    }
+
+    @Test
+    void aPointRedoneByThePrimaryReplacesTheOneThisDiskHadApplied(@TempDir Path root) throws Exception {
+        Path other = root.resolve("v2b.qcow2");
+        Files.copy(v1, other);
+        Exec.run(T, tool("qemu-io"), "-f", "qcow2", "-c", "write -P 9 4M 128k", other.toString()).orThrow();
+        Path redo = root.resolve("d12b.amd");
+        create(v1, other, redo, 1, 2);
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            s.ship(entry(d01, 0, 1));
+            s.ship(entry(d12, 1, 2));
+            assertEquals(2, s.ship(entry(redo, 1, 2)).ack().point());
+        }
+        ReplicaDisk disk = new ReplicaDisk(root, DOM, "vda", tools, 3);
+        assertTrue(sameImage(disk.image(), other), "point 2 is the redone one");
+        assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
+    }
+
     @Test
     void pinnedPeersShipTwoPointsAndTheReplicaMatches(@TempDir Path root) throws Exception {
         TokenBucket unlimited = new TokenBucket(() -> 1e12);

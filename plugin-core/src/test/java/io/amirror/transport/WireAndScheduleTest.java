@@ -62,6 +62,17 @@ class WireAndScheduleTest {
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(tooMany)));
         byte[] negative = WireCodec.encode(new WireMessage.SeedQuery(u, "vda", -1, 0));
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(negative)));
+        var stale = (WireMessage.Stale) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
+                new WireMessage.Stale(u, "vda", 3, List.of(new long[] {4096, 8192}, new long[] {1 << 20, 4096})))));
+        assertEquals(2, stale.ranges().size());
+        assertArrayEquals(new long[] {1 << 20, 4096}, stale.ranges().get(1));
+        for (WireMessage bad : List.of(new WireMessage.Stale(u, "vda", 3, List.of()),
+                new WireMessage.Stale(u, "vda", 3, List.<long[]>of(new long[] {100, 4096})),
+                new WireMessage.Stale(u, "vda", 0, List.<long[]>of(new long[] {0, 4096})),
+                new WireMessage.Stale(u, "../x", 3, List.<long[]>of(new long[] {0, 4096})))) {
+            byte[] b = WireCodec.encode(bad);
+            assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(b)));
+        }
         byte[] shortDigest = ByteBuffer.allocate(5 + 20).put((byte) 9).putInt(20).array();
         assertThrows(WireProtocolException.class, () -> WireCodec.read(new ByteArrayInputStream(shortDigest)));
     }

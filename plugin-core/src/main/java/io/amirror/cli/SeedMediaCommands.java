@@ -1,0 +1,163 @@
+package io.amirror.cli;
+
+import io.amirror.capture.DomainCapture;
+import io.amirror.config.Policy;
+import io.amirror.config.PolicyLoader;
+import io.amirror.config.PrimaryConfig;
+import io.amirror.delta.DeltaEncoder;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.lab.LabOptions;
+import io.amirror.libvirt.LibvirtSession;
+import io.amirror.primary.DomainReplication;
+import io.amirror.spool.Spool;
+import io.amirror.standby.ReplicaManifest;
+import io.amirror.standby.SeedMedia;
+import io.amirror.util.Exec;
+import org.libvirt.Domain;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/** {@code amirror seed export|import|cancel}: a domain's first point carried on removable media. */
+final class SeedMediaCommands {
+    private SeedMediaCommands() {
+    }
+
+    static PrimaryConfig configured(Path config, Path state, Path scratch, String libvirtUri)
+            throws io.amirror.config.ConfigException {
+        PrimaryConfig cfg = config != null ? PrimaryConfig.load(config, true)
+                : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false);
+        if (state != null) {
+            cfg = cfg.withStateDir(state);
+        }
+        if (scratch != null) {
+            cfg = cfg.withScratchDir(scratch);
+        }
+        return libvirtUri != null ? cfg.withLibvirtUri(libvirtUri) : cfg;
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = {"On the primary: capture DOMAIN's first point and write it to DIR (removable media): "
+                    + "xz deltas with their checksums, and the replica manifest. Until the standby has imported it, "
+                    + "the daemon sends nothing of that point over the link; its next point carries only what "
+                    + "changed since the export.",
+                    "Run it before the domain's first cycle (before a policy covers it, or while the daemon is stopped)."})
+    static final class Export implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE", description = "The primary's configuration (default: "
+                + "/etc/amirror/primary.json if it exists): state, scratch and libvirt.")
+        Path config;
+        @Option(names = "--state", description = "State directory, overriding the configuration.")
+        Path state;
+        @Option(names = "--scratch", description = "Scratch directory (QEMU must reach it), overriding the configuration.")
+        Path scratch;
+        @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
+        String libvirtUri;
+        @Option(names = "--policy", paramLabel = "FILE", description = "The domain's policy: its network map and "
+                + "retention go into the manifest.")
+        Path policy;
+        @Option(names = "--preset", defaultValue = "9", description = "xz preset (default: 9; the media has room, "
+                + "the time is the export's).")
+        String preset;
+        @Parameters(index = "0", paramLabel = "DOMAIN")
+        String domain;
+        @Parameters(index = "1", paramLabel = "DIR")
+        Path dir;
+
+        @Override
+        public Integer call() throws Exception {
+            PrimaryConfig cfg = configured(config, state, scratch, libvirtUri);
+            Policy p = policy == null ? null : PolicyLoader.load(policy);
+            Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
+            Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
+            if (qemuImg == null || qemuNbd == null) {
+                throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
+            }
+            ExecutorService pool = Executors.newFixedThreadPool(2);
+            try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
+                Domain d = libvirt.call(c -> c.domainLookupByName(domain));
+                DomainReplication r = new DomainReplication(d, cfg.stateDir(), new DomainCapture(new DomainCapture.Options(
+                        qemuNbd, qemuImg, cfg.scratchDir(), Duration.ofSeconds(120))),
+                        new Spool(cfg.stateDir().resolve("spool"), cfg.spoolLimitBytes()), pool, 2);
+                long t0 = System.nanoTime();
+                DomainReplication.Captured c = r.captureSeed(XzBlockCodec.Preset.parse(preset));
+                ReplicaManifest m = new ReplicaManifest(r.uuid(), d.getName(), c.pending().newPoint(), d.getXMLDesc(3),
+                        p == null ? java.util.Map.of() : p.replica().networks(),
+                        p == null ? java.util.Map.of() : p.replica().bridges(),
+                        p == null ? PolicyLoader.DEFAULT_KEEP : p.keepPoints(),
+                        (p == null ? Duration.ofDays(PolicyLoader.DEFAULT_KEEP_DAYS) : p.keepAge()).toSeconds(), null);
+                List<DeltaEncoder.DiskDelta> deltas = c.deltas();
+                SeedMedia.Index index = SeedMedia.write(dir, r.uuid(), d.getName(), c.pending().newPoint(),
+                        deltas.stream().map(x -> x.entry().file()).toList(),
+                        deltas.stream().map(DeltaEncoder.DiskDelta::disk).toList(), m);
+                for (SeedMedia.Disk x : index.disks()) {
+                    System.out.printf("%s %s: point %d, %d bytes of delta written to %s%n", domain, x.disk(), x.newPoint(),
+                            x.size(), dir.resolve(x.file()));
+                }
+                System.out.printf("seed of %s (%s) written in %.1f s; on the standby: amirror seed import %s%n", domain,
+                        r.uuid(), (System.nanoTime() - t0) / 1e9, dir);
+                return 0;
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "On the standby: verify the seed in DIR and apply it to the replica, as if it had arrived "
+                    + "over the link.")
+    static final class Import implements Callable<Integer> {
+        @Mixin
+        LinkCommands.StateDir stateDir;
+        @Parameters(index = "0", paramLabel = "DIR")
+        Path dir;
+
+        @Override
+        public Integer call() throws Exception {
+            long t0 = System.nanoTime();
+            SeedMedia.Index index = SeedMedia.read(dir);
+            for (String line : SeedMedia.importInto(dir, StandbyCommands.replicas(stateDir), DeltaCommand.tools())) {
+                System.out.println(index.name() + " " + line);
+            }
+            System.out.printf("seed of %s (%s) imported in %.1f s%n", index.name(), index.uuid(),
+                    (System.nanoTime() - t0) / 1e9);
+            return 0;
+        }
+    }
+
+    @Command(name = "cancel", mixinStandardHelpOptions = true,
+            description = "On the primary: stop waiting for the standby to import DOMAIN's seed; its point goes over "
+                    + "the link at the next cycle.")
+    static final class Cancel implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE")
+        Path config;
+        @Option(names = "--state", description = "State directory, overriding the configuration.")
+        Path state;
+        @Option(names = "--scratch", description = "Scratch directory (QEMU must reach it), overriding the configuration.")
+        Path scratch;
+        @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
+        String libvirtUri;
+
+        @Parameters(index = "0", paramLabel = "DOMAIN")
+        String domain;
+
+        @Override
+        public Integer call() throws Exception {
+            PrimaryConfig cfg = configured(config, state, scratch, libvirtUri);
+            try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
+                Domain d = libvirt.call(c -> c.domainLookupByName(domain));
+                Path marker = cfg.stateDir().resolve("maps").resolve(d.getUUIDString()).resolve("seed-exported.json");
+                System.out.println(java.nio.file.Files.deleteIfExists(marker) ? domain + ": the seed's point will go over "
+                        + "the link" : domain + ": no seed was waiting");
+            }
+            return 0;
+        }
+    }
+}
