@@ -76,8 +76,9 @@ public final class DeltaCommand {
                 DeltaFiles.CreateResult r = DeltaFiles.create(a, b, out, o);
                 var s = r.summary();
                 System.out.printf("delta %s: %d frames in %d blocks, xz preset %s%n", out, s.frames(), s.blocks(), r.preset());
-                System.out.printf("  blocks: %d data, %d zero, %d unchanged (skipped)%n", r.refined().dataBlocks(),
-                        r.refined().zeroBlocks(), r.refined().unchangedBlocks());
+                System.out.printf("  blocks: %d data, %d zero, %d copied from elsewhere on OLD, %d unchanged (skipped)%n",
+                        r.refined().dataBlocks(), r.refined().zeroBlocks(), r.refined().copyBlocks(),
+                        r.refined().unchangedBlocks());
                 System.out.printf("  data %d bytes -> %d bytes on disk (%.1f %%), in %.1f s%n", s.dataBytes(),
                         Files.size(out), 100.0 * Files.size(out) / Math.max(1, s.dataBytes()), r.seconds());
             }
@@ -156,7 +157,7 @@ public final class DeltaCommand {
             try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 20)) {
                 DeltaReader.Result r = DeltaReader.read(in, f -> {
                     if (frames) {
-                        System.out.printf("  %-4s %14d %12d%n", f instanceof Frame.Data ? "DATA" : "ZERO", f.offset(),
+                        System.out.printf("  %-4s %14d %12d%n", f instanceof Frame.Data ? "DATA" : f instanceof Frame.Copy ? "COPY" : "ZERO", f.offset(),
                                 f.length());
                     }
                 });

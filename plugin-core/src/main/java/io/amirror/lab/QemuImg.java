@@ -78,4 +78,28 @@ public final class QemuImg {
         cmd.addAll(List.of(args));
         return Exec.run(cmd, null, Map.of(), LIMIT).orThrow();
     }
+
+    /**
+     * Flips one byte of a qcow2 file under guest offset {@code at}, in the file itself: bit rot, which
+     * the image's internal snapshots that share the cluster see too.
+     */
+    public void rot(Path qcow2, long at) throws java.io.IOException {
+        String json = io.amirror.util.Exec.run(java.time.Duration.ofMinutes(1), qemuImg.toString(), "map",
+                "--output=json", "-U", qcow2.toString()).orThrow().stdout();
+        for (var e : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
+            long start = e.path("start").asLong();
+            if (at >= start && at < start + e.path("length").asLong() && e.has("offset")) {
+                try (var ch = java.nio.channels.FileChannel.open(qcow2, java.nio.file.StandardOpenOption.READ,
+                        java.nio.file.StandardOpenOption.WRITE)) {
+                    long host = e.path("offset").asLong() + (at - start);
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+                    ch.read(b, host);
+                    b.put(0, (byte) (b.get(0) ^ 0x5a)).rewind();
+                    ch.write(b, host);
+                }
+                return;
+            }
+        }
+        throw new IllegalStateException("no allocated cluster under " + at + " in " + qcow2);
+    }
 }

@@ -267,6 +267,23 @@ class PrimaryDaemonRealVmTest {
                 c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=16 count=64 conv=fsync 2>/dev/null"); // 4 MiB
                 sites.syncPausedAndCompare(vm, "sync-1");
 
+                // issue 12: the guest copies 256 KiB inside its disk, while a source block rotted on the
+                // standby: the COPY is refused as STALE, and the next cycle sends that block as data
+                Path replica = sites.standbyState().resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
+                        .resolve("vda").resolve("replica.qcow2");
+                lab.qemuImg().rot(replica, (1 << 20) + 8192 + 7);
+                c.check("dd if=/dev/vda of=/dev/vda bs=4k skip=256 seek=3000 count=64 conv=fsync 2>/dev/null");
+                String stale = cli(work, "sync-stale", -1, "sync", "--state", sites.primaryState().toString(), vm.name(),
+                        "--wait");
+                assertTrue(stale.contains("drifted"), stale);
+                sites.syncPausedAndCompare(vm, "sync-after-stale");
+                JsonNode repaired = sites.status("status-stale").path("domains").get(0);
+                long copied = repaired.path("lastCycleDeltaBytes").asLong();
+                System.out.printf("COPY with a rotted source: repaired by a delta of %d bytes (256 KiB copied inside "
+                        + "the guest, one source block rotted)%n", copied);
+                assertTrue(copied < 64 << 10, "the copy still goes as COPY frames, the rotted block as data: " + copied);
+                assertTrue(repaired.path("lastRepair").asText().contains("drifted"), repaired.toString());
+
                 // the disk grows by 32 MiB and the guest writes 1 MiB into the new part
                 vm.libvirtDomain().blockResize("vda", 96L << 20, 1 /* VIR_DOMAIN_BLOCK_RESIZE_BYTES */);
                 c.check("for i in 1 2 3 4 5 6 7 8 9 10; do [ $(cat /sys/block/vda/size) -eq 196608 ] && break; sleep 1; done; "

@@ -160,26 +160,6 @@ class TransportTest {
         assertFalse(Files.exists(seeded.seedMap()), "the seed's hashes go once the replica moved on");
     }
 
-    /** Flips one byte of the replica file under guest offset {@code at}: bit rot, shared by its snapshots. */
-    static void rot(Path qcow2, long at) throws Exception {
-        String json = Exec.run(T, tool("qemu-img"), "map", "--output=json", "-U", qcow2.toString()).orThrow().stdout();
-        for (var e : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
-            long start = e.path("start").asLong();
-            if (at >= start && at < start + e.path("length").asLong() && e.has("offset")) {
-                try (var ch = java.nio.channels.FileChannel.open(qcow2, java.nio.file.StandardOpenOption.READ,
-                        java.nio.file.StandardOpenOption.WRITE)) {
-                    long host = e.path("offset").asLong() + (at - start);
-                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
-                    ch.read(b, host);
-                    b.put(0, (byte) (b.get(0) ^ 0x5a)).rewind();
-                    ch.write(b, host);
-                }
-                return;
-            }
-        }
-        throw new AssertionError("no allocated cluster under " + at + " in " + qcow2);
-    }
-
     @Test
     void aDriftedCopySourceIsRefusedAsStaleAndAPlainDeltaRepairsIt(@TempDir Path root) throws Exception {
         // v3: v2 with its 1 MiB of random bytes at 8M copied to 50M, as a file copy inside the guest
@@ -200,7 +180,7 @@ class TransportTest {
             s.ship(entry(d12, 1, 2));
             ReplicaDisk disk = new ReplicaDisk(root.resolve("replicas"), DOM, "vda", tools, 3);
             long drifted = (8 << 20) + 5 * 4096;
-            rot(disk.image(), drifted + 100);
+            new io.amirror.lab.QemuImg(Path.of(tool("qemu-img"))).rot(disk.image(), drifted + 100);
             Sender.StaleSourcesException e = assertThrows(Sender.StaleSourcesException.class,
                     () -> s.ship(entry(d23, 2, 3)));
             assertEquals(1, e.stale().ranges().size());
