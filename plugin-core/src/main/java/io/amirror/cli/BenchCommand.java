@@ -1,9 +1,11 @@
 package io.amirror.cli;
 
+import io.amirror.bench.CopyBench;
 import io.amirror.bench.DeltaBench;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabOptions;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.concurrent.Callable;
@@ -13,21 +15,26 @@ import java.util.concurrent.Callable;
         subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class})
 public final class BenchCommand {
 
-    @Command(name = "delta", mixinStandardHelpOptions = true,
-            description = "Bytes per office day through amirror's pipeline against the references, and xz speeds.")
-    static final class Delta implements Callable<Integer> {
+    /** The office workload every benchmark runs. */
+    static final class Workload {
         @Option(names = "--days", description = "Office days after the first sync (default: ${DEFAULT-VALUE}).")
         int days = 3;
         @Option(names = "--seed", description = "Workload seed (default: ${DEFAULT-VALUE}).")
         long seed = 1;
         @Option(names = "--disk-mib", description = "Guest disk size in MiB (default: ${DEFAULT-VALUE}).")
         int diskMiB = 256;
+    }
+
+    @Command(name = "delta", mixinStandardHelpOptions = true,
+            description = "Bytes per office day through amirror's pipeline against the references, and xz speeds.")
+    static final class Delta implements Callable<Integer> {
+        @Mixin
+        Workload w;
 
         @Override
         public Integer call() throws Exception {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
-                DeltaBench.Report r = DeltaBench.run(lab, days, seed, diskMiB, System.out);
-                DeltaBench.print(r, System.out);
+                DeltaBench.print(DeltaBench.run(lab, w.days, w.seed, w.diskMiB, System.out), System.out);
             }
             return 0;
         }
@@ -37,18 +44,13 @@ public final class BenchCommand {
             description = "Per office day: amirror with and without COPY frames, rsync (zstd -19), xz -9e of the changed "
                     + "and of the truly new blocks.")
     static final class Copy implements Callable<Integer> {
-        @Option(names = "--days", description = "Office days after the first sync (default: ${DEFAULT-VALUE}).")
-        int days = 3;
-        @Option(names = "--seed", description = "Workload seed (default: ${DEFAULT-VALUE}).")
-        long seed = 1;
-        @Option(names = "--disk-mib", description = "Guest disk size in MiB (default: ${DEFAULT-VALUE}).")
-        int diskMiB = 256;
+        @Mixin
+        Workload w;
 
         @Override
         public Integer call() throws Exception {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
-                io.amirror.bench.CopyBench.print(io.amirror.bench.CopyBench.run(lab, days, seed, diskMiB, System.out),
-                        System.out);
+                CopyBench.print(CopyBench.run(lab, w.days, w.seed, w.diskMiB, System.out), System.out);
             }
             return 0;
         }

@@ -31,26 +31,8 @@ final class SeedMediaCommands {
     private SeedMediaCommands() {
     }
 
-    static PrimaryConfig configured(Path config, Path state, Path scratch, String libvirtUri)
-            throws io.amirror.config.ConfigException {
-        PrimaryConfig cfg = config != null ? PrimaryConfig.load(config, true)
-                : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false);
-        if (state != null) {
-            cfg = cfg.withStateDir(state);
-        }
-        if (scratch != null) {
-            cfg = cfg.withScratchDir(scratch);
-        }
-        return libvirtUri != null ? cfg.withLibvirtUri(libvirtUri) : cfg;
-    }
-
-    @Command(name = "export", mixinStandardHelpOptions = true,
-            description = {"On the primary: capture DOMAIN's first point and write it to DIR (removable media): "
-                    + "xz deltas with their checksums, and the replica manifest. Until the standby has imported it, "
-                    + "the daemon sends nothing of that point over the link; its next point carries only what "
-                    + "changed since the export.",
-                    "Run it before the domain's first cycle (before a policy covers it, or while the daemon is stopped)."})
-    static final class Export implements Callable<Integer> {
+    /** The primary's configuration file and the overrides a one-off command may need. */
+    static final class PrimarySettings {
         @Option(names = "--config", paramLabel = "FILE", description = "The primary's configuration (default: "
                 + "/etc/amirror/primary.json if it exists): state, scratch and libvirt.")
         Path config;
@@ -60,6 +42,29 @@ final class SeedMediaCommands {
         Path scratch;
         @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
         String libvirtUri;
+
+        PrimaryConfig config() throws io.amirror.config.ConfigException {
+            PrimaryConfig cfg = config != null ? PrimaryConfig.load(config, true)
+                    : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false);
+            if (state != null) {
+                cfg = cfg.withStateDir(state);
+            }
+            if (scratch != null) {
+                cfg = cfg.withScratchDir(scratch);
+            }
+            return libvirtUri != null ? cfg.withLibvirtUri(libvirtUri) : cfg;
+        }
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = {"On the primary: capture DOMAIN's first point and write it to DIR (removable media): "
+                    + "xz deltas with their checksums, and the replica manifest. Until the standby has imported it, "
+                    + "the daemon sends nothing of that point over the link; its next point carries only what "
+                    + "changed since the export.",
+                    "Run it before the domain's first cycle (before a policy covers it, or while the daemon is stopped)."})
+    static final class Export implements Callable<Integer> {
+        @Mixin
+        PrimarySettings settings;
         @Option(names = "--policy", paramLabel = "FILE", description = "The domain's policy: its network map and "
                 + "retention go into the manifest.")
         Path policy;
@@ -73,7 +78,7 @@ final class SeedMediaCommands {
 
         @Override
         public Integer call() throws Exception {
-            PrimaryConfig cfg = configured(config, state, scratch, libvirtUri);
+            PrimaryConfig cfg = settings.config();
             Policy p = policy == null ? null : PolicyLoader.load(policy);
             Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
             Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
@@ -136,21 +141,15 @@ final class SeedMediaCommands {
             description = "On the primary: stop waiting for the standby to import DOMAIN's seed; its point goes over "
                     + "the link at the next cycle.")
     static final class Cancel implements Callable<Integer> {
-        @Option(names = "--config", paramLabel = "FILE")
-        Path config;
-        @Option(names = "--state", description = "State directory, overriding the configuration.")
-        Path state;
-        @Option(names = "--scratch", description = "Scratch directory (QEMU must reach it), overriding the configuration.")
-        Path scratch;
-        @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
-        String libvirtUri;
+        @Mixin
+        PrimarySettings settings;
 
         @Parameters(index = "0", paramLabel = "DOMAIN")
         String domain;
 
         @Override
         public Integer call() throws Exception {
-            PrimaryConfig cfg = configured(config, state, scratch, libvirtUri);
+            PrimaryConfig cfg = settings.config();
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
                 Path marker = cfg.stateDir().resolve("maps").resolve(d.getUUIDString()).resolve("seed-exported.json");
