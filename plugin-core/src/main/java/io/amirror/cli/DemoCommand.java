@@ -25,7 +25,8 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         System.out.println("demo: preparing the lab (libvirtd, QEMU, guest kit)...");
         try (Lab lab = Lab.open(LabOptions.defaults())) {
-            return ReplicationDemo.run(lab, days, System.out).identical() ? 0 : 1;
+            ReplicationDemo.Result r = ReplicationDemo.run(lab, days, System.out);
+            return r.identical() && r.failoverMatches() ? 0 : 1;
         }
     }
 }

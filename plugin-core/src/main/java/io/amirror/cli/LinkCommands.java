@@ -68,8 +68,11 @@ final class LinkCommands {
         @Option(names = "--rate", paramLabel = "SCHEDULE",
                 description = "Link limit, e.g. '1mbit' or 'Mon-Fri 08:00-18:00: 256kbit; otherwise 4mbit'.")
         String rate;
-        @Parameters(paramLabel = "DELTA")
-        List<Path> deltas;
+        @Option(names = "--manifest", paramLabel = "FILE", description = "After the deltas, describe the domain to the "
+                + "standby with this replica manifest (JSON), so it defines the replica domain.")
+        Path manifest;
+        @Parameters(paramLabel = "DELTA", arity = "0..*")
+        List<Path> deltas = List.of();
 
         @Override
         public Integer call() throws Exception {
@@ -89,6 +92,11 @@ final class LinkCommands {
                         Files.size(d)));
                 System.out.printf("%s: standby at point %d (resumed at byte %d, sent %d, %.2f Mbit/s on the wire)%n",
                         d, r.ack().point(), r.resumedAt(), r.sentBytes(), r.goodputBytesPerSecond() * 8 / 1e6);
+            }
+            if (manifest != null) {
+                var m = io.amirror.standby.ReplicaManifest.fromJson(Files.readAllBytes(manifest));
+                s.describe(m.uuid(), m.point(), m.toXz());
+                System.out.printf("%s described to the standby at point %d%n", m.name(), m.point());
             }
             return 0;
         }

@@ -26,5 +26,7 @@ class ReplicationDemoTest {
         ReplicationDemo.Point office = r.points().get(1);
         assertTrue(office.onWire() < office.guestWrote(), "an office day costs less than the guest wrote: " + out);
         assertTrue(out.contains("replica identical to the guest's disk at the last point: yes"), out);
+        assertTrue(r.failoverMatches(), "the replica guest booted by virsh start shows the primary's last log line: " + out);
+        assertTrue(out.contains("after virsh start on the standby, the guest's data is there: yes"), out);
     }
 }
