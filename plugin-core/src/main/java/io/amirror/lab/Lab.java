@@ -63,6 +63,7 @@ public final class Lab implements AutoCloseable {
         GuestKit kit = GuestKit.prepare(options.workDir(), host);
         Connect conn;
         try {
+            io.amirror.libvirt.LibvirtSession.quiet();
             conn = new Connect(options.libvirtUri());
         } catch (LibvirtException e) {
             throw new LabUnavailableException("cannot connect to libvirt at " + options.libvirtUri() + ": "

@@ -17,7 +17,23 @@ public final class LibvirtSession implements AutoCloseable {
     private final String uri;
     private Connect current;
 
+    /** Kept here so the native side's reference to it stays valid. */
+    private static final org.libvirt.ErrorCallback QUIET = new org.libvirt.ErrorCallback();
+
+    /**
+     * Stops libvirt from printing every failed call to stderr (its default handler); the failures
+     * still reach the caller as {@link LibvirtException}s, which say what went wrong in context.
+     */
+    public static synchronized void quiet() {
+        try {
+            Connect.setErrorCallback(QUIET);
+        } catch (LibvirtException e) {
+            log.debug("cannot quieten libvirt's error output: {}", e.getMessage());
+        }
+    }
+
     public LibvirtSession(String uri) throws LibvirtException {
+        quiet();
         this.uri = uri;
         this.current = new Connect(uri);
     }

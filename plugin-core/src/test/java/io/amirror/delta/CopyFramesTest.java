@@ -137,4 +137,22 @@ class CopyFramesTest {
             assertEquals(sampled.size(), found);
         }
     }
+
+    /** A new block written many times within one delta costs about one block: xz's window matches the repeats. */
+    @Test
+    void aNewBlockWrittenManyTimesInOneDeltaIsSentOnce(@TempDir Path dir) throws IOException {
+        byte[] old = new byte[BLOCKS * BS];
+        new Random(3).nextBytes(old);
+        byte[] now = old.clone();
+        byte[] block = new byte[BS];
+        new Random(4).nextBytes(block);
+        for (int i = 0; i < 64; i++) {
+            System.arraycopy(block, 0, now, (100 + 5 * i) * BS, BS);
+        }
+        Path delta = dir.resolve("dup.amd");
+        DeltaFiles.CreateResult r = create(dir, old, now, delta, true);
+        System.out.printf("one new 4 KiB block written 64 times: %d bytes of delta%n", Files.size(delta));
+        assertEquals(64, r.refined().dataBlocks());
+        assertTrue(Files.size(delta) < 2 * BS, "the repeats cost a few bytes each: " + Files.size(delta));
+    }
 }
