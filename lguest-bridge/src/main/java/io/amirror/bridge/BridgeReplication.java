@@ -126,7 +126,7 @@ public final class BridgeReplication {
                 }
                 DiskInfo disk = new DiskInfo(s.disk(), nbdSocket, "raw", false, "disk");
                 captured = ExportReader.read(NbdAddress.unix(nbdSocket, BridgeExport.POINT_PREFIX + n), disk, contexts,
-                        List.of(), enc, timeout);
+                        repairs(maps), enc, timeout);
             } catch (IOException | RuntimeException e) {
                 enc.abort();
                 releaseQuietly(n, e);
@@ -146,12 +146,16 @@ public final class BridgeReplication {
         Sender.Shipped shipped;
         try {
             shipped = standby.ship(e);
+        } catch (Sender.StaleSourcesException stale) {
+            sourcesStale(s, p, e, stale.stale().ranges());
+            throw stale;
         } finally {
             spool.unmarkShipping(e);
         }
         DeltaEncoder.acknowledged(spool, maps, s.uuid(), List.of(s.disk()), p.newPoint());
         AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
         Files.deleteIfExists(maps.resolve("pending.json"));
+        Files.deleteIfExists(maps.resolve(REPAIR)); // that point read them again
         retireOlderThan(p.newPoint());
         describe(standby, s, p.newPoint(), retention);
         return new Cycle(p.basePoint(), p.newPoint(), p.repair(), captured, e.size(), shipped.sentBytes());
@@ -170,6 +174,40 @@ public final class BridgeReplication {
         }
         standby.describe(s.uuid(), point, m.toXz());
         AtomicFiles.write(f, m.key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private static final String REPAIR = "repair.json";
+
+    /** Ranges to read as if dirty in the next capture: COPY sources the standby found drifted. */
+    private static List<long[]> repairs(Path maps) throws IOException {
+        Path f = maps.resolve(REPAIR);
+        return Files.exists(f) ? List.of(JSON.readValue(f.toFile(), long[][].class)) : List.of();
+    }
+
+    /**
+     * The standby refused the point: COPY sources on its replica drifted. As the libvirt path does:
+     * the point goes (its map merges back on the bridge), the drifted ranges are forgotten in the
+     * hash map and read again by the next capture, which sends them as data.
+     */
+    private void sourcesStale(BridgeState s, Pending p, Spool.Entry e, List<long[]> ranges) throws IOException {
+        Path maps = maps(s);
+        List<long[]> all = new ArrayList<>(repairs(maps));
+        all.addAll(ranges);
+        try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(
+                maps.resolve(s.disk() + ".map"))) {
+            for (long[] r : ranges) {
+                map.forget(r[0], r[1]);
+            }
+            map.force();
+        }
+        AtomicFiles.write(maps.resolve(REPAIR), JSON.writeValueAsBytes(all));
+        spool.discard(e);
+        Files.deleteIfExists(maps.resolve("pending.json"));
+        if (bridge.state().points().contains(p.newPoint())) {
+            bridge.delete(p.newPoint());
+        }
+        log.warn("the standby's replica of {} drifted under {} COPY source range(s); point {} is captured again",
+                s.name(), ranges.size(), p.newPoint());
     }
 
     private Optional<Pending> pending(BridgeState s, int base) throws IOException {

@@ -59,10 +59,27 @@ class BridgeCliTest {
                 String points = Cli.cli(dir, "points", 0, "bridge", "points", "--bridge-state",
                         dir.resolve("pbx.raw.amirror").toString());
                 assertTrue(points.contains("points [2]"), points);
+
+                // the guest copies 256 KiB inside its disk while a source block rotted on the standby: the
+                // point is refused as STALE, and the next sync sends that block as data and repairs it
+                BridgeState st = BridgeState.read(dir.resolve("pbx.raw.amirror"));
+                Path replicaImage = new ReplicaDisk(dir.resolve("replicas"), st.uuid(), "vda", tools, 5).image();
+                new io.amirror.lab.QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
+                Path piece = dir.resolve("piece.bin");
+                byte[] whole = Files.readAllBytes(image);
+                Files.write(piece, java.util.Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
+                Exec.run(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw", "-c", "write -s " + piece + " 2M 256k",
+                        "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
+                String stale = Cli.cli(dir, "sync-stale", 1, "bridge", "sync", "--policy", policy.toString(),
+                        "--state", primary.toString(), "--once");
+                assertTrue(stale.contains("drifted"), stale);
+                String healed = Cli.cli(dir, "sync-healed", 0, "bridge", "sync", "--policy", policy.toString(),
+                        "--state", primary.toString(), "--once");
+                assertTrue(healed.contains("point 3 from 2"), healed);
             }
             BridgeState s = BridgeState.read(dir.resolve("pbx.raw.amirror"));
             ReplicaDisk replica = new ReplicaDisk(dir.resolve("replicas"), s.uuid(), "vda", tools, 5);
-            assertEquals(2, replica.state().point());
+            assertEquals(3, replica.state().point());
             Exec.Result cmp = Exec.run(List.of(tools.qemuImg().toString(), "compare", "-f", "raw", "-F", "qcow2",
                     image.toString(), replica.image().toString()), null, Map.of(), Duration.ofSeconds(60));
             assertEquals(0, cmp.exitCode(), cmp.stdout());

@@ -68,6 +68,8 @@ final class LinkCommands {
         @Option(names = "--rate", paramLabel = "SCHEDULE",
                 description = "Link limit, e.g. '1mbit' or 'Mon-Fri 08:00-18:00: 256kbit; otherwise 4mbit'.")
         String rate;
+        @Option(names = "--progress", description = "Show a progress line (bar, bytes, rate, ETA) on stderr while sending.")
+        boolean progress;
         @Option(names = "--manifest", paramLabel = "FILE", description = "After the deltas, describe the domain to the "
                 + "standby with this replica manifest (JSON), so it defines the replica domain.")
         Path manifest;
@@ -88,8 +90,28 @@ final class LinkCommands {
                 try (InputStream in = new BufferedInputStream(Files.newInputStream(d))) {
                     h = DeltaReader.readHeader(in);
                 }
-                Sender.Shipped r = s.ship(new Spool.Entry(h.domain(), h.disk(), h.basePoint(), h.newPoint(), d,
-                        Files.size(d)));
+                long size = Files.size(d);
+                long t0 = System.nanoTime();
+                long[] shown = {0, 0}; // last time shown, bytes held at the start
+                Sender.Shipped r = s.ship(new Spool.Entry(h.domain(), h.disk(), h.basePoint(), h.newPoint(), d, size),
+                        held -> {
+                            long now = System.nanoTime();
+                            if (!progress || now - shown[0] < 500_000_000L && held < size) {
+                                return;
+                            }
+                            if (shown[0] == 0) {
+                                shown[1] = held;
+                            }
+                            shown[0] = now;
+                            double seconds = (now - t0) / 1e9;
+                            double bps = seconds <= 0 ? 0 : (held - shown[1]) * 8 / seconds;
+                            System.err.print("\rshipping " + Progress.bar(held, size) + " " + Progress.bytes(held) + " of "
+                                    + Progress.bytes(size) + (bps > 0 ? ", " + Progress.rate(bps) + ", ETA "
+                                    + Progress.duration((long) Math.ceil((size - held) * 8 / bps)) : "") + "    ");
+                        }, true);
+                if (progress) {
+                    System.err.println();
+                }
                 System.out.printf("%s: standby at point %d (resumed at byte %d, sent %d, %.2f Mbit/s on the wire)%n",
                         d, r.ack().point(), r.resumedAt(), r.sentBytes(), r.goodputBytesPerSecond() * 8 / 1e6);
             }

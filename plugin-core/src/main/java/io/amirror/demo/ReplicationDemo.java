@@ -120,7 +120,9 @@ public final class ReplicationDemo {
                     Spool.Entry delta = cap.deltas().get(0).entry();
                     try (AmirrorProcess ship = AmirrorProcess.start(link.primaryNamespace(),
                             work.resolve("ship-" + day + ".log"), "ship", "--state", primaryState.toString(), "--to",
-                            standbyAt, "--peer", standby.fingerprint(), "--rate", rate, delta.file().toString())) {
+                            standbyAt, "--peer", standby.fingerprint(), "--rate", rate, "--progress",
+                            delta.file().toString())) {
+                        showProgress(ship, out);
                         if (ship.waitFor(1800) != 0) {
                             throw new IllegalStateException("shipping point " + r.newPoint() + " failed: " + ship.output());
                         }
@@ -153,6 +155,28 @@ public final class ReplicationDemo {
             hook.restore();
             FileTrees.deleteQuietly(work);
             FileTrees.deleteQuietly(sockets);
+        }
+    }
+
+    /** Relays the shipper's progress line (bar, bytes, rate, ETA) while it runs. */
+    private static void showProgress(AmirrorProcess ship, PrintStream out) throws Exception {
+        String last = "";
+        long deadline = System.currentTimeMillis() + 1_800_000;
+        while (ship.alive() && System.currentTimeMillis() < deadline) {
+            String log = ship.output();
+            int at = log.lastIndexOf("\rshipping ");
+            if (at >= 0) {
+                String line = log.substring(at + 1).lines().findFirst().orElse("").strip();
+                if (!line.equals(last)) {
+                    out.print("\r  " + line + "    ");
+                    out.flush();
+                    last = line;
+                }
+            }
+            Thread.sleep(500);
+        }
+        if (!last.isEmpty()) {
+            out.println();
         }
     }
 

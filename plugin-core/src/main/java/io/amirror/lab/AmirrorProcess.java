@@ -82,6 +82,10 @@ public final class AmirrorProcess implements AutoCloseable {
         process.waitFor(10, TimeUnit.SECONDS);
     }
 
+    public boolean alive() {
+        return process.isAlive();
+    }
+
     @Override
     public void close() throws Exception {
         if (process.isAlive()) {
