@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
 
 /** {@code amirror bench ...}: measured figures for BENCHMARKS.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks on the real-VM lab (needs root).",
-        subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class})
+        subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class, BenchCommand.Scale.class})
 public final class BenchCommand {
 
     /** The office workload every benchmark runs. */
@@ -51,6 +51,18 @@ public final class BenchCommand {
         public Integer call() throws Exception {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
                 CopyBench.print(CopyBench.run(lab, w.days, w.seed, w.diskMiB, System.out), System.out);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "scale", mixinStandardHelpOptions = true,
+            description = "Point cost and heap against disk size (1 GiB and 64 GiB sparse disks) and with 8 domains at once.")
+    static final class Scale implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            try (Lab lab = Lab.open(LabOptions.defaults())) {
+                io.amirror.bench.ScaleBench.print(io.amirror.bench.ScaleBench.run(lab, System.out), System.out);
             }
             return 0;
         }
