@@ -30,11 +30,13 @@ public final class BenchCommand {
     static final class Delta implements Callable<Integer> {
         @Mixin
         Workload w;
+        @Option(names = "--peer", description = "Also run virtnbdbackup (-z, lz4) on the same guest each day, after amirror.")
+        boolean peer;
 
         @Override
         public Integer call() throws Exception {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
-                DeltaBench.print(DeltaBench.run(lab, w.days, w.seed, w.diskMiB, System.out), System.out);
+                DeltaBench.print(DeltaBench.run(lab, w.days, w.seed, w.diskMiB, peer, System.out), System.out);
             }
             return 0;
         }
