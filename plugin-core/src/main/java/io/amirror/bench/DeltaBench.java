@@ -40,9 +40,12 @@ import java.util.concurrent.Future;
  */
 public final class DeltaBench {
 
-    /** @param peerLz4 bytes virtnbdbackup wrote for the day with its lz4 compression ({@code -z}); -1: not run */
+    /**
+     * @param peerPlain bytes virtnbdbackup wrote for the day without compression; -1: not run
+     * @param peerLz4   the same with its lz4 compression ({@code -z}); -1: not run
+     */
     public record Day(int day, String what, long changed4k, long xz9e, long extents64k, long lz4, long amirror,
-                      String preset, double seconds, long peerLz4) {
+                      String preset, double seconds, long peerPlain, long peerLz4) {
         double ratio() {
             return (double) amirror / Math.max(1, xz9e);
         }
@@ -113,9 +116,9 @@ public final class DeltaBench {
 
     /**
      * @param peer also run virtnbdbackup (Debian package) each day: a full backup on day 1,
-     *             incrementals after, with its lz4 compression. It refuses a domain that holds
-     *             checkpoints it did not make, so it runs on a twin guest: same disk, same seeded
-     *             workload, step for step in the same run.
+     *             incrementals after, plain and with its lz4 compression. It refuses a domain that
+     *             holds checkpoints it did not make (and one chain per domain), so each runs on a twin
+     *             guest: same disk, same seeded workload, step for step in the same run.
      */
     public static Report run(Lab lab, int days, long seed, int diskMiB, boolean peer, PrintStream progress)
             throws Exception {
@@ -128,9 +131,13 @@ public final class DeltaBench {
             DomainReplication repl = new DomainReplication(vm.libvirtDomain(), work, capture,
                     new Spool(work.resolve("spool"), 8L << 30), pool, 2);
             OfficeWorkload office = new OfficeWorkload(vm.console(), "/dev/" + vm.spec().testDataTarget(), seed);
-            LabDomain twin = peer ? lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start() : null;
-            OfficeWorkload twinOffice = twin == null ? null
-                    : new OfficeWorkload(twin.console(), "/dev/" + twin.spec().testDataTarget(), seed);
+            List<LabDomain> twins = new ArrayList<>(); // virtnbdbackup plain, then with lz4
+            List<OfficeWorkload> twinOffices = new ArrayList<>();
+            for (int i = 0; peer && i < 2; i++) {
+                LabDomain t = lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start();
+                twins.add(t);
+                twinOffices.add(new OfficeWorkload(t.console(), "/dev/" + t.spec().testDataTarget(), seed));
+            }
             List<Day> results = new ArrayList<>();
             Path previousChanged = null;
             for (int day = 1; day <= days + 1; day++) {
@@ -145,7 +152,7 @@ public final class DeltaBench {
                     what = trim ? "office day + deletes + fstrim" : "office day";
                 }
                 office.unmount();
-                if (twinOffice != null) { // the same day on the twin
+                for (OfficeWorkload twinOffice : twinOffices) { // the same day on the twins
                     twinOffice.mount();
                     if (day == 1) {
                         twinOffice.setUp();
@@ -170,10 +177,11 @@ public final class DeltaBench {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 long amirror = cap.deltas().get(0).entry().size();
                 repl.acknowledged(cap);
-                long peerBytes = twin != null ? virtnbdbackup(lab, twin.name(), work.resolve("peer"), day == 1) : -1;
+                long peerPlain = peer ? virtnbdbackup(lab, twins.get(0).name(), work.resolve("peer-plain"), day == 1, false) : -1;
+                long peerLz4 = peer ? virtnbdbackup(lab, twins.get(1).name(), work.resolve("peer-lz4"), day == 1, true) : -1;
                 Day d = new Day(day, what, Files.size(changed), compressedSize(changed, "xz", "-9e", "-T1", "-c"),
                         Files.size(extents), compressedSize(extents, "lz4", "-1", "-c"), amirror, preset.toString(), seconds,
-                        peerBytes);
+                        peerPlain, peerLz4);
                 results.add(d);
                 progress.printf("day %d (%s): %s%n", day, what, row(d));
                 if (previousChanged != null) {
@@ -192,8 +200,8 @@ public final class DeltaBench {
             String c1 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("1mbit"), 2).toString();
             String c10 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("10mbit"), 2).toString();
             progress.println("speeds measured on the changed blocks of day " + busiest.day() + " and the last day");
-            if (twin != null) {
-                twin.close();
+            for (LabDomain t : twins) {
+                t.close();
             }
             return new Report(results, speeds, c1, c10, sample.length);
         } finally {
@@ -206,11 +214,15 @@ public final class DeltaBench {
      * Runs virtnbdbackup on the guest's vda (full or incremental, lz4) into {@code dir}; returns the
      * bytes it wrote: every file that is new or grew.
      */
-    static long virtnbdbackup(Lab lab, String domain, Path dir, boolean full) throws IOException {
+    static long virtnbdbackup(Lab lab, String domain, Path dir, boolean full, boolean lz4) throws IOException {
         java.util.Map<Path, Long> before = sizes(dir);
         Files.createDirectories(dir);
-        Exec.run(List.of("virtnbdbackup", "-U", lab.options().libvirtUri(), "-d", domain, "-l", full ? "full" : "inc",
-                "-o", dir.toString(), "-i", "vda", "-z", "-n"), null, java.util.Map.of(), Duration.ofMinutes(20)).orThrow();
+        List<String> cmd = new ArrayList<>(List.of("virtnbdbackup", "-U", lab.options().libvirtUri(), "-d", domain, "-l",
+                full ? "full" : "inc", "-o", dir.toString(), "-i", "vda", "-n"));
+        if (lz4) {
+            cmd.add("-z");
+        }
+        Exec.run(cmd, null, java.util.Map.of(), Duration.ofMinutes(20)).orThrow();
         long wrote = 0;
         for (var e : sizes(dir).entrySet()) {
             wrote += Math.max(0, e.getValue() - before.getOrDefault(e.getKey(), 0L));
@@ -287,22 +299,22 @@ public final class DeltaBench {
     static String row(Day d) {
         return String.format("changed 4K %,d B | xz -9e %,d B | 64K extents %,d B | lz4 %,d B | amirror %,d B (preset %s, %.2fx xz -9e) | %.1f s%s",
                 d.changed4k(), d.xz9e(), d.extents64k(), d.lz4(), d.amirror(), d.preset(), d.ratio(), d.seconds(),
-                d.peerLz4() < 0 ? "" : String.format(" | virtnbdbackup -z %,d B (amirror %.3fx of it)", d.peerLz4(),
-                        (double) d.amirror() / Math.max(1, d.peerLz4())));
+                d.peerLz4() < 0 ? "" : String.format(" | virtnbdbackup %,d B, -z %,d B (amirror %.3fx of it)",
+                        d.peerPlain(), d.peerLz4(), (double) d.amirror() / Math.max(1, d.peerLz4())));
     }
 
     public static void print(Report r, PrintStream out) {
         out.println();
         boolean peer = r.days().stream().anyMatch(d -> d.peerLz4() >= 0);
         out.println("| day | workload | changed 4 KiB blocks | xz -9e of them (reference) | 64 KiB extents raw | 64 KiB extents lz4 | amirror delta | amirror / reference | lz4 / reference | raw extents / reference | capture+encode s |"
-                + (peer ? " virtnbdbackup -z | amirror / virtnbdbackup -z |" : ""));
-        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (peer ? "---:|---:|" : ""));
+                + (peer ? " virtnbdbackup | virtnbdbackup -z | amirror / virtnbdbackup -z |" : ""));
+        out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (peer ? "---:|---:|---:|" : ""));
         for (Day d : r.days()) {
             double ref = Math.max(1, d.xz9e());
             out.printf("| %d | %s | %,d | %,d | %,d | %,d | %,d (xz %s) | %.2f | %.1f | %.1f | %.1f |%s%n", d.day(), d.what(),
                     d.changed4k(), d.xz9e(), d.extents64k(), d.lz4(), d.amirror(), d.preset(), d.amirror() / ref,
-                    d.lz4() / ref, d.extents64k() / ref, d.seconds(), peer ? String.format(" %,d | %.3f |", d.peerLz4(),
-                            (double) d.amirror() / Math.max(1, d.peerLz4())) : "");
+                    d.lz4() / ref, d.extents64k() / ref, d.seconds(), peer ? String.format(" %,d | %,d | %.3f |",
+                            d.peerPlain(), d.peerLz4(), (double) d.amirror() / Math.max(1, d.peerLz4())) : "");
         }
         out.println();
         out.printf("Preset chosen for 1 Mbit/s: %s; for 10 Mbit/s: %s (2 threads, sample of %,d bytes).%n", r.chosen1(),
