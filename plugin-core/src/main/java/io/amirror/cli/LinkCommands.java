@@ -115,6 +115,7 @@ final class LinkCommands {
                 System.out.printf("%s: standby at point %d (resumed at byte %d, sent %d, %.2f Mbit/s on the wire)%n",
                         d, r.ack().point(), r.resumedAt(), r.sentBytes(), r.goodputBytesPerSecond() * 8 / 1e6);
             }
+            System.out.printf("ship process: cpu %.2f s, heap peak %d MiB%n", ProcessCost.cpuSeconds(), ProcessCost.heapPeakMiB());
             if (manifest != null) {
                 var m = io.amirror.standby.ReplicaManifest.fromJson(Files.readAllBytes(manifest));
                 s.describe(m.uuid(), m.point(), m.toXz());

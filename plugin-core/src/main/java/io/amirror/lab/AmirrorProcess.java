@@ -82,6 +82,11 @@ public final class AmirrorProcess implements AutoCloseable {
         process.waitFor(10, TimeUnit.SECONDS);
     }
 
+    /** CPU time the process has used so far (user and system), in seconds; -1 if the OS does not say. */
+    public double cpuSeconds() {
+        return process.toHandle().info().totalCpuDuration().map(d -> d.toMillis() / 1000.0).orElse(-1.0);
+    }
+
     public boolean alive() {
         return process.isAlive();
     }

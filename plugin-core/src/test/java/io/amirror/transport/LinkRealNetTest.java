@@ -99,11 +99,15 @@ class LinkRealNetTest {
 
     static final Pattern RECEIVED = Pattern.compile("received (\\d+) bytes .* in ([0-9.]+) s: ([0-9.]+) Mbit/s");
 
+    /** The shipper's own report of its CPU time and heap peak, from the last {@link #ship}. */
+    String lastShipCost = "";
+
     /** Ships and returns the goodput the standby saw: delta bytes received per second of transfer. */
     double ship(NetnsLink link, AmirrorProcess standbyProc, Path delta, String rate, String tag) throws Exception {
         try (AmirrorProcess p = shipProcess(link, delta, rate, tag)) {
             assertEquals(0, p.waitFor(300), p.output());
             assertTrue(SHIPPED.matcher(p.output()).find(), p.output());
+            lastShipCost = p.output().lines().filter(l -> l.startsWith("ship process:")).findFirst().orElse("");
             Matcher m = RECEIVED.matcher(standbyProc.output());
             assertTrue(m.find(), standbyProc.output());
             return Double.parseDouble(m.group(3));
@@ -115,10 +119,12 @@ class LinkRealNetTest {
         for (String rate : new String[] {"1mbit", "10mbit"}) {
             try (NetnsLink link = NetnsLink.create(rate);
                  AmirrorProcess s = standbyProcess(link, standbyState("goodput-" + rate), "goodput-" + rate)) {
+                double cpuBefore = s.cpuSeconds();
                 double mbit = ship(link, s, rate.equals("1mbit") ? small : large, rate, "goodput-" + rate);
                 double limit = rate.equals("1mbit") ? 1.0 : 10.0;
-                System.out.printf("delta goodput at the standby over tbf %s, amirror limited to %s: %.3f Mbit/s (%.1f %%)%n",
-                        rate, rate, mbit, 100 * mbit / limit);
+                System.out.printf("delta goodput at the standby over tbf %s, amirror limited to %s: %.3f Mbit/s (%.1f %%); "
+                                + "standby cpu for the transfer and apply %.2f s; %s%n", rate, rate, mbit, 100 * mbit / limit,
+                        s.cpuSeconds() - cpuBefore, lastShipCost);
                 assertTrue(mbit >= 0.9 * limit && mbit <= 1.05 * limit, rate + ": " + mbit + " Mbit/s");
             }
         }
