@@ -1,7 +1,5 @@
 package io.amirror.bridge;
 
-import java.nio.charset.StandardCharsets;
-
 /**
  * The bridge's control protocol, spoken on {@code control.sock} in its state directory by whoever
  * replicates the guest: one request line, one answer line, then the connection closes. Pure
@@ -100,6 +98,6 @@ public final class BridgeControl {
 
     static String printable(String s) {
         String t = s.length() > 40 ? s.substring(0, 40) + "..." : s;
-        return new String(t.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8).replaceAll("\\p{Cntrl}", "?");
+        return t.replaceAll("\\p{Cntrl}", "?");
     }
 }

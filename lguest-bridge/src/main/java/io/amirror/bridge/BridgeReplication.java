@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.ExportReader;
 import io.amirror.delta.DeltaEncoder;
+import io.amirror.delta.RepairRanges;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.nbd.NbdAddress;
@@ -126,7 +127,7 @@ public final class BridgeReplication {
                 }
                 DiskInfo disk = new DiskInfo(s.disk(), nbdSocket, "raw", false, "disk");
                 captured = ExportReader.read(NbdAddress.unix(nbdSocket, BridgeExport.POINT_PREFIX + n), disk, contexts,
-                        repairs(maps), enc, timeout);
+                        RepairRanges.of(maps, s.disk()), enc, timeout);
             } catch (IOException | RuntimeException e) {
                 enc.abort();
                 releaseQuietly(n, e);
@@ -155,7 +156,7 @@ public final class BridgeReplication {
         DeltaEncoder.acknowledged(spool, maps, s.uuid(), List.of(s.disk()), p.newPoint());
         AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
         Files.deleteIfExists(maps.resolve("pending.json"));
-        Files.deleteIfExists(maps.resolve(REPAIR)); // that point read them again
+        RepairRanges.done(maps, s.disk()); // that point read them again
         retireOlderThan(p.newPoint());
         describe(standby, s, p.newPoint(), retention);
         return new Cycle(p.basePoint(), p.newPoint(), p.repair(), captured, e.size(), shipped.sentBytes());
@@ -169,19 +170,10 @@ public final class BridgeReplication {
         ReplicaManifest m = new ReplicaManifest(s.uuid(), s.name(), point, null, Map.of(), Map.of(), retention.count(),
                 retention.maxAge().toSeconds(), s.launcher());
         Path f = maps(s).resolve("described.sha256");
-        if (Files.exists(f) && Files.readString(f).equals(m.key())) {
-            return;
+        if (m.newerThan(f)) {
+            standby.describe(s.uuid(), point, m.toXz());
+            m.stored(f);
         }
-        standby.describe(s.uuid(), point, m.toXz());
-        AtomicFiles.write(f, m.key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    }
-
-    private static final String REPAIR = "repair.json";
-
-    /** Ranges to read as if dirty in the next capture: COPY sources the standby found drifted. */
-    private static List<long[]> repairs(Path maps) throws IOException {
-        Path f = maps.resolve(REPAIR);
-        return Files.exists(f) ? List.of(JSON.readValue(f.toFile(), long[][].class)) : List.of();
     }
 
     /**
@@ -191,16 +183,7 @@ public final class BridgeReplication {
      */
     private void sourcesStale(BridgeState s, Pending p, Spool.Entry e, List<long[]> ranges) throws IOException {
         Path maps = maps(s);
-        List<long[]> all = new ArrayList<>(repairs(maps));
-        all.addAll(ranges);
-        try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(
-                maps.resolve(s.disk() + ".map"))) {
-            for (long[] r : ranges) {
-                map.forget(r[0], r[1]);
-            }
-            map.force();
-        }
-        AtomicFiles.write(maps.resolve(REPAIR), JSON.writeValueAsBytes(all));
+        RepairRanges.schedule(maps, s.disk(), ranges);
         spool.discard(e);
         Files.deleteIfExists(maps.resolve("pending.json"));
         if (bridge.state().points().contains(p.newPoint())) {

@@ -9,8 +9,6 @@ import io.amirror.delta.Frame;
 import io.amirror.delta.PresetChooser;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
-import io.amirror.lab.LabOptions;
-import io.amirror.util.Exec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -30,15 +28,6 @@ import java.util.concurrent.Callable;
         subcommands = {DeltaCommand.Create.class, DeltaCommand.Apply.class, DeltaCommand.Inspect.class,
             DeltaCommand.Verify.class})
 public final class DeltaCommand {
-
-    static DiskImage.Tools tools() {
-        Path img = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
-        Path nbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
-        if (img == null || nbd == null) {
-            throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
-        }
-        return new DiskImage.Tools(img, nbd);
-    }
 
     @Command(name = "create", mixinStandardHelpOptions = true,
             description = "Diff two images (raw or qcow2) of one disk into a delta: 4 KiB blocks of NEW that OLD "
@@ -72,7 +61,7 @@ public final class DeltaCommand {
             double rate = linkRate == null ? 0 : PresetChooser.parseRate(linkRate);
             var o = new DeltaFiles.CreateOptions(UUID.nameUUIDFromBytes(to.toAbsolutePath().toString().getBytes()), disk,
                     1, 2, p, rate, threads, blockMiB << 20);
-            try (DiskImage a = DiskImage.open(from, false, tools()); DiskImage b = DiskImage.open(to, false, tools())) {
+            try (DiskImage a = DiskImage.open(from, false, DiskImage.Tools.installed()); DiskImage b = DiskImage.open(to, false, DiskImage.Tools.installed())) {
                 DeltaFiles.CreateResult r = DeltaFiles.create(a, b, out, o);
                 var s = r.summary();
                 System.out.printf("delta %s: %d frames in %d blocks, xz preset %s%n", out, s.frames(), s.blocks(), r.preset());
@@ -102,7 +91,7 @@ public final class DeltaCommand {
                 System.err.println("amirror: " + delta + ": " + e.getMessage() + "; " + image + " not touched");
                 return 1;
             }
-            try (DiskImage img = DiskImage.open(image, true, tools())) {
+            try (DiskImage img = DiskImage.open(image, true, DiskImage.Tools.installed())) {
                 DeltaReader.Result r = DeltaFiles.apply(delta, img);
                 System.out.printf("applied %s to %s: %d frames, %d data bytes, %d zero bytes%n", delta, image,
                         r.trailer().frameCount(), r.trailer().dataBytes(), r.trailer().zeroBytes());

@@ -3,9 +3,7 @@ package io.amirror.cli;
 import io.amirror.capture.DomainCapture;
 import io.amirror.config.PrimaryConfig;
 import io.amirror.control.ControlServer;
-import io.amirror.lab.LabOptions;
 import io.amirror.primary.PrimaryService;
-import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
 import io.amirror.control.HookEventQueue;
 import io.amirror.libvirt.LibvirtSession;
@@ -69,13 +67,9 @@ final class PrimaryCommand implements Callable<Integer> {
         if (control != null) {
             cfg = cfg.withControlListen(HostPort.parse(control));
         }
-        Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
-        Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
-        if (qemuImg == null || qemuNbd == null) {
-            throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
-        }
+        io.amirror.image.DiskImage.Tools tools = io.amirror.image.DiskImage.Tools.installed();
         LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri());
-        DomainCapture capture = new DomainCapture(new DomainCapture.Options(qemuNbd, qemuImg, cfg.scratchDir(),
+        DomainCapture capture = new DomainCapture(new DomainCapture.Options(tools.qemuNbd(), tools.qemuImg(), cfg.scratchDir(),
                 Duration.ofSeconds(120)));
         CountDownLatch stop = new CountDownLatch(1);
         try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {

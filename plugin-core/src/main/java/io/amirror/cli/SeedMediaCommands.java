@@ -6,13 +6,12 @@ import io.amirror.config.PolicyLoader;
 import io.amirror.config.PrimaryConfig;
 import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.XzBlockCodec;
-import io.amirror.lab.LabOptions;
+import io.amirror.image.DiskImage;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.primary.DomainReplication;
 import io.amirror.spool.Spool;
 import io.amirror.standby.ReplicaManifest;
 import io.amirror.standby.SeedMedia;
-import io.amirror.util.Exec;
 import org.libvirt.Domain;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -80,16 +79,12 @@ final class SeedMediaCommands {
         public Integer call() throws Exception {
             PrimaryConfig cfg = settings.config();
             Policy p = policy == null ? null : PolicyLoader.load(policy);
-            Path qemuImg = Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH);
-            Path qemuNbd = Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH);
-            if (qemuImg == null || qemuNbd == null) {
-                throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
-            }
+            DiskImage.Tools tools = DiskImage.Tools.installed();
             ExecutorService pool = Executors.newFixedThreadPool(2);
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
                 DomainReplication r = new DomainReplication(d, cfg.stateDir(), new DomainCapture(new DomainCapture.Options(
-                        qemuNbd, qemuImg, cfg.scratchDir(), Duration.ofSeconds(120))),
+                        tools.qemuNbd(), tools.qemuImg(), cfg.scratchDir(), Duration.ofSeconds(120))),
                         new Spool(cfg.stateDir().resolve("spool"), cfg.spoolLimitBytes()), pool, 2);
                 long t0 = System.nanoTime();
                 DomainReplication.Captured c = r.captureSeed(XzBlockCodec.Preset.parse(preset));
@@ -128,7 +123,7 @@ final class SeedMediaCommands {
         public Integer call() throws Exception {
             long t0 = System.nanoTime();
             SeedMedia.Index index = SeedMedia.read(dir);
-            for (String line : SeedMedia.importInto(dir, StandbyCommands.replicas(stateDir), DeltaCommand.tools())) {
+            for (String line : SeedMedia.importInto(dir, StandbyCommands.replicas(stateDir), DiskImage.Tools.installed())) {
                 System.out.println(index.name() + " " + line);
             }
             System.out.printf("seed of %s (%s) imported in %.1f s%n", index.name(), index.uuid(),
@@ -152,8 +147,8 @@ final class SeedMediaCommands {
             PrimaryConfig cfg = settings.config();
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
-                Path marker = cfg.stateDir().resolve("maps").resolve(d.getUUIDString()).resolve("seed-exported.json");
-                System.out.println(java.nio.file.Files.deleteIfExists(marker) ? domain + ": the seed's point will go over "
+                boolean waiting = DomainReplication.cancelSeed(cfg.stateDir(), java.util.UUID.fromString(d.getUUIDString()));
+                System.out.println(waiting ? domain + ": the seed's point will go over "
                         + "the link" : domain + ": no seed was waiting");
             }
             return 0;

@@ -38,7 +38,7 @@ final class StandbyCommands {
     }
 
     static ReplicaDomain find(LinkCommands.StateDir s, String domain) throws IOException {
-        return ReplicaDomain.find(replicas(s), domain, DeltaCommand.tools()).orElseThrow(() -> new IllegalArgumentException(
+        return ReplicaDomain.find(replicas(s), domain, DiskImage.Tools.installed()).orElseThrow(() -> new IllegalArgumentException(
                 "this standby (" + s.path + ") holds no replica of '" + domain + "'; give the domain's name or UUID"));
     }
 
@@ -85,7 +85,7 @@ final class StandbyCommands {
         @Override
         public Integer call() throws Exception {
             Identity me = Identity.load(stateDir.path);
-            DiskImage.Tools tools = DeltaCommand.tools();
+            DiskImage.Tools tools = DiskImage.Tools.installed();
             if (peers.isEmpty() && ca == null) {
                 throw new IllegalArgumentException("give at least one --peer fingerprint or a --ca");
             }
@@ -222,7 +222,7 @@ final class StandbyCommands {
 
             @Override
             public Integer call() throws Exception {
-                ReplicaDomain d = new ReplicaDomain(replicas(stateDir), domain, DeltaCommand.tools());
+                ReplicaDomain d = new ReplicaDomain(replicas(stateDir), domain, DiskImage.Tools.installed());
                 ReplicaDisk r = d.disk(disk, ReplicaDisk.Retention.count(Integer.MAX_VALUE));
                 long t0 = System.nanoTime();
                 r.adopt(image);
@@ -251,7 +251,7 @@ final class StandbyCommands {
                 String name = ReplicaDefinition.parse(xml).getDocumentElement().getElementsByTagName("name").item(0)
                         .getTextContent();
                 ReplicaDomain d = new ReplicaDomain(marker.get().stateDir().resolve("replicas"), marker.get().source(),
-                        DeltaCommand.tools());
+                        DiskImage.Tools.installed());
                 Promotion.Outcome o = Promotion.prepare(d, name);
                 if (!o.earlier()) {
                     o.steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));

@@ -153,34 +153,38 @@ public final class DeltaFiles {
     }
 
     /**
+     * What pass one of an apply found: the delta read and verified whole, and its COPY sources
+     * checked and kept in {@code file} (null: the delta has no COPY frame).
+     */
+    public record Sources(Path file) {
+    }
+
+    /**
      * Applies a delta to an image in place, reading COPY sources from the image itself before any
      * write: right for a first apply, where the image is at the base point.
      */
     public static DeltaReader.Result apply(Path delta, DiskImage image) throws IOException {
-        verifyFor(delta, image);
-        Path sources = gatherSources(delta, () -> image, false);
-        return apply(delta, image, sources);
-    }
-
-    private static DeltaReader.Result verifyFor(Path delta, DiskImage image) throws IOException {
-        DeltaReader.Result checked = verify(delta);
-        if (checked.header().virtualSize() != image.size()) {
-            throw new DeltaFormatException("the delta is for a disk of " + checked.header().virtualSize()
-                    + " bytes, the image has " + image.size() + "; not applied");
-        }
-        return checked;
+        return apply(delta, image, gatherSources(delta, () -> image, false));
     }
 
     /**
-     * Pass two of an apply: writes the frames in order, COPY frames from {@code sources} (what
-     * {@link #gatherSources} kept; null when the delta has no COPY), which is deleted afterwards.
-     * Nothing is written unless the whole delta verified and its size matched the image.
+     * Pass two of an apply: writes the frames in order, COPY frames from what {@link #gatherSources}
+     * kept (deleted afterwards). Nothing is written unless pass one verified the whole delta and its
+     * disk size matches the image.
      */
-    public static DeltaReader.Result apply(Path delta, DiskImage image, Path sources) throws IOException {
+    public static DeltaReader.Result apply(Path delta, DiskImage image, Sources sources) throws IOException {
         try {
-            verifyFor(delta, image);
+            long size;
+            try (InputStream in = new BufferedInputStream(Files.newInputStream(delta))) {
+                size = DeltaReader.readHeader(in).virtualSize();
+            }
+            if (size != image.size()) {
+                throw new DeltaFormatException("the delta is for a disk of " + size + " bytes, the image has "
+                        + image.size() + "; not applied");
+            }
             try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20);
-                 InputStream src = sources != null ? new BufferedInputStream(Files.newInputStream(sources), 1 << 20)
+                 InputStream src = sources.file() != null
+                         ? new BufferedInputStream(Files.newInputStream(sources.file()), 1 << 20)
                          : InputStream.nullInputStream()) {
                 DeltaReader.Result r = DeltaReader.read(in, f -> {
                     if (f instanceof Frame.Data d) {
@@ -196,22 +200,23 @@ public final class DeltaFiles {
                 return r;
             }
         } finally {
-            if (sources != null) {
-                Files.deleteIfExists(sources);
+            if (sources.file() != null) {
+                Files.deleteIfExists(sources.file());
             }
         }
     }
 
     /**
-     * Pass one of an apply: reads every COPY source from {@code base} (the disk at the delta's base
-     * point, never the image being written, so a re-apply after a crash and a frame that
-     * overwrites another's source stay right), checks each block against its hash, and keeps the
-     * bytes in a scratch file beside the delta, which it returns (null: the delta has no COPY). A
-     * mismatch is a {@link StaleSourceException}, and nothing is kept.
+     * Pass one of an apply: reads the whole delta, verifying it, and every COPY source from
+     * {@code base} (the disk at the delta's base point, never the image being written, so a
+     * re-apply after a crash and a frame that overwrites another's source stay right); checks each
+     * source block against its hash and keeps the bytes in a scratch file beside the delta. A
+     * defect in the delta is a {@link DeltaFormatException}, a source mismatch a
+     * {@link StaleSourceException}; either way nothing is kept.
      *
      * @param closeBase whether the image {@code base} opens is this call's to close
      */
-    public static Path gatherSources(Path delta, BaseImage base, boolean closeBase) throws IOException {
+    public static Sources gatherSources(Path delta, BaseImage base, boolean closeBase) throws IOException {
         Path out = delta.resolveSibling(delta.getFileName() + ".sources");
         List<long[]> stale = new java.util.ArrayList<>();
         DiskImage[] opened = {null};
@@ -253,7 +258,7 @@ public final class DeltaFiles {
         if (!stale.isEmpty()) {
             throw new StaleSourceException(stale);
         }
-        return opened[0] == null ? null : out;
+        return new Sources(opened[0] == null ? null : out);
     }
 
     private static final int BLOCK = DeltaFormat.BLOCK_SIZE;

@@ -26,6 +26,15 @@ public abstract class DiskImage implements AutoCloseable {
 
     /** Host tools an image may need. */
     public record Tools(Path qemuImg, Path qemuNbd) {
+        /** The host's {@code qemu-img} and {@code qemu-nbd}, or an error naming the package that has them. */
+        public static Tools installed() {
+            Path img = Exec.which("qemu-img", io.amirror.lab.LabOptions.DEFAULT_SEARCH_PATH);
+            Path nbd = Exec.which("qemu-nbd", io.amirror.lab.LabOptions.DEFAULT_SEARCH_PATH);
+            if (img == null || nbd == null) {
+                throw new IllegalStateException("qemu-img and qemu-nbd are needed (Debian package qemu-utils)");
+            }
+            return new Tools(img, nbd);
+        }
     }
 
     public abstract long size();

@@ -5,6 +5,7 @@ import io.amirror.capture.CaptureResult;
 import io.amirror.capture.CaptureSink;
 import io.amirror.capture.DomainCapture;
 import io.amirror.delta.DeltaEncoder;
+import io.amirror.delta.RepairRanges;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.FileChainStore;
@@ -79,7 +80,7 @@ public final class DomainReplication {
         this.chain = new CheckpointChain(domain, new FileChainStore(stateDir));
         this.capture = capture;
         this.spool = spool;
-        this.maps = stateDir.resolve("maps").resolve(uuid.toString());
+        this.maps = mapDirectory(stateDir, uuid);
         this.pool = pool;
         this.threads = threads;
     }
@@ -90,6 +91,10 @@ public final class DomainReplication {
 
     public CheckpointChain chain() {
         return chain;
+    }
+
+    private static Path mapDirectory(Path stateDir, UUID uuid) {
+        return stateDir.resolve("maps").resolve(uuid.toString());
     }
 
     /** Where the replica hash maps of this domain's disks live ({@code <disk>.map}). */
@@ -197,34 +202,20 @@ public final class DomainReplication {
      * them, and the next capture reads them as if dirty, so that point repairs the replica.
      */
     public void scheduleRepair(String disk, List<long[]> ranges) throws IOException {
-        List<long[]> all = new java.util.ArrayList<>(repairs().getOrDefault(disk, List.of()));
-        all.addAll(ranges);
-        try (io.amirror.delta.ReplicaHashMap map = io.amirror.delta.ReplicaHashMap.openExisting(maps.resolve(disk + ".map"))) {
-            for (long[] r : ranges) {
-                map.forget(r[0], r[1]);
-            }
-            map.force();
-        }
-        AtomicFiles.write(maps.resolve(disk + ".repair"), JSON.writeValueAsBytes(all));
+        RepairRanges.schedule(maps, disk, ranges);
     }
 
     /** The ranges to repair per disk, scheduled by a verify and not yet acknowledged. */
     public java.util.Map<String, List<long[]>> repairs() throws IOException {
-        java.util.Map<String, List<long[]>> out = new java.util.TreeMap<>();
-        if (!Files.isDirectory(maps)) {
-            return out;
-        }
-        try (var s = Files.list(maps)) {
-            for (Path f : s.filter(x -> x.getFileName().toString().endsWith(".repair")).toList()) {
-                String disk = f.getFileName().toString().replaceFirst("\\.repair$", "");
-                out.put(disk, List.of(JSON.readValue(f.toFile(), long[][].class)));
-            }
-        }
-        return out;
+        return RepairRanges.all(maps);
     }
 
     private Path seedMarker() {
-        return maps.resolve("seed-exported.json");
+        return seedMarker(maps);
+    }
+
+    private static Path seedMarker(Path mapDir) {
+        return mapDir.resolve("seed-exported.json");
     }
 
     /** Whether the pending point went to removable media: it is not sent over the link, only asked for. */
@@ -247,9 +238,12 @@ public final class DomainReplication {
         return c;
     }
 
-    /** Gives up waiting for a seed import: the pending point will be sent over the link. */
-    public boolean cancelSeed() throws IOException {
-        return Files.deleteIfExists(seedMarker());
+    /**
+     * Gives up waiting for the seed import of domain {@code uuid} replicated from {@code stateDir}:
+     * its pending point will be sent over the link. False when no seed was waiting.
+     */
+    public static boolean cancelSeed(Path stateDir, UUID uuid) throws IOException {
+        return Files.deleteIfExists(seedMarker(mapDirectory(stateDir, uuid)));
     }
 
     /**
@@ -275,7 +269,7 @@ public final class DomainReplication {
         chain.acknowledge(p.newPoint());
         DeltaEncoder.acknowledged(spool, maps, uuid, p.disks(), p.newPoint());
         for (String disk : p.disks()) {
-            Files.deleteIfExists(maps.resolve(disk + ".repair")); // that point read them again
+            RepairRanges.done(maps, disk); // that point read them again
         }
         AtomicFiles.write(maps.resolve("acknowledged.json"), JSON.writeValueAsBytes(p));
         Files.deleteIfExists(pendingFile());
@@ -298,13 +292,12 @@ public final class DomainReplication {
         }
         var m = new io.amirror.standby.ReplicaManifest(uuid, name, point, xml, policy.replica().networks(),
                 policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds(), null);
-        Path f = maps.resolve("described.sha256");
-        return Files.exists(f) && Files.readString(f).equals(m.key()) ? Optional.empty() : Optional.of(m);
+        return m.newerThan(maps.resolve("described.sha256")) ? Optional.of(m) : Optional.empty();
     }
 
     /** The standby stored {@code m}. */
     public void described(io.amirror.standby.ReplicaManifest m) throws IOException {
-        AtomicFiles.write(maps.resolve("described.sha256"), m.key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        m.stored(maps.resolve("described.sha256"));
     }
 
     /**

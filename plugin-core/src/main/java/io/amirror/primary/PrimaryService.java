@@ -396,7 +396,8 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             throw new IllegalArgumentException("no policy covers domain '" + domainName + "'");
         }
         synchronized (domainLock(domainName)) {
-            return verifyLocked(domainName, policy, status);
+            return verifyLocked(domainName, replication(libvirt.call(c -> c.domainLookupByName(domainName))), policy,
+                    status);
         }
     }
 
@@ -414,16 +415,16 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             if (last.isPresent() && Instant.ofEpochMilli(last.get().at()).plus(policy.verifyEvery()).isAfter(Instant.now())) {
                 return;
             }
-            verifyLocked(domainName, policy, status);
+            verifyLocked(domainName, r, policy, status);
         } catch (Exception e) {
             log.warn("{}: scheduled verify failed: {}", domainName, e.getMessage());
             status.verified(Instant.now(), "failed: " + e.getMessage());
         }
     }
 
-    private VerifyReport verifyLocked(String domainName, Policy policy, DomainStatus status) throws Exception {
+    private VerifyReport verifyLocked(String domainName, DomainReplication r, Policy policy, DomainStatus status)
+            throws Exception {
         long t0 = System.nanoTime();
-        DomainReplication r = replication(libvirt.call(c -> c.domainLookupByName(domainName)));
         DomainReplication.Pending last = r.lastAcknowledged().orElseThrow(() -> new IllegalStateException(
                 domainName + " has no point on the standby yet: nothing to verify"));
         List<VerifyReport.Disk> disks = new ArrayList<>();

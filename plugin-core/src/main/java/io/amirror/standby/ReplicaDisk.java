@@ -129,8 +129,7 @@ public final class ReplicaDisk {
             // The primary redoes a point it never acknowledged as a whole: another disk's delta of it was
             // refused (COPY sources that drifted) after this one had applied. Back to the base, kept here.
             rollTo(basePoint);
-            Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", "amirror-" + newPoint, image().toString()),
-                    null, Map.of(), Duration.ofMinutes(5));
+            dropSnapshot(newPoint);
             s = state();
         }
         if (basePoint != s.point()) {
@@ -150,22 +149,37 @@ public final class ReplicaDisk {
     }
 
     /**
-     * The primary's disk grew (virsh blockresize): the replica grows with it before the delta of the
-     * new size is applied; the new blocks read as zero, as they do on the primary until written, and
-     * the points before keep their own size. A disk that shrank is refused: the replica would lose
-     * the blocks its older points need, and a shrink is an admin's deliberate act to redo.
+     * The replica image open for writing at {@code size} bytes. The primary's disk grew (virsh
+     * blockresize): the replica grows with it before the delta of the new size is applied; the new
+     * blocks read as zero, as they do on the primary until written, and the points before keep
+     * their own size. A disk that shrank is refused: the replica would lose the blocks its older
+     * points need, and a shrink is an admin's deliberate act to redo.
      */
-    private void followResize(long size) throws IOException {
-        long now;
-        try (DiskImage img = DiskImage.open(image(), false, tools)) {
-            now = img.size();
+    private DiskImage openAtSize(long size) throws IOException {
+        DiskImage img = DiskImage.open(image(), true, tools);
+        long now = img.size();
+        if (now == size) {
+            return img;
         }
-        if (now < size) {
-            qemuImg("resize", "-q", "-f", "qcow2", image().toString(), Long.toString(size));
-        } else if (now > size) {
+        img.close();
+        if (now > size) {
             throw new IOException("the primary's disk shrank from " + now + " to " + size + " bytes; the replica does "
                     + "not follow a shrink: start a new replica of it (move " + dir + " away on the standby)");
         }
+        qemuImg("resize", "-q", "-f", "qcow2", image().toString(), Long.toString(size));
+        img = DiskImage.open(image(), true, tools);
+        if (img.size() != size) {
+            long got = img.size();
+            img.close();
+            throw new IOException("replica has " + got + " bytes, the delta is for " + size);
+        }
+        return img;
+    }
+
+    /** Removes recovery point {@code point}'s snapshot, if there is one. */
+    private void dropSnapshot(int point) {
+        Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", snapshotName(point), image().toString()), null,
+                Map.of(), Duration.ofMinutes(5));
     }
 
     /** Whether this very delta (same digest) already brought the replica to {@code newPoint}: its ACK was lost. */
@@ -185,8 +199,8 @@ public final class ReplicaDisk {
                     "the received delta does not match its offer (size or SHA-256); it was discarded");
         }
         DeltaHeader h;
-        try {
-            h = DeltaFiles.verify(received).header();
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(received))) {
+            h = DeltaReader.readHeader(in);
         } catch (DeltaFormatException e) {
             Files.deleteIfExists(received);
             throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
@@ -197,20 +211,17 @@ public final class ReplicaDisk {
             throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "the delta is for " + h.domain()
                     + " " + h.disk() + " " + h.basePoint() + "->" + h.newPoint() + ", not what was offered");
         }
-        if (h.basePoint() != 0) {
-            // COPY sources are checked before the delta is journaled: a replica that drifted refuses the
-            // delta whole (StaleSourceException names the ranges), keeps nothing, and stays at its point
-            Path sources;
-            try {
-                sources = DeltaFiles.gatherSources(received, () -> DiskImage.openSnapshot(image(),
-                        "amirror-" + h.basePoint(), tools), true);
-            } catch (DeltaFiles.StaleSourceException e) {
-                Files.deleteIfExists(received);
-                throw e;
-            }
-            if (sources != null) {
-                Files.delete(sources); // read again by apply, so a re-apply after a crash reads them the same way
-            }
+        // the delta is verified whole and its COPY sources checked before it is journaled: a replica that
+        // drifted refuses the delta (StaleSourceException names the ranges), keeps nothing, stays at its point
+        DeltaFiles.Sources sources;
+        try {
+            sources = sources(received, h);
+        } catch (DeltaFormatException e) {
+            Files.deleteIfExists(received);
+            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
+        } catch (DeltaFiles.StaleSourceException e) {
+            Files.deleteIfExists(received);
+            throw e;
         }
         Path ready = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
         Files.move(received, ready, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
@@ -218,45 +229,53 @@ public final class ReplicaDisk {
         State s = state();
         save(new State(s.point(), newPoint, ready.toString(), h.virtualSize(), s.appliedSha256(),
                 HexFormat.of().formatHex(sha256)));
-        apply(ready, false);
+        apply(ready, h, sources, false);
         return state().point();
     }
 
+    /**
+     * Pass one of an apply ({@link DeltaFiles#gatherSources}): the delta verified whole, its COPY
+     * sources read from the base point's snapshot, which is opened only if there are any.
+     */
+    private DeltaFiles.Sources sources(Path delta, DeltaHeader h) throws IOException {
+        return DeltaFiles.gatherSources(delta, () -> DiskImage.openSnapshot(image(), snapshotName(h.basePoint()), tools),
+                true);
+    }
+
+    private static String snapshotName(int point) {
+        return "amirror-" + point;
+    }
+
+    /** Re-applies the journaled delta: a delta damaged on disk since it arrived must not touch the image. */
     private void apply(Path delta, boolean again) throws IOException {
-        State s = state();
         DeltaHeader h;
         try (InputStream in = new BufferedInputStream(Files.newInputStream(delta))) {
             h = DeltaReader.readHeader(in);
         }
+        DeltaFiles.Sources sources;
+        try {
+            sources = sources(delta, h);
+        } catch (DeltaFormatException e) {
+            throw new IOException("the pending delta " + delta.getFileName() + " is damaged: " + e.getMessage());
+        }
+        apply(delta, h, sources, again);
+    }
+
+    private void apply(Path delta, DeltaHeader h, DeltaFiles.Sources sources, boolean again) throws IOException {
+        State s = state();
         if (!Files.exists(image())) {
             if (h.basePoint() != 0) {
                 throw new IOException("replica image " + image() + " is missing but the delta needs point " + h.basePoint());
             }
             qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(), Long.toString(h.virtualSize()));
         }
-        if (again) {
-            try {
-                DeltaFiles.verify(delta); // a delta damaged on disk since it arrived must not touch the image
-            } catch (DeltaFormatException e) {
-                throw new IOException("the pending delta " + delta.getFileName() + " is damaged: " + e.getMessage());
-            }
-        }
-        followResize(h.virtualSize());
-        // COPY sources come from the base point's snapshot, read before the image is opened for writing
-        Path sources = h.basePoint() == 0 ? null : DeltaFiles.gatherSources(delta,
-                () -> DiskImage.openSnapshot(image(), "amirror-" + h.basePoint(), tools), true);
-        try (DiskImage img = DiskImage.open(image(), true, tools)) {
-            if (img.size() != h.virtualSize()) {
-                throw new IOException("replica has " + img.size() + " bytes, the delta is for " + h.virtualSize());
-            }
+        try (DiskImage img = openAtSize(h.virtualSize())) {
             DeltaFiles.apply(delta, img, sources);
         }
-        String snap = "amirror-" + h.newPoint();
         if (again) {
-            Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", snap, image().toString()), null, Map.of(),
-                    Duration.ofMinutes(5)); // it may or may not exist
+            dropSnapshot(h.newPoint()); // it may or may not exist
         }
-        qemuImg("snapshot", "-c", snap, image().toString());
+        qemuImg("snapshot", "-c", snapshotName(h.newPoint()), image().toString());
         save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
         Files.deleteIfExists(seedMap()); // the replica moved on from the seed
@@ -340,7 +359,7 @@ public final class ReplicaDisk {
             throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "
                     + points().stream().map(Point::point).toList());
         }
-        qemuImg("snapshot", "-a", "amirror-" + point, image().toString());
+        qemuImg("snapshot", "-a", snapshotName(point), image().toString());
         save(new State(point, 0, null, s.virtualSize(), null, null));
         if (s.pendingDelta() != null) {
             Files.deleteIfExists(Path.of(s.pendingDelta()));

@@ -58,6 +58,16 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
         return new ReplicaDisk.Retention(keepPoints, Duration.ofSeconds(keepSeconds));
     }
 
+    /** Whether the standby still needs this manifest: {@code keyFile} holds the {@link #key} of the last it stored. */
+    public boolean newerThan(java.nio.file.Path keyFile) throws IOException {
+        return !java.nio.file.Files.exists(keyFile) || !java.nio.file.Files.readString(keyFile).equals(key());
+    }
+
+    /** The standby stored this manifest: {@code keyFile} keeps its {@link #key}. */
+    public void stored(java.nio.file.Path keyFile) throws IOException {
+        io.amirror.util.AtomicFiles.write(keyFile, key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     public byte[] toJson() {
         try {
             return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(this);

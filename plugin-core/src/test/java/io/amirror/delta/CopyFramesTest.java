@@ -82,9 +82,9 @@ class CopyFramesTest {
         Path image = dir.resolve("image.raw");
         Files.write(image, v[1]);                   // the crash came after every write, before the point was recorded
         try (DiskImage img = DiskImage.open(image, true, TOOLS)) {
-            Path sources = DeltaFiles.gatherSources(delta, () -> DiskImage.open(base, false, TOOLS), true);
+            DeltaFiles.Sources sources = DeltaFiles.gatherSources(delta, () -> DiskImage.open(base, false, TOOLS), true);
             DeltaFiles.apply(delta, img, sources);
-            assertFalse(Files.exists(sources), "the scratch copy of the sources goes");
+            assertFalse(Files.exists(sources.file()), "the scratch copy of the sources goes");
         }
         assertArrayEquals(v[1], Files.readAllBytes(image), "applying again is harmless");
         // the same again with sources taken from the written image would be wrong: block 305 was overwritten

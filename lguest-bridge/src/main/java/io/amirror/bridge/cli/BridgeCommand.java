@@ -242,7 +242,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             if (java.nio.file.Files.exists(image)) {
                 throw new IllegalArgumentException(image + " exists; give a new path, the replica is written there");
             }
-            io.amirror.image.DiskImage.Tools tools = new io.amirror.image.DiskImage.Tools(tool("qemu-img"), tool("qemu-nbd"));
+            io.amirror.image.DiskImage.Tools tools = io.amirror.image.DiskImage.Tools.installed();
             ReplicaDomain d = ReplicaDomain.find(state.resolve("replicas"), guest, tools).orElseThrow(() ->
                     new IllegalArgumentException("this standby (" + state + ") holds no replica of '" + guest + "'"));
             var manifest = d.manifest().orElse(null);
@@ -269,14 +269,6 @@ public final class BridgeCommand implements Runnable, CommandProvider {
                 System.out.println("then its launcher: " + String.join(" ", manifest.launcher()));
             }
             return 0;
-        }
-
-        private static Path tool(String name) {
-            Path p = io.amirror.util.Exec.which(name, io.amirror.lab.LabOptions.DEFAULT_SEARCH_PATH);
-            if (p == null) {
-                throw new IllegalStateException(name + " is not installed (Debian package qemu-utils)");
-            }
-            return p;
         }
     }
 
