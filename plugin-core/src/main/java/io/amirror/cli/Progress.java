@@ -1,11 +1,11 @@
 package io.amirror.cli;
 
 /** Human forms of bytes, rates, durations and a progress bar, for the CLI's output. */
-final class Progress {
+public final class Progress {
     private Progress() {
     }
 
-    static String bytes(long b) {
+    public static String bytes(long b) {
         if (b < 1_000) {
             return b + " B";
         }
@@ -18,12 +18,12 @@ final class Progress {
         return String.format("%.2f GB", b / 1e9);
     }
 
-    static String rate(double bitsPerSecond) {
+    public static String rate(double bitsPerSecond) {
         return bitsPerSecond >= 1e6 ? String.format("%.2f Mbit/s", bitsPerSecond / 1e6)
                 : String.format("%.0f kbit/s", bitsPerSecond / 1e3);
     }
 
-    static String duration(long seconds) {
+    public static String duration(long seconds) {
         if (seconds < 120) {
             return seconds + "s";
         }
@@ -34,7 +34,7 @@ final class Progress {
     }
 
     /** {@code [#########...........]  45%}, 20 cells wide. */
-    static String bar(long done, long total) {
+    public static String bar(long done, long total) {
         int cells = 20;
         double f = total <= 0 ? 0 : Math.min(1, (double) done / total);
         int full = (int) Math.round(f * cells);
@@ -42,7 +42,7 @@ final class Progress {
     }
 
     /** One line of a domain's status while it works: the phase, or a progress bar with rate and ETA. */
-    static String statusLine(com.fasterxml.jackson.databind.JsonNode d) {
+    public static String statusLine(com.fasterxml.jackson.databind.JsonNode d) {
         String phase = d.path("phase").asText();
         if (!phase.equals("shipping") && !phase.equals("verifying")) {
             return phase.equals("idle") ? "waiting for the cycle to start" : phase + "...";

@@ -40,6 +40,13 @@ public final class Metrics {
                 DomainStatus.View::rateBitsPerSecond);
         gauge("amirror_last_point_timestamp_seconds", "When the newest point on the standby was cut (0: none yet).",
                 v -> v.lastPointAt() == null ? 0 : Instant.parse(v.lastPointAt()).toEpochMilli() / 1000.0);
+        gauge("amirror_point_lag_seconds", "From the newest point's cut to the standby's acknowledgement (NaN: none yet).",
+                v -> v.lastPointLagSeconds() == null ? Double.NaN : v.lastPointLagSeconds());
+        gauge("amirror_worst_rpo_seconds", "The RPO achieved since the daemon started: the oldest the standby's newest "
+                + "point got before a newer one landed (NaN: fewer than two points).",
+                v -> v.worstRpoSeconds() == null ? Double.NaN : v.worstRpoSeconds());
+        counter("amirror_delta_bytes_sent", "Bytes of deltas sent to the standby since the daemon started.",
+                DomainStatus.View::deltaBytesSent);
         counter("amirror_cycles", "Replication cycles run.", DomainStatus.View::cycles);
         counter("amirror_errors", "Replication cycles that failed.", DomainStatus.View::errors);
     }

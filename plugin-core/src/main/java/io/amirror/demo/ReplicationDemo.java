@@ -1,8 +1,7 @@
 package io.amirror.demo;
 
-import io.amirror.capture.CaptureResult;
-import io.amirror.capture.DomainCapture;
-import io.amirror.delta.XzBlockCodec;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.amirror.cli.Progress;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.DiskSpec;
 import io.amirror.lab.DomainSpec;
@@ -11,194 +10,219 @@ import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.NetnsLink;
 import io.amirror.lab.OfficeWorkload;
-import io.amirror.primary.DomainReplication;
-import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
+import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
 
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.function.Supplier;
 
 /**
- * amirror end to end on one machine: a lab guest works through office days on the "primary"; each
- * day is captured, refined, encoded into the spool and shipped by an {@code amirror ship} process
- * in one network namespace to an {@code amirror standby} process in another, over a tbf-shaped link
- * (10 Mbit/s for the first sync, then the 1 Mbit/s of a small office's uplink); the standby verifies,
- * applies and acknowledges, and the primary retires its checkpoint. At the end the guest shuts down
- * and the replica is compared with its disk byte for byte. Then the primary is gone: the replica
- * domain, which the standby defined in libvirt from the primary's description, is started with
- * {@code virsh start}; the libvirt hook promotes the replica, the guest boots from it, and its last
- * log line is compared with what the primary's guest wrote.
+ * amirror end to end on one machine, as an admin would run it. A standby ({@code amirror standby})
+ * runs in one network namespace and the primary daemon ({@code amirror primary}) in another, joined
+ * by a tbf-shaped link: 10 Mbit/s for the first sync, then the 1 Mbit/s of a small office's uplink.
+ * The daemon replicates a lab guest on its policy's schedule (a point every {@link #INTERVAL}), with
+ * the libvirt hook installed, while the guest works through office days; the demo shows the
+ * daemon's own status live ({@code amirror status --json --watch}): the standby's newest point and
+ * its age against the RPO, and each transfer's progress bar, rate and ETA. After the last day the
+ * guest shuts down; the hook's event makes the daemon capture the shut-off disk, so nothing is
+ * lost. The replica is compared with the disk byte for byte. Then the primary is gone: {@code virsh
+ * start} of the replica domain, which the standby defined in libvirt from the daemon's description;
+ * the hook promotes the replica, the guest boots from it, and its last log line is compared with
+ * what the primary's guest wrote.
+ *
+ * <p>Everything the demo creates is registered with a {@link Teardown} as soon as it exists, so
+ * the end of the run and an interrupted run (Ctrl-C) leave the host as they found it.
  */
 public final class ReplicationDemo {
+    /** The policy's RPO: short, so the demo shows several scheduled points a minute. */
+    static final String INTERVAL = "20s";
+    private static final Duration POINT_TIMEOUT = Duration.ofMinutes(15);
 
-    /** One replicated point. */
-    public record Point(int point, String what, long guestWrote, long captured, long delta, long onWire,
-                        double secondsToAck, String link) {
+    /**
+     * One day of the guest's work and the points that replicated it.
+     *
+     * @param deltaSent   bytes of deltas the daemon sent from the day's start until the standby held it all
+     * @param lastPoint   the first point that holds every write of the day
+     * @param lagSeconds  that point's time from cut to the standby's ack
+     */
+    public record Day(int day, String what, String link, long guestWrote, long deltaSent, int lastPoint,
+                      double lagSeconds) {
     }
 
     /**
-     * @param failover what the replica guest showed after {@code virsh start} on the standby side:
-     *                 the last log line, as the primary's guest had written it (null: no failover ran)
+     * @param worstRpoSeconds the RPO achieved, as the daemon measured it: the oldest the standby's
+     *                        newest point got before a newer one was acknowledged
+     * @param failover        what the replica guest showed after {@code virsh start} on the standby
+     *                        side: the last line of its log (null: no failover ran)
      */
-    public record Result(List<Point> points, boolean identical, String failover, boolean failoverMatches) {
+    public record Result(List<Day> days, long rpoTargetSeconds, long worstRpoSeconds, long deltaBytesSent,
+                         long points, long scheduledCycles, boolean sawLiveTransfer, boolean identical,
+                         String failover, boolean failoverMatches) {
         public long guestWrote() {
-            return points.stream().mapToLong(Point::guestWrote).sum();
+            return days.stream().mapToLong(Day::guestWrote).sum();
         }
 
-        public long wire() {
-            return points.stream().mapToLong(Point::onWire).sum();
+        public List<Day> officeDays() {
+            return days.subList(1, days.size());
         }
     }
-
-    private static final Pattern SHIPPED = Pattern.compile("resumed at byte (\\d+), sent (\\d+)");
 
     private ReplicationDemo() {
     }
 
     public static Result run(Lab lab, int officeDays, PrintStream out) throws Exception {
+        try (Teardown teardown = new Teardown(out)) {
+            return run(lab, officeDays, out, teardown);
+        }
+    }
+
+    private static Result run(Lab lab, int officeDays, PrintStream out, Teardown teardown) throws Exception {
         // QEMU opens the replica at the failover: the work directory is where it can
         Path work = Files.createTempDirectory(lab.options().workDir(), "demo-");
-        Files.setPosixFilePermissions(work, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        teardown.add("the work directory " + work, () -> FileTrees.delete(work));
+        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amdemo"); // unix socket paths are short
-        ExecutorService pool = Executors.newFixedThreadPool(2);
-        long size = 256L << 20;
-        HookSettings hook = HookSettings.install(lab, work);
-        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start();
-             NetnsLink link = NetnsLink.create("10mbit")) {
-            out.printf("primary: guest %s booted; standby and primary in namespaces %s, %s%n", vm.name(),
-                    link.standbyNamespace(), link.primaryNamespace());
-            Path primaryState = work.resolve("primary");
-            Path standbyState = work.resolve("standby");
-            Identity primary = Identity.loadOrCreate(primaryState, "primary");
-            Identity standby = Identity.loadOrCreate(standbyState, "standby");
-            DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
-                    lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(120)));
-            DomainReplication repl = new DomainReplication(vm.libvirtDomain(), primaryState, capture,
-                    new Spool(primaryState.resolve("spool"), 4L << 30), pool, 2);
-            UUID uuid = repl.uuid();
-            GuestConsole c = vm.console();
-            OfficeWorkload office = new OfficeWorkload(c, "/dev/" + vm.spec().testDataTarget(), 1);
-            List<Point> points = new ArrayList<>();
-            String lastLine = null;
-            String standbyAt = link.standbyAddress() + ":10809";
-            try (AmirrorProcess standbyProc = AmirrorProcess.start(link.standbyNamespace(), work.resolve("standby.log"),
-                    "standby", "--state", standbyState.toString(), "--listen", standbyAt, "--peer", primary.fingerprint(),
-                    "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica", "--socket-dir",
-                    sockets.toString()).awaitLog("standby listening", 60_000)) {
-                for (int day = 1; day <= officeDays + 1; day++) {
-                    String rate = day == 1 ? "10mbit" : "1mbit";
-                    link.setRate(rate);
-                    long before = sectorsWritten(c);
-                    office.mount();
-                    String what;
-                    if (day == 1) {
-                        office.setUp();
-                        what = "first sync: file share, database, log";
-                    } else {
-                        office.day(day, day == officeDays + 1);
-                        what = day == officeDays + 1 ? "office day, deletes, fstrim" : "office day";
-                    }
-                    if (day == officeDays + 1) {
-                        lastLine = c.check("tail -n 1 /mnt/log/app.log").strip(); // what a failover must show
-                    }
-                    office.unmount();
-                    long wrote = (sectorsWritten(c) - before) * 512;
-                    long t0 = System.nanoTime();
-                    DomainReplication.Captured cap = repl.capture(new XzBlockCodec.Preset(day == 1 ? 6 : 9, day != 1));
-                    CaptureResult r = cap.capture();
-                    Spool.Entry delta = cap.deltas().get(0).entry();
-                    try (AmirrorProcess ship = AmirrorProcess.start(link.primaryNamespace(),
-                            work.resolve("ship-" + day + ".log"), "ship", "--state", primaryState.toString(), "--to",
-                            standbyAt, "--peer", standby.fingerprint(), "--rate", rate, "--progress",
-                            delta.file().toString())) {
-                        showProgress(ship, out);
-                        if (ship.waitFor(1800) != 0) {
-                            throw new IllegalStateException("shipping point " + r.newPoint() + " failed: " + ship.output());
-                        }
-                        Matcher m = SHIPPED.matcher(ship.output());
-                        long sent = m.find() ? Long.parseLong(m.group(2)) : delta.size();
-                        double seconds = (System.nanoTime() - t0) / 1e9;
-                        repl.acknowledged(cap);
-                        if (day == officeDays + 1) { // the standby defines the replica domain from this description
-                            describe(repl, vm, r.newPoint(), work, primaryState, standbyAt, standby, link);
-                        }
-                        Point p = new Point(r.newPoint(), what, wrote, r.dataBytes(), delta.size(), sent, seconds, rate);
-                        points.add(p);
-                        out.printf("point %d (%s): guest wrote %s, capture read %s, delta %s, %s sent on a %s link, "
-                                        + "%.1f s from capture to the standby's ack%n", p.point(), what, mb(wrote),
-                                mb(r.dataBytes()), mb(delta.size()), mb(sent), rate, seconds);
-                    }
-                }
-                vm.powerOff(Duration.ofSeconds(60));
-                Path replica = standbyState.resolve("replicas").resolve(uuid.toString()).resolve("vda")
-                        .resolve("replica.qcow2");
-                boolean same = Exec.run(Duration.ofMinutes(5), lab.host().tool("qemu-img").toString(), "compare", "-q",
-                        replica.toString(), vm.image("vda").toString()).exitCode() == 0;
-                String seen = failover(lab, vm.name() + "-replica", out);
-                Result result = new Result(points, same, seen, lastLine.equals(seen));
-                summary(result, out);
-                return result;
-            }
-        } finally {
-            pool.shutdownNow();
-            hook.restore();
-            FileTrees.deleteQuietly(work);
-            FileTrees.deleteQuietly(sockets);
-        }
-    }
+        teardown.add("the socket directory " + sockets, () -> FileTrees.delete(sockets));
+        out.println("demo: working in " + work);
+        Path primaryState = work.resolve("primary");
+        Path standbyState = work.resolve("standby");
+        Files.createDirectories(primaryState.resolve("events")); // the hook queues domain events here
+        HookSettings hook = HookSettings.install(lab, primaryState, work);
+        teardown.add("the demo's libvirt hook settings", hook::restore);
 
-    /** Relays the shipper's progress line (bar, bytes, rate, ETA) while it runs. */
-    private static void showProgress(AmirrorProcess ship, PrintStream out) throws Exception {
-        String last = "";
-        long deadline = System.currentTimeMillis() + 1_800_000;
-        while (ship.alive() && System.currentTimeMillis() < deadline) {
-            String log = ship.output();
-            int at = log.lastIndexOf("\rshipping ");
-            if (at >= 0) {
-                String line = log.substring(at + 1).lines().findFirst().orElse("").strip();
-                if (!line.equals(last)) {
-                    out.print("\r  " + line + "    ");
-                    out.flush();
-                    last = line;
+        LabDomain vm = lab.createDomain(DomainSpec.oneDisk(256L << 20, DiskSpec.Content.EXT4));
+        teardown.add("the guest " + vm.name(), vm::close);
+        String replicaName = vm.name() + "-replica";
+        teardown.add("the replica domain " + replicaName, () -> removeDomain(lab, replicaName));
+        NetnsLink link = NetnsLink.create("10mbit");
+        teardown.add("the network namespaces", link::close);
+        Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
+        Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
+        String standbyAt = link.standbyAddress() + ":10809";
+
+        AmirrorProcess standby = AmirrorProcess.start(link.standbyNamespace(), work.resolve("standby.log"), "standby",
+                "--state", standbyState.toString(), "--listen", standbyAt, "--peer", primaryId.fingerprint(),
+                "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica", "--socket-dir",
+                sockets.toString());
+        teardown.add("the standby process", standby::close);
+        standby.awaitLog("standby listening", 60_000);
+        out.printf("standby: listening on %s in namespace %s%n", standbyAt, link.standbyNamespace());
+
+        vm.start(); // before the daemon: its first cycle then finds the guest running (the hook's event waits for it)
+        GuestConsole c = vm.console();
+        out.printf("primary: guest %s booted under libvirt%n", vm.name());
+
+        Path policies = Files.createDirectories(work.resolve("policies.d"));
+        writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "10mbit");
+        AmirrorProcess daemon = AmirrorProcess.start(link.primaryNamespace(), work.resolve("primary.log"), "primary",
+                "--state", primaryState.toString(), "--policies", policies.toString(), "--control", "127.0.0.1:0",
+                "--scratch", lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri());
+        teardown.add("the primary daemon", daemon::close);
+        daemon.awaitLog("primary running", 60_000);
+        out.printf("primary: amirror primary running in namespace %s; policy: a point every %s, link 10 Mbit/s "
+                + "for the first sync%n", link.primaryNamespace(), INTERVAL);
+        AmirrorProcess watcher = AmirrorProcess.start(link.primaryNamespace(), work.resolve("status.jsonl"), "status",
+                "--state", primaryState.toString(), "--json", "--watch", "1");
+        teardown.add("the status watch", watcher::close);
+        DaemonWatch watch = new DaemonWatch(work.resolve("status.jsonl"), vm.name(), out);
+        Supplier<String> diagnostics = () -> tail(work.resolve("primary.log")) + tail(work.resolve("standby.log"));
+
+        OfficeWorkload office = new OfficeWorkload(c, "/dev/" + vm.spec().testDataTarget(), 1);
+        List<Day> days = new ArrayList<>();
+        String lastLine = null;
+        for (int day = 1; day <= officeDays + 1; day++) {
+            boolean last = day == officeDays + 1;
+            if (day == 2) { // the first sync is done: from now on the office's uplink
+                link.setRate("1mbit");
+                int reloads = count(work.resolve("primary.log"), "policies reloaded");
+                writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "1mbit");
+                awaitLog(work.resolve("primary.log"), "policies reloaded", reloads + 1, Duration.ofSeconds(60));
+                watch.println("link: now 1 Mbit/s, and the policy's limit too (the daemon reloaded it)");
+            }
+            long sentBefore = watch.latest() == null ? 0 : watch.latest().path("deltaBytesSent").asLong();
+            long before = sectorsWritten(c);
+            String what = day == 1 ? "first day: file share, database, log"
+                    : last ? "office day, deletes, fstrim; then the guest shuts down" : "office day";
+            watch.println("day " + day + ": " + what);
+            office.mount();
+            if (day == 1) {
+                office.setUp();
+            } else {
+                office.day(day, last);
+            }
+            if (last) {
+                lastLine = c.check("tail -n 1 /mnt/log/app.log").strip(); // what a failover must show
+            }
+            office.unmount();
+            long wrote = (sectorsWritten(c) - before) * 512;
+            if (last) {
+                vm.powerOff(Duration.ofSeconds(60)); // the hook tells the daemon, which captures the shut-off disk
+            }
+            Instant done = Instant.now();
+            JsonNode d = watch.awaitPointCutAfter(done, POINT_TIMEOUT, diagnostics);
+            if (last) { // the point after the shutdown is the shut-off disk's
+                while (!"SHUT_OFF".equals(d.path("consistency").asText())) {
+                    d = watch.awaitPointCutAfter(Instant.parse(d.path("lastPointAt").asText()), POINT_TIMEOUT,
+                            diagnostics);
                 }
             }
-            Thread.sleep(500);
+            Day result = new Day(day, what, day == 1 ? "10 Mbit/s" : "1 Mbit/s", wrote,
+                    d.path("deltaBytesSent").asLong() - sentBefore, d.path("lastPoint").asInt(),
+                    d.path("lastPointLagSeconds").asDouble());
+            days.add(result);
+            watch.println(String.format("day %d replicated: the guest wrote %s; %s of deltas crossed the %s link; "
+                    + "the standby holds it all at point %d", day, mb(wrote), mb(result.deltaSent()), result.link(),
+                    result.lastPoint()));
         }
-        if (!last.isEmpty()) {
-            out.println();
-        }
+        JsonNode end = watch.latest();
+        watch.endLive();
+        daemon.stop(Duration.ofSeconds(120));
+        watcher.close();
+        out.println("primary: daemon stopped");
+
+        Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString()).resolve("vda")
+                .resolve("replica.qcow2");
+        boolean same = Exec.run(Duration.ofMinutes(5), lab.host().tool("qemu-img").toString(), "compare", "-q",
+                replica.toString(), vm.image("vda").toString()).exitCode() == 0;
+        String seen = failover(lab, replicaName, out);
+        Result result = new Result(days, end.path("rpoTargetSeconds").asLong(), end.path("worstRpoSeconds").asLong(),
+                end.path("deltaBytesSent").asLong(), end.path("pointsAcknowledged").asLong(),
+                end.path("cycles").asLong(), watch.sawTransfer(), same, seen, lastLine.equals(seen));
+        summary(result, out);
+        return result;
     }
 
-    /** Sends the primary's description of the domain, so the standby defines the replica in libvirt. */
-    private static void describe(DomainReplication repl, LabDomain vm, int point, Path work, Path primaryState,
-                                 String standbyAt, Identity standby, NetnsLink link) throws Exception {
-        var m = new io.amirror.standby.ReplicaManifest(repl.uuid(), vm.name(), point, vm.libvirtDomain().getXMLDesc(3),
-                java.util.Map.of(), java.util.Map.of(), 24, Duration.ofDays(30).toSeconds(), null);
-        Path file = work.resolve("manifest.json");
-        Files.write(file, m.toJson());
-        try (AmirrorProcess p = AmirrorProcess.start(link.primaryNamespace(), work.resolve("describe.log"), "ship",
-                "--state", primaryState.toString(), "--to", standbyAt, "--peer", standby.fingerprint(), "--manifest",
-                file.toString())) {
-            if (p.waitFor(120) != 0) {
-                throw new IllegalStateException("describing the domain failed: " + p.output());
-            }
-        }
+    /** The demo's policy, as an admin would write it; rewriting it makes the daemon reload. */
+    private static void writePolicy(Path dir, String domain, String standbyAt, String fingerprint, String limit)
+            throws java.io.IOException {
+        String json = """
+                {
+                  "name": "demo",
+                  "description": "The demo's office guest: a point every %s over the office's uplink.",
+                  "domains": {"names": ["%s"]},
+                  "standby": {"address": "%s", "fingerprint": "%s"},
+                  "rpo": {"interval": "%s"},
+                  "bandwidth": {"limit": "%s"},
+                  "compression": "auto",
+                  "retention": {"keep": 24}
+                }
+                """.formatted(INTERVAL, domain, standbyAt, fingerprint, INTERVAL, limit);
+        AtomicFiles.write(dir.resolve("demo.json"), json.getBytes(StandardCharsets.UTF_8));
     }
 
     /**
      * The primary host is gone: {@code virsh start} of the replica on the standby side (the hook
-     * promotes it), then the replica guest's last log line. The replica domain is removed after.
+     * promotes it), then the replica guest's last log line.
      */
     private static String failover(Lab lab, String replicaName, PrintStream out) throws Exception {
         org.libvirt.Domain replica = null;
@@ -213,59 +237,65 @@ public final class ReplicationDemo {
             throw new IllegalStateException("the standby did not define " + replicaName + " within 30 s");
         }
         out.printf("%nfailover: the primary is gone; on the standby: virsh start %s%n", replicaName);
-        try {
-            Exec.run(Duration.ofMinutes(2), "virsh", "-c", lab.options().libvirtUri(), "start", replicaName).orThrow();
-            String xml = replica.getXMLDesc(0);
-            Path console = Path.of(xml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*",
-                    "$1"));
-            try (GuestConsole rc = GuestConsole.connect(replicaName, console, Duration.ofSeconds(60))) {
-                rc.awaitReady(Duration.ofSeconds(180));
-                String line = rc.check("mount -t ext4 /dev/vda /mnt && tail -n 1 /mnt/log/app.log; umount /mnt").strip();
-                out.printf("failover: %s booted from the replica; the last line of its log: %s%n", replicaName, line);
-                return line;
-            }
-        } finally {
-            try {
-                if (replica.isActive() == 1) {
-                    replica.destroy();
-                }
-                replica.undefine();
-            } catch (org.libvirt.LibvirtException e) {
-                out.println("demo: could not remove " + replicaName + ": " + e.getMessage());
-            }
+        Exec.run(Duration.ofMinutes(2), "virsh", "-c", lab.options().libvirtUri(), "start", replicaName).orThrow();
+        String xml = replica.getXMLDesc(0);
+        Path console = Path.of(xml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*",
+                "$1"));
+        try (GuestConsole rc = GuestConsole.connect(replicaName, console, Duration.ofSeconds(60))) {
+            rc.awaitReady(Duration.ofSeconds(180));
+            String line = rc.check("mount -t ext4 /dev/vda /mnt && tail -n 1 /mnt/log/app.log; umount /mnt").strip();
+            out.printf("failover: %s booted from the replica; the last line of its log: %s%n", replicaName, line);
+            return line;
         }
     }
 
-    /** The host's libvirt hook settings while the demo runs, put back afterwards. */
-    private record HookSettings(java.util.Optional<byte[]> conf, boolean hadScript) {
-        static HookSettings install(Lab lab, Path work) throws Exception {
-            Path script = io.amirror.libvirt.LibvirtHook.HOOKS_DIR.resolve("qemu.d").resolve("amirror");
-            HookSettings saved = new HookSettings(Files.exists(io.amirror.libvirt.LibvirtHook.CONF)
-                    ? java.util.Optional.of(Files.readAllBytes(io.amirror.libvirt.LibvirtHook.CONF))
-                    : java.util.Optional.empty(), Files.exists(script));
-            var installed = io.amirror.libvirt.LibvirtHook.install(io.amirror.libvirt.LibvirtHook.HOOKS_DIR,
-                    io.amirror.libvirt.LibvirtHook.CONF, work.resolve("primary"), AmirrorProcess.launcher(work.resolve("amirror")));
-            if (installed.restartLibvirtd()) {
-                lab.restartLibvirtd(); // libvirtd looks for hooks when it starts
-            }
-            return saved;
+    /** Destroys and undefines {@code name} if it exists. */
+    private static void removeDomain(Lab lab, String name) throws org.libvirt.LibvirtException {
+        org.libvirt.Domain d;
+        try {
+            d = lab.libvirt().domainLookupByName(name);
+        } catch (org.libvirt.LibvirtException absent) {
+            return;
         }
-
-        void restore() throws java.io.IOException {
-            if (!hadScript) {
-                Files.deleteIfExists(io.amirror.libvirt.LibvirtHook.HOOKS_DIR.resolve("qemu.d").resolve("amirror"));
-            }
-            if (conf.isPresent()) {
-                Files.write(io.amirror.libvirt.LibvirtHook.CONF, conf.get());
-            } else {
-                Files.deleteIfExists(io.amirror.libvirt.LibvirtHook.CONF);
-            }
+        if (d.isActive() == 1) {
+            d.destroy();
         }
+        d.undefine();
     }
 
     private static long sectorsWritten(GuestConsole c) {
         String[] f = c.check("cat /sys/block/vda/stat").trim().split("\\s+");
         return Long.parseLong(f[6]);
+    }
+
+    private static int count(Path log, String text) throws java.io.IOException {
+        String s = Files.readString(log);
+        int n = 0;
+        for (int at = s.indexOf(text); at >= 0; at = s.indexOf(text, at + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    private static void awaitLog(Path log, String text, int times, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (count(log, text) < times) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("no '" + text + "' in " + log + " within " + timeout.toSeconds() + " s"
+                        + tail(log));
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    private static String tail(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return "\n--- " + log.getFileName() + " (last lines)\n"
+                    + String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
+        } catch (java.io.IOException e) {
+            return "\n--- " + log.getFileName() + ": " + e.getMessage();
+        }
     }
 
     static String mb(long bytes) {
@@ -274,16 +304,26 @@ public final class ReplicationDemo {
 
     static void summary(Result r, PrintStream out) {
         out.println();
-        out.printf("guest wrote %s in all; %s of deltas crossed the link: %.1f %% of what the guest wrote%n", mb(r.guestWrote()),
-                mb(r.wire()), 100.0 * r.wire() / Math.max(1, r.guestWrote()));
-        List<Point> office = r.points().subList(1, r.points().size());
-        if (!office.isEmpty()) {
-            out.printf("office days alone: guest wrote %s, %s on the 1 Mbit/s link (%.1f %%); worst capture-to-ack %.1f s%n",
-                    mb(office.stream().mapToLong(Point::guestWrote).sum()), mb(office.stream().mapToLong(Point::onWire).sum()),
-                    100.0 * office.stream().mapToLong(Point::onWire).sum()
-                            / Math.max(1, office.stream().mapToLong(Point::guestWrote).sum()),
-                    office.stream().mapToDouble(Point::secondsToAck).max().orElse(0));
+        out.printf("%-4s %-56s %12s %12s %7s %6s %12s%n", "day", "what", "guest wrote", "delta sent", "ratio", "point",
+                "cut to ack");
+        for (Day d : r.days()) {
+            out.printf("%-4d %-56s %12s %12s %6.1f%% %6d %10.1f s%n", d.day(), d.what(), mb(d.guestWrote()),
+                    mb(d.deltaSent()), 100.0 * d.deltaSent() / Math.max(1, d.guestWrote()), d.lastPoint(), d.lagSeconds());
         }
+        out.println();
+        out.printf("guest wrote %s in all; %s of deltas crossed the link: %.1f %% of what the guest wrote%n",
+                mb(r.guestWrote()), mb(r.deltaBytesSent()), 100.0 * r.deltaBytesSent() / Math.max(1, r.guestWrote()));
+        List<Day> office = r.officeDays();
+        if (!office.isEmpty()) {
+            long wrote = office.stream().mapToLong(Day::guestWrote).sum();
+            long sent = office.stream().mapToLong(Day::deltaSent).sum();
+            out.printf("office days alone: guest wrote %s, %s on the 1 Mbit/s link (%.1f %%)%n", mb(wrote), mb(sent),
+                    100.0 * sent / Math.max(1, wrote));
+        }
+        out.printf("RPO: a point every %s by the policy; achieved: %s at worst (the oldest the standby's newest point got "
+                + "before the next one landed, first sync included), over %d points from %d cycles%n",
+                Progress.duration(r.rpoTargetSeconds()), Progress.duration(r.worstRpoSeconds()), r.points(),
+                r.scheduledCycles());
         out.println("replica identical to the guest's disk at the last point: " + (r.identical() ? "yes" : "NO"));
         if (r.failover() != null) {
             out.println("after virsh start on the standby, the guest's data is there: " + (r.failoverMatches() ? "yes" : "NO"));

@@ -82,6 +82,24 @@ public final class AmirrorProcess implements AutoCloseable {
         process.waitFor(10, TimeUnit.SECONDS);
     }
 
+    /**
+     * SIGTERM, as systemd stops a service, then waits for the process to end (a daemon lets its
+     * running cycles finish); kill -9 if it has not ended in {@code grace}.
+     */
+    public void stop(java.time.Duration grace) throws Exception {
+        process.destroy();
+        if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+            kill9();
+            throw new IllegalStateException("process did not stop within " + grace.toSeconds() + " s of SIGTERM: "
+                    + Files.readString(log));
+        }
+    }
+
+    /** The process's id (with a network namespace, {@code ip netns exec} has become the process itself). */
+    public long pid() {
+        return process.pid();
+    }
+
     /** CPU time the process has used so far (user and system), in seconds; -1 if the OS does not say. */
     public double cpuSeconds() {
         return process.toHandle().info().totalCpuDuration().map(d -> d.toMillis() / 1000.0).orElse(-1.0);

@@ -20,7 +20,8 @@ public final class DomainStatus {
                        Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
                        String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
                        String lastCycleEndedAt,
-                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify) {
+                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
+                       long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds) {
     }
 
     private final String domain;
@@ -50,6 +51,10 @@ public final class DomainStatus {
     private String lastRepair;
     private String lastVerify;
     private boolean rpoMissed;
+    private long deltaBytesSent;
+    private long pointsAcknowledged;
+    private Double lastPointLagSeconds;
+    private Duration worstRpo;
 
     public DomainStatus(String domain) {
         this.domain = domain;
@@ -111,6 +116,7 @@ public final class DomainStatus {
         pendingBytes = totalBytes;
         shippedBytes = 0;
         resumedBytes = 0;
+        rateBitsPerSecond = 0; // the last transfer's rate says nothing of this one
         shipStartNanos = System.nanoTime();
     }
 
@@ -128,7 +134,25 @@ public final class DomainStatus {
         }
     }
 
-    public synchronized void acknowledged(int point, Instant cutAt, String consistency, long deltaBytes) {
+    /** Bytes of a delta went over the link (not counting what the standby held from an earlier attempt). */
+    public synchronized void sent(long bytes) {
+        deltaBytesSent += bytes;
+    }
+
+    /**
+     * The standby acknowledged {@code point}, cut at {@code cutAt}, at {@code ackedAt}. Until then a
+     * failover would have lost everything since the previous point's cut: that age, taken at each
+     * acknowledgement, is the RPO achieved, and the worst of them is kept.
+     */
+    public synchronized void acknowledged(int point, Instant cutAt, Instant ackedAt, String consistency, long deltaBytes) {
+        if (lastPointAt != null) {
+            Duration exposed = Duration.between(lastPointAt, ackedAt);
+            if (worstRpo == null || exposed.compareTo(worstRpo) > 0) {
+                worstRpo = exposed;
+            }
+        }
+        pointsAcknowledged++;
+        lastPointLagSeconds = Duration.between(cutAt, ackedAt).toMillis() / 1000.0;
         lastPoint = point;
         lastPointAt = cutAt;
         this.consistency = consistency;
@@ -202,7 +226,8 @@ public final class DomainStatus {
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
-                lastCycleSeconds, lastRepair, lastVerify);
+                lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
+                worstRpo == null ? null : worstRpo.toSeconds());
     }
 
     private static String str(Instant t) {

@@ -324,6 +324,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                             + " COPY source range(s); point " + p.newPoint() + " is captured again with them repaired");
                     throw stale;
                 }
+                status.sent(s.sentBytes());
                 log.info("{} {}: standby at point {} ({} bytes sent, resumed at {})", e.domain(), e.disk(),
                         s.ack().point(), s.sentBytes(), s.resumedAt());
             } finally {
@@ -332,7 +333,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
             before += e.size();
         }
         r.acknowledged(p);
-        status.acknowledged(p.newPoint(), Instant.ofEpochMilli(p.cutAt()), p.consistency(), total);
+        status.acknowledged(p.newPoint(), Instant.ofEpochMilli(p.cutAt()), Instant.now(), p.consistency(), total);
     }
 
     /**

@@ -48,10 +48,33 @@ class PolicyMatcherAndStatusTest {
         assertTrue(s.checkRpoMissedTransition(t0.plusSeconds(31 * 60), t0));
         assertFalse(s.checkRpoMissedTransition(t0.plusSeconds(40 * 60), t0), "still the same miss");
         assertEquals("missed", s.view(t0.plusSeconds(40 * 60), null).rpoState());
-        s.acknowledged(4, t0.plusSeconds(39 * 60), "CRASH", 1000);
+        s.acknowledged(4, t0.plusSeconds(39 * 60), t0.plusSeconds(39 * 60 + 20), "CRASH", 1000);
         assertFalse(s.checkRpoMissedTransition(t0.plusSeconds(40 * 60), t0));
         assertEquals("ok", s.view(t0.plusSeconds(40 * 60), null).rpoState());
         assertTrue(s.checkRpoMissedTransition(t0.plusSeconds(80 * 60), t0), "a new miss alerts again");
+    }
+
+    @Test
+    void theRpoAchievedIsTheOldestThePointOnTheStandbyGotBeforeANewerOneLanded() {
+        DomainStatus s = new DomainStatus("web");
+        s.assign("p", "standby:1", Duration.ofSeconds(30), Duration.ofMinutes(2));
+        Instant t0 = Instant.parse("2026-11-25T10:00:00Z");
+        assertEquals(null, s.view(t0, null).worstRpoSeconds(), "nothing achieved before the first point");
+        s.sent(5_000);
+        s.acknowledged(1, t0, t0.plusSeconds(12), "CRASH", 5_000);
+        DomainStatus.View v = s.view(t0.plusSeconds(13), null);
+        assertEquals(null, v.worstRpoSeconds(), "the first point replaces no point");
+        assertEquals(12.0, v.lastPointLagSeconds());
+        s.sent(700);
+        s.acknowledged(2, t0.plusSeconds(30), t0.plusSeconds(41), "CRASH", 900); // point 1 was 41 s old when 2 landed
+        s.sent(300);
+        s.acknowledged(3, t0.plusSeconds(60), t0.plusSeconds(63), "CRASH", 300); // point 2: 33 s
+        v = s.view(t0.plusSeconds(70), null);
+        assertEquals(41, v.worstRpoSeconds());
+        assertEquals(3.0, v.lastPointLagSeconds());
+        assertEquals(3, v.pointsAcknowledged());
+        assertEquals(6_000, v.deltaBytesSent());
+        assertEquals(10, v.rpoSeconds(), "the age now is another figure");
     }
 
     @Test
