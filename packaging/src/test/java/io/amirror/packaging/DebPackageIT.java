@@ -45,13 +45,14 @@ class DebPackageIT {
         for (String f : List.of("./usr/bin/amirror", "./usr/share/amirror/amirror.jar",
                 "./lib/systemd/system/amirror-primary.service", "./lib/systemd/system/amirror-standby.service",
                 "./lib/systemd/system/amirror-bridge@.service", "./lib/systemd/system/amirror-bridge-sync@.service",
-                "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/hook.conf",
+                "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/standby.json", "./etc/amirror/hook.conf",
                 "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
                 "./usr/share/doc/amirror/examples/policies/office.json")) {
             assertTrue(contents.contains(f), f + " missing from the package:\n" + contents);
         }
         String conffiles = run("dpkg-deb", "--info", DEB.toString(), "conffiles").orThrow().stdout();
-        assertTrue(conffiles.contains("/etc/amirror/primary.json") && conffiles.contains("/etc/libvirt/hooks/qemu.d/amirror"),
+        assertTrue(conffiles.contains("/etc/amirror/primary.json") && conffiles.contains("/etc/amirror/standby.json")
+                        && conffiles.contains("/etc/libvirt/hooks/qemu.d/amirror"),
                 conffiles);
         Exec.Result lintian = run("lintian", "--fail-on", "error", "--no-tag-display-limit", DEB.toString());
         assertEquals(0, lintian.exitCode(), "lintian reports errors:\n" + lintian.stdout() + lintian.stderr());
@@ -85,8 +86,15 @@ class DebPackageIT {
             Files.delete(bridgePolicy);
             io.amirror.util.FileTrees.deleteQuietly(guestDir);
 
-            Files.writeString(Path.of("/etc/default/amirror-standby"), "AMIRROR_STANDBY_ARGS=\"--listen 127.0.0.1:" + port
-                    + " --peer sha256:" + "ab".repeat(32) + " --no-define\"\n");
+            // the shipped standby configuration trusts nobody yet: refused with the fix, until the admin adds a peer
+            Exec.Result unconfigured = run("/usr/bin/amirror", "standby", "--check");
+            assertEquals(3, unconfigured.exitCode(), unconfigured.toString());
+            assertTrue(unconfigured.stderr().contains("no primary is trusted"), unconfigured.stderr());
+            Path standbyJson = Path.of("/etc/amirror/standby.json");
+            Files.writeString(standbyJson, Files.readString(standbyJson).replace("0.0.0.0:10809", "127.0.0.1:" + port)
+                    .replace("\"peers\": []", "\"peers\": [\"sha256:" + "ab".repeat(32) + "\"]")
+                    .replace("\"define\": true", "\"define\": false"));
+            assertEquals(0, run("/usr/bin/amirror", "standby", "--check").exitCode());
             if (Files.isDirectory(Path.of("/run/systemd/system"))) {
                 for (String unit : List.of("amirror-primary", "amirror-standby")) {
                     assertEquals(0, run("systemctl", "start", unit).exitCode());

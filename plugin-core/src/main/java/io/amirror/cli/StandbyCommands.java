@@ -17,6 +17,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+import io.amirror.config.StandbyConfig;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -59,43 +62,103 @@ final class StandbyCommands {
         }
     }
 
-    @Command(name = "standby", mixinStandardHelpOptions = true,
-            description = "Receive deltas from pinned primaries, verify and apply them to the replicas, keep points, "
-                    + "and keep each replica domain defined (shut off) in the standby's libvirt.")
+    @Command(name = "standby", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
+            description = {"Receive deltas from pinned primaries, verify and apply them to the replicas, keep points, "
+                    + "and keep each replica domain defined (shut off) in the standby's libvirt.",
+                    "Settings come from the configuration file (default /etc/amirror/standby.json; 'amirror policy "
+                            + "schema standby' lists them); options given here override it, and --peer adds to its "
+                            + "peers."})
     static final class Standby implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
         @Mixin
         LinkCommands.StateDir stateDir;
         @Mixin
         DefinitionOptions definition;
-        @Option(names = "--listen", required = true, paramLabel = "HOST:PORT")
+        @Option(names = "--config", paramLabel = "FILE", description = "The configuration file (default: "
+                + "/etc/amirror/standby.json; a missing default file means options only).")
+        Path configFile;
+        @Option(names = "--check", description = "Check the configuration (file and options), print it, and exit.")
+        boolean check;
+        @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Where primaries connect (\"listen\").")
         String listen;
-        @Option(names = "--peer", paramLabel = "FINGERPRINT", description = "A pinned primary.")
+        @Option(names = "--peer", paramLabel = "FINGERPRINT", description = "A pinned primary, added to \"peers\".")
         List<String> peers = List.of();
-        @Option(names = "--ca", paramLabel = "PEM", description = "Also trust primaries signed by this CA.")
+        @Option(names = "--ca", paramLabel = "PEM", description = "Also trust primaries signed by this CA (\"ca\").")
         Path ca;
         @Option(names = "--keep", description = "Recovery points kept per disk until the primary's policy says "
-                + "otherwise (default: ${DEFAULT-VALUE}).")
-        int keep = 24;
+                + "otherwise (default: 24).")
+        Integer keep;
         @Option(names = "--keep-days", description = "Drop recovery points older than this, until the primary's policy "
-                + "says otherwise (default: ${DEFAULT-VALUE}).")
-        int keepDays = 30;
+                + "says otherwise (default: 30).")
+        Integer keepDays;
         @Option(names = "--no-define", description = "Do not define replica domains in libvirt.")
         boolean noDefine;
 
+        /** The options given on this command line, as fields of the configuration file. */
+        com.fasterxml.jackson.databind.node.ObjectNode overrides() {
+            var o = StandbyConfig.overrides();
+            var given = spec.commandLine().getParseResult();
+            if (given.hasMatchedOption("--state")) {
+                o.put("stateDir", stateDir.path.toAbsolutePath().toString());
+            }
+            if (listen != null) {
+                o.put("listen", listen);
+            }
+            if (!peers.isEmpty()) {
+                peers.forEach(o.putArray("peers")::add);
+            }
+            if (ca != null) {
+                o.put("ca", ca.toAbsolutePath().toString());
+            }
+            if (given.hasMatchedOption("--libvirt")) {
+                o.put("libvirtUri", definition.libvirtUri);
+            }
+            var replicas = o.putObject("replicas");
+            if (noDefine) {
+                replicas.put("define", false);
+            }
+            if (given.hasMatchedOption("--replica-suffix")) {
+                replicas.put("suffix", definition.suffix);
+            }
+            if (definition.socketDir != null) {
+                replicas.put("socketDir", definition.socketDir.toAbsolutePath().toString());
+            }
+            var retention = o.putObject("retention");
+            if (keep != null) {
+                retention.put("keep", keep);
+            }
+            if (keepDays != null) {
+                retention.put("maxAgeDays", keepDays);
+            }
+            if (replicas.isEmpty()) {
+                o.remove("replicas");
+            }
+            if (retention.isEmpty()) {
+                o.remove("retention");
+            }
+            return o;
+        }
+
         @Override
         public Integer call() throws Exception {
-            Identity me = Identity.load(stateDir.path);
-            DiskImage.Tools tools = DiskImage.Tools.installed();
-            if (peers.isEmpty() && ca == null) {
-                throw new IllegalArgumentException("give at least one --peer fingerprint or a --ca");
+            StandbyConfig cfg = StandbyConfig.load(configFile != null ? configFile : StandbyConfig.DEFAULT_FILE,
+                    configFile != null, overrides());
+            if (check) {
+                System.out.println("standby configuration ok: " + cfg.describe());
+                return ExitCodes.OK;
             }
-            Path absState = stateDir.path.toAbsolutePath();
-            Receiver.ReplicaListener definer = noDefine ? d -> {
-            } : new ReplicaDefiner(definition.libvirtUri, definition.options(absState));
-            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(peers), ca), HostPort.parse(listen)),
-                    absState.resolve("replicas"), tools, new ReplicaDisk.Retention(keep, java.time.Duration.ofDays(keepDays)),
+            Identity me = Identity.load(cfg.stateDir());
+            DiskImage.Tools tools = DiskImage.Tools.installed();
+            Path absState = cfg.stateDir().toAbsolutePath();
+            Receiver.ReplicaListener definer = !cfg.defineReplicas() ? d -> {
+            } : new ReplicaDefiner(cfg.libvirtUri(), new ReplicaDefinition.Options(cfg.replicaSuffix(),
+                    cfg.socketDirOrDefault(), absState));
+            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(cfg.peers()), cfg.ca()), cfg.listen()),
+                    absState.resolve("replicas"), tools, new ReplicaDisk.Retention(cfg.keep(), cfg.keepAge()),
                     definer).start()) {
-                System.out.println("standby listening on " + listen + " as " + me.fingerprint());
+                System.out.println("standby listening on " + cfg.listenText() + " as " + me.fingerprint() + " ("
+                        + cfg.describe() + ")");
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
                 stop.await();

@@ -27,6 +27,7 @@ public final class SchemaCheck {
     public static final String POLICY = "policy";
     public static final String PRIMARY = "primary";
     public static final String STATUS = "status";
+    public static final String STANDBY = "standby";
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, SchemaCheck> LOADED = new ConcurrentHashMap<>();

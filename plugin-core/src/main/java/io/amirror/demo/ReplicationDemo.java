@@ -110,10 +110,19 @@ public final class ReplicationDemo {
         Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
         String standbyAt = link.standbyAddress() + ":10809";
 
+        Path standbyConfig = work.resolve("standby.json"); // as an admin writes /etc/amirror/standby.json
+        AtomicFiles.write(standbyConfig, """
+                {
+                  "stateDir": "%s",
+                  "listen": "%s",
+                  "peers": ["%s"],
+                  "libvirtUri": "%s",
+                  "replicas": {"define": true, "suffix": "-replica", "socketDir": "%s"}
+                }
+                """.formatted(standbyState, standbyAt, primaryId.fingerprint(), lab.options().libvirtUri(), sockets)
+                .getBytes(StandardCharsets.UTF_8));
         AmirrorProcess standby = AmirrorProcess.start(link.standbyNamespace(), work.resolve("standby.log"), "standby",
-                "--state", standbyState.toString(), "--listen", standbyAt, "--peer", primaryId.fingerprint(),
-                "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica", "--socket-dir",
-                sockets.toString());
+                "--config", standbyConfig.toString());
         teardown.add("the standby process", standby::close);
         standby.awaitLog("standby listening", 60_000);
         out.printf("standby: listening on %s in namespace %s%n", standbyAt, link.standbyNamespace());

@@ -1,0 +1,134 @@
+package io.amirror.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.amirror.util.HostPort;
+
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How {@code amirror standby} runs ({@code standby.schema.json}): the file, with the command line's
+ * options over it. The command line is turned into the same JSON fields and checked by the same
+ * schema, so a bad {@code --peer} gets the same error and fix as a bad entry in the file.
+ *
+ * <p>Beyond the schema, a standby must listen somewhere and trust at least one primary; a file may
+ * leave either to the command line, so that is checked on the merged result.
+ */
+public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
+                            String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
+                            int keepDays) {
+
+    public static final Path DEFAULT_FILE = Path.of("/etc/amirror/standby.json");
+    static final String COMMAND_LINE = "the command line";
+
+    public Duration keepAge() {
+        return Duration.ofDays(keepDays);
+    }
+
+    /** The replica sockets' directory: the configured one, or STATE/sockets. */
+    public Path socketDirOrDefault() {
+        return socketDir != null ? socketDir : stateDir.resolve("sockets");
+    }
+
+    /** A fresh object for command-line overrides, in the file's field names. */
+    public static ObjectNode overrides() {
+        return JsonNodeFactory.instance.objectNode();
+    }
+
+    /**
+     * Reads {@code file} (a missing default file is empty, a missing named file is an error), lays
+     * {@code overrides} over it ({@code peers} are added, objects merged, the rest replaced), and
+     * checks the result.
+     */
+    public static StandbyConfig load(Path file, boolean mustExist, ObjectNode overrides) throws ConfigException {
+        JsonNode fromFile = !Files.exists(file) && !mustExist ? overrides()
+                : PolicyLoader.readJson(PolicyLoader.readFile(file), file.toString());
+        SchemaCheck schema = SchemaCheck.named(SchemaCheck.STANDBY);
+        List<ConfigError> errors = schema.check(fromFile, file.toString());
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        ObjectNode merged = ((ObjectNode) fromFile).deepCopy();
+        merge(merged, overrides);
+        errors = schema.check(merged, COMMAND_LINE + " (over " + file + ")");
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        String where = overrides.isEmpty() ? file.toString() : file + " with " + COMMAND_LINE;
+        if (!merged.has("listen")) {
+            errors.add(new ConfigError(where, "/listen", "no address to listen on",
+                    "add \"listen\": \"0.0.0.0:10809\" to the file, or give --listen HOST:PORT"));
+        }
+        List<String> peers = new ArrayList<>();
+        merged.path("peers").forEach(p -> peers.add(p.asText()));
+        if (peers.isEmpty() && !merged.has("ca")) {
+            errors.add(new ConfigError(where, "/peers", "no primary is trusted",
+                    "add the fingerprint that 'amirror init' printed on the primary to \"peers\" (or give --peer), "
+                            + "or name a CA in \"ca\""));
+        }
+        InetSocketAddress listen = null;
+        if (merged.has("listen")) {
+            try {
+                listen = HostPort.parse(merged.get("listen").asText());
+            } catch (IllegalArgumentException e) {
+                errors.add(new ConfigError(where, "/listen", e.getMessage(), "use HOST:PORT, e.g. 0.0.0.0:10809"));
+            }
+        }
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        JsonNode replicas = merged.path("replicas");
+        JsonNode retention = merged.path("retention");
+        return new StandbyConfig(Path.of(merged.path("stateDir").asText("/var/lib/amirror")), listen,
+                merged.get("listen").asText(), List.copyOf(peers), merged.has("ca") ? Path.of(merged.get("ca").asText()) : null,
+                merged.path("libvirtUri").asText("qemu:///system"), replicas.path("define").asBoolean(true),
+                replicas.path("suffix").asText(""),
+                replicas.has("socketDir") ? Path.of(replicas.get("socketDir").asText()) : null,
+                retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30));
+    }
+
+    private static void merge(ObjectNode into, ObjectNode over) {
+        Iterator<Map.Entry<String, JsonNode>> it = over.fields();
+        while (it.hasNext()) {
+            Map.Entry<String, JsonNode> e = it.next();
+            JsonNode mine = into.get(e.getKey());
+            if (e.getKey().equals("peers") && mine instanceof ArrayNode a && e.getValue() instanceof ArrayNode more) {
+                more.forEach(p -> {
+                    if (!contains(a, p)) {
+                        a.add(p);
+                    }
+                });
+            } else if (mine instanceof ObjectNode o && e.getValue() instanceof ObjectNode more) {
+                merge(o, more);
+            } else {
+                into.set(e.getKey(), e.getValue().deepCopy());
+            }
+        }
+    }
+
+    private static boolean contains(ArrayNode a, JsonNode v) {
+        for (JsonNode x : a) {
+            if (x.equals(v)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** One paragraph for {@code amirror standby --check} and the start-up log. */
+    public String describe() {
+        return "listen " + listenText + "; " + peers.size() + " pinned primar" + (peers.size() == 1 ? "y" : "ies")
+                + (ca == null ? "" : " and CA " + ca) + "; state " + stateDir + "; replica domains "
+                + (defineReplicas ? "defined in " + libvirtUri + (replicaSuffix.isEmpty() ? "" : " with suffix '"
+                + replicaSuffix + "'") : "not defined") + "; keep " + keep + " points, " + keepDays + " days";
+    }
+}

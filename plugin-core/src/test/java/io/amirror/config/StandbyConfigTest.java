@@ -1,0 +1,130 @@
+package io.amirror.config;
+
+import io.amirror.cli.Main;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class StandbyConfigTest {
+    private static final String A = "sha256:" + "0a".repeat(32);
+    private static final String B = "sha256:" + "b1".repeat(32);
+
+    @Test
+    void theExampleLoads() throws Exception {
+        StandbyConfig c = StandbyConfig.load(PolicyLoaderTest.EXAMPLES.resolve("standby.json"), true,
+                StandbyConfig.overrides());
+        assertEquals("0.0.0.0:10809", c.listenText());
+        assertEquals(10809, c.listen().getPort());
+        assertEquals(List.of("sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"), c.peers());
+        assertTrue(c.defineReplicas());
+        assertEquals(Path.of("/var/lib/amirror/sockets"), c.socketDirOrDefault());
+        assertEquals(24, c.keep());
+        assertEquals(30, c.keepDays());
+        assertNull(c.ca());
+    }
+
+    @Test
+    void theCommandLineOverridesTheFileAndAddsPeers(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"replicas\": {\"suffix\": \"-r\"},"
+                + " \"retention\": {\"keep\": 48}}");
+        var o = StandbyConfig.overrides();
+        o.put("listen", "127.0.0.1:7000");
+        o.putArray("peers").add(A).add(B);
+        o.putObject("retention").put("maxAgeDays", 7);
+        StandbyConfig c = StandbyConfig.load(f, true, o);
+        assertEquals("127.0.0.1:7000", c.listenText());
+        assertEquals(List.of(A, B), c.peers(), "added once each, file's first");
+        assertEquals("-r", c.replicaSuffix(), "objects are merged, not replaced");
+        assertEquals(48, c.keep());
+        assertEquals(7, c.keepDays());
+    }
+
+    @Test
+    void aMissingDefaultFileIsOptionsOnlyButANamedOneMustExist(@TempDir Path dir) throws Exception {
+        var o = StandbyConfig.overrides();
+        o.put("listen", "127.0.0.1:7000");
+        o.putArray("peers").add(A);
+        assertEquals(List.of(A), StandbyConfig.load(dir.resolve("absent.json"), false, o).peers());
+        ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.load(dir.resolve("absent.json"), true, o));
+        assertTrue(e.getMessage().contains("absent.json"), e.getMessage());
+    }
+
+    @Test
+    void aStandbyThatTrustsNobodyOrListensNowhereIsRefusedWithTheFix(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"peers\": []}");
+        ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.load(f, true, StandbyConfig.overrides()));
+        assertEquals(List.of("/listen", "/peers"), e.errors().stream().map(ConfigError::field).toList());
+        assertTrue(e.errors().get(1).fix().contains("amirror init"), e.errors().toString());
+    }
+
+    @Test
+    void badValuesInTheFileOrOnTheCommandLineNameTheirSource(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"sha256:short\"], \"replicas\": {\"nosuch\": 1},"
+                + " \"retention\": {\"keep\": 0}}");
+        ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.load(f, true, StandbyConfig.overrides()));
+        List<String> fields = e.errors().stream().map(ConfigError::field).sorted().toList();
+        assertEquals(List.of("/peers/0", "/replicas/nosuch", "/retention/keep"), fields, e.getMessage());
+        assertTrue(e.errors().stream().allMatch(x -> x.file().equals(f.toString())), e.getMessage());
+
+        Path good = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"]}");
+        var o = StandbyConfig.overrides();
+        o.putArray("peers").add("sha256:NOT-HEX");
+        ConfigException cli = assertThrows(ConfigException.class, () -> StandbyConfig.load(good, true, o));
+        assertEquals("/peers/1", cli.errors().get(0).field());
+        assertTrue(cli.errors().get(0).file().startsWith("the command line"), cli.getMessage());
+        assertTrue(cli.errors().get(0).fix().contains("amirror init"), "the schema's description is the fix");
+
+        Path port = write(dir, "{\"listen\": \"0.0.0.0:99999\", \"peers\": [\"" + A + "\"]}");
+        ConfigException p = assertThrows(ConfigException.class, () -> StandbyConfig.load(port, true, StandbyConfig.overrides()));
+        assertTrue(p.getMessage().contains("99999"), p.getMessage());
+    }
+
+    @Test
+    void standbyCheckPrintsTheResultOrRefusesAndChangesNothing(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"stateDir\": \"" + dir.resolve("state")
+                + "\"}");
+        String out = stdout(() -> assertEquals(0, Main.execute("standby", "--config", f.toString(), "--check",
+                "--peer", B, "--replica-suffix", "-replica")));
+        assertTrue(out.contains("standby configuration ok: listen 0.0.0.0:10809; 2 pinned primaries")
+                && out.contains("with suffix '-replica'"), out);
+        assertFalse(Files.exists(dir.resolve("state")), "a check creates nothing");
+
+        Path truncated = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [");
+        byte[] before = Files.readAllBytes(truncated);
+        assertEquals(3, Main.execute("standby", "--config", truncated.toString(), "--check"));
+        assertEquals(3, Main.execute("standby", "--config", truncated.toString(), "--listen", "127.0.0.1:1"),
+                "the daemon refuses the same file before it listens");
+        assertArrayEquals(before, Files.readAllBytes(truncated));
+    }
+
+    private static Path write(Path dir, String json) throws Exception {
+        Path f = Files.createTempFile(dir, "standby", ".json");
+        Files.writeString(f, json);
+        return f;
+    }
+
+    private static String stdout(Runnable r) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            r.run();
+        } finally {
+            System.setOut(old);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+}
