@@ -4,9 +4,6 @@ import io.amirror.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -96,7 +93,7 @@ class StandbyConfigTest {
     void standbyCheckPrintsTheResultOrRefusesAndChangesNothing(@TempDir Path dir) throws Exception {
         Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"stateDir\": \"" + dir.resolve("state")
                 + "\"}");
-        String out = stdout(() -> assertEquals(0, Main.execute("standby", "--config", f.toString(), "--check",
+        String out = io.amirror.cli.StdoutCapture.of(() -> assertEquals(0, Main.execute("standby", "--config", f.toString(), "--check",
                 "--peer", B, "--replica-suffix", "-replica")));
         assertTrue(out.contains("standby configuration ok: listen 0.0.0.0:10809; 2 pinned primaries")
                 && out.contains("with suffix '-replica'"), out);
@@ -114,17 +111,5 @@ class StandbyConfigTest {
         Path f = Files.createTempFile(dir, "standby", ".json");
         Files.writeString(f, json);
         return f;
-    }
-
-    private static String stdout(Runnable r) {
-        PrintStream old = System.out;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        try {
-            r.run();
-        } finally {
-            System.setOut(old);
-        }
-        return buf.toString(StandardCharsets.UTF_8);
     }
 }
