@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         footer = ExitCodes.HELP,
         subcommands = {DemoCommand.class, PrimaryCommand.class, StatusCommand.class, SyncCommand.class,
             PolicyCommand.class, VerifyCommand.class, LinkCommands.Init.class, StandbyCommands.Standby.class, LinkCommands.Ship.class,
-            StandbyCommands.Points.class, StandbyCommands.Failover.class, StandbyCommands.Replica.class, StandbyCommands.Seed.class, HookCommand.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
+            StandbyCommands.Points.class, StandbyCommands.Replicas.class, StandbyCommands.Failover.class, StandbyCommands.Replica.class, StandbyCommands.Seed.class, HookCommand.class, DeltaCommand.class, NbdCommand.class, BenchCommand.class, LabCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

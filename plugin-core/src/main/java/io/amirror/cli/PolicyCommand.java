@@ -110,7 +110,7 @@ public final class PolicyCommand {
     }
 
     @Command(name = "schema", mixinStandardHelpOptions = true,
-            description = "Print a JSON Schema: policy (default), primary, standby or status.")
+            description = "Print a JSON Schema: policy (default), primary, standby, status or replicas.")
     static final class Schema implements Callable<Integer> {
         @Parameters(paramLabel = "NAME", arity = "0..1", defaultValue = SchemaCheck.POLICY)
         String name;

@@ -167,6 +167,53 @@ final class StandbyCommands {
         }
     }
 
+    @Command(name = "replicas", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
+            description = {"On the standby: every replica it holds, with the point it is at, when that point was "
+                    + "applied here and its age, the recovery points kept, and whether it was promoted.",
+                    "With --max-age, a replica whose point is older is STALE and the exit status is 5: the standby's "
+                            + "own RPO check, which still works when the primary's host or uplink is down."})
+    static final class Replicas implements Callable<Integer> {
+        @Mixin
+        LinkCommands.StateDir stateDir;
+        @Option(names = "--json", description = "Print the report as JSON (schema: 'amirror policy schema replicas').")
+        boolean json;
+        @Option(names = "--max-age", paramLabel = "DURATION", description = "A replica whose newest point was applied "
+                + "longer ago is stale, e.g. 1h (a number and s, m, h or d).")
+        String maxAge;
+
+        @Override
+        public Integer call() throws Exception {
+            java.time.Duration limit = maxAge == null ? null : io.amirror.config.Durations.parse(maxAge);
+            java.time.Instant now = java.time.Instant.now();
+            List<io.amirror.standby.ReplicaReport.Entry> entries = io.amirror.standby.ReplicaReport.of(
+                    replicas(stateDir), DiskImage.Tools.installed(), now, limit);
+            if (json) {
+                var doc = new java.util.LinkedHashMap<String, Object>();
+                doc.put("now", now.toString());
+                doc.put("maxAgeSeconds", limit == null ? null : limit.toSeconds());
+                doc.put("replicas", entries);
+                System.out.println(new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
+                        .writeValueAsString(doc));
+            } else {
+                System.out.printf("%-24s %-7s %-22s %-8s %-7s %-10s %s%n", "DOMAIN", "POINT", "APPLIED", "AGE", "KEPT",
+                        "ON DISK", "STATE");
+                for (var e : entries) {
+                    System.out.printf("%-24s %-7s %-22s %-8s %-7d %-10s %s%n",
+                            e.domain() != null ? e.domain() : e.uuid(), e.point() == null ? "-" : e.point(),
+                            e.appliedAt() == null ? "-" : e.appliedAt().replaceFirst("\\.\\d+Z$", "Z"),
+                            e.ageSeconds() == null ? "-" : Progress.duration(e.ageSeconds()),
+                            e.disks().stream().mapToInt(d -> d.points().size()).min().orElse(0),
+                            Progress.bytes(e.disks().stream().mapToLong(io.amirror.standby.ReplicaReport.Disk::allocatedBytes)
+                                    .sum()),
+                            e.health().equals("stale") ? "STALE (older than " + maxAge + ")"
+                                    : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
+                                    + e.promoted().at() : e.health());
+                }
+            }
+            return entries.stream().anyMatch(e -> e.health().equals("stale")) ? ExitCodes.NOT_HEALTHY : ExitCodes.OK;
+        }
+    }
+
     @Command(name = "points", mixinStandardHelpOptions = true,
             description = "List the recovery points a standby keeps for a domain, disk by disk.")
     static final class Points implements Callable<Integer> {

@@ -28,6 +28,7 @@ public final class SchemaCheck {
     public static final String PRIMARY = "primary";
     public static final String STATUS = "status";
     public static final String STANDBY = "standby";
+    public static final String REPLICAS = "replicas";
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, SchemaCheck> LOADED = new ConcurrentHashMap<>();

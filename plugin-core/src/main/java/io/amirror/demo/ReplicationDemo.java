@@ -198,6 +198,13 @@ public final class ReplicationDemo {
         daemon.stop(Duration.ofSeconds(120));
         watcher.close();
         out.println("primary: daemon stopped");
+        // the standby's own view, as its admin (or a monitoring check) sees it
+        try (AmirrorProcess replicas = AmirrorProcess.start(link.standbyNamespace(), work.resolve("replicas.txt"),
+                "replicas", "--state", standbyState.toString(), "--max-age", "5m")) {
+            int status = replicas.waitFor(120);
+            out.println("standby: amirror replicas --max-age 5m (exit " + status + ")");
+            replicas.output().lines().forEach(l -> out.println("  " + l));
+        }
 
         Path replica = standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString()).resolve("vda")
                 .resolve("replica.qcow2");

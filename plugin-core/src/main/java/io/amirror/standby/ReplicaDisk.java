@@ -318,13 +318,23 @@ public final class ReplicaDisk {
 
     /** The recovery points kept, oldest first. */
     public List<Point> points() throws IOException {
+        return summary().points();
+    }
+
+    /** The recovery points kept (oldest first), and what the image takes on the host's disk. */
+    public record Summary(List<Point> points, long allocatedBytes) {
+    }
+
+    /** One look at the image ({@code qemu-img info}, sharing it with a running apply or guest). */
+    public Summary summary() throws IOException {
         List<Point> out = new ArrayList<>();
         if (!Files.exists(image())) {
-            return out;
+            return new Summary(out, 0);
         }
         String json = Exec.run(List.of(tools.qemuImg().toString(), "info", "--output=json", "-U", image().toString()),
                 null, Map.of(), Duration.ofMinutes(1)).orThrow().stdout();
-        for (var s : JSON.readTree(json).path("snapshots")) {
+        var info = JSON.readTree(json);
+        for (var s : info.path("snapshots")) {
             String name = s.path("name").asText();
             if (name.matches("amirror-[0-9]{1,9}")) {
                 out.add(new Point(Integer.parseInt(name.substring(8)), name,
@@ -332,7 +342,7 @@ public final class ReplicaDisk {
             }
         }
         out.sort(java.util.Comparator.comparingInt(Point::point));
-        return out;
+        return new Summary(out, info.path("actual-size").asLong());
     }
 
     private void prune() throws IOException {

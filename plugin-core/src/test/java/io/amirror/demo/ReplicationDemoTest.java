@@ -49,6 +49,9 @@ class ReplicationDemoTest {
         assertTrue(r.sawLiveTransfer(), "the live line showed a transfer's progress: " + out);
         assertTrue(out.contains("guest shut off"), "the last point is the shut-off disk's: " + out);
         assertTrue(out.contains("RPO: a point every 20s by the policy; achieved: "), out);
+        assertTrue(out.contains("standby: amirror replicas --max-age 5m (exit 0)"), out);
+        assertTrue(out.lines().anyMatch(l -> l.trim().startsWith("amirror-lab-")
+                && l.trim().endsWith(" ok")), "the standby lists the replica, fresh: " + out);
         assertTrue(out.contains("replica identical to the guest's disk at the last point: yes"), out);
         assertTrue(r.failoverMatches(), "the replica guest booted by virsh start shows the primary's last log line: " + out);
         assertTrue(out.contains("after virsh start on the standby, the guest's data is there: yes"), out);

@@ -241,6 +241,39 @@ class TransportTest {
     }
 
     @Test
+    void theStandbyListsItsReplicasWithTheirAgeAndFlagsAStaleOne(@TempDir Path state) throws Exception {
+        Path root = state.resolve("replicas");
+        try (Receiver r = receiver(root, standby, Set.of(primary.fingerprint()))) {
+            Sender s = sender(primary, Set.of(standby.fingerprint()), local(r.port()), new TokenBucket(() -> 1e12));
+            s.ship(entry(d01, 0, 1));
+            s.ship(entry(d12, 1, 2));
+        }
+        String out = io.amirror.cli.StdoutCapture.of(() -> assertEquals(0, io.amirror.cli.Main.execute("replicas",
+                "--state", state.toString(), "--json")));
+        var doc = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out);
+        assertEquals(List.of(), io.amirror.config.SchemaCheck.named(io.amirror.config.SchemaCheck.REPLICAS)
+                .check(doc, "replicas --json"), out);
+        var e = doc.path("replicas").get(0);
+        assertEquals(DOM.toString(), e.path("uuid").asText());
+        assertEquals(2, e.path("point").asInt());
+        assertEquals("ok", e.path("health").asText());
+        assertEquals("[1,2]", e.path("disks").get(0).path("points").toString());
+        assertTrue(e.path("disks").get(0).path("allocatedBytes").asLong() > 9 << 20, "the replica holds 9+ MiB: " + out);
+        assertTrue(e.path("ageSeconds").asLong() < 60, out);
+
+        Thread.sleep(2_100); // a primary that went silent: the standby says so itself
+        String stale = io.amirror.cli.StdoutCapture.of(() -> assertEquals(5, io.amirror.cli.Main.execute("replicas",
+                "--state", state.toString(), "--max-age", "1s")));
+        assertTrue(stale.contains("STALE (older than 1s)") && stale.contains(DOM.toString()), stale);
+        // a promoted replica takes no more points: it is not stale, it is the domain now
+        Files.writeString(root.resolve(DOM.toString()).resolve("promoted.json"),
+                "{\"point\": 2, \"at\": \"2026-11-26T04:00:00Z\"}");
+        String promoted = io.amirror.cli.StdoutCapture.of(() -> assertEquals(0, io.amirror.cli.Main.execute("replicas",
+                "--state", state.toString(), "--max-age", "1s")));
+        assertTrue(promoted.contains("PROMOTED at point 2"), promoted);
+    }
+
+    @Test
     void retentionKeepsTheNewestPointsOnly(@TempDir Path root) throws Exception {
         try (Receiver r = new Receiver(Tls.listen(Tls.context(standby, Set.of(primary.fingerprint())),
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), root, tools,

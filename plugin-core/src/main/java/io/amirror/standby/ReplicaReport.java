@@ -1,0 +1,87 @@
+package io.amirror.standby;
+
+import io.amirror.image.DiskImage;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * What a standby holds, domain by domain ({@code amirror replicas}): the point each replica is at,
+ * when that point was applied here, the recovery points kept, and whether it was promoted.
+ *
+ * <p>This is the standby's own view of the RPO. A primary whose host or uplink is down cannot raise
+ * its RPO alert; the standby sees its replicas age and can. The age is measured from the moment
+ * the newest point was applied on the standby (the primary's cut was earlier by the transfer
+ * time), and a point counts only when every disk of the domain has it.
+ */
+public final class ReplicaReport {
+
+    /** ok; stale: older than the limit; promoted: started as the domain; applying: a delta is being applied; empty: no point yet. */
+    public enum Health { OK, STALE, PROMOTED, APPLYING, EMPTY }
+
+    public record Disk(String disk, int point, int pending, long virtualSize, long allocatedBytes, List<Integer> points) {
+    }
+
+    public record Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt,
+                        Long ageSeconds, List<Disk> disks, ReplicaDomain.Promoted promoted, String health) {
+    }
+
+    private ReplicaReport() {
+    }
+
+    /** Every replica under {@code replicas}; with a {@code maxAge}, one whose point is older is STALE. */
+    public static List<Entry> of(Path replicas, DiskImage.Tools tools, Instant now, Duration maxAge) throws IOException {
+        List<Entry> out = new ArrayList<>();
+        for (ReplicaDomain d : ReplicaDomain.all(replicas, tools)) {
+            List<Disk> disks = new ArrayList<>();
+            List<List<ReplicaDisk.Point>> kept = new ArrayList<>();
+            boolean applying = false;
+            for (String name : d.diskNames()) {
+                ReplicaDisk disk = d.disk(name);
+                ReplicaDisk.State s = disk.state();
+                ReplicaDisk.Summary sum = disk.summary();
+                disks.add(new Disk(name, s.point(), s.pending(), s.virtualSize(), sum.allocatedBytes(),
+                        sum.points().stream().map(ReplicaDisk.Point::point).toList()));
+                kept.add(sum.points());
+                applying |= s.pending() != 0;
+            }
+            // the domain is at the point all its disks have; it was complete when the last disk applied it
+            Integer point = disks.isEmpty() ? null : disks.stream().mapToInt(Disk::point).min().getAsInt();
+            Instant applied = null;
+            if (point != null && point > 0) {
+                for (List<ReplicaDisk.Point> ps : kept) {
+                    Optional<Instant> at = ps.stream().filter(p -> p.point() == point)
+                            .map(p -> Instant.parse(p.date())).findFirst();
+                    if (at.isEmpty()) { // rolled back past it by hand: no date to go by
+                        applied = null;
+                        break;
+                    }
+                    applied = applied == null || at.get().isAfter(applied) ? at.get() : applied;
+                }
+            }
+            Optional<ReplicaDomain.Promoted> promoted = d.promoted();
+            Long age = applied == null ? null : Math.max(0, Duration.between(applied, now).toSeconds());
+            Health h;
+            if (promoted.isPresent()) {
+                h = Health.PROMOTED;
+            } else if (point == null || point == 0) {
+                h = Health.EMPTY;
+            } else if (applying) {
+                h = Health.APPLYING;
+            } else if (maxAge != null && (age == null || age > maxAge.toSeconds())) {
+                h = Health.STALE;
+            } else {
+                h = Health.OK;
+            }
+            out.add(new Entry(d.manifest().map(ReplicaManifest::name).orElse(null), d.uuid().toString(),
+                    d.definedName().orElse(null), point, applied == null ? null : applied.toString(), age,
+                    List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase()));
+        }
+        return out;
+    }
+}
