@@ -19,6 +19,8 @@ import java.util.concurrent.Callable;
         description = "Show each replicated domain: its state, the newest point on the standby and its age against "
                 + "the RPO, pending bytes, rate and ETA.")
 final class StatusCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
     @Mixin
     LinkCommands.StateDir stateDir;
     @Option(names = "--json", description = "Print the status as JSON (schema: 'amirror policy schema status').")
@@ -37,7 +39,7 @@ final class StatusCommand implements Callable<Integer> {
             return healthy(s) ? ExitCodes.OK : ExitCodes.NOT_HEALTHY;
         }
         if (watch < 1 || watch > 3600) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--watch takes 1 to 3600 seconds, not " + watch);
         }
         boolean terminal = System.console() != null && !json;
