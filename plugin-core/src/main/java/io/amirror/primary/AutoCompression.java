@@ -13,6 +13,11 @@ import java.util.List;
  * up. Cycles shorter than {@link #MIN_SECONDS} say too little and change nothing. Full captures
  * (the first sync) start at preset 6, which runs several times faster than 9e at 1–8 % more bytes
  * on large inputs.
+ *
+ * <p>A step down remembers the rate the stronger preset did produce. When the link later gets
+ * slower (a policy's bandwidth window: a fast night, a slow office day), that preset is taken
+ * again as soon as its remembered rate keeps the slower link busy: the short cycles of a slow
+ * day would never teach it, and every byte counts most on the slow link.
  */
 public final class AutoCompression {
     static final double MARGIN = 1.25;
@@ -22,8 +27,14 @@ public final class AutoCompression {
     private static final XzBlockCodec.Preset FULL = new XzBlockCodec.Preset(6, false);
 
     private int rung; // index into LADDER
+    /** Per rung: the output rate (bytes/s) it produced when it was found too slow, 0 if never. */
+    private final double[] producedWhenLeft = new double[LADDER.size()];
 
-    public synchronized XzBlockCodec.Preset next(boolean fullCapture) {
+    /** The preset for the next capture on a link that carries {@code linkBytesPerSecond} now. */
+    public synchronized XzBlockCodec.Preset next(boolean fullCapture, double linkBytesPerSecond) {
+        while (rung > 0 && linkBytesPerSecond > 0 && producedWhenLeft[rung - 1] >= linkBytesPerSecond * MARGIN) {
+            rung--; // the link got slower: a stronger preset that was left for being too slow keeps up again
+        }
         if (fullCapture) {
             XzBlockCodec.Preset current = LADDER.get(rung);
             return current.compareTo(FULL) > 0 ? FULL : current;
@@ -32,17 +43,22 @@ public final class AutoCompression {
     }
 
     /**
-     * What the last cycle did: it turned its captured data into {@code storedBytes} of delta in
-     * {@code seconds}, for a link of {@code linkBytesPerSecond}.
+     * What the last cycle did: with {@code used} it turned its captured data into
+     * {@code storedBytes} of delta in {@code seconds}, for a link of {@code linkBytesPerSecond}.
+     * A full capture uses a weaker preset than the rung's: when even that was too slow the rung
+     * steps down, but it says nothing of the rung's own speed.
      */
-    public synchronized void observe(long storedBytes, double seconds, double linkBytesPerSecond) {
+    public synchronized void observe(XzBlockCodec.Preset used, long storedBytes, double seconds,
+                                     double linkBytesPerSecond) {
         if (seconds < MIN_SECONDS || linkBytesPerSecond <= 0) {
             return;
         }
+        boolean ownPreset = used.equals(LADDER.get(rung));
         double produced = storedBytes / seconds;
         if (produced < linkBytesPerSecond * MARGIN && rung < LADDER.size() - 1) {
+            producedWhenLeft[rung] = ownPreset ? produced : 0;
             rung++;
-        } else if (produced > linkBytesPerSecond * HEADROOM && rung > 0) {
+        } else if (ownPreset && produced > linkBytesPerSecond * HEADROOM && rung > 0) {
             rung--;
         }
     }

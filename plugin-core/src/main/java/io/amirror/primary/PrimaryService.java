@@ -250,7 +250,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
                     + "block hashes ({} bytes on the link) make the first point send only what differs", domainName,
                     disk, bytes));
         }
-        XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression() : link.compression().next(full);
+        XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression() : link.compression().next(full, link.bytesPerSecondNow());
         long t0 = System.nanoTime();
         DomainReplication.Captured c;
         String broken = null;
@@ -268,7 +268,7 @@ public final class PrimaryService implements CycleRunner, AutoCloseable {
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
         if (policy.compression() == null) {
-            link.compression().observe(stored, seconds, link.bytesPerSecondNow());
+            link.compression().observe(preset, stored, seconds, link.bytesPerSecondNow());
         }
         log.info("{}: point {} captured ({} bytes read, {} bytes of delta at {}, {}, {} s)", domainName,
                 c.capture().newPoint(), c.capture().dataBytes(), stored, preset, c.capture().consistency(),

@@ -80,13 +80,34 @@ class PolicyMatcherAndStatusTest {
     @Test
     void autoCompressionStepsDownWhenTheEncoderCannotKeepUpAndBackUp() {
         AutoCompression a = new AutoCompression();
-        var strongest = a.next(false);
-        a.observe(1_000_000, 10, 1_000_000); // 100 kB/s of output for a 1 MB/s link: too slow
-        assertTrue(a.next(false).compareTo(strongest) < 0);
-        a.observe(100_000_000, 10, 1_000_000); // 10 MB/s: plenty of headroom
-        assertEquals(strongest, a.next(false));
-        a.observe(1, 1, 1_000_000); // too short a cycle to learn from
-        assertEquals(strongest, a.next(false));
-        assertEquals(6, a.next(true).level(), "a full capture starts at preset 6");
+        double link = 1_000_000;
+        var strongest = a.next(false, link);
+        a.observe(strongest, 1_000_000, 10, link); // 100 kB/s of output for a 1 MB/s link: too slow
+        var weaker = a.next(false, link);
+        assertTrue(weaker.compareTo(strongest) < 0);
+        a.observe(weaker, 100_000_000, 10, link); // 10 MB/s: plenty of headroom
+        assertEquals(strongest, a.next(false, link));
+        a.observe(strongest, 1, 1, link); // too short a cycle to learn from
+        assertEquals(strongest, a.next(false, link));
+        assertEquals(6, a.next(true, link).level(), "a full capture starts at preset 6");
+    }
+
+    @Test
+    void aSlowerLinkTakesBackTheStrongerPresetItLeftWithoutAnotherLongCycle() {
+        AutoCompression a = new AutoCompression();
+        double night = 1_250_000; // 10 Mbit/s
+        var strongest = a.next(false, night);
+        a.observe(strongest, 6_000_000, 20, night); // 300 kB/s: too slow for the night link
+        var weaker = a.next(false, night);
+        assertTrue(weaker.compareTo(strongest) < 0);
+        assertEquals(weaker, a.next(false, 500_000), "4 Mbit/s: 300 kB/s would not keep it busy");
+        assertEquals(strongest, a.next(false, 125_000), "1 Mbit/s in office hours: the stronger preset keeps up");
+        assertEquals(strongest, a.next(false, 125_000));
+
+        AutoCompression b = new AutoCompression();
+        b.observe(b.next(true, night), 1_000_000, 20, night); // a first sync at preset 6 too slow: step down...
+        var after = b.next(false, night);
+        assertTrue(after.compareTo(strongest) < 0);
+        assertEquals(after, b.next(false, 125_000), "...but preset 6's speed says nothing of the stronger one's");
     }
 }
