@@ -10,6 +10,7 @@ import io.amirror.libvirt.LibvirtSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.FileSystems;
@@ -32,37 +33,19 @@ import java.util.concurrent.TimeUnit;
 final class PrimaryCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(PrimaryCommand.class);
 
-    @Option(names = "--config", description = "Daemon configuration (default: " + "/etc/amirror/primary.json"
-            + "; missing means all defaults).")
-    Path configFile;
-    @Option(names = "--state", description = "State directory, overriding the configuration.")
-    Path state;
+    @Mixin
+    PrimarySettings settings;
     @Option(names = "--policies", description = "Policy directory, overriding the configuration.")
     Path policies;
     @Option(names = "--control", paramLabel = "HOST:PORT", description = "Control API address (loopback), overriding "
             + "the configuration; port 0 picks a free one.")
     String control;
-    @Option(names = "--scratch", description = "Directory for backup job sockets and scratch files, overriding the "
-            + "configuration.")
-    Path scratch;
-    @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
-    String libvirtUri;
 
     @Override
     public Integer call() throws Exception {
-        PrimaryConfig cfg = PrimaryConfig.load(configFile != null ? configFile : PrimaryConfig.DEFAULT_FILE,
-                configFile != null);
-        if (state != null) {
-            cfg = cfg.withStateDir(state);
-        }
+        PrimaryConfig cfg = settings.config();
         if (policies != null) {
             cfg = cfg.withPolicyDir(policies);
-        }
-        if (scratch != null) {
-            cfg = cfg.withScratchDir(scratch);
-        }
-        if (libvirtUri != null) {
-            cfg = cfg.withLibvirtUri(libvirtUri);
         }
         if (control != null) {
             cfg = cfg.withControlListen(HostPort.parse(control));

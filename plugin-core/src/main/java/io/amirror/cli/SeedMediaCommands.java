@@ -30,31 +30,6 @@ final class SeedMediaCommands {
     private SeedMediaCommands() {
     }
 
-    /** The primary's configuration file and the overrides a one-off command may need. */
-    static final class PrimarySettings {
-        @Option(names = "--config", paramLabel = "FILE", description = "The primary's configuration (default: "
-                + "/etc/amirror/primary.json if it exists): state, scratch and libvirt.")
-        Path config;
-        @Option(names = "--state", description = "State directory, overriding the configuration.")
-        Path state;
-        @Option(names = "--scratch", description = "Scratch directory (QEMU must reach it), overriding the configuration.")
-        Path scratch;
-        @Option(names = "--libvirt", paramLabel = "URI", description = "libvirt connection, overriding the configuration.")
-        String libvirtUri;
-
-        PrimaryConfig config() throws io.amirror.config.ConfigException {
-            PrimaryConfig cfg = config != null ? PrimaryConfig.load(config, true)
-                    : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false);
-            if (state != null) {
-                cfg = cfg.withStateDir(state);
-            }
-            if (scratch != null) {
-                cfg = cfg.withScratchDir(scratch);
-            }
-            return libvirtUri != null ? cfg.withLibvirtUri(libvirtUri) : cfg;
-        }
-    }
-
     @Command(name = "export", mixinStandardHelpOptions = true,
             description = {"On the primary: capture DOMAIN's first point and write it to DIR (removable media): "
                     + "xz deltas with their checksums, and the replica manifest. Until the standby has imported it, "
