@@ -105,9 +105,8 @@ final class LinkCommands {
                             shown[0] = now;
                             double seconds = (now - t0) / 1e9;
                             double bps = seconds <= 0 ? 0 : (held - shown[1]) * 8 / seconds;
-                            System.err.print("\rshipping " + Progress.bar(held, size) + " " + Progress.bytes(held) + " of "
-                                    + Progress.bytes(size) + (bps > 0 ? ", " + Progress.rate(bps) + ", ETA "
-                                    + Progress.duration((long) Math.ceil((size - held) * 8 / bps)) : "") + "    ");
+                            System.err.print("\r" + Progress.transfer("shipping", held, size, bps,
+                                    bps > 0 ? (long) Math.ceil((size - held) * 8 / bps) : null) + "    ");
                         }, true);
                 if (progress) {
                     System.err.println();

@@ -47,11 +47,17 @@ public final class Progress {
         if (!phase.equals("shipping") && !phase.equals("verifying")) {
             return phase.equals("idle") ? "waiting for the cycle to start" : phase + "...";
         }
-        long total = d.path("pendingBytes").asLong();
-        long done = d.path("shippedBytes").asLong();
-        double rate = d.path("rateBitsPerSecond").asDouble();
-        return phase + " " + Progress.bar(done, total) + " " + Progress.bytes(done) + " of " + Progress.bytes(total)
-                + (rate > 0 ? ", " + Progress.rate(rate) : "")
-                + (d.path("etaSeconds").isNull() ? "" : ", ETA " + Progress.duration(d.path("etaSeconds").asLong()));
+        return transfer(phase, d.path("shippedBytes").asLong(), d.path("pendingBytes").asLong(),
+                d.path("rateBitsPerSecond").asDouble(), d.path("etaSeconds").isNull() ? null : d.path("etaSeconds").asLong());
+    }
+
+    /**
+     * {@code shipping [####......]  40% 1.20 MB of 3.00 MB, 950 kbit/s, ETA 16s}: a transfer in
+     * progress; the rate is left out while unknown (0), the ETA when null.
+     */
+    public static String transfer(String what, long done, long total, double bitsPerSecond, Long etaSeconds) {
+        return what + " " + bar(done, total) + " " + bytes(done) + " of " + bytes(total)
+                + (bitsPerSecond > 0 ? ", " + rate(bitsPerSecond) : "")
+                + (etaSeconds == null ? "" : ", ETA " + duration(etaSeconds));
     }
 }
