@@ -28,7 +28,8 @@ final class DaemonWatch {
     private final String domain;
     private final PrintStream out;
     private long offset;
-    private final StringBuilder partial = new StringBuilder();
+    /** Bytes after the last complete line: decoded only whole, so a character split between reads stays whole. */
+    private final java.io.ByteArrayOutputStream partial = new java.io.ByteArrayOutputStream();
     private JsonNode latest;
     private Integer announcedPoint;
     private long announcedErrors;
@@ -64,13 +65,18 @@ final class DaemonWatch {
             byte[] fresh = new byte[(int) Math.min(f.length() - offset, 16 << 20)];
             f.readFully(fresh);
             offset += fresh.length;
-            partial.append(new String(fresh, StandardCharsets.UTF_8));
+            partial.write(fresh);
         }
-        int nl;
+        byte[] pending = partial.toByteArray();
+        int end = pending.length;
+        while (end > 0 && pending[end - 1] != '\n') {
+            end--;
+        }
+        partial.reset();
+        partial.write(pending, end, pending.length - end);
         String live = null;
-        while ((nl = partial.indexOf("\n")) >= 0) {
-            String line = partial.substring(0, nl).strip();
-            partial.delete(0, nl + 1);
+        for (String raw : new String(pending, 0, end, StandardCharsets.UTF_8).split("\n")) {
+            String line = raw.strip();
             if (!line.startsWith("{")) {
                 continue; // the JVM's own chatter, if any
             }

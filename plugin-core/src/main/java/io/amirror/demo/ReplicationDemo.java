@@ -153,11 +153,12 @@ public final class ReplicationDemo {
             boolean last = day == officeDays + 1;
             if (day == 2) { // the first sync is done: from now on the office's uplink
                 link.setRate("1mbit");
-                int reloads = count(work.resolve("primary.log"), "policies reloaded");
+                int reloads = daemon.logCount("policies reloaded");
                 writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "1mbit");
-                awaitLog(work.resolve("primary.log"), "policies reloaded", reloads + 1, Duration.ofSeconds(60));
+                daemon.awaitLog("policies reloaded", reloads + 1, 60_000);
                 watch.println("link: now 1 Mbit/s, and the policy's limit too (the daemon reloaded it)");
             }
+            watch.poll(); // a point may have landed since the last day's was awaited: it is not this day's
             long sentBefore = watch.latest() == null ? 0 : watch.latest().path("deltaBytesSent").asLong();
             long before = sectorsWritten(c);
             String what = day == 1 ? "first day: file share, database, log"
@@ -282,26 +283,6 @@ public final class ReplicationDemo {
     private static long sectorsWritten(GuestConsole c) {
         String[] f = c.check("cat /sys/block/vda/stat").trim().split("\\s+");
         return Long.parseLong(f[6]);
-    }
-
-    private static int count(Path log, String text) throws java.io.IOException {
-        String s = Files.readString(log);
-        int n = 0;
-        for (int at = s.indexOf(text); at >= 0; at = s.indexOf(text, at + 1)) {
-            n++;
-        }
-        return n;
-    }
-
-    private static void awaitLog(Path log, String text, int times, Duration timeout) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (count(log, text) < times) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("no '" + text + "' in " + log + " within " + timeout.toSeconds() + " s"
-                        + tail(log));
-            }
-            Thread.sleep(100);
-        }
     }
 
     private static String tail(Path log) {

@@ -50,9 +50,14 @@ public final class AmirrorProcess implements AutoCloseable {
 
     /** Waits for a line containing {@code text} in the log (a server saying it listens). */
     public AmirrorProcess awaitLog(String text, long timeoutMillis) throws Exception {
+        return awaitLog(text, 1, timeoutMillis);
+    }
+
+    /** Waits until {@code text} is in the log {@code times} times (a daemon's second reload, say). */
+    public AmirrorProcess awaitLog(String text, int times, long timeoutMillis) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMillis;
         while (System.currentTimeMillis() < deadline) {
-            if (Files.exists(log) && Files.readString(log).contains(text)) {
+            if (logCount(text) >= times) {
                 return this;
             }
             if (!process.isAlive()) {
@@ -60,7 +65,21 @@ public final class AmirrorProcess implements AutoCloseable {
             }
             Thread.sleep(50);
         }
-        throw new IllegalStateException("no '" + text + "' in " + log + ": " + Files.readString(log));
+        throw new IllegalStateException("no '" + text + "' " + (times == 1 ? "" : times + " times ") + "in " + log
+                + ": " + Files.readString(log));
+    }
+
+    /** How many times {@code text} is in the log so far. */
+    public int logCount(String text) throws IOException {
+        if (!Files.exists(log)) {
+            return 0;
+        }
+        String s = Files.readString(log);
+        int n = 0;
+        for (int at = s.indexOf(text); at >= 0; at = s.indexOf(text, at + text.length())) {
+            n++;
+        }
+        return n;
     }
 
     public int waitFor(long seconds) throws Exception {
