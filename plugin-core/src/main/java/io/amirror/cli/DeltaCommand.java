@@ -61,7 +61,8 @@ public final class DeltaCommand {
             double rate = linkRate == null ? 0 : PresetChooser.parseRate(linkRate);
             var o = new DeltaFiles.CreateOptions(UUID.nameUUIDFromBytes(to.toAbsolutePath().toString().getBytes()), disk,
                     1, 2, p, rate, threads, blockMiB << 20);
-            try (DiskImage a = DiskImage.open(from, false, DiskImage.Tools.installed()); DiskImage b = DiskImage.open(to, false, DiskImage.Tools.installed())) {
+            DiskImage.Tools tools = DiskImage.Tools.installed();
+            try (DiskImage a = DiskImage.open(from, false, tools); DiskImage b = DiskImage.open(to, false, tools)) {
                 DeltaFiles.CreateResult r = DeltaFiles.create(a, b, out, o);
                 var s = r.summary();
                 System.out.printf("delta %s: %d frames in %d blocks, xz preset %s%n", out, s.frames(), s.blocks(), r.preset());
