@@ -62,9 +62,7 @@ public final class CopyBench {
         List<Day> out = new ArrayList<>();
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk((long) diskMiB << 20, DiskSpec.Content.EXT4)).start()) {
             OfficeWorkload office = new OfficeWorkload(vm.console(), "/dev/" + vm.spec().testDataTarget(), seed);
-            office.mount();
-            office.setUp();
-            office.unmount();
+            office.workDay(1, false);
             Path before = take(lab, vm, work.resolve("day1.raw"));
             for (int day = 2; day <= days + 1; day++) {
                 office.mount();

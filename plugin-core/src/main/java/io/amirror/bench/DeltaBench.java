@@ -141,25 +141,12 @@ public final class DeltaBench {
             List<Day> results = new ArrayList<>();
             Path previousChanged = null;
             for (int day = 1; day <= days + 1; day++) {
-                office.mount();
-                String what;
-                if (day == 1) {
-                    office.setUp();
-                    what = "first sync: share, database, log";
-                } else {
-                    boolean trim = day == days + 1;
-                    office.day(day, trim);
-                    what = trim ? "office day + deletes + fstrim" : "office day";
-                }
-                office.unmount();
+                boolean trim = day == days + 1;
+                String what = day == 1 ? "first sync: share, database, log"
+                        : trim ? "office day + deletes + fstrim" : "office day";
+                office.workDay(day, trim);
                 for (OfficeWorkload twinOffice : twinOffices) { // the same day on the twins
-                    twinOffice.mount();
-                    if (day == 1) {
-                        twinOffice.setUp();
-                    } else {
-                        twinOffice.day(day, day == days + 1);
-                    }
-                    twinOffice.unmount();
+                    twinOffice.workDay(day, trim);
                 }
                 XzBlockCodec.Preset preset = previousChanged == null ? new XzBlockCodec.Preset(6, false)
                         : choose(previousChanged, PresetChooser.parseRate("1mbit"));

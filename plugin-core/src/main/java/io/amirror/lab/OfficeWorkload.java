@@ -36,6 +36,20 @@ public final class OfficeWorkload {
         console.check("umount /mnt; umount /data; sync");
     }
 
+    /**
+     * Day {@code day} whole, mounted and unmounted around it: day 1 is {@link #setUp()}, a later
+     * day {@link #day(int, boolean)}.
+     */
+    public void workDay(int day, boolean deleteAndTrim) {
+        mount();
+        if (day == 1) {
+            setUp();
+        } else {
+            day(day, deleteAndTrim);
+        }
+        unmount();
+    }
+
     /** The first day: the file share, the database and the log come into being. */
     public void setUp() {
         console.check("mkdir -p /mnt/share /mnt/log && cp -r /data/doc /mnt/share/ && "
