@@ -3,11 +3,13 @@ package io.amirror.bridge;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.Cli;
+import io.amirror.lab.QemuImg;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Receiver;
 import io.amirror.transport.Tls;
 import io.amirror.util.Exec;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,6 +25,7 @@ import java.util.Set;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code amirror bridge serve} and {@code bridge sync}, driven by one bridge policy, as the admin runs them. */
+@Tag("real") // real qemu-img, qemu-nbd or qemu-io, real sockets
 class BridgeCliTest {
 
     @Test
@@ -33,8 +36,8 @@ class BridgeCliTest {
         Path primary = dir.resolve("primary");
         Identity me = Identity.loadOrCreate(primary, "primary");
         Identity standbyId = Identity.loadOrCreate(dir.resolve("standby"), "standby");
-        DiskImage.Tools tools = new DiskImage.Tools(Path.of(BridgeServerTest.tool("qemu-img")),
-                Path.of(BridgeServerTest.tool("qemu-nbd")));
+        DiskImage.Tools tools = new DiskImage.Tools(Path.of(Exec.tool("qemu-img")),
+                Path.of(Exec.tool("qemu-nbd")));
         try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(me.fingerprint())),
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), dir.resolve("replicas"), tools, 3).start()) {
             Path policy = dir.resolve("pbx.json");
@@ -46,12 +49,12 @@ class BridgeCliTest {
                     """.formatted(image, socket, standby.port(), standbyId.fingerprint()));
             try (AmirrorProcess bridge = AmirrorProcess.start(null, dir.resolve("serve.log"), "bridge", "serve",
                     "--policy", policy.toString()).awaitLog("bridge serving", 30_000)) {
-                Exec.run(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw", "-c", "write -P 0x5a 1M 256k",
+                Exec.run(List.of(Exec.tool("qemu-io"), "-f", "raw", "-c", "write -P 0x5a 1M 256k",
                         "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
                 String first = Cli.cli(dir, "sync-1", 0, "bridge", "sync", "--policy", policy.toString(),
                         "--state", primary.toString(), "--once");
                 assertTrue(first.contains("point 1 from 0"), first);
-                Exec.run(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw", "-c", "write -P 0x6b 3M 4k",
+                Exec.run(List.of(Exec.tool("qemu-io"), "-f", "raw", "-c", "write -P 0x6b 3M 4k",
                         "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
                 String second = Cli.cli(dir, "sync-2", 0, "bridge", "sync", "--policy", policy.toString(),
                         "--state", primary.toString(), "--once");
@@ -64,11 +67,11 @@ class BridgeCliTest {
                 // point is refused as STALE, and the next sync sends that block as data and repairs it
                 BridgeState st = BridgeState.read(dir.resolve("pbx.raw.amirror"));
                 Path replicaImage = new ReplicaDisk(dir.resolve("replicas"), st.uuid(), "vda", tools, 5).image();
-                new io.amirror.lab.QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
+                new QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
                 Path piece = dir.resolve("piece.bin");
                 byte[] whole = Files.readAllBytes(image);
                 Files.write(piece, java.util.Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
-                Exec.run(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw", "-c", "write -s " + piece + " 2M 256k",
+                Exec.run(List.of(Exec.tool("qemu-io"), "-f", "raw", "-c", "write -s " + piece + " 2M 256k",
                         "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
                 String stale = Cli.cli(dir, "sync-stale", 1, "bridge", "sync", "--policy", policy.toString(),
                         "--state", primary.toString(), "--once");

@@ -1,6 +1,8 @@
 package io.amirror.bridge;
 
+import io.amirror.util.Exec;
 import io.amirror.lab.AmirrorProcess;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -17,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * every block that differs from the point's content is in the point's dirty map. Trials:
  * {@code -Damirror.bridge.crashTrials=N} (default 3, which CI affords).
  */
+@Tag("real") // real qemu-img, qemu-nbd or qemu-io, real sockets
 class BridgeCrashTest {
     private static final int B = DirtyMap.BLOCK;
     private static final int BLOCKS = 4096; // 16 MiB
@@ -38,7 +41,7 @@ class BridgeCrashTest {
             control.release(point);
             byte[] atCut = Files.readAllBytes(image); // nothing writes between the cut and this copy
 
-            List<String> cmd = new ArrayList<>(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw"));
+            List<String> cmd = new ArrayList<>(List.of(Exec.tool("qemu-io"), "-f", "raw"));
             for (int i = 0; i < 3000; i++) {
                 cmd.addAll(List.of("-c", "write -P " + (1 + random.nextInt(250)) + " " + (long) random.nextInt(BLOCKS) * B
                         + " " + (1 + random.nextInt(4)) * B));

@@ -1,6 +1,5 @@
 package io.amirror.bridge;
 
-import io.amirror.lab.LabOptions;
 import io.amirror.nbd.NbdAddress;
 import io.amirror.nbd.NbdClient;
 import io.amirror.nbd.NbdCodec;
@@ -11,6 +10,7 @@ import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * The bridge's NBD server against real clients (qemu-io, qemu-img, nbdinfo and amirror's own
  * client) and against hostile hand-made byte streams, on real unix and TCP sockets.
  */
+@Tag("real") // real qemu-img, qemu-nbd or qemu-io, real sockets
 class BridgeServerTest {
     private static final int MIB = 1 << 20;
 
@@ -50,11 +51,6 @@ class BridgeServerTest {
     BridgeVolume volume;
     BridgeServer server;
 
-    static String tool(String n) {
-        Path p = Exec.which(n, LabOptions.DEFAULT_SEARCH_PATH);
-        assertNotNull(p, n + " is not installed (the quick start installs it)");
-        return p.toString();
-    }
 
     @BeforeEach
     void serve() throws IOException {
@@ -81,7 +77,7 @@ class BridgeServerTest {
     }
 
     private Exec.Result qemuIo(String export, String... commands) {
-        List<String> cmd = new java.util.ArrayList<>(List.of(tool("qemu-io"), "-f", "raw"));
+        List<String> cmd = new java.util.ArrayList<>(List.of(Exec.tool("qemu-io"), "-f", "raw"));
         for (String c : commands) {
             cmd.add("-c");
             cmd.add(c);
@@ -102,7 +98,7 @@ class BridgeServerTest {
 
         // point 2 reads as the image was at its cut, while the disk itself moved on
         Path copy = dir.resolve("point-2.raw");
-        Exec.run(List.of(tool("qemu-img"), "convert", "-f", "raw", "-O", "raw", uri("point-2"), copy.toString()), null,
+        Exec.run(List.of(Exec.tool("qemu-img"), "convert", "-f", "raw", "-O", "raw", uri("point-2"), copy.toString()), null,
                 Map.of(), Duration.ofSeconds(60)).orThrow();
         assertArrayEquals(atTwo, Files.readAllBytes(copy));
         byte[] now = Files.readAllBytes(image);
@@ -123,13 +119,13 @@ class BridgeServerTest {
             assertArrayEquals(Arrays.copyOfRange(atTwo, 64 * 1024, 64 * 1024 + 4096), c.read(64 * 1024, 4096));
         }
         // a real third-party client agrees
-        String map = Exec.run(List.of(tool("nbdinfo"), "--map=" + bitmap, uri("point-2")), null, Map.of(),
+        String map = Exec.run(List.of(Exec.tool("nbdinfo"), "--map=" + bitmap, uri("point-2")), null, Map.of(),
                 Duration.ofSeconds(30)).orThrow().stdout();
         assertTrue(map.lines().anyMatch(l -> l.trim().matches("65536\\s+131072\\s+1.*")), map);
 
         // the TCP listener serves the same disk
         int port = server.tcpAddress().getPort();
-        Exec.run(List.of(tool("qemu-io"), "-f", "raw", "-c", "read -P 0x33 6M 4k",
+        Exec.run(List.of(Exec.tool("qemu-io"), "-f", "raw", "-c", "read -P 0x33 6M 4k",
                 "nbd://127.0.0.1:" + port + "/"), null, Map.of(), Duration.ofSeconds(30)).orThrow();
 
         control.release(2);

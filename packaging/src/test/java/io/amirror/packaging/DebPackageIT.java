@@ -3,6 +3,7 @@ package io.amirror.packaging;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabOptions;
 import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 import org.junit.jupiter.api.Test;
 
 import java.net.ServerSocket;
@@ -12,6 +13,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -54,6 +58,25 @@ class DebPackageIT {
         assertTrue(conffiles.contains("/etc/amirror/primary.json") && conffiles.contains("/etc/amirror/standby.json")
                         && conffiles.contains("/etc/libvirt/hooks/qemu.d/amirror"),
                 conffiles);
+        // production only: no lab, demo, bench or tools class in the shipped jar, and none offered by its CLI
+        Path unpacked = Files.createTempDirectory("amirror-deb-it");
+        run("dpkg-deb", "-x", DEB.toString(), unpacked.toString()).orThrow();
+        Path jar = unpacked.resolve("usr/share/amirror/amirror.jar");
+        String classes;
+        try (ZipFile z = new ZipFile(jar.toFile())) {
+            classes = z.stream().map(ZipEntry::getName).collect(Collectors.joining("\n"));
+        }
+        assertTrue(classes.contains("io/amirror/cli/Main.class"), "the jar holds the CLI");
+        for (String tool : List.of("io/amirror/lab/", "io/amirror/demo/", "io/amirror/bench/", "io/amirror/tools/")) {
+            assertFalse(classes.contains(tool), tool + " is in the shipped jar");
+        }
+        String help = run("java", "-jar", jar.toString(), "--help").orThrow().stdout();
+        assertTrue(help.contains("standby") && help.contains("bridge"), help);
+        for (String tool : List.of("demo", "bench", "lab")) {
+            assertFalse(help.lines().anyMatch(l -> l.strip().startsWith(tool + " ")), "amirror --help offers " + tool + ":\n" + help);
+        }
+        FileTrees.deleteQuietly(unpacked);
+
         Exec.Result lintian = run("lintian", "--fail-on", "error", "--no-tag-display-limit", DEB.toString());
         assertEquals(0, lintian.exitCode(), "lintian reports errors:\n" + lintian.stdout() + lintian.stderr());
 
@@ -84,7 +107,7 @@ class DebPackageIT {
                 startFromUnit("amirror-bridge@", "pbx-it", "bridge serving " + guestImage);
             }
             Files.delete(bridgePolicy);
-            io.amirror.util.FileTrees.deleteQuietly(guestDir);
+            FileTrees.deleteQuietly(guestDir);
 
             // the shipped standby configuration trusts nobody yet: refused with the fix, until the admin adds a peer
             Exec.Result unconfigured = run("/usr/bin/amirror", "standby", "--check");

@@ -1,0 +1,51 @@
+package io.amirror.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code amirror} command. Each subcommand parses, calls one service, prints. */
+@Command(name = "amirror",
+        mixinStandardHelpOptions = true,
+        versionProvider = VersionProvider.class,
+        description = "Asynchronous low-bitrate replication of libvirt/QEMU virtual machines.",
+        footer = ExitCodes.HELP,
+        subcommands = {PrimaryCommand.class, StatusCommand.class, SyncCommand.class,
+            PolicyCommand.class, VerifyCommand.class, LinkCommands.Init.class, StandbyCommands.Standby.class, LinkCommands.Ship.class,
+            StandbyCommands.Points.class, StandbyCommands.Replicas.class, StandbyCommands.Failover.class, StandbyCommands.Replica.class, StandbyCommands.Seed.class, HookCommand.class, DeltaCommand.class, NbdCommand.class,
+            CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit status (for tests: no System.exit). */
+    public static int execute(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        for (CommandProvider p : java.util.ServiceLoader.load(CommandProvider.class)) {
+            cl.addSubcommand(p.command());
+        }
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("amirror: " + ex.getMessage());
+            if (ex instanceof io.amirror.config.ConfigException) {
+                return ExitCodes.INVALID_CONFIG;
+            }
+            if (ex instanceof io.amirror.standby.Promotion.Refused) {
+                return ExitCodes.START_REFUSED;
+            }
+            if (ex instanceof io.amirror.control.DaemonUnreachableException) {
+                return ExitCodes.DAEMON_UNREACHABLE;
+            }
+            return ExitCodes.FAILED;
+        });
+        return cl.execute(args);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+}
