@@ -41,7 +41,7 @@ class WireFuzzTest {
     /** Values that hit the edges of length, count and sign fields. */
     private static final int[] EDGE_BYTES = {0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff};
 
-    /** Per property (jqwik makes one instance per property): what each decoder got and answered. */
+    /** Per decoder name: inputs, decoded, refused; per property (jqwik makes one instance per property). */
     private final TreeMap<String, int[]> tally = new TreeMap<>();
     private int minAttempts;
     private boolean mustAcceptAndRefuse;
