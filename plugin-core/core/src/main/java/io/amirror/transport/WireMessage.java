@@ -1,10 +1,16 @@
 package io.amirror.transport;
 
+import java.util.List;
 import java.util.UUID;
 
 /**
- * The messages of the primary → standby protocol ({@code schemas/wire-protocol.md}). Records only;
- * {@link WireCodec} turns them into bytes and back.
+ * The messages of the primary → standby protocol ({@code schemas/wire-protocol.md}). Records only,
+ * with no I/O: {@link WireCodec} turns them into frames and back, through one codec per record in
+ * {@link MessageCodecs}, which is where each field's checks are. A record added here needs a type
+ * code in {@link WireConstants} and a codec, or {@link WireCodec} does not load.
+ *
+ * <p>Records that hold arrays ({@code byte[]}, {@code long[]} ranges) compare those by identity,
+ * as records do: compare their fields, or their encodings.
  */
 public sealed interface WireMessage {
 
@@ -56,9 +62,9 @@ public sealed interface WireMessage {
      * hold as the delta expects (it drifted). Nothing was applied; {@code ranges} are the source
      * ranges {@code [offset, length]} that differ, for the primary to send as data and repair.
      */
-    record Stale(UUID domain, String disk, int point, java.util.List<long[]> ranges) implements WireMessage {
+    record Stale(UUID domain, String disk, int point, List<long[]> ranges) implements WireMessage {
         /** The most ranges one STALE carries; a replica drifted further is repaired in several rounds. */
-        public static final int MAX_RANGES = 32768;
+        public static final int MAX_RANGES = WireConstants.MAX_STALE_RANGES;
     }
 
     /** Receiver, while it reads the replica for a VERIFY: {@code done} of {@code total} bytes read. */
