@@ -66,7 +66,7 @@ class ArchitectureTest {
     static DescribedPredicate<JavaClass> amirrorExcept(String... allowed) {
         return JavaClass.Predicates.resideInAPackage("io.amirror..")
                 .and(not(JavaClass.Predicates.resideInAnyPackage(allowed)))
-                .as("classes of io.amirror outside %s", String.join(", ", allowed));
+                .as("are amirror classes outside %s", String.join(", ", allowed));
     }
 
     // -- the whole core
