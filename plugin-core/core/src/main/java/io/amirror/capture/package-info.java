@@ -1,0 +1,12 @@
+/**
+ * Stage capture, the first on the primary: a point source and a base point in, what changed as
+ * DATA and ZERO extents with their data out, disk by disk, into a {@link io.amirror.capture.CaptureSink}.
+ * {@link io.amirror.capture.DomainCapture} cuts a libvirt domain's next point (pull backup, or
+ * {@code qemu-nbd} on a shut-off disk); {@link io.amirror.capture.ExportReader} reads one NBD export of a
+ * point, for every source (libvirt and the bridge); {@link io.amirror.capture.ExtentPlanner} is pure.
+ *
+ * <p>Entry: {@link io.amirror.capture.DomainCapture}, {@link io.amirror.capture.ExportReader}. May use:
+ * {@code libvirt}, {@code nbd}, {@code util}. Must not use {@code delta}, {@code spool},
+ * {@code transport}, {@code standby} or {@code primary}: refinement plugs in as the sink.
+ */
+package io.amirror.capture;

@@ -1,0 +1,12 @@
+/**
+ * Stages ship (primary) and receive (standby): the link. Wire messages
+ * ({@link io.amirror.transport.WireMessage}) with their pure codec ({@code schemas/wire-protocol.md}),
+ * TLS 1.3 with pinned peers ({@link io.amirror.transport.Tls}, {@link io.amirror.transport.Identity}),
+ * and shaping ({@link io.amirror.transport.TokenBucket}, {@link io.amirror.transport.RateSchedule}).
+ *
+ * <p>Entry: {@link io.amirror.transport.Sender} (ships one spooled delta, returns the ACK) and
+ * {@link io.amirror.transport.Receiver} (accepts pinned peers, decodes, hands each message to the standby).
+ * May use: {@code spool}, {@code delta}, {@code state}, {@code util}. Must not use {@code standby} or
+ * {@code primary}: what a message does belongs to the side that receives it.
+ */
+package io.amirror.transport;
