@@ -1,5 +1,7 @@
 package io.amirror.delta;
 
+import io.amirror.util.DiskNames;
+
 /**
  * Wire constants of the delta stream, version 1. The layout is specified in
  * {@code schemas/delta-stream.md}; this class and the codecs are its only implementation.
@@ -35,11 +37,11 @@ public final class DeltaFormat {
     /** Upper bound on a block's uncompressed size any decoder accepts: nothing larger is ever allocated. */
     public static final int MAX_BLOCK_RAW = 64 << 20;
     public static final int DEFAULT_BLOCK_RAW = 16 << 20;
-    public static final int MAX_TARGET_LENGTH = 32;
+    public static final int MAX_TARGET_LENGTH = DiskNames.MAX_LENGTH;
 
     /** Whether {@code disk} is a disk target amirror accepts: short, lower-case, safe as a file name. */
     public static boolean validDiskName(String disk) {
-        return disk != null && disk.matches("[a-z][a-z0-9]{0," + (MAX_TARGET_LENGTH - 1) + "}");
+        return DiskNames.valid(disk);
     }
 
     /** The most a block may grow when compressed (xz's worst case is far below this). */

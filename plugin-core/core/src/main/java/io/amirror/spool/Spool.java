@@ -1,5 +1,7 @@
 package io.amirror.spool;
 
+import io.amirror.util.DiskNames;
+
 import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -50,7 +52,7 @@ public final class Spool {
     }
 
     Path diskDir(UUID domain, String disk) {
-        if (!io.amirror.delta.DeltaFormat.validDiskName(disk)) {
+        if (!DiskNames.valid(disk)) {
             throw new IllegalArgumentException("bad disk name: " + disk);
         }
         return root.resolve(domain.toString()).resolve(disk);
