@@ -19,11 +19,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
+import io.amirror.config.ConfigException;
 import io.amirror.config.StandbyConfig;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -56,9 +58,19 @@ final class StandbyCommands {
         @Option(names = "--socket-dir", paramLabel = "DIR",
                 description = "Where the replicas' console and channel sockets go (default: STATE/sockets).")
         Path socketDir;
+        @Option(names = "--kernel-dir", paramLabel = "DIR",
+                description = "A directory a replica's direct-boot kernel and initrd may come from (\"kernelDirs\"; "
+                        + "repeatable). Without one, a replica that boots a kernel file is not defined.")
+        List<Path> kernelDirs = List.of();
 
-        ReplicaDefinition.Options options(Path state) {
-            return new ReplicaDefinition.Options(suffix, socketDir != null ? socketDir : state.resolve("sockets"), state);
+        /** For the commands outside the daemon: the limits of the standby's configuration file, with these options. */
+        ReplicaDefinition.Options options(Path state) throws ConfigException {
+            StandbyConfig.ReplicaLimits file = StandbyConfig.replicaLimits(StandbyConfig.DEFAULT_FILE);
+            List<Path> dirs = new ArrayList<>(file.kernelDirs());
+            dirs.addAll(kernelDirs);
+            return new ReplicaDefinition.Options(suffix, socketDir != null ? socketDir : state.resolve("sockets"), state,
+                    ReplicaDefinition.Allowlist.of(new StandbyConfig.ReplicaLimits(file.networks(), file.bridges(), dirs,
+                            file.emulator(), file.firmwareDir())));
         }
     }
 
@@ -124,6 +136,10 @@ final class StandbyCommands {
             if (definition.socketDir != null) {
                 replicas.put("socketDir", definition.socketDir.toAbsolutePath().toString());
             }
+            if (!definition.kernelDirs.isEmpty()) {
+                var dirs = replicas.putArray("kernelDirs");
+                definition.kernelDirs.forEach(d -> dirs.add(d.toAbsolutePath().toString()));
+            }
             var retention = o.putObject("retention");
             if (keep != null) {
                 retention.put("keep", keep);
@@ -153,7 +169,7 @@ final class StandbyCommands {
             Path absState = cfg.stateDir().toAbsolutePath();
             Receiver.ReplicaListener definer = !cfg.defineReplicas() ? d -> {
             } : new ReplicaDefiner(cfg.libvirtUri(), new ReplicaDefinition.Options(cfg.replicaSuffix(),
-                    cfg.socketDirOrDefault(), absState));
+                    cfg.socketDirOrDefault(), absState, ReplicaDefinition.Allowlist.of(cfg.replicaLimits())));
             try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(cfg.peers()), cfg.ca()), cfg.listen()),
                     absState.resolve("replicas"), tools, new ReplicaDisk.Retention(cfg.keep(), cfg.keepAge()),
                     definer).start()) {

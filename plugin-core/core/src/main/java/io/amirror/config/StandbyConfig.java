@@ -25,7 +25,37 @@ import java.util.Map;
  */
 public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
                             String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
-                            int keepDays) {
+                            int keepDays, ReplicaLimits replicaLimits) {
+
+    /**
+     * What a replica domain's definition may use beyond what the standby always makes safe (the
+     * {@code replicas} section): the standby's libvirt networks and bridges a replica's NIC may
+     * join, the directories a direct-boot kernel or initrd may come from (none by default), the
+     * emulator (null: libvirt's default) and the OVMF directory. A primary's XML never widens these.
+     */
+    public record ReplicaLimits(List<String> networks, List<String> bridges, List<Path> kernelDirs, Path emulator,
+                                Path firmwareDir) {
+        public static final ReplicaLimits NONE = new ReplicaLimits(List.of(), List.of(), List.of(), null,
+                Path.of("/usr/share/OVMF"));
+
+        public ReplicaLimits {
+            networks = List.copyOf(networks);
+            bridges = List.copyOf(bridges);
+            kernelDirs = List.copyOf(kernelDirs);
+        }
+
+        static ReplicaLimits of(JsonNode replicas) {
+            List<String> networks = new ArrayList<>();
+            replicas.path("networks").forEach(n -> networks.add(n.asText()));
+            List<String> bridges = new ArrayList<>();
+            replicas.path("bridges").forEach(n -> bridges.add(n.asText()));
+            List<Path> kernels = new ArrayList<>();
+            replicas.path("kernelDirs").forEach(n -> kernels.add(Path.of(n.asText())));
+            return new ReplicaLimits(networks, bridges, kernels,
+                    replicas.has("emulator") ? Path.of(replicas.get("emulator").asText()) : null,
+                    Path.of(replicas.path("firmwareDir").asText(NONE.firmwareDir().toString())));
+        }
+    }
 
     public static final Path DEFAULT_FILE = Path.of("/etc/amirror/standby.json");
     static final String COMMAND_LINE = "the command line";
@@ -93,7 +123,23 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 merged.path("libvirtUri").asText("qemu:///system"), replicas.path("define").asBoolean(true),
                 replicas.path("suffix").asText(""),
                 replicas.has("socketDir") ? Path.of(replicas.get("socketDir").asText()) : null,
-                retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30));
+                retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas));
+    }
+
+    /**
+     * Only the {@code replicas} limits of {@code file} (a missing file allows nothing beyond the
+     * defaults), for the commands that define a replica outside the standby daemon.
+     */
+    public static ReplicaLimits replicaLimits(Path file) throws ConfigException {
+        if (!Files.exists(file)) {
+            return ReplicaLimits.NONE;
+        }
+        JsonNode fromFile = PolicyLoader.readJson(PolicyLoader.readFile(file), file.toString());
+        List<ConfigError> errors = SchemaCheck.named(SchemaCheck.STANDBY).check(fromFile, file.toString());
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        return ReplicaLimits.of(fromFile.path("replicas"));
     }
 
     private static void merge(ObjectNode into, ObjectNode over) {
@@ -129,6 +175,8 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
         return "listen " + listenText + "; " + peers.size() + " pinned primar" + (peers.size() == 1 ? "y" : "ies")
                 + (ca == null ? "" : " and CA " + ca) + "; state " + stateDir + "; replica domains "
                 + (defineReplicas ? "defined in " + libvirtUri + (replicaSuffix.isEmpty() ? "" : " with suffix '"
-                + replicaSuffix + "'") : "not defined") + "; keep " + keep + " points, " + keepDays + " days";
+                + replicaSuffix + "'") + ", NICs on " + (replicaLimits.networks().size() + replicaLimits.bridges().size())
+                + " allowed networks and bridges, " + replicaLimits.kernelDirs().size() + " kernel director"
+                + (replicaLimits.kernelDirs().size() == 1 ? "y" : "ies") : "not defined") + "; keep " + keep + " points, " + keepDays + " days";
     }
 }

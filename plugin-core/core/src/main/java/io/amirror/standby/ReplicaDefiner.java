@@ -54,7 +54,7 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
                 images.put(disk, image);
             }
         }
-        ReplicaDefinition.Result r = ReplicaDefinition.build(m.get(), images, options, Files::exists);
+        ReplicaDefinition.Result r = ReplicaDefinition.build(m.get(), images, options, HostFiles.REAL);
         if (r.xml().equals(d.definedXml().orElse(null))) {
             return Optional.of(r.name());
         }

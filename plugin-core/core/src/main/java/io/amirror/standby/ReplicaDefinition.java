@@ -1,5 +1,6 @@
 package io.amirror.standby;
 
+import io.amirror.config.StandbyConfig;
 import io.amirror.libvirt.DomainXmlReader;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
@@ -16,44 +17,122 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
-import java.util.function.Predicate;
 
 /**
- * Turns the primary's domain XML into the replica domain's, for the standby's libvirt. Pure.
+ * Builds the replica domain's XML, for the standby's libvirt, from the primary's description. Pure:
+ * the only question it asks the host goes through {@link HostFiles}.
  *
+ * <p>The primary may be hostile (principle 7), so its XML is never copied and filtered: a new
+ * document is built element by element from an allowlist of what the standby knows how to make
+ * safe, and for each element only allowed attributes with checked values (enumerations, numbers in
+ * range, names of a strict pattern) are carried over. What the standby decides itself:
  * <ul>
- *   <li>Disks that amirror replicates point at their replica images (qcow2, no backing chain).</li>
- *   <li>Read-only disks and CD-ROMs stay when their file exists on the standby; a CD-ROM whose
- *       file does not is left empty, any other disk that is not replicated is removed.</li>
- *   <li>Networks and bridges are renamed through the policy's map; host devices are removed.</li>
- *   <li>Unix sockets that QEMU listens on (serial consoles, channels) move to the standby's
- *       socket directory, so they cannot collide with anything else on the host; chardev log files
- *       are dropped.</li>
- *   <li>The primary's amirror policy tag is removed (the standby must not replicate the replica),
- *       and a {@code <amirror:replica>} element records where the replica's state lives, which is
- *       how the libvirt hook recognises a replica at {@code prepare}.</li>
+ *   <li>the replicated disks: exactly one {@code <source file>}, the replica image, with a qcow2
+ *       driver and no backing chain; target and bus from an allowed set. Any other disk is dropped,
+ *       a CD-ROM stays as an empty drive;</li>
+ *   <li>NICs only of type {@code network} or {@code bridge}, and only onto the networks and
+ *       bridges the standby's configuration allows (after the policy's map). A NIC on anything else
+ *       is dropped: a replica whose NIC names a missing network would not start at all;</li>
+ *   <li>chardevs: serial ports and consoles become a unix socket in the socket directory (a bound
+ *       one moves there) or a pty; the guest-agent channel is a socket there too; other channels go;</li>
+ *   <li>graphics only VNC or SPICE, listening on 127.0.0.1, without the primary's passwords;</li>
+ *   <li>firmware: BIOS, {@code firmware='efi'}, or an OVMF loader of a known family from the
+ *       standby's firmware directory with the NVRAM in the replica's own directory; a direct
+ *       kernel boot only from a regular file under a kernel directory the configuration names;</li>
+ *   <li>the emulator is the standby's (configured, or libvirt's default);</li>
+ *   <li>name, UUID and the {@code <amirror:replica>} marker (which is how the libvirt hook
+ *       recognises a replica at {@code prepare}).</li>
  * </ul>
- * Name and UUID stay the primary's unless a suffix is configured (a standby that is also a primary
+ * Everything else is dropped, each with a {@link Change} (element path and reason) that
+ * {@code amirror replicas} shows. Where dropping would change the guest (no replicated disk, an
+ * unknown machine or firmware, a kernel outside the allowed directories) the definition is
+ * refused with a {@link DefinitionRefused} naming the reason and the fix; the caller then keeps the
+ * previous definition.
+ *
+ * <p>Name and UUID stay the primary's unless a suffix is configured (a standby that is also a primary
  * for the same domains, or a test on one host), then the name gets the suffix and the UUID is
  * derived from the primary's UUID and the suffix.
  */
 public final class ReplicaDefinition {
     /** Namespace of the replica marker in the replica domain's metadata. */
     public static final String NS = "https://amirror.io/libvirt/replica/1";
-    /** The primary's policy-tag namespace, which must not carry over. */
-    static final String PRIMARY_NS = "https://amirror.io/libvirt/1";
+    /** The standby's OVMF images, by family. */
+    public static final Path OVMF_DIR = Path.of("/usr/share/OVMF");
 
-    /** Standby-wide choices: the name suffix ("" keeps name and UUID), where sockets go, the state directory. */
-    public record Options(String nameSuffix, Path socketDir, Path stateDir) {
+    /**
+     * What the standby's configuration allows in a replica's definition: the libvirt networks and
+     * bridges a NIC may join, the directories a direct-boot kernel or initrd may come from (real
+     * paths: {@link #resolved} them), the emulator (null: libvirt's default) and the OVMF directory.
+     */
+    public record Allowlist(Set<String> networks, Set<String> bridges, List<Path> kernelDirs, Path emulator,
+                            Path firmwareDir) {
+        /** Nothing beyond what is always safe: no network, no direct kernel boot. */
+        public static final Allowlist NONE = new Allowlist(Set.of(), Set.of(), List.of(), null, OVMF_DIR);
+
+        public Allowlist {
+            networks = Set.copyOf(networks);
+            bridges = Set.copyOf(bridges);
+            kernelDirs = List.copyOf(kernelDirs);
+            firmwareDir = firmwareDir == null ? OVMF_DIR : firmwareDir;
+        }
+
+        /** The configuration's {@code replicas} limits, with their kernel directories {@link #resolved}. */
+        public static Allowlist of(StandbyConfig.ReplicaLimits limits) {
+            return new Allowlist(Set.copyOf(limits.networks()), Set.copyOf(limits.bridges()), limits.kernelDirs(),
+                    limits.emulator(), limits.firmwareDir()).resolved();
+        }
+
+        /** This allowlist with its kernel directories resolved through symlinks (those that exist). */
+        public Allowlist resolved() {
+            List<Path> real = new ArrayList<>();
+            for (Path d : kernelDirs) {
+                try {
+                    real.add(d.toRealPath());
+                } catch (IOException e) {
+                    // a directory that does not exist allows nothing
+                }
+            }
+            return new Allowlist(networks, bridges, real, emulator, firmwareDir);
+        }
     }
 
-    /** The replica domain's XML and identity, and what was changed beyond the disk sources. */
-    public record Result(String xml, String name, UUID uuid, List<String> notes) {
+    /**
+     * Standby-wide choices: the name suffix ("" keeps name and UUID), where sockets go, the state
+     * directory (the replica's own directory is {@code STATE/replicas/<primary uuid>}), what is allowed.
+     */
+    public record Options(String nameSuffix, Path socketDir, Path stateDir, Allowlist allow) {
+        public Options {
+            allow = allow == null ? Allowlist.NONE : allow;
+        }
+
+        public Options(String nameSuffix, Path socketDir, Path stateDir) {
+            this(nameSuffix, socketDir, stateDir, Allowlist.NONE);
+        }
+    }
+
+    /** One thing the standby dropped or changed: where in the primary's XML, and why. */
+    public record Change(String path, String reason) {
+        @Override
+        public String toString() {
+            return path + ": " + reason;
+        }
+    }
+
+    /** The replica domain's XML and identity, and what was dropped or changed beyond the disk sources. */
+    public record Result(String xml, String name, UUID uuid, List<Change> changes) {
+        public Result {
+            changes = List.copyOf(changes);
+        }
+
+        /** The changes as lines for a log. */
+        public List<String> notes() {
+            return changes.stream().map(Change::toString).toList();
+        }
     }
 
     /** What a replica domain's marker says: the primary domain it replicates and the standby state directory. */
@@ -63,7 +142,7 @@ public final class ReplicaDefinition {
     private ReplicaDefinition() {
     }
 
-    /** Parses a domain XML (namespaces resolved, no DTD); an {@link IOException} if it is not one. */
+    /** Parses a domain XML (namespaces resolved, no DTD, no entities); an {@link IOException} if it is not one. */
     public static Document parse(String xml) throws IOException {
         Document d;
         try {
@@ -71,8 +150,9 @@ public final class ReplicaDefinition {
         } catch (IllegalArgumentException e) {
             throw new IOException(e.getMessage());
         }
-        if (!"domain".equals(d.getDocumentElement().getLocalName())) {
-            throw new IOException("not a libvirt domain XML: the root element is <" + d.getDocumentElement().getTagName() + ">");
+        Element root = d.getDocumentElement();
+        if (!"domain".equals(root.getLocalName()) || root.getNamespaceURI() != null) {
+            throw new IOException("not a libvirt domain XML: the root element is <" + root.getTagName() + ">");
         }
         return d;
     }
@@ -86,141 +166,18 @@ public final class ReplicaDefinition {
                 : UUID.nameUUIDFromBytes((m.uuid() + "/" + o.nameSuffix()).getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The replica XML for {@code m} with disks {@code images} (target → image); {@code exists} tests standby paths. */
-    public static Result build(ReplicaManifest m, Map<String, Path> images, Options o, Predicate<Path> exists)
+    /**
+     * The replica XML for {@code m} with disks {@code images} (target → replica image), or a
+     * {@link DefinitionRefused} when it cannot be made safe without changing the guest.
+     */
+    public static Result build(ReplicaManifest m, Map<String, Path> images, Options o, HostFiles files)
             throws IOException {
-        Document doc = parse(m.domainXml());
-        Element root = doc.getDocumentElement();
+        Document primary = parse(m.domainXml());
         String name = replicaName(m, o);
         UUID uuid = replicaUuid(m, o);
-        List<String> notes = new ArrayList<>();
-        setText(doc, root, "name", name);
-        setText(doc, root, "uuid", uuid.toString());
-        for (String hostOnly : List.of("id")) {
-            root.removeAttribute(hostOnly);
-        }
-        marker(doc, root, m, o);
-
-        Element devices = child(root, "devices");
-        if (devices == null) {
-            throw new IOException("the primary's domain XML has no <devices>");
-        }
-        List<String> missing = new ArrayList<>(images.keySet());
-        Map<String, String> sockets = new HashMap<>();
-        for (Element dev : children(devices)) {
-            switch (dev.getTagName()) {
-                case "disk" -> disk(devices, dev, images, missing, exists, notes);
-                case "interface" -> network(dev, m, notes);
-                case "hostdev" -> {
-                    devices.removeChild(dev);
-                    notes.add("removed a host device (" + describe(dev) + "): it belongs to the primary's hardware");
-                }
-                case "serial", "console", "channel", "parallel" -> chardev(dev, uuid, o, sockets);
-                default -> {
-                }
-            }
-        }
-        if (!missing.isEmpty()) {
-            throw new IOException("the primary's domain XML has no disk " + missing + " that the standby replicates");
-        }
-        return new Result(serialize(doc), name, uuid, notes);
-    }
-
-    private static void marker(Document doc, Element root, ReplicaManifest m, Options o) {
-        Element meta = child(root, "metadata");
-        if (meta == null) {
-            meta = doc.createElement("metadata");
-            root.appendChild(meta);
-        }
-        for (Element e : children(meta)) {
-            if (PRIMARY_NS.equals(e.getNamespaceURI()) || NS.equals(e.getNamespaceURI())) {
-                meta.removeChild(e);
-            }
-        }
-        Element r = doc.createElementNS(NS, "amirror:replica");
-        r.setAttribute("source", m.uuid().toString());
-        r.setAttribute("state", o.stateDir().toString());
-        meta.appendChild(r);
-    }
-
-    private static void disk(Element devices, Element disk, Map<String, Path> images, List<String> missing,
-                             Predicate<Path> exists, List<String> notes) {
-        Element target = child(disk, "target");
-        String dev = target == null ? "" : target.getAttribute("dev");
-        Path image = images.get(dev);
-        if (image != null) {
-            missing.remove(dev);
-            disk.setAttribute("type", "file");
-            for (String gone : List.of("source", "backingStore", "readonly", "mirror")) {
-                Element e = child(disk, gone);
-                if (e != null) {
-                    disk.removeChild(e);
-                }
-            }
-            Element driver = child(disk, "driver");
-            if (driver == null) {
-                driver = disk.getOwnerDocument().createElement("driver");
-                driver.setAttribute("name", "qemu");
-                disk.insertBefore(driver, disk.getFirstChild());
-            }
-            driver.setAttribute("type", "qcow2");
-            Element source = disk.getOwnerDocument().createElement("source");
-            source.setAttribute("file", image.toString());
-            disk.insertBefore(source, driver.getNextSibling());
-            return;
-        }
-        String device = disk.getAttribute("device").isEmpty() ? "disk" : disk.getAttribute("device");
-        Element source = child(disk, "source");
-        String file = source == null ? "" : source.getAttribute("file");
-        boolean present = !file.isEmpty() && exists.test(Path.of(file));
-        if (device.equals("cdrom") || device.equals("floppy")) {
-            if (source != null && !present) {
-                disk.removeChild(source);
-                notes.add("emptied " + device + " " + dev + ": " + describe(source) + " is not on the standby");
-            }
-        } else if (!(child(disk, "readonly") != null && present)) {
-            devices.removeChild(disk);
-            notes.add("removed disk " + dev + " (" + describe(source) + "): it is not replicated"
-                    + (child(disk, "readonly") != null ? " and its file is not on the standby" : ""));
-        }
-    }
-
-    private static void network(Element nic, ReplicaManifest m, List<String> notes) {
-        Element source = child(nic, "source");
-        if (source == null) {
-            return;
-        }
-        String type = nic.getAttribute("type");
-        Map<String, String> map = type.equals("network") ? m.networks() : type.equals("bridge") ? m.bridges() : Map.of();
-        String attr = type.equals("network") ? "network" : "bridge";
-        String from = source.getAttribute(attr);
-        if (map.containsKey(from)) {
-            source.setAttribute(attr, map.get(from));
-            notes.add(type + " " + from + " → " + map.get(from));
-        }
-    }
-
-    /** sun_path holds 108 bytes with its terminating NUL. */
-    static final int MAX_SOCKET_PATH = 107;
-
-    private static void chardev(Element chr, UUID uuid, Options o, Map<String, String> sockets) throws IOException {
-        Element log = child(chr, "log");
-        if (log != null) {
-            chr.removeChild(log);
-        }
-        Element source = child(chr, "source");
-        if (!"unix".equals(chr.getAttribute("type")) || source == null || !"bind".equals(source.getAttribute("mode"))
-                || source.getAttribute("path").isEmpty()) {
-            return;
-        }
-        // a <console> that mirrors <serial> names the same socket: both move to the same new path
-        String moved = sockets.computeIfAbsent(source.getAttribute("path"),
-                p -> o.socketDir().resolve(uuid + "-" + chr.getTagName() + sockets.size() + ".sock").toString());
-        if (moved.getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
-            throw new IOException("the replica's socket path " + moved + " is longer than a unix socket allows ("
-                    + MAX_SOCKET_PATH + " bytes); give the standby a shorter --socket-dir");
-        }
-        source.setAttribute("path", moved);
+        DefinitionBuilder b = new DefinitionBuilder(m, images, o, files, uuid);
+        Document doc = b.build(primary.getDocumentElement(), name);
+        return new Result(serialize(doc), name, uuid, b.changes());
     }
 
     /** The marker of a replica domain's XML, or empty for any other domain. */
@@ -242,37 +199,17 @@ public final class ReplicaDefinition {
         return Optional.empty();
     }
 
-    private static String describe(Element e) {
-        if (e == null) {
-            return "no source";
-        }
-        for (String a : List.of("file", "dev", "name", "path")) {
-            if (e.hasAttribute(a)) {
-                return e.getAttribute(a);
-            }
-        }
-        return e.getTagName();
-    }
-
-    private static void setText(Document doc, Element root, String tag, String text) {
-        Element e = child(root, tag);
-        if (e == null) {
-            e = doc.createElement(tag);
-            root.insertBefore(e, root.getFirstChild());
-        }
-        e.setTextContent(text);
-    }
-
+    /** The first child {@code <tag>} in no namespace (libvirt's own elements have none). */
     static Element child(Element parent, String tag) {
         for (Element e : children(parent)) {
-            if (e.getTagName().equals(tag)) {
+            if (tag.equals(e.getLocalName()) && e.getNamespaceURI() == null) {
                 return e;
             }
         }
         return null;
     }
 
-    private static List<Element> children(Element parent) {
+    static List<Element> children(Element parent) {
         List<Element> out = new ArrayList<>();
         for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
             if (n instanceof Element e) {

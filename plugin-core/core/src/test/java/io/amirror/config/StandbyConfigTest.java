@@ -31,6 +31,29 @@ class StandbyConfigTest {
         assertEquals(24, c.keep());
         assertEquals(30, c.keepDays());
         assertNull(c.ca());
+        assertEquals(List.of("default"), c.replicaLimits().networks());
+        assertEquals(List.of("br0"), c.replicaLimits().bridges());
+        assertEquals(List.of(), c.replicaLimits().kernelDirs(), "no direct kernel boot unless the admin allows it");
+        assertNull(c.replicaLimits().emulator(), "libvirt's default emulator");
+        assertEquals(Path.of("/usr/share/OVMF"), c.replicaLimits().firmwareDir());
+    }
+
+    @Test
+    void replicaLimitsComeOnlyFromTheStandbysOwnFileAndAreChecked(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"replicas\": {\"networks\": [\"office-lan\"], \"kernelDirs\": [\"/srv/kits\"], "
+                + "\"emulator\": \"/usr/bin/qemu-system-x86_64\"}}");
+        StandbyConfig.ReplicaLimits l = StandbyConfig.replicaLimits(f);
+        assertEquals(List.of("office-lan"), l.networks());
+        assertEquals(List.of(Path.of("/srv/kits")), l.kernelDirs());
+        assertEquals(Path.of("/usr/bin/qemu-system-x86_64"), l.emulator());
+        assertEquals(StandbyConfig.ReplicaLimits.NONE, StandbyConfig.replicaLimits(dir.resolve("absent.json")));
+        for (String bad : List.of("{\"networks\": [\"a b\"]}", "{\"kernelDirs\": [\"relative/dir\"]}",
+                "{\"emulator\": \"qemu\"}", "{\"bridges\": [\"" + "b".repeat(16) + "\"]}",
+                "{\"networks\": [\"x\", \"x\"]}")) {
+            Path g = write(dir, "{\"replicas\": " + bad + "}");
+            ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.replicaLimits(g), bad);
+            assertTrue(e.getMessage().contains("/replicas/"), e.getMessage());
+        }
     }
 
     @Test

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 
@@ -70,15 +71,26 @@ class ReplicaDefinitionTest {
         return new ReplicaManifest(UUID_1, "files", 3, xml, Map.of("default", "office-lan"), Map.of("br0", "br-sb"), 12, 86400, null);
     }
 
+    /** The standby of these tests: its LAN and bridge, and a kernel directory (the primary's /boot). */
+    static final ReplicaDefinition.Allowlist ALLOW = new ReplicaDefinition.Allowlist(Set.of("office-lan"), Set.of("br-sb"),
+            List.of(Path.of("/boot")), null, ReplicaDefinition.OVMF_DIR);
     static final ReplicaDefinition.Options SAME_NAME = new ReplicaDefinition.Options("", Path.of("/run/amirror"),
-            Path.of("/var/lib/amirror"));
+            Path.of("/var/lib/amirror"), ALLOW);
+
+    /** A standby whose regular files are exactly {@code files}, each its own real path. */
+    static HostFiles only(Path... files) {
+        Set<Path> set = Set.of(files);
+        return p -> set.contains(p) ? Optional.of(p) : Optional.empty();
+    }
+
+    static final HostFiles KERNEL = only(Path.of("/boot/vmlinuz"));
 
     @Test
     void replicaPointsAtTheReplicaImagesAndDropsWhatBelongsToThePrimaryHost() throws Exception {
         Map<String, Path> images = Map.of("vda", Path.of("/var/lib/amirror/replicas/x/vda/replica.qcow2"),
                 "vdb", Path.of("/var/lib/amirror/replicas/x/vdb/replica.qcow2"));
-        Set<Path> onStandby = Set.of(Path.of("/srv/readonly.img")); // the ISO and the scratch disk are not there
-        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(PRIMARY_XML), images, SAME_NAME, onStandby::contains);
+        HostFiles onStandby = only(Path.of("/srv/readonly.img"), Path.of("/boot/vmlinuz"));
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(PRIMARY_XML), images, SAME_NAME, onStandby);
         String x = r.xml();
         assertEquals("files", r.name());
         assertEquals(UUID_1, r.uuid());
@@ -89,8 +101,8 @@ class ReplicaDefinitionTest {
         assertTrue(x.contains("file=\"/var/lib/amirror/replicas/x/vdb/replica.qcow2\""), x);
         assertFalse(x.contains("backingStore") || x.contains("/dev/vg0/data") || x.contains("files.qcow2"), x);
         assertTrue(x.contains("cache=\"none\""), "other driver settings stay: " + x);
-        // read-only disk present on the standby stays; the ISO is emptied; the unreplicated writable disk goes
-        assertTrue(x.contains("/srv/readonly.img"), x);
+        // disks that are not replicated go, even read-only ones whose file the standby has; the ISO is emptied
+        assertFalse(x.contains("/srv/readonly.img") || x.contains("vdc"), x);
         assertFalse(x.contains("/iso/install.iso"), x);
         assertTrue(x.contains("device=\"cdrom\""), "the drive stays, empty: " + x);
         assertFalse(x.contains("tmp.img") || x.contains("vdd"), x);
@@ -99,21 +111,22 @@ class ReplicaDefinitionTest {
         assertFalse(x.contains("hostdev") || x.contains("/var/log/x.log") || x.contains("/run/files/"), x);
         assertEquals(2, x.split("/run/amirror/" + UUID_1 + "-serial0.sock", -1).length - 1, "serial and console: " + x);
         assertTrue(x.contains("/run/amirror/" + UUID_1 + "-channel"), x);
-        // the primary's policy tag is gone (the standby must not replicate its replica), other metadata stays
-        assertFalse(x.contains("https://amirror.io/libvirt/1\""), x);
-        assertTrue(x.contains("keep me"), x);
+        // the primary's metadata is gone, its policy tag first (the standby must not replicate its replica)
+        assertFalse(x.contains("https://amirror.io/libvirt/1\"") || x.contains("keep me"), x);
+        assertTrue(x.contains("<kernel>/boot/vmlinuz</kernel>"), "a kernel under an allowed directory: " + x);
         assertEquals(new ReplicaDefinition.Marker(UUID_1, Path.of("/var/lib/amirror")), ReplicaDefinition.marker(x).orElseThrow());
-        assertTrue(r.notes().stream().anyMatch(n -> n.contains("host device")), r.notes().toString());
+        assertTrue(r.notes().stream().anyMatch(n -> n.contains("hostdev") && n.contains("host hardware")), r.notes().toString());
+        assertTrue(r.changes().stream().anyMatch(c -> c.path().equals("/domain/devices/disk[vdc]")), r.notes().toString());
         // and it is a domain XML again, which libvirt will parse
         assertEquals("domain", ReplicaDefinition.parse(x).getDocumentElement().getTagName());
     }
 
     @Test
     void aSuffixRenamesAndDerivesAStableUuid() throws Exception {
-        var o = new ReplicaDefinition.Options("-replica", Path.of("/run/amirror"), Path.of("/srv/amirror"));
+        var o = new ReplicaDefinition.Options("-replica", Path.of("/run/amirror"), Path.of("/srv/amirror"), ALLOW);
         Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
-        var a = ReplicaDefinition.build(manifest(PRIMARY_XML), images, o, p -> true);
-        var b = ReplicaDefinition.build(manifest(PRIMARY_XML), images, o, p -> true);
+        var a = ReplicaDefinition.build(manifest(PRIMARY_XML), images, o, KERNEL);
+        var b = ReplicaDefinition.build(manifest(PRIMARY_XML), images, o, KERNEL);
         assertEquals("files-replica", a.name());
         assertNotEquals(UUID_1, a.uuid());
         assertEquals(a.uuid(), b.uuid());
@@ -123,11 +136,11 @@ class ReplicaDefinitionTest {
     @Test
     void aDiskTheStandbyHoldsButTheXmlLacksIsAnError() {
         var e = assertThrows(IOException.class, () -> ReplicaDefinition.build(manifest(PRIMARY_XML),
-                Map.of("vdz", Path.of("/r/vdz.qcow2")), SAME_NAME, p -> true));
+                Map.of("vdz", Path.of("/r/vdz.qcow2")), SAME_NAME, KERNEL));
         assertTrue(e.getMessage().contains("vdz"), e.getMessage());
-        var deep = new ReplicaDefinition.Options("", Path.of("/" + "d".repeat(80)), Path.of("/s"));
+        var deep = new ReplicaDefinition.Options("", Path.of("/" + "d".repeat(80)), Path.of("/s"), ALLOW);
         var tooLong = assertThrows(IOException.class, () -> ReplicaDefinition.build(manifest(PRIMARY_XML),
-                Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2")), deep, p -> true));
+                Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2")), deep, KERNEL));
         assertTrue(tooLong.getMessage().contains("--socket-dir"), tooLong.getMessage());
     }
 
