@@ -224,6 +224,10 @@ final class StandbyCommands {
                             e.health().equals("stale") ? "STALE (older than " + maxAge + ")"
                                     : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
                                     + e.promoted().at() : e.health());
+                    if (e.definition() != null && (e.definition().refused() != null || e.definition().dropped() > 0)) {
+                        System.out.println("  definition: " + e.definition().summary());
+                        e.definition().changes().forEach(c -> System.out.println("    " + c));
+                    }
                 }
             }
             return entries.stream().anyMatch(e -> e.health().equals("stale")) ? ExitCodes.NOT_HEALTHY : ExitCodes.OK;

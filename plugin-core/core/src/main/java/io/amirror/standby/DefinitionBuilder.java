@@ -157,12 +157,19 @@ final class DefinitionBuilder {
                 continue;
             }
             if (!seen.add(tag)) {
-                drop(at, "a second <" + tag + ">; the first one counts");
-                continue;
+                // which one counts differs between libvirt's parsers (first <os>, every <devices>): refuse the ambiguity
+                throw new DefinitionRefused("the primary's domain XML has a second <" + clip(tag) + ">" + refusedFix());
             }
             switch (tag) {
-                case "name", "uuid", "metadata" -> {
+                case "name", "uuid" -> {
                     // the standby's own, above
+                }
+                case "metadata" -> {
+                    for (Element m : children(e)) {
+                        if (!ReplicaDefinition.PRIMARY_NS.equals(m.getNamespaceURI())) { // the policy tag goes silently
+                            drop(at + "/" + qualified(m), "the primary's metadata is not carried over");
+                        }
+                    }
                 }
                 case "memory", "currentMemory" -> memory(root, e, at);
                 case "vcpu" -> copyNumber(root, e, at, Rules.of("current", number(1, 4096)), 1, 4096);
@@ -470,8 +477,9 @@ final class DefinitionBuilder {
                 continue;
             }
             switch (tag) {
-                case "emulator" -> drop(p, "the emulator is the standby's own"
-                        + (options.allow().emulator() == null ? " (libvirt's default)" : ""));
+                case "emulator" -> {
+                    // always the standby's own (configured, or libvirt's default): not worth a note
+                }
                 case "disk" -> disk(d, e, p, targets);
                 case "controller" -> controller(d, e, p);
                 case "interface" -> nic(d, e, p);
@@ -565,6 +573,7 @@ final class DefinitionBuilder {
         if (cdrom || image == null) {
             d.appendChild(el("readonly"));
         }
+        int sources = 0;
         for (Element e : children(disk)) {
             String tag = e.getNamespaceURI() == null ? e.getLocalName() : "";
             String here = p + "/" + qualified(e);
@@ -573,8 +582,8 @@ final class DefinitionBuilder {
                     // above
                 }
                 case "source" -> {
-                    if (image != null) {
-                        drop(here, "the replica's source is the replica image"); // one, and only the standby's
+                    if (image != null && sources++ > 0) {
+                        drop(here, "a second <source>: the replica's only source is its image");
                     }
                 }
                 case "boot" -> copy(d, e, here, BOOT);
@@ -762,6 +771,13 @@ final class DefinitionBuilder {
         String listen = g.getAttribute("listen");
         if (!listen.isEmpty() && !listen.equals("127.0.0.1")) {
             drop(at + "/@listen", "'" + clip(listen) + "' becomes 127.0.0.1");
+        }
+        for (Element e : children(g)) {
+            boolean loopback = "listen".equals(e.getLocalName()) && e.getNamespaceURI() == null
+                    && "address".equals(e.getAttribute("type")) && "127.0.0.1".equals(e.getAttribute("address"));
+            if (!loopback) {
+                drop(at + "/" + qualified(e), "the replica's display is the standby's: on 127.0.0.1, settings of its own");
+            }
         }
     }
 

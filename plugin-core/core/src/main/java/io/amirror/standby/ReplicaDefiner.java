@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -18,6 +19,8 @@ import java.util.Optional;
  * Keeps each replica domain defined, shut off, in the standby's libvirt: after a manifest arrives
  * it builds the replica XML ({@link ReplicaDefinition}) and defines it when it differs from what
  * was defined last. A replica that was promoted, or is running, is left alone: it is the domain now.
+ * What the definition dropped, or why it was refused, goes to the replica's {@link DefinitionReport};
+ * a refused description leaves the previous definition as it was.
  */
 public final class ReplicaDefiner implements Receiver.ReplicaListener {
     private static final Logger log = LoggerFactory.getLogger(ReplicaDefiner.class);
@@ -54,7 +57,25 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
                 images.put(disk, image);
             }
         }
-        ReplicaDefinition.Result r = ReplicaDefinition.build(m.get(), images, options, HostFiles.REAL);
+        ReplicaDefinition.Result r;
+        try {
+            r = ReplicaDefinition.build(m.get(), images, options, HostFiles.REAL);
+        } catch (DefinitionRefused e) {
+            // the previous definition, if any, stays: a primary cannot make the standby undefine its replica
+            new DefinitionReport(m.get().point(), DefinitionReport.read(d.directory()).map(DefinitionReport::changes)
+                    .orElse(List.of()), e.getMessage()).write(d.directory());
+            if (d.definedName().isPresent()) {
+                log.error("the new description of {} is refused, its replica domain '{}' stays as it was: {}", d.uuid(),
+                        d.definedName().get(), e.getMessage());
+                return d.definedName();
+            }
+            throw e;
+        }
+        DefinitionReport report = new DefinitionReport(m.get().point(), r.changes(), null);
+        if (!DefinitionReport.read(d.directory()).map(old -> old.changes().equals(report.changes()) && old.refused() == null)
+                .orElse(false)) {
+            report.write(d.directory());
+        }
         if (r.xml().equals(d.definedXml().orElse(null))) {
             return Optional.of(r.name());
         }
@@ -72,7 +93,7 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
         c.domainDefineXML(r.xml());
         d.recordDefined(r.name(), r.xml());
         log.info("replica domain '{}' ({}) defined at point {}, shut off{}", r.name(), r.uuid(), m.get().point(),
-                r.notes().isEmpty() ? "" : "; " + String.join("; ", r.notes()));
+                r.notes().isEmpty() ? "" : "; dropped or changed: " + String.join("; ", r.notes()));
         return Optional.of(r.name());
     }
 

@@ -61,6 +61,8 @@ import java.util.UUID;
 public final class ReplicaDefinition {
     /** Namespace of the replica marker in the replica domain's metadata. */
     public static final String NS = "https://amirror.io/libvirt/replica/1";
+    /** The primary's policy-tag namespace: it never carries over (the standby must not replicate its replica). */
+    static final String PRIMARY_NS = "https://amirror.io/libvirt/1";
     /** The standby's OVMF images, by family. */
     public static final Path OVMF_DIR = Path.of("/usr/share/OVMF");
 

@@ -28,7 +28,8 @@ public final class ReplicaReport {
     }
 
     public record Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt,
-                        Long ageSeconds, List<Disk> disks, ReplicaDomain.Promoted promoted, String health) {
+                        Long ageSeconds, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
+                        DefinitionReport definition) {
     }
 
     private ReplicaReport() {
@@ -80,7 +81,8 @@ public final class ReplicaReport {
             }
             out.add(new Entry(d.manifest().map(ReplicaManifest::name).orElse(null), d.uuid().toString(),
                     d.definedName().orElse(null), point, applied == null ? null : applied.toString(), age,
-                    List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase()));
+                    List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase(),
+                    DefinitionReport.read(d.directory()).orElse(null)));
         }
         return out;
     }

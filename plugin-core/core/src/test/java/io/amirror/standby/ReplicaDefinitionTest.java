@@ -1,11 +1,17 @@
 package io.amirror.standby;
 
 import io.amirror.control.HookEvent;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.amirror.config.SchemaCheck;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -119,6 +125,29 @@ class ReplicaDefinitionTest {
         assertTrue(r.changes().stream().anyMatch(c -> c.path().equals("/domain/devices/disk[vdc]")), r.notes().toString());
         // and it is a domain XML again, which libvirt will parse
         assertEquals("domain", ReplicaDefinition.parse(x).getDocumentElement().getTagName());
+    }
+
+    @Test
+    void whatWasDroppedIsKeptForTheReplicasViewInItsSchema(@TempDir Path dir) throws Exception {
+        Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(PRIMARY_XML), images, SAME_NAME, KERNEL);
+        DefinitionReport report = new DefinitionReport(3, r.changes(), null);
+        report.write(dir);
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("definition.json"))));
+        assertEquals(Optional.of(report), DefinitionReport.read(dir));
+        assertEquals(r.changes().size() + " items dropped", report.summary());
+        var entry = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, List.of(), null, "ok",
+                report);
+        var refused = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, List.of(), null, "ok",
+                new DefinitionReport(4, List.of(), "no disk"));
+        var none = new ReplicaReport.Entry(null, UUID_1.toString(), null, null, null, null, List.of(), null, "empty", null);
+        ObjectMapper json = new ObjectMapper();
+        var doc = json.valueToTree(Map.of("now", "2026-12-01T22:00:00Z", "replicas", List.of(entry, refused, none)));
+        ((ObjectNode) doc).putNull("maxAgeSeconds");
+        assertEquals(List.of(), SchemaCheck.named(SchemaCheck.REPLICAS).check(doc, "replicas --json"), doc.toString());
+        assertEquals(r.changes().size(), doc.path("replicas").get(0).path("definition").path("changes").size());
+        Files.writeString(dir.resolve("definition.json"), "{not json");
+        assertEquals(Optional.empty(), DefinitionReport.read(dir), "a damaged report reads as none");
     }
 
     @Test

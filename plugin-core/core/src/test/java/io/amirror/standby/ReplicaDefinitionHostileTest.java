@@ -1,0 +1,399 @@
+package io.amirror.standby;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.w3c.dom.Attr;
+import org.w3c.dom.Element;
+import org.w3c.dom.NamedNodeMap;
+import org.w3c.dom.Node;
+import org.w3c.dom.NodeList;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * A hostile primary's domain XMLs: each is refused, or built into a replica that holds no host path
+ * but the standby's own, no element the standby does not make, and replicated disks that point only
+ * at their replica images. Every construct that reached a replica domain before the definition was
+ * built from an allowlist is here, and more.
+ */
+class ReplicaDefinitionHostileTest {
+    static final UUID UUID_1 = UUID.fromString("6f0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a11");
+    static final Path STATE = Path.of("/var/lib/amirror");
+    static final Path SOCKETS = Path.of("/run/amirror");
+    static final Path KIT = Path.of("/lab/kit");
+    static final Path VDA = STATE.resolve("replicas/" + UUID_1 + "/vda/replica.qcow2");
+    static final Path VDB = STATE.resolve("replicas/" + UUID_1 + "/vdb/replica.qcow2");
+    static final Map<String, Path> IMAGES = Map.of("vda", VDA, "vdb", VDB);
+    static final ReplicaDefinition.Options OPTIONS = new ReplicaDefinition.Options("", SOCKETS, STATE,
+            new ReplicaDefinition.Allowlist(Set.of("office-lan"), Set.of("br-sb"), List.of(KIT), null,
+                    ReplicaDefinition.OVMF_DIR));
+    /** What the standby's disk holds: the kit, OVMF, and files an attacker would like (with a symlink out of the kit). */
+    static final Map<Path, Path> FILES = Map.of(
+            KIT.resolve("vmlinuz"), KIT.resolve("vmlinuz"),
+            KIT.resolve("initramfs.gz"), KIT.resolve("initramfs.gz"),
+            KIT.resolve("evil"), Path.of("/etc/shadow"),
+            Path.of("/lab/kit/../../etc/shadow"), Path.of("/etc/shadow"),
+            Path.of("/etc/shadow"), Path.of("/etc/shadow"),
+            Path.of("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path.of("/usr/share/OVMF/OVMF_CODE_4M.fd"),
+            Path.of("/usr/share/OVMF/OVMF_VARS_4M.fd"), Path.of("/usr/share/OVMF/OVMF_VARS_4M.fd"),
+            Path.of("/var/lib/amirror/replicas/0d0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a99/vda/replica.qcow2"),
+            Path.of("/var/lib/amirror/replicas/0d0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a99/vda/replica.qcow2"));
+    static final HostFiles HOST = p -> Optional.ofNullable(FILES.get(p));
+
+    /** Paths a replica may name: its images, its own directory, its sockets, the kit, OVMF, the RNG. */
+    static final List<String> ALLOWED_PREFIXES = List.of(VDA.toString(), VDB.toString(),
+            STATE.resolve("replicas/" + UUID_1) + "/", SOCKETS + "/", KIT + "/", "/usr/share/OVMF/", "/dev/urandom");
+    /** Elements no replica has, wherever they appear. */
+    static final Set<String> FORBIDDEN = Set.of("commandline", "arg", "env", "capabilities", "seclabel", "filesystem",
+            "hostdev", "redirdev", "smartcard", "shmem", "transient", "emulator", "resource", "partition", "numatune",
+            "memoryBacking", "hugepages", "script", "backingStore", "bootloader", "dtb", "log", "audio", "tpm",
+            "include", "filterref", "bandwidth", "virtualport", "acpi-table", "table", "numa", "description", "idmap",
+            "launchSecurity", "keywrap", "cputune", "blkiotune", "lease", "vsock", "fwcfg", "auth", "secret", "host",
+            "reconnect", "protocol", "acceleration");
+
+    /** Cases the standby neutralises as it does every replica (sockets moved, comments gone): nothing to note. */
+    static final Set<String> QUIETLY_SAFE = Set.of("the lab's own guest", "guest agent on a host path",
+            "processing instruction and comment", "a CDATA kernel path");
+
+    record Case(String name, String xml, boolean refused) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static String domain(String top, String os, String devices) {
+        return """
+                <domain type='qemu' id='4'>
+                  <name>files</name>
+                  <uuid>6f0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a11</uuid>
+                  <memory unit='MiB'>256</memory>
+                  <vcpu>1</vcpu>
+                  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>/lab/kit/vmlinuz</kernel>
+                    <initrd>/lab/kit/initramfs.gz</initrd><cmdline>console=ttyS0 panic=-1</cmdline>%s</os>
+                  %s
+                  <devices>
+                    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+                    <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap'/>
+                      <source file='/var/lib/libvirt/images/files.qcow2'/><target dev='vda' bus='virtio'/></disk>
+                    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+                      <source file='/var/lib/libvirt/images/data.qcow2'/><target dev='vdb' bus='virtio'/></disk>
+                    <serial type='unix'><source mode='bind' path='/run/lab/console.sock'/><target port='0'/></serial>
+                    %s
+                  </devices>
+                </domain>
+                """.formatted(os, top, devices);
+    }
+
+    static Case top(String name, String xml) {
+        return new Case(name, domain(xml, "", ""), false);
+    }
+
+    static Case dev(String name, String xml) {
+        return new Case(name, domain("", "", xml), false);
+    }
+
+    static Case os(String name, String xml, boolean refused) {
+        return new Case(name, domain("", xml, ""), refused);
+    }
+
+    static Case refused(String name, String xml) {
+        return new Case(name, xml, true);
+    }
+
+    static Stream<Case> corpus() {
+        String lab = domain("", "", "");
+        List<Case> c = new ArrayList<>(List.of(
+                new Case("the lab's own guest", lab, false),
+                top("qemu:commandline", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+                        + "<qemu:arg value='-chardev'/><qemu:arg value='file,id=x,path=/etc/cron.d/x'/>"
+                        + "<qemu:env name='LD_PRELOAD' value='/tmp/evil.so'/></qemu:commandline>"),
+                top("qemu:capabilities", "<qemu:capabilities xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+                        + "<qemu:del capability='sandbox'/></qemu:capabilities>"),
+                top("seclabel none", "<seclabel type='none'/>"),
+                top("seclabel static unconfined", "<seclabel type='static' model='dac' relabel='no'><label>0:0</label></seclabel>"),
+                top("transient", "<transient/>"),
+                top("resource partition", "<resource><partition>/machine/../../etc</partition></resource>"),
+                top("numatune", "<numatune><memory mode='strict' nodeset='0'/></numatune>"),
+                top("memoryBacking file", "<memoryBacking><source type='file'/><access mode='shared'/>"
+                        + "<hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>"),
+                top("sysinfo fwcfg with a host file", "<sysinfo type='fwcfg'><entry name='opt/x' file='/etc/shadow'/></sysinfo>"),
+                top("sysinfo smbios with a file attribute", "<sysinfo type='smbios'><system><entry name='serial' "
+                        + "file='/etc/shadow'>x</entry></system></sysinfo>"),
+                top("coredump on crash", "<on_crash>coredump-destroy</on_crash>"),
+                top("blkiotune naming a host device", "<blkiotune><device><path>/dev/sda</path><weight>100</weight></device></blkiotune>"),
+                top("cputune", "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>"),
+                top("bootloader", "<bootloader>/usr/bin/pygrub</bootloader>"),
+                top("launchSecurity", "<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"),
+                top("keywrap", "<keywrap><cipher name='aes' state='off'/></keywrap>"),
+                top("idmap", "<idmap><uid start='0' target='1000' count='10'/></idmap>"),
+                top("description and title", "<title>/etc/shadow</title><description>/etc/shadow</description>"),
+                top("a forged replica marker", "<metadata><amirror:replica xmlns:amirror='https://amirror.io/libvirt/replica/1' "
+                        + "source='0d0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a99' state='/etc'/></metadata>"),
+                top("cpu with numa cells and host cache", "<cpu mode='host-passthrough'><cache mode='passthrough'/>"
+                        + "<numa><cell id='0' cpus='0' memory='256' unit='MiB' memAccess='shared'/></numa>"
+                        + "<model>/etc/shadow</model></cpu>"),
+                top("clock with a variable basis", "<clock offset='variable' adjustment='123' basis='localtime'>"
+                        + "<timer name='rtc' tickpolicy='catchup' track='/etc'/></clock>"),
+
+                top("another namespace's element at the top", "<x:devices xmlns:x='urn:x'><disk><source file='/etc/shadow'/></disk></x:devices>"),
+                top("XInclude of a host file", "<xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='/etc/shadow' parse='text'/>"),
+                top("an unknown element", "<hypervisor-escape path='/etc/shadow'/>"),
+                top("a unicode element name", "<dévices><disk><source file='/etc/shadow'/></disk></dévices>"),
+
+                dev("9p filesystem sharing /", "<filesystem type='mount' accessmode='passthrough'><source dir='/'/>"
+                        + "<target dir='root'/></filesystem>"),
+                dev("virtiofs filesystem", "<filesystem type='mount'><driver type='virtiofs'/><binary path='/tmp/evil'/>"
+                        + "<source dir='/'/><target dir='root'/></filesystem>"),
+                dev("serial to a cron file", "<serial type='file'><source path='/etc/cron.d/evil'/><target port='1'/></serial>"),
+                dev("console to authorized_keys", "<console type='file'><source path='/root/.ssh/authorized_keys'/>"
+                        + "<target type='serial' port='0'/></console>"),
+                dev("serial connecting to a host socket", "<serial type='unix'><source mode='connect' "
+                        + "path='/var/run/docker.sock'/><target port='1'/></serial>"),
+                dev("serial on a host tty", "<serial type='dev'><source path='/dev/ttyS0'/><target port='1'/></serial>"),
+                dev("serial on tcp with a log", "<serial type='tcp'><source mode='bind' host='0.0.0.0' service='2445'/>"
+                        + "<protocol type='raw'/><log file='/etc/cron.d/log' append='on'/><target port='1'/></serial>"),
+                dev("parallel on a pipe", "<parallel type='pipe'><source path='/etc/passwd'/><target port='0'/></parallel>"),
+                dev("guest agent on a host path", "<channel type='unix'><source mode='bind' path='/etc/cron.d/agent'/>"
+                        + "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>"),
+                dev("guestfwd channel", "<channel type='pipe'><source path='/tmp/guestfwd'/><target type='guestfwd' "
+                        + "address='10.0.2.1' port='4600'/></channel>"),
+                dev("interface direct", "<interface type='direct'><source dev='eth0' mode='passthrough'/></interface>"),
+                dev("interface ethernet with a script", "<interface type='ethernet'><target dev='tap0'/>"
+                        + "<script path='/tmp/evil.sh'/></interface>"),
+                dev("interface vhostuser", "<interface type='vhostuser'><source type='unix' path='/etc/shadow' mode='server'/>"
+                        + "<model type='virtio'/></interface>"),
+                dev("interface user", "<interface type='user'><portForward proto='tcp'><range start='22'/></portForward></interface>"),
+                dev("a network the standby does not allow", "<interface type='network'><source network='tenant-b-lan'/></interface>"),
+                dev("an allowed bridge with a script and filter", "<interface type='bridge'><source bridge='br-sb'/>"
+                        + "<script path='/tmp/evil.sh'/><target dev='vnet9'/><filterref filter='clean-traffic'/>"
+                        + "<bandwidth><inbound average='1'/></bandwidth><virtualport type='openvswitch'/>"
+                        + "<mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>"),
+                dev("an interface model with a huge value", "<interface type='network'><source network='office-lan'/>"
+                        + "<model type='" + "v".repeat(200_000) + "'/></interface>"),
+                dev("read-only disk on /etc/shadow", "<disk type='file' device='disk'><source file='/etc/shadow'/>"
+                        + "<target dev='vdc' bus='virtio'/><readonly/></disk>"),
+                dev("CD-ROM on /etc/shadow", "<disk type='file' device='cdrom'><source file='/etc/shadow'/>"
+                        + "<target dev='sda' bus='sata'/><readonly/></disk>"),
+                dev("another tenant's replica", "<disk type='file' device='disk'><source file='/var/lib/amirror/replicas/"
+                        + "0d0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a99/vda/replica.qcow2'/><target dev='vdd' bus='virtio'/></disk>"),
+                dev("a host block device", "<disk type='block' device='lun'><source dev='/dev/sda'/><target dev='sdb' bus='scsi'/></disk>"),
+                dev("a network disk", "<disk type='network' device='disk'><source protocol='nbd' name='x'><host name='10.0.0.1'/>"
+                        + "</source><target dev='vde' bus='virtio'/></disk>"),
+                dev("a floppy", "<disk type='file' device='floppy'><source file='/etc/shadow'/><target dev='fda' bus='fdc'/></disk>"),
+                dev("a second disk on vda", "<disk type='file' device='disk'><source file='/etc/shadow'/>"
+                        + "<target dev='vda' bus='virtio'/></disk>"),
+                dev("a disk target that is a path", "<disk type='file' device='disk'><source file='/etc/shadow'/>"
+                        + "<target dev='../../etc/shadow' bus='virtio'/></disk>"),
+                dev("another namespace's disk", "<x:disk xmlns:x='urn:x' type='file' device='disk'><x:source file='/etc/shadow'/>"
+                        + "<x:target dev='vdf' bus='virtio'/></x:disk>"),
+                dev("a disk in a default namespace", "<disk xmlns='urn:evil' type='file' device='disk'><source file='/etc/shadow'/>"
+                        + "<target dev='vdg' bus='virtio'/></disk>"),
+                dev("XInclude in the devices", "<xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='file:///etc/shadow'/>"),
+                dev("hostdev", "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0x5678'/></source></hostdev>"),
+                dev("redirdev", "<redirdev bus='usb' type='tcp'><source mode='connect' host='0.0.0.0' service='4000'/></redirdev>"),
+                dev("smartcard passthrough", "<smartcard mode='passthrough' type='unix'><source mode='connect' path='/etc/shadow'/></smartcard>"),
+                dev("shmem server", "<shmem name='x'><server path='/etc/shadow'/></shmem>"),
+                dev("tpm passthrough", "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>"),
+                dev("evdev input passthrough", "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event0'/></input>"),
+                dev("audio to a file", "<audio id='1' type='file' path='/etc/cron.d/audio'/><sound model='ich9'><audio id='1'/></sound>"),
+                dev("vnc on every address with a password", "<graphics type='vnc' port='5900' autoport='no' listen='0.0.0.0' "
+                        + "passwd='secret'><listen type='address' address='0.0.0.0'/></graphics>"),
+                dev("spice on a network with a socket", "<graphics type='spice' autoport='yes'><listen type='socket' "
+                        + "socket='/etc/cron.d/spice'/><image compression='off'/></graphics>"),
+                dev("sdl graphics on the host display", "<graphics type='sdl' display=':0' xauth='/root/.Xauthority'/>"),
+                dev("egl-headless with a render node", "<graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/></graphics>"),
+                dev("video with 3D acceleration", "<video><model type='virtio' heads='1'><acceleration accel3d='yes' "
+                        + "rendernode='/dev/dri/renderD128'/></model><driver name='vhostuser'/></video>"),
+                dev("rng on a host file", "<rng model='virtio'><backend model='random'>/etc/shadow</backend></rng>"),
+                dev("rng over egd", "<rng model='virtio'><backend model='egd' type='tcp'><source mode='connect' host='10.0.0.1' "
+                        + "service='1234'/></backend></rng>"),
+                dev("watchdog that dumps", "<watchdog model='i6300esb' action='dump'/>"),
+                dev("controller with a driver iothread", "<controller type='scsi' index='0' model='virtio-scsi'>"
+                        + "<driver iothread='4' queues='1'/></controller>"),
+                dev("xenbus controller", "<controller type='xenbus' index='0'/>"),
+                dev("vsock and iommu", "<vsock model='virtio'><cid auto='yes'/></vsock><iommu model='intel'/>"),
+                dev("lease", "<lease><lockspace>x</lockspace><key>y</key><target path='/etc/shadow'/></lease>"),
+                dev("odd attribute names", "<memballoon model='virtio' xml:base='/etc/' xmlns:xl='http://www.w3.org/1999/xlink' "
+                        + "xl:href='/etc/shadow'><stats period='10'/></memballoon>"),
+                dev("processing instruction and comment", "<?evil /etc/shadow?><!-- /etc/shadow --><input type='tablet' bus='usb'/>"),
+
+                os("a dtb", "<dtb>/etc/shadow</dtb>", true),
+                os("acpi table from the host", "<acpi><table type='slic'>/etc/shadow</table></acpi>", false),
+                os("a ROM loader on a host file", "<loader type='rom'>/etc/shadow</loader>", true),
+                os("an OVMF loader from the primary's path", "<loader readonly='yes' type='pflash'>/home/evil/OVMF_CODE_4M.fd"
+                        + "</loader><nvram>/etc/shadow</nvram>", false),
+                os("boot devices", "<boot dev='hd'/><boot dev='network'/><bootmenu enable='yes' timeout='/etc'/>", false)));
+        // the kernel and initrd of the lab template, pointed elsewhere
+        c.add(refused("kernel on /etc/shadow", lab.replace("/lab/kit/vmlinuz", "/etc/shadow")));
+        c.add(refused("kernel through a symlink out of the kit", lab.replace("/lab/kit/vmlinuz", "/lab/kit/evil")));
+        c.add(refused("kernel through ..", lab.replace("/lab/kit/vmlinuz", "/lab/kit/../../etc/shadow")));
+        c.add(refused("initrd outside the kit", lab.replace("/lab/kit/initramfs.gz", "/etc/shadow")));
+        c.add(refused("a kernel the standby lacks", lab.replace("/lab/kit/vmlinuz", "/lab/kit/missing")));
+        c.add(refused("a relative kernel", lab.replace("/lab/kit/vmlinuz", "vmlinuz")));
+        c.add(refused("an initrd without a kernel", lab.replace("<kernel>/lab/kit/vmlinuz</kernel>", "")));
+        c.add(refused("a xen domain", lab.replace("type='qemu' id='4'", "type='xen'")));
+        c.add(refused("an unknown machine", lab.replace("machine='pc'", "machine='pc;/etc/shadow'")));
+        c.add(refused("an unknown arch", lab.replace("arch='x86_64'", "arch='sparc'")));
+        c.add(refused("no memory one can use", lab.replace("<memory unit='MiB'>256</memory>", "<memory unit='PiB'>1e9</memory>")));
+        c.add(refused("a replicated disk missing", lab.replace("dev='vdb'", "dev='vdq'")));
+        c.add(refused("no devices", lab.replaceAll("(?s)<devices>.*</devices>", "")));
+        // a second <source> before <driver> in a replicated disk: libvirt once took it instead of the replica
+        c.add(new Case("a second source before the driver", lab.replace(
+                "<driver name='qemu' type='qcow2' discard='unmap'/>",
+                "<source file='/etc/shadow'/><driver name='qemu' type='raw' discard='unmap'/><source dev='/dev/sda'/>"
+                        + "<backingStore type='file'><format type='raw'/><source file='/etc/shadow'/></backingStore>"
+                        + "<mirror file='/etc/shadow'/>"), false));
+        c.add(new Case("a replicated disk of another type", lab.replace("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>",
+                "<disk type='dir' device='lun' snapshot='external'><driver name='qemu' type='fat' iothread='1' "
+                        + "copy_on_read='on'/><encryption format='luks'><secret type='passphrase' uuid='x'/></encryption>"
+                        + "<auth username='x'><secret type='ceph'/></auth>"), false));
+        c.add(refused("a second <devices>", lab.replace("<vcpu>1</vcpu>", "<vcpu>1</vcpu><devices><disk type='file' "
+                + "device='disk'><source file='/etc/shadow'/><target dev='vdc' bus='virtio'/></disk></devices>")));
+        c.add(refused("a second <os>", lab.replace("</devices>", "</devices><os><type arch='x86_64'>hvm</type>"
+                + "<kernel>/etc/shadow</kernel></os>")));
+        c.add(refused("a second <memory>", lab.replace("<vcpu>1</vcpu>", "<vcpu>1</vcpu><memory>1</memory>")));
+        c.add(new Case("a CDATA kernel path", lab.replace("/lab/kit/vmlinuz", "<![CDATA[/lab/kit/vmlinuz]]>"), false));
+        return c.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("corpus")
+    void eachHostileDomainIsRefusedOrNeutralised(Case c) throws Exception {
+        ReplicaManifest m = new ReplicaManifest(UUID_1, "files", 3, c.xml(), Map.of("default", "office-lan"),
+                Map.of(), 24, 86400, null);
+        ReplicaDefinition.Result r;
+        try {
+            r = ReplicaDefinition.build(m, IMAGES, OPTIONS, HOST);
+        } catch (DefinitionRefused e) {
+            assertTrue(c.refused(), c.name() + " was refused: " + e.getMessage());
+            assertTrue(e.getMessage().contains("refused") || e.getMessage().contains("replicates"), e.getMessage());
+            assertTrue(e.getMessage().length() < 1000, "the reason is short: " + e.getMessage().length());
+            return;
+        }
+        assertFalse(c.refused(), c.name() + " should have been refused, was built:\n" + r.xml());
+        String x = r.xml();
+        Element root = ReplicaDefinition.parse(x).getDocumentElement();
+        walk(root, x);
+        // the replicated disks point only at their replica images, once each, as qcow2
+        NodeList disks = root.getElementsByTagName("disk");
+        List<String> sources = new ArrayList<>();
+        for (int i = 0; i < disks.getLength(); i++) {
+            Element d = (Element) disks.item(i);
+            NodeList s = d.getElementsByTagName("source");
+            assertTrue(s.getLength() <= 1, "one source at most: " + x);
+            if (s.getLength() == 1) {
+                sources.add(((Element) s.item(0)).getAttribute("file"));
+                assertEquals("qcow2", ((Element) d.getElementsByTagName("driver").item(0)).getAttribute("type"), x);
+                assertEquals("file", d.getAttribute("type"), x);
+                assertEquals(1, d.getElementsByTagName("driver").getLength(), x);
+            } else {
+                assertEquals("cdrom", d.getAttribute("device"), "only an empty CD-ROM has no source: " + x);
+            }
+        }
+        assertEquals(List.of(VDA.toString(), VDB.toString()), sources, x);
+        assertEquals(1, root.getElementsByTagName("name").getLength(), x);
+        assertEquals("files", root.getElementsByTagName("name").item(0).getTextContent());
+        assertEquals(1, root.getElementsByTagName("os").getLength(), x);
+        assertEquals(new ReplicaDefinition.Marker(UUID_1, STATE), ReplicaDefinition.marker(x).orElseThrow());
+        for (String never : List.of("/etc", "shadow", "0.0.0.0", "docker", "cron", "evil", "/dev/sd", "/dev/dri", "secret",
+                "tenant-b", "/usr/bin", "/home")) {
+            assertFalse(x.contains(never), never + " in " + x);
+        }
+        assertTrue(x.length() < 8192, "nothing huge is carried over: " + x.length());
+        if (!QUIETLY_SAFE.contains(c.name())) {
+            assertFalse(r.changes().isEmpty(), "what was dropped is noted");
+        }
+        r.changes().forEach(ch -> assertTrue(ch.toString().length() < 400, "notes are short: " + ch));
+        // the same description gives the same XML: no needless redefinition
+        assertEquals(x, ReplicaDefinition.build(m, IMAGES, OPTIONS, HOST).xml());
+    }
+
+    /** No forbidden element, no namespace but the marker's, chardevs and graphics as the standby makes them, paths its own. */
+    private static void walk(Element e, String x) {
+        String ns = e.getNamespaceURI();
+        assertTrue(ns == null || (ns.equals(ReplicaDefinition.NS) && e.getLocalName().equals("replica")), "namespace " + ns + ": " + x);
+        assertFalse(FORBIDDEN.contains(e.getLocalName()), "<" + e.getTagName() + "> in " + x);
+        switch (e.getTagName()) {
+            case "serial", "console", "channel", "parallel" -> assertTrue(Set.of("pty", "unix").contains(e.getAttribute("type")), x);
+            case "interface" -> assertTrue(Set.of("network", "bridge").contains(e.getAttribute("type")), x);
+            case "graphics" -> {
+                assertEquals("127.0.0.1", e.getAttribute("listen"), x);
+                assertFalse(e.hasAttribute("passwd"), x);
+            }
+            case "source" -> {
+                if (e.hasAttribute("network")) {
+                    assertEquals("office-lan", e.getAttribute("network"), x);
+                }
+                if (e.hasAttribute("bridge")) {
+                    assertEquals("br-sb", e.getAttribute("bridge"), x);
+                }
+                if (e.hasAttribute("mode")) {
+                    assertEquals("bind", e.getAttribute("mode"), x);
+                }
+            }
+            default -> {
+            }
+        }
+        NamedNodeMap attrs = e.getAttributes();
+        for (int i = 0; i < attrs.getLength(); i++) {
+            Attr a = (Attr) attrs.item(i);
+            if (a.getName().startsWith("xmlns")) {
+                assertEquals(ReplicaDefinition.NS, a.getValue(), x);
+                continue;
+            }
+            assertTrue(a.getNamespaceURI() == null, "attribute " + a.getName() + ": " + x);
+            if (!(e.getLocalName().equals("replica") && a.getName().equals("state"))) {
+                checkPath(a.getValue(), x);
+            }
+        }
+        for (Node n = e.getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n instanceof Element c) {
+                walk(c, x);
+            } else if (n.getNodeType() == Node.TEXT_NODE || n.getNodeType() == Node.CDATA_SECTION_NODE) {
+                checkPath(n.getNodeValue().strip(), x);
+            } else {
+                fail("a " + n.getNodeName() + " node in " + x);
+            }
+        }
+    }
+
+    private static void checkPath(String v, String x) {
+        if (v.startsWith("/")) {
+            assertTrue(ALLOWED_PREFIXES.stream().anyMatch(v::startsWith) && !v.contains(".."), "host path " + v + " in " + x);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "<?xml version='1.0'?><!DOCTYPE domain [<!ENTITY e SYSTEM 'file:///etc/shadow'>]><domain type='qemu'><name>&e;</name></domain>",
+            "<!DOCTYPE domain [<!ENTITY % p SYSTEM 'http://10.0.0.1/x.dtd'> %p;]><domain/>",
+            "<!DOCTYPE domain SYSTEM 'file:///etc/shadow'><domain/>",
+            "<!DOCTYPE domain [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>]><domain>&b;</domain>",
+            "<domain><name>&amirror;</name></domain>",
+            "<x:domain xmlns:x='urn:evil'><name>x</name></x:domain>",
+            "<domain xmlns='urn:evil'><name>x</name></domain>",
+            "<domain><name>x</name></domain><domain/>",
+            "<domain",
+            ""})
+    void entitiesDoctypesAndWhatIsNotADomainAreRefusedAtParse(String xml) {
+        assertThrows(IOException.class, () -> ReplicaDefinition.parse(xml));
+        ReplicaManifest m = new ReplicaManifest(UUID_1, "files", 3, xml, Map.of(), Map.of(), 24, 86400, null);
+        assertThrows(IOException.class, () -> ReplicaDefinition.build(m, IMAGES, OPTIONS, HOST));
+    }
+}
