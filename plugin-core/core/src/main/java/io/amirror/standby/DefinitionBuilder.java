@@ -44,6 +44,7 @@ final class DefinitionBuilder {
     private static final Pattern KEYMAP = Pattern.compile("[a-z]{2}(-[a-z]{2,4})?");
     private static final Pattern SERIAL_NUMBER = Pattern.compile("[A-Za-z0-9._-]{1,36}");
     private static final Pattern GUEST_TEXT = Pattern.compile("[\\x20-\\x7e]{0,4096}");
+    private static final Pattern DESCRIPTION = Pattern.compile("[\\x20-\\x7e\\n\\t\\u00a0-\\uffff&&[^\\ufffe\\uffff]]{0,4096}");
     private static final Pattern SMBIOS_TEXT = Pattern.compile("[\\x20-\\x7e]{0,256}");
     private static final Set<String> YES_NO = Set.of("yes", "no");
     private static final Set<String> ON_OFF = Set.of("on", "off");
@@ -181,6 +182,7 @@ final class DefinitionBuilder {
                         Set.of("destroy", "restart", "preserve", "rename-restart"));
                 case "pm" -> pm(root, e, at);
                 case "sysinfo" -> sysinfo(root, e, at);
+                case "title", "description" -> freeText(root, e, at);
                 case "devices" -> devices = e;
                 default -> drop(at, reasonFor(tag));
             }
@@ -206,9 +208,20 @@ final class DefinitionBuilder {
             case "memoryBacking", "numatune", "cputune", "blkiotune", "memtune", "resource", "iothreads", "iothreadids",
                  "idmap", "keywrap", "launchSecurity", "perf", "bootloader", "bootloader_args" ->
                     "host tuning and host paths are the standby's to choose";
-            case "description", "title" -> "free text is not carried over";
             default -> "not on the list of what the standby knows how to make safe";
         };
+    }
+
+    /** An admin's title or description: inert text for virsh, carried over if it is printable and short. */
+    private void freeText(Element root, Element e, String at) {
+        String v = e.getTextContent();
+        Pattern ok = e.getLocalName().equals("title") ? SMBIOS_TEXT : DESCRIPTION;
+        if (!ok.matcher(v).matches() || !children(e).isEmpty()) {
+            drop(at, "not printable text of at most " + (ok == SMBIOS_TEXT ? 256 : 4096) + " characters");
+            return;
+        }
+        text(root, e.getLocalName(), v);
+        attributesBeyond(e, at, Set.of());
     }
 
     private void marker(Element root) {

@@ -64,7 +64,7 @@ class ReplicaDefinitionHostileTest {
             "memoryBacking", "hugepages", "script", "backingStore", "bootloader", "dtb", "log", "audio", "tpm",
             "include", "filterref", "bandwidth", "virtualport", "acpi-table", "table", "numa", "description", "idmap",
             "launchSecurity", "keywrap", "cputune", "blkiotune", "lease", "vsock", "fwcfg", "auth", "secret", "host",
-            "reconnect", "protocol", "acceleration");
+            "reconnect", "protocol", "acceleration", "title", "b");
 
     /** Cases the standby neutralises as it does every replica (sockets moved, comments gone): nothing to note. */
     static final Set<String> QUIETLY_SAFE = Set.of("the lab's own guest", "guest agent on a host path",
@@ -142,7 +142,9 @@ class ReplicaDefinitionHostileTest {
                 top("launchSecurity", "<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"),
                 top("keywrap", "<keywrap><cipher name='aes' state='off'/></keywrap>"),
                 top("idmap", "<idmap><uid start='0' target='1000' count='10'/></idmap>"),
-                top("description and title", "<title>/etc/shadow</title><description>/etc/shadow</description>"),
+                top("a title with a newline and a huge description", "<title>a\nb</title><description>"
+                        + "d".repeat(5000) + "</description>"),
+                top("a description with markup", "<description>moved <b>to</b> rack 2</description>"),
                 top("a forged replica marker", "<metadata><amirror:replica xmlns:amirror='https://amirror.io/libvirt/replica/1' "
                         + "source='0d0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a99' state='/etc'/></metadata>"),
                 top("cpu with numa cells and host cache", "<cpu mode='host-passthrough'><cache mode='passthrough'/>"

@@ -35,6 +35,7 @@ class ReplicaDefinitionTest {
                 <amirror:policy xmlns:amirror="https://amirror.io/libvirt/1">office</amirror:policy>
                 <other:note xmlns:other="https://example.net/x">keep me</other:note>
               </metadata>
+              <description>file server, rack 2</description>
               <memory unit='KiB'>262144</memory>
               <os><type arch='x86_64' machine='pc'>hvm</type><kernel>/boot/vmlinuz</kernel></os>
               <devices>
@@ -120,6 +121,7 @@ class ReplicaDefinitionTest {
         // the primary's metadata is gone, its policy tag first (the standby must not replicate its replica)
         assertFalse(x.contains("https://amirror.io/libvirt/1\"") || x.contains("keep me"), x);
         assertTrue(x.contains("<kernel>/boot/vmlinuz</kernel>"), "a kernel under an allowed directory: " + x);
+        assertTrue(x.contains("<description>file server, rack 2</description>"), "the admin's description stays: " + x);
         assertEquals(new ReplicaDefinition.Marker(UUID_1, Path.of("/var/lib/amirror")), ReplicaDefinition.marker(x).orElseThrow());
         assertTrue(r.notes().stream().anyMatch(n -> n.contains("hostdev") && n.contains("host hardware")), r.notes().toString());
         assertTrue(r.changes().stream().anyMatch(c -> c.path().equals("/domain/devices/disk[vdc]")), r.notes().toString());

@@ -92,7 +92,7 @@ class FailoverRealVmTest {
 
         String[] standbyArgs = {"standby", "--state", standbyState.toString(), "--listen", "127.0.0.1:" + port, "--peer",
                 primaryId.fingerprint(), "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica",
-                "--socket-dir", sockets.toString()};
+                "--socket-dir", sockets.toString(), "--kernel-dir", lab.kit().kernel().getParent().toString()};
         AmirrorProcess standby = AmirrorProcess.start(null, work.resolve("standby.log"), standbyArgs)
                 .awaitLog("standby listening", 60_000);
         LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.BLANK)).start();
@@ -233,7 +233,8 @@ class FailoverRealVmTest {
             assertTrue(adopted.contains("seeded from"), adopted);
             AmirrorProcess back = AmirrorProcess.start(null, work.resolve("back-standby.log"), "standby", "--state",
                     backStandby.toString(), "--listen", "127.0.0.1:" + backPort, "--peer", backPrimaryId.fingerprint(),
-                    "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-back", "--socket-dir", sockets.toString())
+                    "--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-back", "--socket-dir", sockets.toString(),
+                    "--kernel-dir", lab.kit().kernel().getParent().toString())
                     .awaitLog("standby listening", 60_000);
             String backName = replicaName + "-back";
             try {

@@ -117,9 +117,10 @@ public final class ReplicationDemo {
                   "listen": "%s",
                   "peers": ["%s"],
                   "libvirtUri": "%s",
-                  "replicas": {"define": true, "suffix": "-replica", "socketDir": "%s"}
+                  "replicas": {"define": true, "suffix": "-replica", "socketDir": "%s", "kernelDirs": ["%s"]}
                 }
-                """.formatted(standbyState, standbyAt, primaryId.fingerprint(), lab.options().libvirtUri(), sockets)
+                """.formatted(standbyState, standbyAt, primaryId.fingerprint(), lab.options().libvirtUri(), sockets,
+                        lab.kit().kernel().getParent())
                 .getBytes(StandardCharsets.UTF_8));
         AmirrorProcess standby = AmirrorProcess.start(link.standbyNamespace(), work.resolve("standby.log"), "standby",
                 "--config", standbyConfig.toString());
