@@ -308,15 +308,15 @@ final class DefinitionBuilder {
 
     /** OVMF by family: the primary's loader names the family, the file is the standby's own. */
     private void loader(Element o, Element loader, String at, boolean hadNvram) throws DefinitionRefused {
-        String file = Path.of(loader.getTextContent().strip()).getFileName() == null ? ""
-                : Path.of(loader.getTextContent().strip()).getFileName().toString();
+        String given = loader.getTextContent().strip();
+        String file = given.substring(given.lastIndexOf('/') + 1); // only the family's file name counts
         if (!OVMF_CODE.matcher(file).matches()) {
-            throw new DefinitionRefused("the primary's firmware loader '" + clip(loader.getTextContent().strip())
+            throw new DefinitionRefused("the primary's firmware loader '" + clip(given)
                     + "' is not an OVMF image the standby knows (OVMF_CODE*.fd)" + refusedFix());
         }
         Path code = options.allow().firmwareDir().resolve(file);
-        Path vars = options.allow().firmwareDir().resolve(file.replace("CODE", "VARS").replace(".secboot", "")
-                .replace(".ms", ".ms"));
+        // OVMF_CODE_4M.secboot.fd pairs with OVMF_VARS_4M.fd, OVMF_CODE_4M.ms.fd with OVMF_VARS_4M.ms.fd
+        Path vars = options.allow().firmwareDir().resolve(file.replace("CODE", "VARS").replace(".secboot", ""));
         if (files.regularFile(code).isEmpty()) {
             throw new DefinitionRefused("the standby has no " + code + " for the primary's firmware; install the "
                     + "'ovmf' package" + refusedFix());

@@ -153,6 +153,36 @@ class ReplicaDefinitionTest {
     }
 
     @Test
+    void firmwareIsTheStandbysOvmfOfTheSameFamilyWithTheNvramInTheReplicasDirectory() throws Exception {
+        String efi = PRIMARY_XML.replace("<kernel>/boot/vmlinuz</kernel>", "<loader readonly='yes' secure='yes' "
+                + "type='pflash'>/opt/firmware/OVMF_CODE_4M.secboot.fd</loader><nvram>/var/lib/libvirt/qemu/nvram/files_VARS.fd</nvram>");
+        HostFiles ovmf = only(Path.of("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"), Path.of("/usr/share/OVMF/OVMF_VARS_4M.fd"));
+        Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
+        String x = ReplicaDefinition.build(manifest(efi), images, SAME_NAME, ovmf).xml();
+        assertTrue(x.contains("<loader readonly=\"yes\" secure=\"yes\" type=\"pflash\">/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>"), x);
+        assertTrue(x.contains("<nvram template=\"/usr/share/OVMF/OVMF_VARS_4M.fd\">/var/lib/amirror/replicas/" + UUID_1
+                + "/nvram.fd</nvram>"), x);
+        assertFalse(x.contains("/opt/firmware") || x.contains("files_VARS"), x);
+        var missing = assertThrows(DefinitionRefused.class, () -> ReplicaDefinition.build(manifest(efi), images, SAME_NAME,
+                only()));
+        assertTrue(missing.getMessage().contains("ovmf"), missing.getMessage());
+        var unknown = assertThrows(DefinitionRefused.class, () -> ReplicaDefinition.build(manifest(efi.replace(
+                "OVMF_CODE_4M.secboot.fd", "seabios.bin")), images, SAME_NAME, ovmf));
+        assertTrue(unknown.getMessage().contains("not an OVMF image"), unknown.getMessage());
+    }
+
+    @Test
+    void nicsJoinOnlyWhatTheStandbyAllowsAndTheRestIsDroppedWithANote() throws Exception {
+        Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
+        var strict = new ReplicaDefinition.Options("", Path.of("/run/amirror"), Path.of("/var/lib/amirror"),
+                new ReplicaDefinition.Allowlist(Set.of("office-lan"), Set.of(), List.of(Path.of("/boot")), null, null));
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(PRIMARY_XML), images, strict, KERNEL);
+        assertTrue(r.xml().contains("network=\"office-lan\""), r.xml());
+        assertFalse(r.xml().contains("bridge"), "br0 maps to br-sb, which this standby does not allow: " + r.xml());
+        assertTrue(r.notes().stream().anyMatch(n -> n.contains("bridge 'br-sb'") && n.contains("\"bridges\"")), r.notes().toString());
+    }
+
+    @Test
     void aSuffixRenamesAndDerivesAStableUuid() throws Exception {
         var o = new ReplicaDefinition.Options("-replica", Path.of("/run/amirror"), Path.of("/srv/amirror"), ALLOW);
         Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
