@@ -3,10 +3,10 @@ package io.amirror.bridge;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.Cli;
+import io.amirror.config.StandbyConfig;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
-import io.amirror.transport.Receiver;
-import io.amirror.transport.Tls;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -35,8 +34,9 @@ class BridgeCliTest {
         Identity standbyId = Identity.loadOrCreate(dir.resolve("standby"), "standby");
         DiskImage.Tools tools = new DiskImage.Tools(Path.of(BridgeServerTest.tool("qemu-img")),
                 Path.of(BridgeServerTest.tool("qemu-nbd")));
-        try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(me.fingerprint())),
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), dir.resolve("replicas"), tools, 3).start()) {
+        StandbyConfig standbyConfig = new StandbyConfig(dir, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                "127.0.0.1:0", List.of(me.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
+        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
             Path policy = dir.resolve("pbx.json");
             Files.writeString(policy, """
                     {"name": "pbx", "source": "bridge", "domains": {"names": ["pbx"]},

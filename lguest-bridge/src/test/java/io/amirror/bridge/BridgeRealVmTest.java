@@ -6,9 +6,11 @@ import io.amirror.lab.RealVmTest;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
 import io.amirror.spool.Spool;
+import io.amirror.config.StandbyConfig;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.StandbyLayout;
+import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
-import io.amirror.transport.Receiver;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
@@ -50,13 +52,14 @@ class BridgeRealVmTest {
         DiskImage.Tools tools = new DiskImage.Tools(lab.host().tool("qemu-img"), lab.host().tool("qemu-nbd"));
         Identity primaryId = Identity.loadOrCreate(work.resolve("primary"), "primary");
         Identity standbyId = Identity.loadOrCreate(work.resolve("standby"), "standby");
-        Path replicas = work.resolve("replicas");
+        Path replicas = StandbyLayout.of(work).replicas();
         ExecutorService pool = Executors.newFixedThreadPool(2);
         BridgeVolume volume = BridgeVolume.open(image, bridgeState, null, "bare-guest", "vda", List.of("qemu-system-x86_64"));
         BridgeServer server = BridgeServer.start(volume, bridgeState, nbd, null);
         Process qemu = null;
-        try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(primaryId.fingerprint())),
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), replicas, tools, 3).start()) {
+        StandbyConfig standbyConfig = new StandbyConfig(work, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                "127.0.0.1:0", List.of(primaryId.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
+        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
             Sender sender = new Sender(Tls.context(primaryId, Set.of(standbyId.fingerprint())),
                     new InetSocketAddress(InetAddress.getLoopbackAddress(), standby.port()), new TokenBucket(() -> 1e12),
                     30_000);

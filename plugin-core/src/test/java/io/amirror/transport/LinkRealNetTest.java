@@ -5,6 +5,7 @@ import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.NetnsLink;
+import io.amirror.lab.LabOptions;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,7 +47,7 @@ class LinkRealNetTest {
     static void setUp() throws Exception {
         primary = Identity.loadOrCreate(dir.resolve("primary"), "primary");
         standby = Identity.loadOrCreate(dir.resolve("standby-template"), "standby");
-        tools = new DiskImage.Tools(Path.of(TransportTest.tool("qemu-img")), Path.of(TransportTest.tool("qemu-nbd")));
+        tools = new DiskImage.Tools(Path.of(Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH).toString()), Path.of(Exec.which("qemu-nbd", LabOptions.DEFAULT_SEARCH_PATH).toString()));
         // incompressible content, so wire bytes are delta bytes: 1.2 MB for 1 Mbit/s, 8 MB for 10 Mbit/s
         small = delta("small", 1_200_000, 1);
         large = delta("large", 8_000_000, 2);
@@ -177,7 +178,7 @@ class LinkRealNetTest {
     static void assertReplica(Path state, String what) throws Exception {
         ReplicaDisk d = new ReplicaDisk(state.resolve("replicas"), DOM, "vda", tools, 3);
         assertEquals(1, d.state().point(), what);
-        assertEquals(0, Exec.run(java.time.Duration.ofMinutes(1), TransportTest.tool("qemu-img"), "compare", "-q",
+        assertEquals(0, Exec.run(java.time.Duration.ofMinutes(1), Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH).toString(), "compare", "-q",
                 "-f", "qcow2", "-F", "raw", d.image().toString(), image.toString()).exitCode(), what + ": replica differs");
     }
 }
