@@ -1,6 +1,7 @@
 package io.amirror.standby;
 
 import io.amirror.delta.DeltaFiles.StaleSourceException;
+import io.amirror.state.StateFormatException;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Ack;
 import io.amirror.transport.WireMessage.Offer;
@@ -59,9 +60,9 @@ final class IncomingTransfer implements AutoCloseable {
         boolean admitted = false;
         try {
             ReplicaDomain rd = replicas.domain(o.domain());
-            ReplicaDisk disk = replicas.disk(rd, o.disk());
             try (ReplicaDomain.Lock lock = rd.lock()) {
                 Replicas.refuseIfPromoted(rd);
+                ReplicaDisk disk = replicas.disk(rd, o.disk());
                 disk.recover();
                 Path file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
                 if (file == null) {
@@ -74,6 +75,10 @@ final class IncomingTransfer implements AutoCloseable {
                 return new Admission(new Resume(partial.held()), t);
             } catch (StandbyRefusal r) {
                 return new Admission(new Refuse(r.code(), r.getMessage()), null);
+            } catch (StateFormatException e) {
+                // a state file this standby cannot read (a newer amirror wrote it): say so, touch nothing
+                log.error("{} {}: {}", o.domain(), o.disk(), e.getMessage());
+                return new Admission(new Refuse(Refuse.INTERNAL, e.getMessage()), null);
             }
         } finally {
             if (!admitted) {
