@@ -1,9 +1,10 @@
 package io.amirror.bridge;
 
+import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.Cli;
-import io.amirror.config.StandbyConfig;
+import io.amirror.lab.QemuImg;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
@@ -16,6 +17,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -64,10 +66,10 @@ class BridgeCliTest {
                 // point is refused as STALE, and the next sync sends that block as data and repairs it
                 BridgeState st = BridgeState.read(dir.resolve("pbx.raw.amirror"));
                 Path replicaImage = new ReplicaDisk(dir.resolve("replicas"), st.uuid(), "vda", tools, 5).image();
-                new io.amirror.lab.QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
+                new QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
                 Path piece = dir.resolve("piece.bin");
                 byte[] whole = Files.readAllBytes(image);
-                Files.write(piece, java.util.Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
+                Files.write(piece, Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
                 Exec.run(List.of(BridgeServerTest.tool("qemu-io"), "-f", "raw", "-c", "write -s " + piece + " 2M 256k",
                         "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
                 String stale = Cli.cli(dir, "sync-stale", 1, "bridge", "sync", "--policy", policy.toString(),

@@ -122,6 +122,10 @@ public final class ReplicaDomain {
         return files.dir();
     }
 
+    StandbyLayout.DomainFiles files() {
+        return files;
+    }
+
     /** The disks that have received anything, by target name. */
     public List<String> diskNames() throws IOException {
         if (!Files.isDirectory(files.dir())) {

@@ -58,7 +58,7 @@ public final class ReplicaFailover {
         }
         String name = domain.definedName().orElseThrow(() -> new IllegalStateException("the replica of " + label
                 + " was never defined in libvirt; run the standby with libvirt, or define it by hand from "
-                + StandbyLayout.domain(domain.directory().getParent(), domain.uuid()).manifest()));
+                + domain.files().manifest()));
         Connect c = new Connect(libvirtUri);
         try {
             Domain dom = c.domainLookupByName(name);

@@ -87,10 +87,6 @@ public final class StandbyLayout {
         public Path promoted() {
             return dir.resolve("promoted.json");
         }
-
-        public Path disk(String name) {
-            return dir.resolve(name);
-        }
     }
 
     /** A disk's replica directory: the image with its recovery points, the apply journal, deltas on their way. */

@@ -5,6 +5,8 @@ import io.amirror.image.DiskImage;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Receiver;
 import io.amirror.transport.Tls;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.util.Set;
@@ -28,6 +30,8 @@ import java.util.function.Consumer;
  * standby's commands work on the same files, under the same locks, while the service runs.
  */
 public final class StandbyService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(StandbyService.class);
+
     private final StandbyConfig config;
     private final StandbyLayout layout;
     private final Identity identity;
@@ -48,12 +52,34 @@ public final class StandbyService implements AutoCloseable {
     /** Starts the standby of {@code config} as {@code identity}, applying with {@code tools}. */
     public static StandbyService start(StandbyConfig config, Identity identity, DiskImage.Tools tools) throws IOException {
         StandbyLayout layout = StandbyLayout.of(config.stateDir());
+        checkState(layout, tools);
         Replicas replicas = new Replicas(layout.replicas(), tools,
                 new ReplicaDisk.Retention(config.keep(), config.keepAge()));
         Consumer<ReplicaDomain> definer = definer(config, layout);
         Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.peers()), config.ca()),
                 config.listen()), () -> new StandbyConnection(replicas, definer));
         return new StandbyService(config, layout, identity, receiver.start());
+    }
+
+    /**
+     * Reads every replica's state files once, so one this amirror cannot read (of a newer format,
+     * or damaged) is named in the log at the start, not first at its primary's next point. Such a
+     * replica is refused request by request, with the same message; the others are served.
+     */
+    private static void checkState(StandbyLayout layout, DiskImage.Tools tools) throws IOException {
+        for (ReplicaDomain d : ReplicaDomain.all(layout.replicas(), tools)) {
+            try {
+                d.manifest();
+                d.definedName();
+                d.failoverPoint();
+                d.promoted();
+                for (String disk : d.diskNames()) {
+                    d.disk(disk, ReplicaDisk.Retention.count(1)).state();
+                }
+            } catch (IOException e) { // StateFormatException mostly; a damaged manifest too
+                log.error("the replica of {} cannot be served by this amirror: {}", d.uuid(), e.getMessage());
+            }
+        }
     }
 
     /** Who defines replica domains once a manifest is stored: libvirt's definer, or nobody. */

@@ -4,8 +4,8 @@ import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
-import io.amirror.lab.NetnsLink;
 import io.amirror.lab.LabOptions;
+import io.amirror.lab.NetnsLink;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.BeforeAll;
@@ -15,6 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.Random;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -79,7 +81,7 @@ class LinkRealNetTest {
         Files.createDirectories(s);
         for (String f : new String[] {"identity.p12", "identity.pass"}) {
             Files.copy(dir.resolve("standby-template").resolve(f), s.resolve(f),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    StandardCopyOption.REPLACE_EXISTING);
         }
         return s;
     }
@@ -178,7 +180,7 @@ class LinkRealNetTest {
     static void assertReplica(Path state, String what) throws Exception {
         ReplicaDisk d = new ReplicaDisk(state.resolve("replicas"), DOM, "vda", tools, 3);
         assertEquals(1, d.state().point(), what);
-        assertEquals(0, Exec.run(java.time.Duration.ofMinutes(1), Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH).toString(), "compare", "-q",
+        assertEquals(0, Exec.run(Duration.ofMinutes(1), Exec.which("qemu-img", LabOptions.DEFAULT_SEARCH_PATH).toString(), "compare", "-q",
                 "-f", "qcow2", "-F", "raw", d.image().toString(), image.toString()).exitCode(), what + ": replica differs");
     }
 }
