@@ -77,6 +77,10 @@ public final class ReplicaDisk {
         this(root, domain, disk, tools, Retention.count(keepPoints));
     }
 
+    /**
+     * The replica of {@code disk} of {@code domain} under {@code root}, the standby's replicas
+     * directory ({@link StandbyLayout#replicas()}).
+     */
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, Retention retention) {
         this.files = StandbyLayout.disk(root, domain, disk);
         this.domain = domain;
@@ -254,7 +258,8 @@ public final class ReplicaDisk {
             if (h.basePoint() != 0) {
                 throw new IOException("replica image " + image() + " is missing but the delta needs point " + h.basePoint());
             }
-            RecoveryPoints.qemuImg(tools, "create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(), Long.toString(h.virtualSize()));
+            RecoveryPoints.qemuImg(tools, "create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(),
+                    Long.toString(h.virtualSize()));
         }
         try (DiskImage img = openAtSize(h.virtualSize())) {
             DeltaFiles.apply(delta, img, sources);
