@@ -1,28 +1,36 @@
 package io.amirror.bridge;
 
+import io.amirror.config.StandbyConfig;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.image.DiskImage;
+import io.amirror.lab.Cli;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.RealVmTest;
-import io.amirror.delta.XzBlockCodec;
-import io.amirror.image.DiskImage;
 import io.amirror.spool.Spool;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.StandbyLayout;
+import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
-import io.amirror.transport.Receiver;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
 import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -50,13 +58,14 @@ class BridgeRealVmTest {
         DiskImage.Tools tools = new DiskImage.Tools(lab.host().tool("qemu-img"), lab.host().tool("qemu-nbd"));
         Identity primaryId = Identity.loadOrCreate(work.resolve("primary"), "primary");
         Identity standbyId = Identity.loadOrCreate(work.resolve("standby"), "standby");
-        Path replicas = work.resolve("replicas");
+        Path replicas = StandbyLayout.of(work).replicas();
         ExecutorService pool = Executors.newFixedThreadPool(2);
         BridgeVolume volume = BridgeVolume.open(image, bridgeState, null, "bare-guest", "vda", List.of("qemu-system-x86_64"));
         BridgeServer server = BridgeServer.start(volume, bridgeState, nbd, null);
         Process qemu = null;
-        try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(primaryId.fingerprint())),
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), replicas, tools, 3).start()) {
+        StandbyConfig standbyConfig = new StandbyConfig(work, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                "127.0.0.1:0", List.of(primaryId.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
+        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
             Sender sender = new Sender(Tls.context(primaryId, Set.of(standbyId.fingerprint())),
                     new InetSocketAddress(InetAddress.getLoopbackAddress(), standby.port()), new TokenBucket(() -> 1e12),
                     30_000);
@@ -105,10 +114,10 @@ class BridgeRealVmTest {
                 assertEquals(List.of(last.newPoint()), volume.state().points(), "older points retired after the ack");
 
                 // the bridge loses its state (a new host, a wiped directory): the replica is repaired by hashes
-                java.util.UUID uuid = volume.state().uuid();
+                UUID uuid = volume.state().uuid();
                 server.close();
                 volume.close();
-                io.amirror.util.FileTrees.delete(bridgeState);
+                FileTrees.delete(bridgeState);
                 volume = BridgeVolume.open(image, bridgeState, uuid, "bare-guest", "vda", List.of("qemu-system-x86_64"));
                 server = BridgeServer.start(volume, bridgeState, nbd, null);
             }
@@ -127,7 +136,7 @@ class BridgeRealVmTest {
 
             // the primary is gone: the standby writes the replica out for a bridge and prints the launcher
             Path restored = work.resolve("restored.raw");
-            String out = io.amirror.lab.Cli.cli(work, "bridge-failover", 0, "bridge", "failover", "bare-guest",
+            String out = Cli.cli(work, "bridge-failover", 0, "bridge", "failover", "bare-guest",
                     "--state", work.toString(), "--image", restored.toString());
             assertTrue(out.contains("then its launcher: qemu-system-x86_64"), out);
             assertEquals(-1, Files.mismatch(image, restored), "the restored disk is the primary's");
@@ -142,16 +151,16 @@ class BridgeRealVmTest {
             server.close();
             volume.close();
             pool.shutdownNow();
-            io.amirror.util.FileTrees.deleteQuietly(work);
+            FileTrees.deleteQuietly(work);
         }
     }
 
     /** Writes random blocks straight through the volume, as a guest would. */
     private record BridgeVolumeWriter(BridgeVolume volume) {
-        void write(long offset, int blocks) throws java.io.IOException {
+        void write(long offset, int blocks) throws IOException {
             byte[] b = new byte[blocks * DirtyMap.BLOCK];
-            new java.util.Random(offset).nextBytes(b);
-            volume.write(offset, java.nio.ByteBuffer.wrap(b));
+            new Random(offset).nextBytes(b);
+            volume.write(offset, ByteBuffer.wrap(b));
         }
     }
 

@@ -1,6 +1,5 @@
 package io.amirror.standby;
 
-import io.amirror.transport.Receiver;
 import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -19,7 +18,7 @@ import java.util.Optional;
  * it builds the replica XML ({@link ReplicaDefinition}) and defines it when it differs from what
  * was defined last. A replica that was promoted, or is running, is left alone: it is the domain now.
  */
-public final class ReplicaDefiner implements Receiver.ReplicaListener {
+public final class ReplicaDefiner {
     private static final Logger log = LoggerFactory.getLogger(ReplicaDefiner.class);
 
     private final String libvirtUri;
@@ -31,7 +30,7 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
         this.options = options;
     }
 
-    @Override
+    /** A manifest of {@code d} was stored: defines its replica, logging a failure (the next manifest tries again). */
     public synchronized void described(ReplicaDomain d) {
         try {
             define(d);
