@@ -8,6 +8,8 @@ import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
 import io.amirror.util.HostPort;
 
+import java.io.IOException;
+import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.util.Set;
 
@@ -23,12 +25,16 @@ public final class StandbyLink {
     private final AutoCompression compression = new AutoCompression();
     private volatile RateSchedule rate;
 
-    StandbyLink(Identity me, Policy.StandbyTarget target, RateSchedule rate) throws java.io.IOException {
+    /**
+     * @param timeout how long the standby may stay silent on a connection before it counts as lost
+     */
+    public StandbyLink(Identity me, Policy.StandbyTarget target, RateSchedule rate, Duration timeout)
+            throws IOException {
         this.target = target;
         this.rate = rate;
         TokenBucket bucket = new TokenBucket(() -> bytesPerSecondNow());
         this.sender = new Sender(Tls.context(me, Set.of(target.fingerprint()), null), HostPort.parse(target.address()),
-                bucket, 30_000);
+                bucket, Math.toIntExact(timeout.toMillis()));
     }
 
     /** On a reload: the new schedule applies from the next byte on. */
