@@ -174,6 +174,7 @@ public final class Replication {
         Optional<SpooledPoint> recorded = readPoint(ACKNOWLEDGED);
         Optional<SpooledPoint> acked = lastAcknowledged();
         if (acked.isEmpty()) {
+            DeltaEncoder.recover(maps, 0); // journals of a first point cut short
             return 0;
         }
         if (!acked.equals(recorded)) {

@@ -10,6 +10,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
@@ -63,7 +68,33 @@ public final class ReplicationCycle {
         this.status = status;
     }
 
+    /**
+     * Runs the cycle, holding {@code maps/<uuid>/cycle.lock} so that two processes (the daemon and
+     * a {@code bridge sync} by hand) never run cycles of one guest at once.
+     */
     public Outcome run() throws IOException {
+        Files.createDirectories(replication.mapDirectory());
+        try (FileChannel f = FileChannel.open(replication.mapDirectory().resolve("cycle.lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock lock = tryLock(f)) {
+            return runLocked();
+        }
+    }
+
+    private FileLock tryLock(FileChannel f) throws IOException {
+        FileLock lock;
+        try {
+            lock = f.tryLock();
+        } catch (OverlappingFileLockException sameProcess) {
+            lock = null;
+        }
+        if (lock == null) {
+            throw new IllegalStateException(replication.source().name() + " is being replicated by another cycle "
+                    + "(the daemon's, or a bridge sync): one at a time");
+        }
+        return lock;
+    }
+
+    private Outcome runLocked() throws IOException {
         String name = replication.source().name();
         status.uuid(replication.uuid().toString());
         Optional<Replication.SpooledPoint> left = replication.spooled();
@@ -81,7 +112,7 @@ public final class ReplicationCycle {
                     disk, bytes));
         }
         boolean firstPoint = replication.acknowledgedPoint() == 0;
-        XzBlockCodec.Preset preset = policy.compression() != null ? policy.compression()
+        XzBlockCodec.Preset preset = policy.compression() != null ? XzBlockCodec.Preset.parse(policy.compression())
                 : link.compression().next(firstPoint, link.bytesPerSecondNow());
         long t0 = System.nanoTime();
         Replication.Captured c;
@@ -90,8 +121,8 @@ public final class ReplicationCycle {
             c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
         } catch (PointSource.TrackingLostException e) {
             lost = e.getMessage();
-            log.warn("{}: the point source lost track of the writes ({}); starting anew and repairing the replica by "
-                    + "hashes", name, lost);
+            log.warn("{}: the chain of points broke ({}); starting a new chain and repairing the replica by hashes",
+                    name, lost);
             replication.resetTracking();
             c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
         }
@@ -114,8 +145,8 @@ public final class ReplicationCycle {
         sentBytes = 0;
         ship(c.spooled());
         if (lost != null || (c.full() && c.spooled().basePoint() != 0)) {
-            String what = (lost != null ? "write tracking lost (" + lost + ")" : "the source lost point "
-                    + c.spooled().basePoint()) + "; new tracking from point " + captured.newPoint() + ": "
+            String what = (lost != null ? "chain broken (" + lost + ")" : "the source holds no point "
+                    + c.spooled().basePoint()) + "; new chain from point " + captured.newPoint() + ": "
                     + captured.dataBytes() + " bytes read, " + stored + " bytes of delta sent to repair the replica";
             status.repaired(what);
             log.info("{}: repaired: {}", name, what);

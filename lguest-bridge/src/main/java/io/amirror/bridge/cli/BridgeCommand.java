@@ -22,8 +22,8 @@ import io.amirror.standby.ReplicaDomain;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
-import io.amirror.transport.RateSchedule;
 import io.amirror.util.HostPort;
+import io.amirror.util.WeeklyRate;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -153,7 +153,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         public Integer call() throws Exception {
             Policy p = policy != null ? bridgePolicy(policy) : commandLinePolicy();
             if (preset != null) {
-                p = withCompression(p, XzBlockCodec.Preset.parse(preset));
+                p = withCompression(p, XzBlockCodec.Preset.parse(preset).toString());
             }
             Function<Instant, Duration> wait = policy != null ? untilNext(p.rpo()) : null;
             if (every != null) {
@@ -214,12 +214,12 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             Duration rpo = every == null ? Duration.ofHours(1) : Durations.parse(every);
             return new Policy(name, "the command line", new Policy.DomainSelector(List.of(name), List.of(), null),
                     new Policy.StandbyTarget(to, peers.get(0)), new Policy.Rpo(rpo, null, rpo),
-                    rate == null ? null : RateSchedule.parse(rate), rate, List.of(), null, PolicyLoader.DEFAULT_KEEP,
+                    rate == null ? null : WeeklyRate.parse(rate), rate, List.of(), null, PolicyLoader.DEFAULT_KEEP,
                     Duration.ofDays(PolicyLoader.DEFAULT_KEEP_DAYS), false, rpo.multipliedBy(2), List.of(),
                     Policy.ReplicaMapping.NONE, new Policy.BridgeSource(null, socket, bridgeState), null);
         }
 
-        private static Policy withCompression(Policy p, XzBlockCodec.Preset c) {
+        private static Policy withCompression(Policy p, String c) {
             return new Policy(p.name(), p.file(), p.domains(), p.standby(), p.rpo(), p.bandwidth(), p.bandwidthText(),
                     p.blackouts(), c, p.keepPoints(), p.keepAge(), p.quiesce(), p.alertAfter(), p.alertCommand(),
                     p.replica(), p.bridge(), p.verifyEvery());
