@@ -1,39 +1,48 @@
 package io.amirror.bridge.cli;
 
 import io.amirror.bridge.BridgeClient;
+import io.amirror.bridge.BridgeServer;
 import io.amirror.bridge.BridgeSources;
+import io.amirror.bridge.BridgeState;
+import io.amirror.bridge.BridgeVolume;
 import io.amirror.capture.CaptureResult;
+import io.amirror.cli.CommandProvider;
+import io.amirror.config.ConfigException;
 import io.amirror.config.Durations;
+import io.amirror.config.Policy;
 import io.amirror.config.PolicyLoader;
 import io.amirror.config.PrimaryConfig;
+import io.amirror.delta.XzBlockCodec;
+import io.amirror.image.DiskImage;
 import io.amirror.primary.DomainStatus;
 import io.amirror.primary.Replication;
 import io.amirror.primary.ReplicationCycle;
 import io.amirror.primary.StandbyLink;
-import org.quartz.CronExpression;
-import io.amirror.bridge.BridgeServer;
-import io.amirror.bridge.BridgeState;
-import io.amirror.bridge.BridgeVolume;
-import io.amirror.cli.CommandProvider;
-import io.amirror.config.Policy;
-import io.amirror.standby.Promotion;
-import io.amirror.standby.ReplicaDisk;
-import io.amirror.standby.ReplicaDomain;
-import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
+import io.amirror.standby.Promotion;
+import io.amirror.standby.ReplicaDomain;
 import io.amirror.transport.Identity;
+import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
 import io.amirror.util.WeeklyRate;
+import org.quartz.CronExpression;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.text.ParseException;
-import java.time.Instant;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Date;
 import java.util.List;
+import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -47,8 +56,8 @@ import java.util.function.Function;
             BridgeCommand.Failover.class})
 public final class BridgeCommand implements Runnable, CommandProvider {
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @Spec
+    CommandSpec spec;
 
     @Override
     public Object command() {
@@ -82,7 +91,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         String name;
         @Option(names = "--uuid", description = "The guest's UUID, the first time (default: a new one; give the old "
                 + "one when the state directory was lost, so the replica is repaired, not resent).")
-        java.util.UUID uuid;
+        UUID uuid;
         @Option(names = "--disk", defaultValue = "vda", description = "The disk's name on the standby (default: vda).")
         String disk;
         @Option(names = "--launcher", description = "The guest's command line, kept for the standby (first time only).")
@@ -236,8 +245,8 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         return now -> Duration.between(now, cron.getNextValidTimeAfter(Date.from(now)).toInstant());
     }
 
-    static Policy bridgePolicy(Path file) throws io.amirror.config.ConfigException {
-        Policy p = io.amirror.config.PolicyLoader.load(file);
+    static Policy bridgePolicy(Path file) throws ConfigException {
+        Policy p = PolicyLoader.load(file);
         if (!p.bridged()) {
             throw new IllegalArgumentException(file + " is a policy of libvirt domains (amirror primary replicates "
                     + "those); a bridge policy has \"source\": \"bridge\"");
@@ -257,15 +266,15 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path image;
         @Option(names = "--point", paramLabel = "K", description = "Start from kept recovery point K.")
         Integer point;
-        @picocli.CommandLine.Parameters(index = "0", paramLabel = "GUEST", description = "The guest's name or UUID.")
+        @Parameters(index = "0", paramLabel = "GUEST", description = "The guest's name or UUID.")
         String guest;
 
         @Override
         public Integer call() throws Exception {
-            if (java.nio.file.Files.exists(image)) {
+            if (Files.exists(image)) {
                 throw new IllegalArgumentException(image + " exists; give a new path, the replica is written there");
             }
-            io.amirror.image.DiskImage.Tools tools = io.amirror.image.DiskImage.Tools.installed();
+            DiskImage.Tools tools = DiskImage.Tools.installed();
             ReplicaDomain d = ReplicaDomain.find(state.resolve("replicas"), guest, tools).orElseThrow(() ->
                     new IllegalArgumentException("this standby (" + state + ") holds no replica of '" + guest + "'"));
             var manifest = d.manifest().orElse(null);
@@ -282,9 +291,9 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             }
             Path replica = d.disk(d.diskNames().get(0)).image();
             Path partial = image.resolveSibling(image.getFileName() + ".partial");
-            io.amirror.util.Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
-                    partial.toString()), null, java.util.Map.of(), Duration.ofHours(12)).orThrow();
-            java.nio.file.Files.move(partial, image, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
+                    partial.toString()), null, Map.of(), Duration.ofHours(12)).orThrow();
+            Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
             System.out.println(guest + ": replica at point " + o.point() + " written to " + image);
             System.out.println("start it: amirror bridge serve --image " + image + " --socket SOCKET --uuid " + d.uuid()
                     + (manifest == null ? "" : " --name " + manifest.name()));
