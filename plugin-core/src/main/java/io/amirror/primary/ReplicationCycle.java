@@ -43,8 +43,8 @@ public final class ReplicationCycle {
     private static final Logger log = LoggerFactory.getLogger(ReplicationCycle.class);
 
     /**
-     * What a cycle did: the point it acknowledged last ({@code captured} is null when it only
-     * shipped a point left in the spool), its delta's size and the bytes sent for it.
+     * What a cycle did: the point it captured and the standby acknowledged, its delta's size and
+     * the bytes sent for it (a point left in the spool and shipped first is not counted).
      *
      * @param full     the point was read in full (a first point, or a repair by hashes)
      * @param repaired the source had lost track of the writes and was reset first
@@ -98,12 +98,10 @@ public final class ReplicationCycle {
         String name = replication.source().name();
         status.uuid(replication.uuid().toString());
         Optional<Replication.SpooledPoint> left = replication.spooled();
-        Outcome outcome = null;
         if (left.isPresent()) {
             log.info("{}: shipping point {} left in the spool by an earlier cycle", name, left.get().newPoint());
-            long total = ship(left.get());
+            ship(left.get());
             describe(left.get().newPoint());
-            outcome = new Outcome(left.get().basePoint(), left.get().newPoint(), false, false, null, total, sentBytes);
         }
         status.phase(DomainStatus.Phase.CAPTURING);
         if (replication.acknowledgedPoint() == 0) {
@@ -142,7 +140,7 @@ public final class ReplicationCycle {
             log.warn("{}: the point source holds no point {}: point {} was read in full and sends only the blocks "
                     + "whose hash differs from the replica", name, c.spooled().basePoint(), captured.newPoint());
         }
-        sentBytes = 0;
+        sentBytes = 0; // the new point's only
         ship(c.spooled());
         if (lost != null || (c.full() && c.spooled().basePoint() != 0)) {
             String what = (lost != null ? "chain broken (" + lost + ")" : "the source holds no point "
