@@ -1,20 +1,23 @@
 package io.amirror.bridge;
 
 import io.amirror.config.StandbyConfig;
-import io.amirror.delta.XzBlockCodec;
-import io.amirror.image.DiskImage;
 import io.amirror.lab.Cli;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.RealVmTest;
+import io.amirror.config.Policy;
+import io.amirror.config.PolicyLoader;
+import io.amirror.image.DiskImage;
+import io.amirror.primary.DomainStatus;
+import io.amirror.primary.Replication;
+import io.amirror.primary.ReplicationCycle;
+import io.amirror.primary.StandbyLink;
 import io.amirror.spool.Spool;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.StandbyLayout;
 import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Sender;
-import io.amirror.transport.Tls;
-import io.amirror.transport.TokenBucket;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
 import org.junit.jupiter.api.Test;
@@ -39,7 +42,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A guest no libvirt knows: a bare {@code qemu-system-x86_64} boots the lab kernel with its disk on
  * the bridge's NBD socket and writes it, while points are cut and replicated through the core's
- * pipeline to a standby receiver. The replica must equal the disk; a bridge that lost its state
+ * pipeline (the daemon's cycle, as for a libvirt domain) to a standby receiver. The replica must equal the disk; a bridge that lost its state
  * repairs the replica by hashes.
  */
 @RealVmTest
@@ -66,13 +69,16 @@ class BridgeRealVmTest {
         StandbyConfig standbyConfig = new StandbyConfig(work, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
                 "127.0.0.1:0", List.of(primaryId.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
         try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
-            Sender sender = new Sender(Tls.context(primaryId, Set.of(standbyId.fingerprint())),
-                    new InetSocketAddress(InetAddress.getLoopbackAddress(), standby.port()), new TokenBucket(() -> 1e12),
-                    30_000);
-            BridgeReplication replication = new BridgeReplication(new BridgeClient(bridgeState), nbd,
-                    work.resolve("primary"), new Spool(work.resolve("primary/spool"), 1L << 30), pool, 2,
-                    Duration.ofSeconds(60));
-            XzBlockCodec.Preset preset = XzBlockCodec.Preset.parse("1");
+            Path policyFile = work.resolve("bare-guest.json");
+            Files.writeString(policyFile, """
+                    {"name": "bare", "source": "bridge", "domains": {"names": ["bare-guest"]},
+                     "bridge": {"image": "%s", "socket": "%s", "state": "%s"},
+                     "standby": {"address": "127.0.0.1:%d", "fingerprint": "%s"},
+                     "rpo": {"interval": "1h"}, "compression": "1"}
+                    """.formatted(image, nbd, bridgeState, standby.port(), standbyId.fingerprint()));
+            Policy policy = PolicyLoader.load(policyFile);
+            Cycles replication = new Cycles(policy, new StandbyLink(primaryId, policy.standby(), null,
+                    Duration.ofSeconds(30)), work.resolve("primary"), pool);
 
             qemu = new ProcessBuilder(lab.host().tool("qemu-system-x86_64").toString(), "-machine", "pc,accel=tcg",
                     "-m", "256", "-display", "none", "-no-reboot", "-monitor", "none",
@@ -85,7 +91,7 @@ class BridgeRealVmTest {
                 guest.awaitReady(Duration.ofSeconds(180));
                 guest.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=16 count=32 conv=fsync 2>/dev/null");
 
-                BridgeReplication.Cycle first = replication.cycle(sender, preset);
+                ReplicationCycle.Outcome first = replication.run();
                 System.out.printf("bridge first point: %d bytes read, delta %d bytes%n", first.captured().dataBytes(),
                         first.deltaBytes());
                 assertEquals(0, first.basePoint());
@@ -100,7 +106,7 @@ class BridgeRealVmTest {
                         + "</dev/null >/dev/null 2>&1 & echo $! > /tmp/writer");
                 for (int i = 0; i < 3; i++) {
                     Thread.sleep(2000);
-                    BridgeReplication.Cycle c = replication.cycle(sender, preset);
+                    ReplicationCycle.Outcome c = replication.run();
                     System.out.printf("bridge point %d while writing: %d bytes read, delta %d bytes%n", c.newPoint(),
                             c.captured().dataBytes(), c.deltaBytes());
                     assertTrue(c.captured().dataBytes() < DISK / 4, "an incremental point reads what was written");
@@ -108,7 +114,7 @@ class BridgeRealVmTest {
                 guest.check("kill $(cat /tmp/writer); sleep 1; sync");
                 guest.check("dd if=/dev/zero of=/dev/vda bs=64k seek=200 count=4 conv=fsync 2>/dev/null && "
                         + "blkdiscard -o 2097152 -l 1048576 /dev/vda 2>/dev/null || true; sync");
-                BridgeReplication.Cycle last = replication.cycle(sender, preset);
+                ReplicationCycle.Outcome last = replication.run();
                 assertEquals(last.newPoint(), replica.state().point());
                 assertIdentical(lab, image, replica.image());
                 assertEquals(List.of(last.newPoint()), volume.state().points(), "older points retired after the ack");
@@ -125,10 +131,10 @@ class BridgeRealVmTest {
             qemu.destroyForcibly().waitFor();
             qemu = null;
             new BridgeVolumeWriter(volume).write(40L << 20, 3);
-            BridgeReplication.Cycle repair = replication.cycle(sender, preset);
+            ReplicationCycle.Outcome repair = replication.run();
             System.out.printf("bridge repair after lost state: %d bytes read, delta %d bytes, %d sent%n",
                     repair.captured().dataBytes(), repair.deltaBytes(), repair.sentBytes());
-            assertTrue(repair.repair());
+            assertTrue(repair.full() && repair.basePoint() != 0, "a repair by hashes after the standby's point");
             assertTrue(repair.deltaBytes() < 64 * 1024, "only the 3 changed blocks travel, not the disk: "
                     + repair.deltaBytes());
             ReplicaDisk replica = new ReplicaDisk(replicas, volume.state().uuid(), "vda", tools, 3);
@@ -141,7 +147,7 @@ class BridgeRealVmTest {
             assertTrue(out.contains("then its launcher: qemu-system-x86_64"), out);
             assertEquals(-1, Files.mismatch(image, restored), "the restored disk is the primary's");
             Sender.RefusedException refused = assertThrows(Sender.RefusedException.class,
-                    () -> replication.cycle(sender, preset), "a promoted replica takes no more deltas");
+                    () -> replication.run(), "a promoted replica takes no more deltas");
             assertTrue(refused.getMessage().contains("receives nothing more"),
                     refused.getMessage());
         } finally {
@@ -152,6 +158,16 @@ class BridgeRealVmTest {
             volume.close();
             pool.shutdownNow();
             FileTrees.deleteQuietly(work);
+        }
+    }
+
+    /** The daemon's cycle for the bridge guest, run by hand, one after another. */
+    private record Cycles(Policy policy, StandbyLink link, Path primaryState, ExecutorService pool) {
+        ReplicationCycle.Outcome run() throws IOException {
+            Spool spool = new Spool(primaryState.resolve("spool"), 1L << 30);
+            Replication r = new Replication(new BridgeSources().open(policy, primaryState, Duration.ofSeconds(60)),
+                    primaryState, spool, pool, 2);
+            return new ReplicationCycle(r, policy, link, spool, new DomainStatus(policy.name())).run();
         }
     }
 

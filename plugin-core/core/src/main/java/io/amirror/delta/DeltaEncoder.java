@@ -19,7 +19,7 @@ import java.util.concurrent.ExecutorService;
  *
  * <p>Caller's duties: call {@link #recover} before a capture (finishes a map commit a crash
  * interrupted); call {@link #abort()} if the capture fails (no partial delta or journal stays); call
- * {@link #acknowledged} when the standby acknowledges the point. {@code primary.DomainReplication}
+ * {@link #acknowledged} when the standby acknowledges the point. {@code primary.Replication}
  * does all three.
  */
 public final class DeltaEncoder implements CaptureSink {
