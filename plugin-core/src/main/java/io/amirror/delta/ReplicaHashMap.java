@@ -9,14 +9,19 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.Arrays;
+import java.util.Set;
 
 /**
  * A strong hash ({@link BlockHash}, 16 bytes) of every 4 KiB block of one disk as the standby holds
@@ -38,6 +43,9 @@ public final class ReplicaHashMap implements AutoCloseable {
     static final int VERSION = 1;
     static final int HEADER = 64;
     private static final byte[] UNKNOWN = new byte[BlockHash.LENGTH];
+    /** Hashes say what the disk holds, block by block: the map and its journals are the owner's only. */
+    private static final FileAttribute<Set<PosixFilePermission>> PRIVATE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     private final Path file;
     private final FileChannel ch;
@@ -54,8 +62,8 @@ public final class ReplicaHashMap implements AutoCloseable {
     /** Opens the map of a disk, creating an all-unknown one when there is none. */
     public static ReplicaHashMap open(Path file, long virtualSize) throws IOException {
         boolean exists = Files.exists(file);
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE), PRIVATE);
         try {
             if (!exists || ch.size() == 0) {
                 ReplicaHashMap m = new ReplicaHashMap(file, ch, virtualSize, 0);
@@ -338,7 +346,8 @@ public final class ReplicaHashMap implements AutoCloseable {
             this.path = path;
             this.forPoint = forPoint;
             this.out = new DataOutputStream(new BufferedOutputStream(
-                    new DigestOutputStream(Files.newOutputStream(path), md), 1 << 16));
+                    new DigestOutputStream(Channels.newOutputStream(FileChannel.open(path, Set.of(StandardOpenOption.CREATE,
+                            StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE), PRIVATE)), md), 1 << 16));
             out.writeLong(MAGIC); // under the seal's digest, like every record
             out.writeShort(VERSION);
         }

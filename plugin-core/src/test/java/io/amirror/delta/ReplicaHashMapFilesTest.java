@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -70,6 +71,8 @@ class ReplicaHashMapFilesTest {
                 j.zero(0, 8);
                 j.seal();
             }
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(map.journalFile(1))));
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("vda.map"))));
             ByteBuffer h = ByteBuffer.wrap(Files.readAllBytes(map.journalFile(1)));
             assertEquals(ReplicaHashMap.Journal.MAGIC, h.getLong());
             assertEquals(ReplicaHashMap.Journal.VERSION, h.getShort());
