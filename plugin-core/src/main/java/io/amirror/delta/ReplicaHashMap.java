@@ -266,7 +266,16 @@ public final class ReplicaHashMap implements AutoCloseable {
     // ------------------------------------------------------------------ journal and commit
 
     Path journalFile(int forPoint) {
-        return file.resolveSibling(file.getFileName() + ".pending-" + forPoint);
+        return journalFile(file, forPoint);
+    }
+
+    private static Path journalFile(Path mapFile, int forPoint) {
+        return mapFile.resolveSibling(mapFile.getFileName() + ".pending-" + forPoint);
+    }
+
+    /** Removes the journal of a delta to {@code forPoint} that will never be acknowledged (its capture failed). */
+    static void discardJournal(Path mapFile, int forPoint) throws IOException {
+        Files.deleteIfExists(journalFile(mapFile, forPoint));
     }
 
     /** Starts the journal of the delta that will bring the replica to {@code forPoint}. */
