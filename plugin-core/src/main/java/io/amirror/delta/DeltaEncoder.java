@@ -141,8 +141,8 @@ public final class DeltaEncoder implements CaptureSink {
                 journal.close();
             }
             if (map != null) {
-                map.close();
                 ReplicaHashMap.discardJournal(mapFile(mapDir, disk), newPoint);
+                map.close();
             }
             for (DiskDelta d : done) {
                 spool.discard(d.entry());
