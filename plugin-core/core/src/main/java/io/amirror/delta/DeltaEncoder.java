@@ -141,12 +141,12 @@ public final class DeltaEncoder implements CaptureSink {
                 journal.close();
             }
             if (map != null) {
-                Files.deleteIfExists(map.journalFile(newPoint));
+                ReplicaHashMap.discardJournal(mapFile(mapDir, disk), newPoint);
                 map.close();
             }
             for (DiskDelta d : done) {
-                Files.deleteIfExists(d.entry().file());
-                Files.deleteIfExists(mapDir.resolve(d.disk() + ".map.pending-" + newPoint));
+                spool.discard(d.entry());
+                ReplicaHashMap.discardJournal(mapFile(mapDir, d.disk()), newPoint);
             }
         } catch (IOException ignored) {
             // best effort: leftovers are superseded by the next capture's delta and journal
