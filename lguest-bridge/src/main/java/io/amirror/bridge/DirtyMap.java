@@ -1,10 +1,13 @@
 package io.amirror.bridge;
 
+import io.amirror.util.AtomicFiles;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,8 +23,8 @@ import java.util.List;
  * range, not per write.
  *
  * <p>File: a 32-byte header (magic {@code AMXDIRTY}, version, block size, block count) and the bits,
- * bit {@code b % 8} of byte {@code b / 8} for block {@code b}. Not thread-safe: the volume calls it
- * under its write lock.
+ * bit {@code b % 8} of byte {@code b / 8} for block {@code b}. A map of another version is refused and
+ * left as it is. Not thread-safe: the volume calls it under its write lock.
  */
 public final class DirtyMap implements AutoCloseable {
     public static final int BLOCK = 4096;
@@ -55,8 +58,8 @@ public final class DirtyMap implements AutoCloseable {
             c.write(ByteBuffer.allocate(1), HEADER + (blocks + 7) / 8 - 1); // sized; the bits read as zero
             c.force(true);
         }
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        io.amirror.util.AtomicFiles.syncDirectory(file.getParent());
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.syncDirectory(file.getParent());
         return open(file, size);
     }
 
@@ -70,8 +73,17 @@ public final class DirtyMap implements AutoCloseable {
             }
             h.flip();
             long blocks = blocksOf(size);
-            if (h.remaining() < HEADER || h.getLong() != MAGIC || h.getInt() != VERSION || h.getInt() != BLOCK
-                    || h.getLong() != blocks || c.size() != HEADER + (blocks + 7) / 8) {
+            if (h.remaining() < HEADER || h.getLong() != MAGIC) {
+                throw new IOException(file + " is not a dirty map (truncated or corrupt)");
+            }
+            int version = h.getInt();
+            if (version != VERSION) {
+                throw new IOException(file + " is dirty map version " + Integer.toUnsignedString(version)
+                        + (Integer.compareUnsigned(version, VERSION) > 0
+                        ? ", newer than this amirror reads (" + VERSION + "); run the amirror that wrote it"
+                        : ", which this amirror does not read"));
+            }
+            if (h.getInt() != BLOCK || h.getLong() != blocks || c.size() != HEADER + (blocks + 7) / 8) {
                 throw new IOException(file + " is not a dirty map of a " + size + "-byte disk");
             }
             byte[] bits = new byte[(int) ((blocks + 7) / 8)];

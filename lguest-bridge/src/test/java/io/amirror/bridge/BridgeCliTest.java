@@ -1,13 +1,13 @@
 package io.amirror.bridge;
 
+import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.Cli;
 import io.amirror.lab.QemuImg;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.StandbyService;
 import io.amirror.transport.Identity;
-import io.amirror.transport.Receiver;
-import io.amirror.transport.Tls;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -18,9 +18,9 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -38,8 +38,9 @@ class BridgeCliTest {
         Identity standbyId = Identity.loadOrCreate(dir.resolve("standby"), "standby");
         DiskImage.Tools tools = new DiskImage.Tools(Path.of(Exec.tool("qemu-img")),
                 Path.of(Exec.tool("qemu-nbd")));
-        try (Receiver standby = new Receiver(Tls.listen(Tls.context(standbyId, Set.of(me.fingerprint())),
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), dir.resolve("replicas"), tools, 3).start()) {
+        StandbyConfig standbyConfig = new StandbyConfig(dir, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                "127.0.0.1:0", List.of(me.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
+        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
             Path policy = dir.resolve("pbx.json");
             Files.writeString(policy, """
                     {"name": "pbx", "source": "bridge", "domains": {"names": ["pbx"]},
@@ -70,7 +71,7 @@ class BridgeCliTest {
                 new QemuImg(tools.qemuImg()).rot(replicaImage, (1 << 20) + 4096 + 9);
                 Path piece = dir.resolve("piece.bin");
                 byte[] whole = Files.readAllBytes(image);
-                Files.write(piece, java.util.Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
+                Files.write(piece, Arrays.copyOfRange(whole, 1 << 20, (1 << 20) + (256 << 10)));
                 Exec.run(List.of(Exec.tool("qemu-io"), "-f", "raw", "-c", "write -s " + piece + " 2M 256k",
                         "nbd+unix:///?socket=" + socket), null, Map.of(), Duration.ofSeconds(30)).orThrow();
                 String stale = Cli.cli(dir, "sync-stale", 1, "bridge", "sync", "--policy", policy.toString(),

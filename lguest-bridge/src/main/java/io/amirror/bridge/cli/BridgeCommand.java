@@ -1,35 +1,53 @@
 package io.amirror.bridge.cli;
 
 import io.amirror.bridge.BridgeClient;
-import io.amirror.bridge.BridgeReplication;
 import io.amirror.bridge.BridgeServer;
+import io.amirror.bridge.BridgeSources;
 import io.amirror.bridge.BridgeState;
 import io.amirror.bridge.BridgeVolume;
+import io.amirror.capture.CaptureResult;
 import io.amirror.cli.CommandProvider;
+import io.amirror.config.ConfigException;
+import io.amirror.config.Durations;
 import io.amirror.config.Policy;
-import io.amirror.standby.Promotion;
-import io.amirror.standby.ReplicaDisk;
-import io.amirror.standby.ReplicaDomain;
+import io.amirror.config.PolicyLoader;
+import io.amirror.config.PrimaryConfig;
 import io.amirror.delta.XzBlockCodec;
+import io.amirror.image.DiskImage;
+import io.amirror.primary.DomainStatus;
+import io.amirror.primary.Replication;
+import io.amirror.primary.ReplicationCycle;
+import io.amirror.primary.StandbyLink;
 import io.amirror.spool.Spool;
+import io.amirror.standby.Promotion;
+import io.amirror.standby.ReplicaDomain;
 import io.amirror.transport.Identity;
-import io.amirror.transport.RateSchedule;
-import io.amirror.transport.Sender;
-import io.amirror.transport.Tls;
-import io.amirror.transport.TokenBucket;
+import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
+import io.amirror.util.WeeklyRate;
+import org.quartz.CronExpression;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.text.ParseException;
 import java.time.Duration;
-import java.time.ZonedDateTime;
+import java.time.Instant;
+import java.util.Date;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Function;
 
 /** {@code amirror bridge}: serve a guest's disk through the bridge, and replicate it. */
 @Command(name = "bridge", mixinStandardHelpOptions = true,
@@ -38,8 +56,8 @@ import java.util.concurrent.Executors;
             BridgeCommand.Failover.class})
 public final class BridgeCommand implements Runnable, CommandProvider {
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @Spec
+    CommandSpec spec;
 
     @Override
     public Object command() {
@@ -73,7 +91,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         String name;
         @Option(names = "--uuid", description = "The guest's UUID, the first time (default: a new one; give the old "
                 + "one when the state directory was lost, so the replica is repaired, not resent).")
-        java.util.UUID uuid;
+        UUID uuid;
         @Option(names = "--disk", defaultValue = "vda", description = "The disk's name on the standby (default: vda).")
         String disk;
         @Option(names = "--launcher", description = "The guest's command line, kept for the standby (first time only).")
@@ -109,7 +127,9 @@ public final class BridgeCommand implements Runnable, CommandProvider {
     }
 
     @Command(name = "sync", mixinStandardHelpOptions = true,
-            description = "Cut a point on a running bridge and ship it to the standby; with --every, keep doing so.")
+            description = {"Cut a point on a running bridge and ship it to the standby; with --every, keep doing so.",
+                    "The cycle is the primary daemon's (which replicates bridge policies on their schedule, with "
+                            + "status, metrics, verify and alerts): do not run both for one guest."})
     static final class Sync implements Callable<Integer> {
         @Option(names = "--policy", paramLabel = "FILE", description = "A policy with source \"bridge\": the bridge, the "
                 + "standby, the RPO (as --every), the bandwidth, the compression and the retention come from it.")
@@ -118,8 +138,11 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path bridgeState;
         @Option(names = "--socket", description = "The bridge's NBD unix socket.")
         Path socket;
+        @Option(names = "--config", paramLabel = "FILE", description = "The primary's configuration: spool limit, "
+                + "threads and timeouts (default: /etc/amirror/primary.json if it exists; missing means all defaults).")
+        Path config;
         @Option(names = "--state", required = true,
-                description = "This primary's state directory: its key pair, and bridge/ for maps and spool.")
+                description = "This primary's state directory: its key pair, the hash maps and the spool.")
         Path state;
         @Option(names = "--to", paramLabel = "HOST:PORT")
         String to;
@@ -127,8 +150,8 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         List<String> peers = List.of();
         @Option(names = "--rate", paramLabel = "SCHEDULE", description = "Link limit, e.g. '1mbit'.")
         String rate;
-        @Option(names = "--preset", defaultValue = "6", description = "xz preset, 0-9 with an optional e (default: 6; "
-                + "a policy's \"auto\" is 6 here).")
+        @Option(names = "--preset", description = "xz preset, 0-9 with an optional e (default: the policy's "
+                + "compression; \"auto\" or no policy: chosen from the link's rate, as the daemon does).")
         String preset;
         @Option(names = "--every", paramLabel = "DURATION", description = "Repeat at this interval, e.g. 5m.")
         String every;
@@ -137,84 +160,93 @@ public final class BridgeCommand implements Runnable, CommandProvider {
 
         @Override
         public Integer call() throws Exception {
-            ReplicaDisk.Retention retention = BridgeReplication.DEFAULT_RETENTION;
-            RateSchedule schedule = rate == null ? RateSchedule.constant(1e12) : RateSchedule.parse(rate);
-            java.util.function.Function<java.time.Instant, Duration> wait = null;
-            if (policy != null) {
-                Policy p = bridgePolicy(policy);
-                bridgeState = p.bridge().state();
-                socket = p.bridge().socket();
-                to = p.standby().address();
-                peers = List.of(p.standby().fingerprint());
-                if (p.bandwidth() != null) {
-                    schedule = p.bandwidth();
-                }
-                if (p.compression() != null) {
-                    preset = p.compression().toString();
-                }
-                retention = new ReplicaDisk.Retention(p.keepPoints(), p.keepAge());
-                wait = untilNext(p.rpo());
+            Policy p = policy != null ? bridgePolicy(policy) : commandLinePolicy();
+            if (preset != null) {
+                p = withCompression(p, XzBlockCodec.Preset.parse(preset).toString());
             }
+            Function<Instant, Duration> wait = policy != null ? untilNext(p.rpo()) : null;
             if (every != null) {
-                Duration d = io.amirror.config.Durations.parse(every);
+                Duration d = Durations.parse(every);
                 wait = now -> d;
             }
             if (once) {
                 wait = null;
             }
-            if (bridgeState == null || socket == null || to == null || peers.isEmpty()) {
-                throw new IllegalArgumentException("give --policy FILE, or --bridge-state, --socket, --to and --peer");
-            }
-            final RateSchedule limit = schedule;
-            Sender sender = new Sender(Tls.context(Identity.load(state), Set.copyOf(peers), null), HostPort.parse(to),
-                    new TokenBucket(() -> limit.rateAt(ZonedDateTime.now())), 30_000);
-            ExecutorService pool = Executors.newFixedThreadPool(2);
+            PrimaryConfig cfg = (config != null ? PrimaryConfig.load(config, true)
+                    : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false)).withStateDir(state);
+            PrimaryConfig.Timeouts timeouts = cfg.timeouts();
+            StandbyLink link = new StandbyLink(Identity.load(state), p.standby(), p.bandwidth(), timeouts.link());
+            DomainStatus status = new DomainStatus(p.domains().names().get(0));
+            status.assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter());
+            Spool spool = new Spool(state.resolve("spool"), cfg.spoolLimitBytes());
+            ExecutorService pool = Executors.newFixedThreadPool(cfg.threads());
             try {
-                // maps and spool of bridge guests apart from the libvirt daemon's, which sweeps its own spool
-                Path own = state.resolve("bridge");
-                BridgeReplication r = new BridgeReplication(new BridgeClient(bridgeState), socket, own,
-                        new Spool(own.resolve("spool"), 8L << 30), pool, 2, Duration.ofSeconds(60));
                 while (true) {
-                    BridgeReplication.Cycle c;
+                    Replication r = new Replication(new BridgeSources().open(p, state, timeouts.disk()), state, spool,
+                            pool, cfg.threads());
+                    ReplicationCycle.Outcome c;
+                    status.cycleStarted();
                     try {
-                        c = r.cycle(sender, XzBlockCodec.Preset.parse(preset), retention);
-                    } catch (java.io.IOException e) {
+                        c = new ReplicationCycle(r, p, link, spool, status).run();
+                        status.cycleEnded(null);
+                    } catch (IOException e) {
+                        status.cycleEnded(e);
                         if (wait == null) {
                             throw e;
                         }
                         System.err.println("amirror: cycle failed, trying again at the next point: " + e.getMessage());
-                        Thread.sleep(wait.apply(java.time.Instant.now()).toMillis());
+                        Thread.sleep(wait.apply(Instant.now()).toMillis());
                         continue;
                     }
-                    System.out.printf("point %d from %d%s: %s; delta %d bytes, %d sent%n", c.newPoint(), c.basePoint(),
-                            c.repair() ? " (repair by hashes)" : "",
-                            c.captured() == null ? "pending point shipped"
-                                    : c.captured().dataBytes() + " bytes read, " + c.captured().zeroBytes() + " zero",
+                    boolean repair = c.full() && c.basePoint() != 0;
+                    System.out.printf("point %d from %d%s: %d bytes read, %d zero; delta %d bytes, %d sent%n",
+                            c.newPoint(), c.basePoint(), repair ? " (repair by hashes)" : "", c.captured().dataBytes(),
+                            c.captured().disks().stream().mapToLong(CaptureResult.DiskStats::zeroBytes).sum(),
                             c.deltaBytes(), c.sentBytes());
                     System.out.flush();
                     if (wait == null) {
                         return 0;
                     }
-                    Thread.sleep(wait.apply(java.time.Instant.now()).toMillis());
+                    Thread.sleep(wait.apply(Instant.now()).toMillis());
                 }
             } finally {
                 pool.shutdownNow();
             }
         }
+
+        /** The policy the options describe when no policy file is given. */
+        private Policy commandLinePolicy() throws IOException {
+            if (bridgeState == null || socket == null || to == null || peers.isEmpty()) {
+                throw new IllegalArgumentException("give --policy FILE, or --bridge-state, --socket, --to and --peer");
+            }
+            String name = BridgeState.read(bridgeState).name();
+            Duration rpo = every == null ? Duration.ofHours(1) : Durations.parse(every);
+            return new Policy(name, "the command line", new Policy.DomainSelector(List.of(name), List.of(), null),
+                    new Policy.StandbyTarget(to, peers.get(0)), new Policy.Rpo(rpo, null, rpo),
+                    rate == null ? null : WeeklyRate.parse(rate), rate, List.of(), null, PolicyLoader.DEFAULT_KEEP,
+                    Duration.ofDays(PolicyLoader.DEFAULT_KEEP_DAYS), false, rpo.multipliedBy(2), List.of(),
+                    Policy.ReplicaMapping.NONE, new Policy.BridgeSource(null, socket, bridgeState), null);
+        }
+
+        private static Policy withCompression(Policy p, String c) {
+            return new Policy(p.name(), p.file(), p.domains(), p.standby(), p.rpo(), p.bandwidth(), p.bandwidthText(),
+                    p.blackouts(), c, p.keepPoints(), p.keepAge(), p.quiesce(), p.alertAfter(), p.alertCommand(),
+                    p.replica(), p.bridge(), p.verifyEvery());
+        }
     }
 
     /** How long from a moment to the next point an RPO asks for. */
-    static java.util.function.Function<java.time.Instant, Duration> untilNext(Policy.Rpo rpo) throws java.text.ParseException {
+    static Function<Instant, Duration> untilNext(Policy.Rpo rpo) throws ParseException {
         if (rpo.interval() != null) {
             Duration d = rpo.interval();
             return now -> d;
         }
-        org.quartz.CronExpression cron = new org.quartz.CronExpression(rpo.cron());
-        return now -> Duration.between(now, cron.getNextValidTimeAfter(java.util.Date.from(now)).toInstant());
+        CronExpression cron = new CronExpression(rpo.cron());
+        return now -> Duration.between(now, cron.getNextValidTimeAfter(Date.from(now)).toInstant());
     }
 
-    static Policy bridgePolicy(Path file) throws io.amirror.config.ConfigException {
-        Policy p = io.amirror.config.PolicyLoader.load(file);
+    static Policy bridgePolicy(Path file) throws ConfigException {
+        Policy p = PolicyLoader.load(file);
         if (!p.bridged()) {
             throw new IllegalArgumentException(file + " is a policy of libvirt domains (amirror primary replicates "
                     + "those); a bridge policy has \"source\": \"bridge\"");
@@ -234,15 +266,15 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path image;
         @Option(names = "--point", paramLabel = "K", description = "Start from kept recovery point K.")
         Integer point;
-        @picocli.CommandLine.Parameters(index = "0", paramLabel = "GUEST", description = "The guest's name or UUID.")
+        @Parameters(index = "0", paramLabel = "GUEST", description = "The guest's name or UUID.")
         String guest;
 
         @Override
         public Integer call() throws Exception {
-            if (java.nio.file.Files.exists(image)) {
+            if (Files.exists(image)) {
                 throw new IllegalArgumentException(image + " exists; give a new path, the replica is written there");
             }
-            io.amirror.image.DiskImage.Tools tools = io.amirror.image.DiskImage.Tools.installed();
+            DiskImage.Tools tools = DiskImage.Tools.installed();
             ReplicaDomain d = ReplicaDomain.find(state.resolve("replicas"), guest, tools).orElseThrow(() ->
                     new IllegalArgumentException("this standby (" + state + ") holds no replica of '" + guest + "'"));
             var manifest = d.manifest().orElse(null);
@@ -259,9 +291,9 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             }
             Path replica = d.disk(d.diskNames().get(0)).image();
             Path partial = image.resolveSibling(image.getFileName() + ".partial");
-            io.amirror.util.Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
-                    partial.toString()), null, java.util.Map.of(), Duration.ofHours(12)).orThrow();
-            java.nio.file.Files.move(partial, image, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
+                    partial.toString()), null, Map.of(), Duration.ofHours(12)).orThrow();
+            Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
             System.out.println(guest + ": replica at point " + o.point() + " written to " + image);
             System.out.println("start it: amirror bridge serve --image " + image + " --socket SOCKET --uuid " + d.uuid()
                     + (manifest == null ? "" : " --name " + manifest.name()));

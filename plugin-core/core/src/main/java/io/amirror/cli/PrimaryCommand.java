@@ -6,6 +6,7 @@ import io.amirror.control.ControlServer;
 import io.amirror.primary.PrimaryService;
 import io.amirror.util.HostPort;
 import io.amirror.control.HookEventQueue;
+import io.amirror.image.DiskImage;
 import io.amirror.libvirt.LibvirtSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,7 +19,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
-import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -50,15 +50,16 @@ final class PrimaryCommand implements Callable<Integer> {
         if (control != null) {
             cfg = cfg.withControlListen(HostPort.parse(control));
         }
-        io.amirror.image.DiskImage.Tools tools = io.amirror.image.DiskImage.Tools.installed();
+        DiskImage.Tools tools = DiskImage.Tools.installed();
         LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri());
         DomainCapture capture = new DomainCapture(new DomainCapture.Options(tools.qemuNbd(), tools.qemuImg(), cfg.scratchDir(),
-                Duration.ofSeconds(120)));
+                cfg.timeouts().disk()));
         CountDownLatch stop = new CountDownLatch(1);
         try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {
             service.start();
             try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir());
-                 HookEventQueue events = new HookEventQueue(cfg.stateDir(), service::onHookEvent).start()) {
+                 HookEventQueue events = new HookEventQueue(cfg.stateDir(),
+                         e -> service.onHookEvent(e.operation(), e.subOperation(), e.domain())).start()) {
                 onSignal("HUP", () -> reload(service, "SIGHUP"));
                 Thread watcher = watchPolicies(cfg.policyDir(), service);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));

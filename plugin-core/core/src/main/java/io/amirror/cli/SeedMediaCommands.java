@@ -8,7 +8,7 @@ import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
 import io.amirror.libvirt.LibvirtSession;
-import io.amirror.primary.DomainReplication;
+import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
 import io.amirror.standby.ReplicaManifest;
 import io.amirror.standby.SeedMedia;
@@ -58,18 +58,18 @@ final class SeedMediaCommands {
             ExecutorService pool = Executors.newFixedThreadPool(2);
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
-                DomainReplication r = new DomainReplication(d, cfg.stateDir(), new DomainCapture(new DomainCapture.Options(
+                Replication r = Replication.ofDomain(d, cfg.stateDir(), new DomainCapture(new DomainCapture.Options(
                         tools.qemuNbd(), tools.qemuImg(), cfg.scratchDir(), Duration.ofSeconds(120))),
                         new Spool(cfg.stateDir().resolve("spool"), cfg.spoolLimitBytes()), pool, 2);
                 long t0 = System.nanoTime();
-                DomainReplication.Captured c = r.captureSeed(XzBlockCodec.Preset.parse(preset));
-                ReplicaManifest m = new ReplicaManifest(r.uuid(), d.getName(), c.pending().newPoint(), d.getXMLDesc(3),
+                Replication.Captured c = r.captureSeed(XzBlockCodec.Preset.parse(preset));
+                ReplicaManifest m = new ReplicaManifest(r.uuid(), d.getName(), c.spooled().newPoint(), d.getXMLDesc(3),
                         p == null ? java.util.Map.of() : p.replica().networks(),
                         p == null ? java.util.Map.of() : p.replica().bridges(),
                         p == null ? PolicyLoader.DEFAULT_KEEP : p.keepPoints(),
                         (p == null ? Duration.ofDays(PolicyLoader.DEFAULT_KEEP_DAYS) : p.keepAge()).toSeconds(), null);
                 List<DeltaEncoder.DiskDelta> deltas = c.deltas();
-                SeedMedia.Index index = SeedMedia.write(dir, r.uuid(), d.getName(), c.pending().newPoint(),
+                SeedMedia.Index index = SeedMedia.write(dir, r.uuid(), d.getName(), c.spooled().newPoint(),
                         deltas.stream().map(x -> x.entry().file()).toList(),
                         deltas.stream().map(DeltaEncoder.DiskDelta::disk).toList(), m);
                 for (SeedMedia.Disk x : index.disks()) {
@@ -122,7 +122,7 @@ final class SeedMediaCommands {
             PrimaryConfig cfg = settings.config();
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
-                boolean waiting = DomainReplication.cancelSeed(cfg.stateDir(), java.util.UUID.fromString(d.getUUIDString()));
+                boolean waiting = Replication.cancelSeed(cfg.stateDir(), java.util.UUID.fromString(d.getUUIDString()));
                 System.out.println(waiting ? domain + ": the seed's point will go over "
                         + "the link" : domain + ": no seed was waiting");
             }

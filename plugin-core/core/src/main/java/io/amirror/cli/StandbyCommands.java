@@ -1,33 +1,35 @@
 package io.amirror.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.amirror.config.ConfigException;
+import io.amirror.config.Durations;
+import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
+import io.amirror.standby.ReplicaFailover;
 import io.amirror.standby.Promotion;
-import io.amirror.standby.ReplicaDefiner;
 import io.amirror.standby.ReplicaDefinition;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.ReplicaDomain;
-import io.amirror.standby.ReplicaManifest;
-import io.amirror.transport.Identity;
-import io.amirror.transport.Receiver;
-import io.amirror.transport.Tls;
-import io.amirror.util.HostPort;
-import org.libvirt.Connect;
-import org.libvirt.Domain;
+import io.amirror.standby.ReplicaReport;
+import io.amirror.standby.StandbyLayout;
+import io.amirror.standby.StandbyService;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
-import io.amirror.config.ConfigException;
-import io.amirror.config.StandbyConfig;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -39,7 +41,7 @@ final class StandbyCommands {
     }
 
     static Path replicas(LinkCommands.StateDir s) {
-        return s.path.resolve("replicas");
+        return StandbyLayout.of(s.path).replicas();
     }
 
     static ReplicaDomain find(LinkCommands.StateDir s, String domain) throws IOException {
@@ -65,12 +67,13 @@ final class StandbyCommands {
 
         /** For the commands outside the daemon: the limits of the standby's configuration file, with these options. */
         ReplicaDefinition.Options options(Path state) throws ConfigException {
+            StandbyLayout layout = StandbyLayout.of(state);
             StandbyConfig.ReplicaLimits file = StandbyConfig.replicaLimits(StandbyConfig.DEFAULT_FILE);
             List<Path> dirs = new ArrayList<>(file.kernelDirs());
             dirs.addAll(kernelDirs);
-            return new ReplicaDefinition.Options(suffix, socketDir != null ? socketDir : state.resolve("sockets"), state,
-                    ReplicaDefinition.Allowlist.of(new StandbyConfig.ReplicaLimits(file.networks(), file.bridges(), dirs,
-                            file.emulator(), file.firmwareDir())));
+            return new ReplicaDefinition.Options(suffix, socketDir != null ? socketDir : layout.sockets(),
+                    layout.stateDir(), ReplicaDefinition.Allowlist.of(new StandbyConfig.ReplicaLimits(file.networks(),
+                    file.bridges(), dirs, file.emulator(), file.firmwareDir())));
         }
     }
 
@@ -108,7 +111,7 @@ final class StandbyCommands {
         boolean noDefine;
 
         /** The options given on this command line, as fields of the configuration file. */
-        com.fasterxml.jackson.databind.node.ObjectNode overrides() {
+        ObjectNode overrides() {
             var o = StandbyConfig.overrides();
             var given = spec.commandLine().getParseResult();
             if (given.hasMatchedOption("--state")) {
@@ -164,17 +167,8 @@ final class StandbyCommands {
                 System.out.println("standby configuration ok: " + cfg.describe());
                 return ExitCodes.OK;
             }
-            Identity me = Identity.load(cfg.stateDir());
-            DiskImage.Tools tools = DiskImage.Tools.installed();
-            Path absState = cfg.stateDir().toAbsolutePath();
-            Receiver.ReplicaListener definer = !cfg.defineReplicas() ? d -> {
-            } : new ReplicaDefiner(cfg.libvirtUri(), new ReplicaDefinition.Options(cfg.replicaSuffix(),
-                    cfg.socketDirOrDefault(), absState, ReplicaDefinition.Allowlist.of(cfg.replicaLimits())));
-            try (Receiver r = new Receiver(Tls.listen(Tls.context(me, Set.copyOf(cfg.peers()), cfg.ca()), cfg.listen()),
-                    absState.resolve("replicas"), tools, new ReplicaDisk.Retention(cfg.keep(), cfg.keepAge()),
-                    definer).start()) {
-                System.out.println("standby listening on " + cfg.listenText() + " as " + me.fingerprint() + " ("
-                        + cfg.describe() + ")");
+            try (StandbyService standby = StandbyService.start(cfg)) {
+                System.out.println(standby.describe());
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
                 stop.await();
@@ -199,17 +193,16 @@ final class StandbyCommands {
 
         @Override
         public Integer call() throws Exception {
-            java.time.Duration limit = maxAge == null ? null : io.amirror.config.Durations.parse(maxAge);
-            java.time.Instant now = java.time.Instant.now();
-            List<io.amirror.standby.ReplicaReport.Entry> entries = io.amirror.standby.ReplicaReport.of(
-                    replicas(stateDir), DiskImage.Tools.installed(), now, limit);
+            Duration limit = maxAge == null ? null : Durations.parse(maxAge);
+            Instant now = Instant.now();
+            List<ReplicaReport.Entry> entries = ReplicaReport.of(replicas(stateDir), DiskImage.Tools.installed(), now,
+                    limit);
             if (json) {
-                var doc = new java.util.LinkedHashMap<String, Object>();
+                var doc = new LinkedHashMap<String, Object>();
                 doc.put("now", now.toString());
                 doc.put("maxAgeSeconds", limit == null ? null : limit.toSeconds());
                 doc.put("replicas", entries);
-                System.out.println(new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
-                        .writeValueAsString(doc));
+                System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(doc));
             } else {
                 System.out.printf("%-24s %-7s %-22s %-8s %-7s %-10s %s%n", "DOMAIN", "POINT", "APPLIED", "AGE", "KEPT",
                         "ON DISK", "STATE");
@@ -219,8 +212,7 @@ final class StandbyCommands {
                             e.appliedAt() == null ? "-" : e.appliedAt().replaceFirst("\\.\\d+Z$", "Z"),
                             e.ageSeconds() == null ? "-" : Progress.duration(e.ageSeconds()),
                             e.disks().stream().mapToInt(d -> d.points().size()).min().orElse(0),
-                            Progress.bytes(e.disks().stream().mapToLong(io.amirror.standby.ReplicaReport.Disk::allocatedBytes)
-                                    .sum()),
+                            Progress.bytes(e.disks().stream().mapToLong(ReplicaReport.Disk::allocatedBytes).sum()),
                             e.health().equals("stale") ? "STALE (older than " + maxAge + ")"
                                     : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
                                     + e.promoted().at() : e.health());
@@ -284,46 +276,16 @@ final class StandbyCommands {
         public Integer call() throws Exception {
             ReplicaDomain d = find(stateDir, domain);
             String label = d.definedName().orElse(domain);
+            ReplicaFailover failover = new ReplicaFailover(d, label, definition.libvirtUri,
+                    definition.options(stateDir.path), System.out::println);
             if (point != null) {
-                if (d.promoted().isPresent()) {
-                    throw new Promotion.Refused(label + " was already started as the domain at point "
-                            + d.promoted().get().point() + "; its replica no longer has points to choose from");
-                }
-                d.requestFailoverPoint(point);
+                failover.choosePoint(point);
                 if (noStart) {
                     System.out.println(label + ": the next start rolls the replica to point " + point);
                     return 0;
                 }
             }
-            if (!noStart && d.promoted().isEmpty()) { // the definition is current before the start (no lock held)
-                new ReplicaDefiner(definition.libvirtUri, definition.options(stateDir.path.toAbsolutePath())).define(d);
-            }
-            Promotion.Outcome o = Promotion.prepare(d, label);
-            o.steps().forEach(s -> System.out.println(label + ": " + s));
-            System.out.println(label + ": replica at point " + o.point() + ", ready to run");
-            if (noStart) {
-                return 0;
-            }
-            if (d.manifest().map(ReplicaManifest::bridged).orElse(false)) {
-                System.out.println(label + " is a bridge guest: start it with 'amirror bridge failover', or by hand from "
-                        + "the replica image with its launcher: " + String.join(" ", d.manifest().get().launcher()));
-                return 0;
-            }
-            String name = d.definedName().orElseThrow(() -> new IllegalStateException("the replica of " + domain
-                    + " was never defined in libvirt; run the standby with libvirt, or define it by hand from "
-                    + d.directory().resolve("manifest.json")));
-            Connect c = new Connect(definition.libvirtUri);
-            try {
-                Domain dom = c.domainLookupByName(name);
-                if (dom.isActive() == 1) {
-                    System.out.println(name + " is running");
-                } else {
-                    dom.create();
-                    System.out.println(name + " started");
-                }
-            } finally {
-                c.close();
-            }
+            failover.run(!noStart);
             return 0;
         }
     }
@@ -344,7 +306,7 @@ final class StandbyCommands {
             @Mixin
             LinkCommands.StateDir stateDir;
             @Parameters(index = "0", paramLabel = "DOMAIN-UUID")
-            java.util.UUID domain;
+            UUID domain;
             @Option(names = "--disk", required = true, description = "The disk's target, e.g. vda.")
             String disk;
             @Option(names = "--image", required = true, paramLabel = "IMAGE", description = "The copy (raw or qcow2).")
@@ -374,18 +336,11 @@ final class StandbyCommands {
             @Override
             public Integer call() throws Exception {
                 String xml = new String(System.in.readNBytes(16 << 20), StandardCharsets.UTF_8);
-                var marker = ReplicaDefinition.marker(xml);
-                if (marker.isEmpty()) {
-                    return 0;
-                }
-                String name = ReplicaDefinition.parse(xml).getDocumentElement().getElementsByTagName("name").item(0)
-                        .getTextContent();
-                ReplicaDomain d = new ReplicaDomain(marker.get().stateDir().resolve("replicas"), marker.get().source(),
-                        DiskImage.Tools.installed());
-                Promotion.Outcome o = Promotion.prepare(d, name);
-                if (!o.earlier()) {
-                    o.steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
-                    System.err.println("amirror: " + name + ": replica promoted at point " + o.point());
+                var start = Promotion.prepareStart(xml, DiskImage.Tools.installed());
+                if (start.isPresent() && !start.get().outcome().earlier()) {
+                    String name = start.get().name();
+                    start.get().outcome().steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
+                    System.err.println("amirror: " + name + ": replica promoted at point " + start.get().outcome().point());
                 }
                 return 0;
             }

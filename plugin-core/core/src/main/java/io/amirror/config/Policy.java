@@ -1,8 +1,7 @@
 package io.amirror.config;
 
-import io.amirror.delta.XzBlockCodec;
-import io.amirror.transport.RateSchedule;
 import io.amirror.util.WeekWindow;
+import io.amirror.util.WeeklyRate;
 
 import java.time.Duration;
 import java.util.List;
@@ -14,13 +13,14 @@ import java.util.Optional;
  *
  * @param rpo         how often a new point is due: an interval or a Quartz cron expression
  * @param bandwidth   the uplink rate by time of week; {@code null} means unlimited
- * @param compression {@code null} for {@code auto}, otherwise a fixed xz preset
+ * @param compression {@code null} for {@code auto}, otherwise a fixed xz preset as written ({@code 6}, {@code 9e});
+ *                    the encoder reads it (config holds plain values: it depends on no stage)
  * @param alertAfter  the age of the newest standby point at which the RPO counts as missed
  * @param verifyEvery how often the replica is verified end to end, after a cycle; {@code null}: only when asked
  */
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
-                     RateSchedule bandwidth, String bandwidthText, List<WeekWindow> blackouts,
-                     XzBlockCodec.Preset compression, int keepPoints, Duration keepAge, boolean quiesce,
+                     WeeklyRate bandwidth, String bandwidthText, List<WeekWindow> blackouts,
+                     String compression, int keepPoints, Duration keepAge, boolean quiesce,
                      Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge,
                      Duration verifyEvery) {
 

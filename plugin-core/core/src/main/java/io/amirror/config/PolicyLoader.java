@@ -4,9 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.DeserializationFeature;
-import io.amirror.delta.XzBlockCodec;
-import io.amirror.transport.RateSchedule;
 import io.amirror.util.WeekWindow;
+import io.amirror.util.WeeklyRate;
 import org.quartz.CronExpression;
 
 import java.io.IOException;
@@ -148,7 +147,7 @@ public final class PolicyLoader {
                 errors.add(new ConfigError(file, "/rpo/cron", e.getMessage(), "make it fire at least once a week"));
             }
         }
-        RateSchedule bandwidth = null;
+        WeeklyRate bandwidth = null;
         String bandwidthText = null;
         JsonNode bw = d.path("bandwidth");
         if (bw.isObject()) {
@@ -168,7 +167,7 @@ public final class PolicyLoader {
             text.append("otherwise ").append(bw.get("limit").asText());
             bandwidthText = text.toString();
             try {
-                bandwidth = RateSchedule.parse(bandwidthText);
+                bandwidth = WeeklyRate.parse(bandwidthText);
             } catch (IllegalArgumentException e) {
                 if (errors.isEmpty()) {
                     errors.add(new ConfigError(file, "/bandwidth", e.getMessage(), "write rates like 256kbit or 1mbit"));
@@ -186,11 +185,8 @@ public final class PolicyLoader {
                         "give a window that ends after it starts; split one that crosses midnight in two"));
             }
         }
-        XzBlockCodec.Preset compression = null;
         String c = d.path("compression").asText("auto");
-        if (!c.equals("auto")) {
-            compression = new XzBlockCodec.Preset(c.charAt(0) - '0', c.endsWith("e"));
-        }
+        String compression = c.equals("auto") ? null : c; // the schema admits a digit and an optional e
         JsonNode ret = d.path("retention");
         Duration alertAfter = rpo == null ? null : rpo.target().multipliedBy(2);
         JsonNode al = d.path("alerts");

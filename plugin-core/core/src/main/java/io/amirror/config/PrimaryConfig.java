@@ -6,6 +6,7 @@ import io.amirror.util.HostPort;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -15,7 +16,18 @@ import java.util.TreeMap;
  * missing file means all defaults.
  */
 public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, String libvirtUri, InetSocketAddress controlListen,
-                            long spoolLimitBytes, int threads, int concurrentCycles, Map<String, String> quartz) {
+                            long spoolLimitBytes, int threads, int concurrentCycles, Timeouts timeouts,
+                            Map<String, String> quartz) {
+
+    /**
+     * How long a stalled peer is waited for before a cycle fails.
+     *
+     * @param disk one read of a guest's disk through NBD
+     * @param link silence of the standby on a connection
+     */
+    public record Timeouts(Duration disk, Duration link) {
+        public static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(120), Duration.ofSeconds(30));
+    }
 
     public static final Path DEFAULT_FILE = Path.of("/etc/amirror/primary.json");
     public static final int DEFAULT_CONTROL_PORT = 9750;
@@ -24,7 +36,7 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
         return new PrimaryConfig(Path.of("/var/lib/amirror"), Path.of("/etc/amirror/policies.d"),
                 Path.of("/var/lib/libvirt/amirror"), "qemu:///system",
                 new InetSocketAddress("127.0.0.1", DEFAULT_CONTROL_PORT), 20L << 30,
-                Runtime.getRuntime().availableProcessors(), 2, Map.of());
+                Runtime.getRuntime().availableProcessors(), 2, Timeouts.DEFAULT, Map.of());
     }
 
     /** Reads {@code file}; a missing default file is all defaults, a missing named file is an error. */
@@ -54,7 +66,13 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
                 d.path("libvirtUri").asText(def.libvirtUri()), listen,
                 d.has("spoolLimit") ? bytes(d.get("spoolLimit").asText()) : def.spoolLimitBytes(),
                 d.path("threads").asInt(def.threads()), d.path("concurrentCycles").asInt(def.concurrentCycles()),
+                new Timeouts(duration(d.path("timeouts"), "disk", def.timeouts().disk()),
+                        duration(d.path("timeouts"), "link", def.timeouts().link())),
                 Map.copyOf(quartz));
+    }
+
+    private static Duration duration(JsonNode d, String field, Duration def) {
+        return d.has(field) ? Durations.parse(d.get(field).asText()) : def;
     }
 
     private static Path path(JsonNode d, String field, Path def) {
@@ -73,22 +91,22 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
     }
 
     public PrimaryConfig withStateDir(Path p) {
-        return new PrimaryConfig(p, policyDir, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+        return new PrimaryConfig(p, policyDir, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withScratchDir(Path p) {
-        return new PrimaryConfig(stateDir, policyDir, p, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+        return new PrimaryConfig(stateDir, policyDir, p, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withLibvirtUri(String u) {
-        return new PrimaryConfig(stateDir, policyDir, scratchDir, u, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, u, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withPolicyDir(Path p) {
-        return new PrimaryConfig(stateDir, p, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, quartz);
+        return new PrimaryConfig(stateDir, p, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withControlListen(InetSocketAddress a) {
-        return new PrimaryConfig(stateDir, policyDir, scratchDir, libvirtUri, a, spoolLimitBytes, threads, concurrentCycles, quartz);
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, libvirtUri, a, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 }

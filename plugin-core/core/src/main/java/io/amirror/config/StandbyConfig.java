@@ -57,6 +57,18 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
         }
     }
 
+    public StandbyConfig {
+        replicaLimits = replicaLimits == null ? ReplicaLimits.NONE : replicaLimits;
+    }
+
+    /** A configuration whose replicas may use nothing beyond what is always safe ({@link ReplicaLimits#NONE}). */
+    public StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
+                         String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
+                         int keepDays) {
+        this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
+                ReplicaLimits.NONE);
+    }
+
     public static final Path DEFAULT_FILE = Path.of("/etc/amirror/standby.json");
     static final String COMMAND_LINE = "the command line";
 

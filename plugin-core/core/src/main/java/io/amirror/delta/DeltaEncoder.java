@@ -19,7 +19,7 @@ import java.util.concurrent.ExecutorService;
  *
  * <p>Caller's duties: call {@link #recover} before a capture (finishes a map commit a crash
  * interrupted); call {@link #abort()} if the capture fails (no partial delta or journal stays); call
- * {@link #acknowledged} when the standby acknowledges the point. {@code primary.DomainReplication}
+ * {@link #acknowledged} when the standby acknowledges the point. {@code primary.Replication}
  * does all three.
  */
 public final class DeltaEncoder implements CaptureSink {
@@ -141,12 +141,12 @@ public final class DeltaEncoder implements CaptureSink {
                 journal.close();
             }
             if (map != null) {
-                Files.deleteIfExists(map.journalFile(newPoint));
+                ReplicaHashMap.discardJournal(mapFile(mapDir, disk), newPoint);
                 map.close();
             }
             for (DiskDelta d : done) {
-                Files.deleteIfExists(d.entry().file());
-                Files.deleteIfExists(mapDir.resolve(d.disk() + ".map.pending-" + newPoint));
+                spool.discard(d.entry());
+                ReplicaHashMap.discardJournal(mapFile(mapDir, d.disk()), newPoint);
             }
         } catch (IOException ignored) {
             // best effort: leftovers are superseded by the next capture's delta and journal

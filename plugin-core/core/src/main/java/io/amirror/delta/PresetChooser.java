@@ -1,5 +1,7 @@
 package io.amirror.delta;
 
+import io.amirror.util.WeeklyRate;
+
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -68,28 +70,6 @@ public final class PresetChooser {
 
     /** Parses rates like {@code 1mbit}, {@code 256kbit/s}, {@code 10Mbit}, {@code 2000000} (bits/s); returns bytes/s. */
     public static double parseRate(String s) {
-        String t = s.trim().toLowerCase().replace("/s", "").replace("bps", "bit");
-        double mult = 1;
-        if (t.endsWith("kbit")) {
-            mult = 1e3;
-            t = t.substring(0, t.length() - 4);
-        } else if (t.endsWith("mbit")) {
-            mult = 1e6;
-            t = t.substring(0, t.length() - 4);
-        } else if (t.endsWith("gbit")) {
-            mult = 1e9;
-            t = t.substring(0, t.length() - 4);
-        } else if (t.endsWith("bit")) {
-            t = t.substring(0, t.length() - 3);
-        }
-        try {
-            double bits = Double.parseDouble(t.trim()) * mult;
-            if (!(bits > 0) || Double.isInfinite(bits)) {
-                throw new NumberFormatException();
-            }
-            return bits / 8;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("not a link rate: '" + s + "' (examples: 256kbit, 1mbit, 10Mbit/s)");
-        }
+        return WeeklyRate.parseRate(s);
     }
 }

@@ -1,25 +1,36 @@
 package io.amirror.delta;
 
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.Arrays;
+import java.util.Set;
 
 /**
  * A strong hash ({@link BlockHash}, 16 bytes) of every 4 KiB block of one disk as the standby holds
  * it at the last acknowledged point: the primary's knowledge of the replica. A dirty block whose
  * new hash equals the map's is not sent. 16 bytes per 4 KiB is 0.4 % of the disk.
  *
- * <p>File: a 64-byte header (magic, version, block size, virtual size, point) then one entry per
- * block. An all-zero entry means "unknown" and never matches.
+ * <p>File: a 64-byte header (magic {@code AMHMAP1\n}, version 1, block size, virtual size, point)
+ * then one entry per block. An all-zero entry means "unknown" and never matches. A map of another
+ * version is refused, never rewritten. This class is the only writer of the map and its journals.
  *
  * <p>The map changes only when the standby acknowledges a point. While a delta is encoded its
  * resulting hashes go to a journal ({@link Journal}, {@code <map>.pending-<point>}); on the ack,
@@ -29,8 +40,12 @@ import java.util.Arrays;
  */
 public final class ReplicaHashMap implements AutoCloseable {
     static final long MAGIC = 0x414D484D4150310AL; // "AMHMAP1\n"
+    static final int VERSION = 1;
     static final int HEADER = 64;
     private static final byte[] UNKNOWN = new byte[BlockHash.LENGTH];
+    /** Hashes say what the disk holds, block by block: the map and its journals are the owner's only. */
+    private static final FileAttribute<Set<PosixFilePermission>> PRIVATE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     private final Path file;
     private final FileChannel ch;
@@ -47,8 +62,8 @@ public final class ReplicaHashMap implements AutoCloseable {
     /** Opens the map of a disk, creating an all-unknown one when there is none. */
     public static ReplicaHashMap open(Path file, long virtualSize) throws IOException {
         boolean exists = Files.exists(file);
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        FileChannel ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE), PRIVATE);
         try {
             if (!exists || ch.size() == 0) {
                 ReplicaHashMap m = new ReplicaHashMap(file, ch, virtualSize, 0);
@@ -79,7 +94,7 @@ public final class ReplicaHashMap implements AutoCloseable {
     /** Opens an existing map at whatever size it has. */
     public static ReplicaHashMap openExisting(Path file) throws IOException {
         if (!Files.exists(file)) {
-            throw new java.nio.file.NoSuchFileException(file.toString());
+            throw new NoSuchFileException(file.toString());
         }
         long size;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -91,10 +106,22 @@ public final class ReplicaHashMap implements AutoCloseable {
     /** Virtual size and point from a map file's header, after checking magic, version and block size. */
     private static long[] readHeader(FileChannel ch, Path file) throws IOException {
         ByteBuffer h = ByteBuffer.allocate(HEADER);
-        ch.read(h, 0);
+        while (h.hasRemaining() && ch.read(h, h.position()) > 0) {
+            // read the whole header
+        }
         h.flip();
-        if (h.remaining() < HEADER || h.getLong() != MAGIC || h.getShort() != 1 || h.getInt() != DeltaFormat.BLOCK_SIZE) {
-            throw new IOException(file + " is not an amirror hash map (or of another version)");
+        if (h.remaining() < HEADER || h.getLong() != MAGIC) {
+            throw new IOException(file + " is not an amirror hash map (truncated or corrupt)");
+        }
+        int version = Short.toUnsignedInt(h.getShort());
+        if (version != VERSION) {
+            throw new IOException(file + " is hash map version " + version + (version > VERSION
+                    ? ", newer than this amirror reads (" + VERSION + "); run the amirror that wrote it"
+                    : ", which this amirror does not read"));
+        }
+        int blockSize = h.getInt();
+        if (blockSize != DeltaFormat.BLOCK_SIZE) {
+            throw new IOException(file + " is a hash map of " + blockSize + "-byte blocks, not " + DeltaFormat.BLOCK_SIZE);
         }
         return new long[] {h.getLong(), h.getInt()};
     }
@@ -230,7 +257,7 @@ public final class ReplicaHashMap implements AutoCloseable {
     }
 
     private void writeHeader() throws IOException {
-        ByteBuffer h = ByteBuffer.allocate(HEADER).putLong(MAGIC).putShort((short) 1).putInt(DeltaFormat.BLOCK_SIZE)
+        ByteBuffer h = ByteBuffer.allocate(HEADER).putLong(MAGIC).putShort((short) VERSION).putInt(DeltaFormat.BLOCK_SIZE)
                 .putLong(virtualSize).putInt(point);
         h.position(HEADER).flip();
         ch.write(h, 0);
@@ -239,7 +266,16 @@ public final class ReplicaHashMap implements AutoCloseable {
     // ------------------------------------------------------------------ journal and commit
 
     Path journalFile(int forPoint) {
-        return file.resolveSibling(file.getFileName() + ".pending-" + forPoint);
+        return journalFile(file, forPoint);
+    }
+
+    private static Path journalFile(Path mapFile, int forPoint) {
+        return mapFile.resolveSibling(mapFile.getFileName() + ".pending-" + forPoint);
+    }
+
+    /** Removes the journal of a delta to {@code forPoint} that will never be acknowledged (its capture failed). */
+    static void discardJournal(Path mapFile, int forPoint) throws IOException {
+        Files.deleteIfExists(journalFile(mapFile, forPoint));
     }
 
     /** Starts the journal of the delta that will bring the replica to {@code forPoint}. */
@@ -256,7 +292,7 @@ public final class ReplicaHashMap implements AutoCloseable {
         if (!Files.exists(j)) {
             throw new IOException("no hash map journal for point " + acked + " (" + j + ")");
         }
-        try (DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(j)))) {
+        try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(j)))) {
             Journal.replay(in, j, this);
         }
         ch.force(true);
@@ -294,11 +330,19 @@ public final class ReplicaHashMap implements AutoCloseable {
     }
 
     /**
-     * The resulting block hashes of one delta, written as it is encoded. Records: DATA (block, hash),
-     * ZERO (first block, count), and a final SEAL with a SHA-256 of everything before it; a journal
-     * without a valid seal is incomplete and is never applied.
+     * The resulting block hashes of one delta, written as it is encoded. A 10-byte header (magic
+     * {@code AMHJRNL\n}, version 1), then records: DATA (block, hash), ZERO (first block, count), and
+     * a final SEAL with a SHA-256 of everything before it; a journal without a valid seal is
+     * incomplete and is never applied.
+     *
+     * <p>Version 0, written before journals had a header, is the same records without it; it is
+     * still applied, so a point pending across an upgrade commits. Its first byte is a record type
+     * (1, 2 or 0xFF), which the magic's first byte ('A') never is.
      */
     public static final class Journal implements DeltaWriter.ResultListener, AutoCloseable {
+        static final long MAGIC = 0x414D484A524E4C0AL; // "AMHJRNL\n"
+        static final int VERSION = 1;
+        static final int HEADER = 10;
         static final int DATA = 1;
         static final int ZERO = 2;
         static final int SEAL = 0xFF;
@@ -310,8 +354,11 @@ public final class ReplicaHashMap implements AutoCloseable {
         Journal(Path path, int forPoint) throws IOException {
             this.path = path;
             this.forPoint = forPoint;
-            this.out = new DataOutputStream(new java.io.BufferedOutputStream(
-                    new java.security.DigestOutputStream(Files.newOutputStream(path), md), 1 << 16));
+            this.out = new DataOutputStream(new BufferedOutputStream(
+                    new DigestOutputStream(Channels.newOutputStream(FileChannel.open(path, Set.of(StandardOpenOption.CREATE,
+                            StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE), PRIVATE)), md), 1 << 16));
+            out.writeLong(MAGIC); // under the seal's digest, like every record
+            out.writeShort(VERSION);
         }
 
         @Override
@@ -321,7 +368,7 @@ public final class ReplicaHashMap implements AutoCloseable {
                 out.writeLong(block);
                 out.write(hash);
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
         }
 
@@ -332,7 +379,7 @@ public final class ReplicaHashMap implements AutoCloseable {
                 out.writeLong(firstBlock);
                 out.writeLong(count);
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
         }
 
@@ -356,9 +403,10 @@ public final class ReplicaHashMap implements AutoCloseable {
         }
 
         static void replay(DataInputStream in, Path path, ReplicaHashMap map) throws IOException {
-            // first pass: verify the seal, so a torn journal changes nothing
+            // first pass: check the version and verify the seal, so a torn journal changes nothing
             byte[] all = Files.readAllBytes(path);
-            if (all.length < 1 + 4 + 32 || Byte.toUnsignedInt(all[all.length - 37]) != SEAL) {
+            int version = version(all, path);
+            if (all.length < (version == 0 ? 0 : HEADER) + 1 + 4 + 32 || Byte.toUnsignedInt(all[all.length - 37]) != SEAL) {
                 throw new IOException("hash map journal " + path + " is not sealed: the delta it belongs to was "
                         + "never completed");
             }
@@ -366,6 +414,9 @@ public final class ReplicaHashMap implements AutoCloseable {
             md.update(all, 0, all.length - 32);
             if (!MessageDigest.isEqual(md.digest(), Arrays.copyOfRange(all, all.length - 32, all.length))) {
                 throw new IOException("hash map journal " + path + " is corrupt");
+            }
+            if (version > 0) {
+                in.skipNBytes(HEADER);
             }
             byte[] hash = new byte[BlockHash.LENGTH];
             while (true) {
@@ -386,6 +437,28 @@ public final class ReplicaHashMap implements AutoCloseable {
                     throw new IOException("hash map journal " + path + " holds an unknown record " + type);
                 }
             }
+        }
+
+        /** The journal's version: 0 for one without a header, else its header's; a newer one is refused. */
+        static int version(byte[] all, Path path) throws IOException {
+            if (all.length == 0) {
+                throw new IOException("hash map journal " + path + " is empty: the delta it belongs to was never completed");
+            }
+            int first = Byte.toUnsignedInt(all[0]);
+            if (first == DATA || first == ZERO || first == SEAL) {
+                return 0;
+            }
+            ByteBuffer h = ByteBuffer.wrap(all);
+            if (all.length < HEADER || h.getLong() != MAGIC) {
+                throw new IOException(path + " is not an amirror hash map journal");
+            }
+            int version = Short.toUnsignedInt(h.getShort());
+            if (version != VERSION) {
+                throw new IOException("hash map journal " + path + " is version " + version + (version > VERSION
+                        ? ", newer than this amirror reads (" + VERSION + "); run the amirror that wrote it"
+                        : ", which this amirror does not read"));
+            }
+            return version;
         }
 
         private static void checkBlock(ReplicaHashMap map, long first, long count) throws IOException {

@@ -1,7 +1,7 @@
 package io.amirror.libvirt;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
+import io.amirror.state.StateFile;
+import io.amirror.state.StateFormatException;
 import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
@@ -13,11 +13,19 @@ import java.util.regex.Pattern;
 
 /**
  * {@link ChainStore} in a state directory: {@code <root>/chains/<uuid>/chain.json} and one
- * {@code amirror.<N>.xml} per checkpoint, each replaced atomically.
+ * {@code amirror.<N>.xml} per checkpoint, each replaced atomically. The only writer of
+ * {@code chains/}.
+ *
+ * <p>{@code chain.json} is the {@link #CHAIN} kind of state file; format 0 (before formats) held
+ * the same fields. The checkpoint XMLs are libvirt's {@code domaincheckpoint} documents exactly as
+ * libvirt gave them, for a REDEFINE; their format is libvirt's, so they carry none of ours.
  */
 public final class FileChainStore implements ChainStore {
     private static final Pattern UUID = Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** {@code chains/<uuid>/chain.json}: format 1 is format 0 with its format field. */
+    static final StateFile<ChainState> CHAIN = StateFile.of("chain state", ChainState.class, 1)
+            .migrating(0, legacy -> legacy);
 
     private final Path root;
 
@@ -34,29 +42,29 @@ public final class FileChainStore implements ChainStore {
 
     @Override
     public ChainState load(String uuid, String name) throws IOException {
-        Path f = dir(uuid).resolve("chain.json");
-        if (!Files.exists(f)) {
+        Path f = chainFile(uuid);
+        Optional<ChainState> s = CHAIN.read(f);
+        if (s.isEmpty()) {
             return ChainState.empty(uuid, name);
         }
-        try {
-            ChainState s = JSON.readValue(f.toFile(), ChainState.class);
-            if (!s.domainUuid().equals(uuid)) {
-                throw new IOException(f + " belongs to domain " + s.domainUuid());
-            }
-            return s;
-        } catch (com.fasterxml.jackson.core.JacksonException | IllegalArgumentException e) {
-            throw new IOException("corrupt chain state " + f + ": " + e.getMessage(), e);
+        if (!uuid.equals(s.get().domainUuid())) {
+            throw new StateFormatException(f + ": chain state of domain " + s.get().domainUuid() + ", not " + uuid);
         }
+        return s.get();
     }
 
     @Override
     public void save(ChainState state) throws IOException {
-        AtomicFiles.write(dir(state.domainUuid()).resolve("chain.json"), JSON.writeValueAsBytes(state));
+        CHAIN.write(chainFile(state.domainUuid()), state);
+    }
+
+    private Path chainFile(String uuid) {
+        return dir(uuid).resolve("chain.json");
     }
 
     @Override
     public void saveCheckpointXml(String uuid, int point, String xml) throws IOException {
-        AtomicFiles.write(xmlFile(uuid, point), xml.getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.writePrivate(xmlFile(uuid, point), xml.getBytes(StandardCharsets.UTF_8));
     }
 
     @Override

@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
  * <p>A domain named in a policy is covered even while it is not defined (it may be defined later,
  * and its status then says so); globs and tags match defined domains only. A domain matched by two
  * policies goes to the first (policies are in file-name order) and the conflict is reported: one
- * domain has one checkpoint chain, so it replicates to one standby.
+ * domain has one checkpoint chain, so it replicates to one standby. A bridge policy covers its
+ * guest by name only: libvirt's domains are not its guests.
  */
 public final class PolicyMatcher {
 
@@ -38,7 +39,7 @@ public final class PolicyMatcher {
         for (Policy p : policies) {
             List<String> covered = new ArrayList<>(p.domains().names());
             List<Pattern> globs = p.domains().globs().stream().map(PolicyLoader::globToRegex).toList();
-            for (DefinedDomain d : domains) {
+            for (DefinedDomain d : p.bridged() ? List.<DefinedDomain>of() : domains) {
                 boolean byGlob = globs.stream().anyMatch(g -> g.matcher(d.name()).matches());
                 boolean byTag = p.domains().tag() != null && p.domains().tag().equals(d.tag());
                 if ((byGlob || byTag) && !covered.contains(d.name())) {

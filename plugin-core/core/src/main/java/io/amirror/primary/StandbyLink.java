@@ -2,12 +2,14 @@ package io.amirror.primary;
 
 import io.amirror.config.Policy;
 import io.amirror.transport.Identity;
-import io.amirror.transport.RateSchedule;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
 import io.amirror.util.HostPort;
+import io.amirror.util.WeeklyRate;
 
+import java.io.IOException;
+import java.time.Duration;
 import java.time.ZonedDateTime;
 import java.util.Set;
 
@@ -21,23 +23,27 @@ public final class StandbyLink {
     private final Policy.StandbyTarget target;
     private final Sender sender;
     private final AutoCompression compression = new AutoCompression();
-    private volatile RateSchedule rate;
+    private volatile WeeklyRate rate;
 
-    StandbyLink(Identity me, Policy.StandbyTarget target, RateSchedule rate) throws java.io.IOException {
+    /**
+     * @param timeout how long the standby may stay silent on a connection before it counts as lost
+     */
+    public StandbyLink(Identity me, Policy.StandbyTarget target, WeeklyRate rate, Duration timeout)
+            throws IOException {
         this.target = target;
         this.rate = rate;
         TokenBucket bucket = new TokenBucket(() -> bytesPerSecondNow());
         this.sender = new Sender(Tls.context(me, Set.of(target.fingerprint()), null), HostPort.parse(target.address()),
-                bucket, 30_000);
+                bucket, Math.toIntExact(timeout.toMillis()));
     }
 
     /** On a reload: the new schedule applies from the next byte on. */
-    void rate(RateSchedule r) {
+    void rate(WeeklyRate r) {
         this.rate = r;
     }
 
     public double bytesPerSecondNow() {
-        RateSchedule r = rate;
+        WeeklyRate r = rate;
         return r == null ? 1e12 : r.rateAt(ZonedDateTime.now());
     }
 

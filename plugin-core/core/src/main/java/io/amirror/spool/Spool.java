@@ -2,18 +2,24 @@ package io.amirror.spool;
 
 import io.amirror.util.DiskNames;
 
+import java.io.BufferedOutputStream;
 import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
@@ -38,6 +44,9 @@ import java.util.stream.Stream;
  */
 public final class Spool {
     private static final Pattern NAME = Pattern.compile("delta-(\\d{1,9})-(\\d{1,9})\\.amd");
+    /** A delta holds the guest's data: readable by the daemon's user only, from its first byte. */
+    private static final FileAttribute<Set<PosixFilePermission>> PRIVATE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     /** One complete delta in the spool. */
     public record Entry(UUID domain, String disk, int basePoint, int newPoint, Path file, long size) {
@@ -68,7 +77,7 @@ public final class Spool {
             for (Path p : s.filter(Files::isRegularFile).toList()) {
                 try {
                     sum += Files.size(p);
-                } catch (java.nio.file.NoSuchFileException gone) {
+                } catch (NoSuchFileException gone) {
                     // removed meanwhile
                 }
             }
@@ -175,10 +184,10 @@ public final class Spool {
             this.newPoint = newPoint;
             this.target = target;
             this.partial = partial;
-            this.ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.WRITE);
+            Files.deleteIfExists(partial); // a leftover would keep its old mode
+            this.ch = FileChannel.open(partial, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE);
             OutputStream raw = Channels.newOutputStream(ch);
-            this.out = new java.io.BufferedOutputStream(new FilterOutputStream(raw) {
+            this.out = new BufferedOutputStream(new FilterOutputStream(raw) {
                 @Override
                 public void write(byte[] b, int off, int len) throws IOException {
                     if (written.addAndGet(len) > room) {

@@ -1,10 +1,8 @@
 package io.amirror.standby;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.amirror.util.AtomicFiles;
+import io.amirror.state.StateFile;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -17,8 +15,7 @@ import java.util.Optional;
  * devices.
  */
 public record DefinitionReport(int point, List<ReplicaDefinition.Change> changes, String refused) {
-    static final String FILE = "definition.json";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    static final StateFile<DefinitionReport> FILE = StateFile.of("replica definition report", DefinitionReport.class, 1);
 
     public DefinitionReport {
         changes = changes == null ? List.of() : List.copyOf(changes);
@@ -36,16 +33,15 @@ public record DefinitionReport(int point, List<ReplicaDefinition.Change> changes
     }
 
     public void write(Path replicaDir) throws IOException {
-        AtomicFiles.writePrivate(replicaDir.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(this));
+        FILE.write(new StandbyLayout.DomainFiles(replicaDir).definitionReport(), this);
     }
 
     /** The report in {@code replicaDir}, if the standby built a definition there; a damaged one reads as none. */
     public static Optional<DefinitionReport> read(Path replicaDir) {
-        Path f = replicaDir.resolve(FILE);
         try {
-            return Files.exists(f) ? Optional.of(JSON.readValue(f.toFile(), DefinitionReport.class)) : Optional.empty();
+            return FILE.read(new StandbyLayout.DomainFiles(replicaDir).definitionReport());
         } catch (IOException e) {
-            return Optional.empty();
+            return Optional.empty(); // only a report: the next description writes it again
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.image.DiskImage;
+
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,12 +34,32 @@ public final class Promotion {
         }
     }
 
+    /** A replica domain's start: its name in libvirt and how its replica was prepared. */
+    public record Start(String name, Outcome outcome) {
+    }
+
     private Promotion() {
+    }
+
+    /**
+     * What the libvirt hook does at {@code prepare begin} with the XML of a domain being started: for
+     * an amirror replica (it carries the marker), prepares it; any other domain is left alone (empty).
+     */
+    public static Optional<Start> prepareStart(String domainXml, DiskImage.Tools tools) throws IOException {
+        Optional<ReplicaDefinition.Marker> marker = ReplicaDefinition.marker(domainXml);
+        if (marker.isEmpty()) {
+            return Optional.empty();
+        }
+        String name = ReplicaDefinition.parse(domainXml).getDocumentElement().getElementsByTagName("name").item(0)
+                .getTextContent();
+        ReplicaDomain d = new ReplicaDomain(StandbyLayout.of(marker.get().stateDir()).replicas(), marker.get().source(),
+                tools);
+        return Optional.of(new Start(name, prepare(d, name)));
     }
 
     /** Prepares {@code d} for a start; {@code label} names it in messages (the replica domain's name). */
     public static Outcome prepare(ReplicaDomain d, String label) throws IOException {
-        try (AutoCloseable lock = d.lock()) {
+        try (ReplicaDomain.Lock lock = d.lock()) {
             Optional<ReplicaDomain.Promoted> done = d.promoted();
             if (done.isPresent()) {
                 return new Outcome(done.get().point(), true, List.of("promoted earlier, at point " + done.get().point()));
@@ -103,10 +125,6 @@ public final class Promotion {
             d.recordPromoted(target);
             d.clearFailoverPoint();
             return new Outcome(target, false, steps);
-        } catch (IOException e) {
-            throw e;
-        } catch (Exception e) {
-            throw new IOException(e);
         }
     }
 }

@@ -1,6 +1,5 @@
 package io.amirror.standby;
 
-import io.amirror.transport.Receiver;
 import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -22,7 +21,7 @@ import java.util.Optional;
  * What the definition dropped, or why it was refused, goes to the replica's {@link DefinitionReport};
  * a refused description leaves the previous definition as it was.
  */
-public final class ReplicaDefiner implements Receiver.ReplicaListener {
+public final class ReplicaDefiner {
     private static final Logger log = LoggerFactory.getLogger(ReplicaDefiner.class);
 
     private final String libvirtUri;
@@ -34,7 +33,7 @@ public final class ReplicaDefiner implements Receiver.ReplicaListener {
         this.options = options;
     }
 
-    @Override
+    /** A manifest of {@code d} was stored: defines its replica, logging a failure (the next manifest tries again). */
     public synchronized void described(ReplicaDomain d) {
         try {
             define(d);

@@ -1,40 +1,41 @@
 package io.amirror.standby;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.DeltaHeader;
 import io.amirror.delta.DeltaReader;
+import io.amirror.delta.ReplicaHashMap;
 import io.amirror.image.DiskImage;
-import io.amirror.util.AtomicFiles;
-import io.amirror.util.Exec;
+import io.amirror.standby.StandbyLayout.DiskFiles;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.util.FileDigest;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 
 /**
  * One disk's replica on the standby: a qcow2 image, a journal of the point it holds, and the deltas
- * on their way in. Directory {@code <root>/<domain uuid>/<disk>/}.
+ * on their way in. Directory {@code <replicas>/<domain uuid>/<disk>/} ({@link StandbyLayout.DiskFiles}).
  *
- * <p>The journal ({@code state.json}) goes "at k" → "pending k+1 (delta D)" → "at k+1", each step
- * written atomically and synced. Applying a delta is idempotent (frames say "these bytes here"), so
- * a crash during apply is repaired by applying the same delta again: {@link #recover()} does that
- * on start. The replica is therefore always either at k or, once recovered, at k+1; never between.
- * After each apply a recovery point is kept as a qcow2 internal snapshot {@code amirror-<k>}.
+ * <p>The journal ({@link ApplyJournal}, {@code state.json}) goes "at k" → "pending k+1 (delta D)"
+ * → "at k+1", each step written atomically and synced. Applying a delta is idempotent (frames say
+ * "these bytes here"), so a crash during apply is repaired by applying the same delta again:
+ * {@link #recover()} does that on start. The replica is therefore always either at k or, once
+ * recovered, at k+1; never between. After each apply a recovery point is kept as a qcow2 internal
+ * snapshot {@code amirror-<k>} ({@link RecoveryPoints}).
+ *
+ * <p>Callers hold the domain's lock ({@link ReplicaDomain#lock()}) around every change.
  */
 public final class ReplicaDisk {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /**
      * The journal. {@code pending} is 0 when no apply is in progress. {@code appliedSha256} is the
      * digest of the delta that brought the replica to {@code point}, to recognise a re-offer after
@@ -48,17 +49,19 @@ public final class ReplicaDisk {
     public record Point(int point, String snapshot, String date) {
     }
 
-    private final Path dir;
+    private final DiskFiles files;
     private final UUID domain;
     private final String disk;
     private final DiskImage.Tools tools;
     private final Retention retention;
+    private final ApplyJournal journal;
+    private final RecoveryPoints recoveryPoints;
 
     /**
      * Which recovery points to keep: at most {@code count}, none older than {@code maxAge}; the
      * newest is always kept.
      */
-    public record Retention(int count, java.time.Duration maxAge) {
+    public record Retention(int count, Duration maxAge) {
         public Retention {
             if (count < 1) {
                 throw new IllegalArgumentException("keep at least one recovery point");
@@ -66,7 +69,7 @@ public final class ReplicaDisk {
         }
 
         public static Retention count(int n) {
-            return new Retention(n, java.time.Duration.ofDays(36500));
+            return new Retention(n, Duration.ofDays(36500));
         }
     }
 
@@ -74,32 +77,31 @@ public final class ReplicaDisk {
         this(root, domain, disk, tools, Retention.count(keepPoints));
     }
 
+    /**
+     * The replica of {@code disk} of {@code domain} under {@code root}, the standby's replicas
+     * directory ({@link StandbyLayout#replicas()}).
+     */
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, Retention retention) {
-        if (!io.amirror.delta.DeltaFormat.validDiskName(disk)) {
-            throw new IllegalArgumentException("bad disk name: " + disk);
-        }
-        this.dir = root.resolve(domain.toString()).resolve(disk);
+        this.files = StandbyLayout.disk(root, domain, disk);
         this.domain = domain;
         this.disk = disk;
         this.tools = tools;
         this.retention = retention;
+        this.journal = new ApplyJournal(files.journal());
+        this.recoveryPoints = new RecoveryPoints(files.image(), tools);
     }
 
     public Path image() {
-        return dir.resolve("replica.qcow2");
+        return files.image();
     }
 
-    Path incoming(byte[] sha256) {
-        return dir.resolve("incoming").resolve(HexFormat.of().formatHex(sha256) + ".partial");
-    }
-
+    /** The journal: the point the replica holds, and the apply in progress if there is one. */
     public State state() throws IOException {
-        Path f = dir.resolve("state.json");
-        return Files.exists(f) ? JSON.readValue(f.toFile(), State.class) : new State(0, 0, null, 0, null, null);
+        return journal.read();
     }
 
     private void save(State s) throws IOException {
-        AtomicFiles.write(dir.resolve("state.json"), JSON.writeValueAsBytes(s));
+        journal.write(s);
     }
 
     /** Finishes an apply that a crash interrupted. Call before accepting anything. */
@@ -129,20 +131,20 @@ public final class ReplicaDisk {
             // The primary redoes a point it never acknowledged as a whole: another disk's delta of it was
             // refused (COPY sources that drifted) after this one had applied. Back to the base, kept here.
             rollTo(basePoint);
-            dropSnapshot(newPoint);
+            recoveryPoints.dropIfPresent(newPoint);
             s = state();
         }
         if (basePoint != s.point()) {
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BASE_MISMATCH, "replica of " + domain + " "
+            throw new StandbyRefusal(Refuse.BASE_MISMATCH, "replica of " + domain + " "
                     + disk + " is at point " + s.point() + ", the delta starts at " + basePoint);
         }
-        Path in = incoming(sha256);
+        Path in = files.partial(sha256);
         Files.createDirectories(in.getParent());
         long have = Files.exists(in) ? Files.size(in) : 0;
         long need = size - have + (s.point() == 0 ? 0 : size); // the delta, and room for the image to grow
         long free = Files.getFileStore(in.getParent()).getUsableSpace();
         if (need > free) {
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.NO_SPACE, "delta " + basePoint + "->"
+            throw new StandbyRefusal(Refuse.NO_SPACE, "delta " + basePoint + "->"
                     + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
         }
         return in;
@@ -164,9 +166,9 @@ public final class ReplicaDisk {
         img.close();
         if (now > size) {
             throw new IOException("the primary's disk shrank from " + now + " to " + size + " bytes; the replica does "
-                    + "not follow a shrink: start a new replica of it (move " + dir + " away on the standby)");
+                    + "not follow a shrink: start a new replica of it (move " + files.dir() + " away on the standby)");
         }
-        qemuImg("resize", "-q", "-f", "qcow2", image().toString(), Long.toString(size));
+        RecoveryPoints.qemuImg(tools, "resize", "-q", "-f", "qcow2", image().toString(), Long.toString(size));
         img = DiskImage.open(image(), true, tools);
         if (img.size() != size) {
             long got = img.size();
@@ -174,12 +176,6 @@ public final class ReplicaDisk {
             throw new IOException("replica has " + got + " bytes, the delta is for " + size);
         }
         return img;
-    }
-
-    /** Removes recovery point {@code point}'s snapshot, if there is one. */
-    private void dropSnapshot(int point) {
-        Exec.run(List.of(tools.qemuImg().toString(), "snapshot", "-d", snapshotName(point), image().toString()), null,
-                Map.of(), Duration.ofMinutes(5));
     }
 
     /** Whether this very delta (same digest) already brought the replica to {@code newPoint}: its ACK was lost. */
@@ -193,9 +189,9 @@ public final class ReplicaDisk {
      * verifies it whole, and applies it. Returns the point the replica is now at, durably.
      */
     public int complete(Path received, int basePoint, int newPoint, long size, byte[] sha256) throws IOException {
-        if (Files.size(received) != size || !MessageDigest.isEqual(io.amirror.util.FileDigest.sha256(received), sha256)) {
+        if (Files.size(received) != size || !MessageDigest.isEqual(FileDigest.sha256(received), sha256)) {
             Files.deleteIfExists(received);
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA,
+            throw new StandbyRefusal(Refuse.BAD_DELTA,
                     "the received delta does not match its offer (size or SHA-256); it was discarded");
         }
         DeltaHeader h;
@@ -203,12 +199,12 @@ public final class ReplicaDisk {
             h = DeltaReader.readHeader(in);
         } catch (DeltaFormatException e) {
             Files.deleteIfExists(received);
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
+            throw new StandbyRefusal(Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
         }
         if (!h.domain().equals(domain) || !h.disk().equals(disk) || h.basePoint() != basePoint
                 || h.newPoint() != newPoint) {
             Files.deleteIfExists(received);
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "the delta is for " + h.domain()
+            throw new StandbyRefusal(Refuse.BAD_DELTA, "the delta is for " + h.domain()
                     + " " + h.disk() + " " + h.basePoint() + "->" + h.newPoint() + ", not what was offered");
         }
         // the delta is verified whole and its COPY sources checked before it is journaled: a replica that
@@ -218,14 +214,13 @@ public final class ReplicaDisk {
             sources = sources(received, h);
         } catch (DeltaFormatException e) {
             Files.deleteIfExists(received);
-            throw new StandbyRefusal(io.amirror.transport.WireMessage.Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
+            throw new StandbyRefusal(Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
         } catch (DeltaFiles.StaleSourceException e) {
             Files.deleteIfExists(received);
             throw e;
         }
-        Path ready = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
-        Files.move(received, ready, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Path ready = files.pendingDelta(basePoint, newPoint);
+        Files.move(received, ready, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         State s = state();
         save(new State(s.point(), newPoint, ready.toString(), h.virtualSize(), s.appliedSha256(),
                 HexFormat.of().formatHex(sha256)));
@@ -238,12 +233,8 @@ public final class ReplicaDisk {
      * sources read from the base point's snapshot, which is opened only if there are any.
      */
     private DeltaFiles.Sources sources(Path delta, DeltaHeader h) throws IOException {
-        return DeltaFiles.gatherSources(delta, () -> DiskImage.openSnapshot(image(), snapshotName(h.basePoint()), tools),
+        return DeltaFiles.gatherSources(delta, () -> DiskImage.openSnapshot(image(), RecoveryPoints.snapshotName(h.basePoint()), tools),
                 true);
-    }
-
-    private static String snapshotName(int point) {
-        return "amirror-" + point;
     }
 
     /** Re-applies the journaled delta: a delta damaged on disk since it arrived must not touch the image. */
@@ -267,24 +258,25 @@ public final class ReplicaDisk {
             if (h.basePoint() != 0) {
                 throw new IOException("replica image " + image() + " is missing but the delta needs point " + h.basePoint());
             }
-            qemuImg("create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(), Long.toString(h.virtualSize()));
+            RecoveryPoints.qemuImg(tools, "create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(),
+                    Long.toString(h.virtualSize()));
         }
         try (DiskImage img = openAtSize(h.virtualSize())) {
             DeltaFiles.apply(delta, img, sources);
         }
         if (again) {
-            dropSnapshot(h.newPoint()); // it may or may not exist
+            recoveryPoints.dropIfPresent(h.newPoint()); // the interrupted apply may or may not have taken it
         }
-        qemuImg("snapshot", "-c", snapshotName(h.newPoint()), image().toString());
+        recoveryPoints.take(h.newPoint());
         save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
         Files.deleteIfExists(seedMap()); // the replica moved on from the seed
-        prune();
+        recoveryPoints.prune(retention);
     }
 
     /** The hashes of an adopted seed, until the first point is applied on top of it. */
     public Path seedMap() {
-        return dir.resolve("seed.map");
+        return files.seedMap();
     }
 
     /**
@@ -299,20 +291,20 @@ public final class ReplicaDisk {
             throw new IOException("the replica of " + domain + " " + disk + " already holds point " + s.point()
                     + "; a seed can only start a replica that holds nothing");
         }
-        Files.createDirectories(dir);
-        Path copy = dir.resolve("replica.qcow2.adopting");
-        Path map = dir.resolve("seed.map.adopting");
+        Files.createDirectories(files.dir());
+        Path copy = files.adoptingImage();
+        Path map = files.adoptingSeedMap();
         Files.deleteIfExists(copy);
         Files.deleteIfExists(map);
-        qemuImg("convert", "-U", "-O", "qcow2", "-o", "compat=1.1", source.toString(), copy.toString());
+        RecoveryPoints.qemuImg(tools, "convert", "-U", "-O", "qcow2", "-o", "compat=1.1", source.toString(), copy.toString());
         long size;
         try (DiskImage img = DiskImage.open(copy, false, tools);
-             io.amirror.delta.ReplicaHashMap m = io.amirror.delta.ReplicaHashMap.open(map, img.size())) {
+             ReplicaHashMap m = ReplicaHashMap.open(map, img.size())) {
             size = img.size();
             m.rebuild(new BufferedInputStream(img.stream(), 1 << 20), 0);
         }
-        Files.move(map, seedMap(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        Files.move(copy, image(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(map, seedMap(), StandardCopyOption.ATOMIC_MOVE);
+        Files.move(copy, image(), StandardCopyOption.ATOMIC_MOVE);
         save(new State(0, 0, null, size, null, null));
     }
 
@@ -327,34 +319,7 @@ public final class ReplicaDisk {
 
     /** One look at the image ({@code qemu-img info}, sharing it with a running apply or guest). */
     public Summary summary() throws IOException {
-        List<Point> out = new ArrayList<>();
-        if (!Files.exists(image())) {
-            return new Summary(out, 0);
-        }
-        String json = Exec.run(List.of(tools.qemuImg().toString(), "info", "--output=json", "-U", image().toString()),
-                null, Map.of(), Duration.ofMinutes(1)).orThrow().stdout();
-        var info = JSON.readTree(json);
-        for (var s : info.path("snapshots")) {
-            String name = s.path("name").asText();
-            if (name.matches("amirror-[0-9]{1,9}")) {
-                out.add(new Point(Integer.parseInt(name.substring(8)), name,
-                        java.time.Instant.ofEpochSecond(s.path("date-sec").asLong()).toString()));
-            }
-        }
-        out.sort(java.util.Comparator.comparingInt(Point::point));
-        return new Summary(out, info.path("actual-size").asLong());
-    }
-
-    private void prune() throws IOException {
-        List<Point> ps = points();
-        java.time.Instant oldest = java.time.Instant.now().minus(retention.maxAge());
-        for (int i = 0; i < ps.size() - 1; i++) {
-            boolean tooMany = i < ps.size() - retention.count();
-            boolean tooOld = java.time.Instant.parse(ps.get(i).date()).isBefore(oldest);
-            if (tooMany || tooOld) {
-                qemuImg("snapshot", "-d", ps.get(i).snapshot(), image().toString());
-            }
-        }
+        return recoveryPoints.summary();
     }
 
     /**
@@ -369,16 +334,11 @@ public final class ReplicaDisk {
             throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "
                     + points().stream().map(Point::point).toList());
         }
-        qemuImg("snapshot", "-a", snapshotName(point), image().toString());
+        recoveryPoints.restore(point);
         save(new State(point, 0, null, s.virtualSize(), null, null));
         if (s.pendingDelta() != null) {
             Files.deleteIfExists(Path.of(s.pendingDelta()));
         }
     }
 
-    private void qemuImg(String... args) {
-        List<String> cmd = new ArrayList<>(List.of(tools.qemuImg().toString()));
-        cmd.addAll(List.of(args));
-        Exec.run(cmd, null, Map.of(), Duration.ofMinutes(5)).orThrow();
-    }
 }

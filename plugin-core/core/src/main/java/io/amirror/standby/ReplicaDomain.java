@@ -1,8 +1,9 @@
 package io.amirror.standby;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.delta.DeltaFormat;
 import io.amirror.image.DiskImage;
+import io.amirror.standby.StandbyLayout.DomainFiles;
+import io.amirror.state.StateFile;
 import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
@@ -32,23 +33,48 @@ import java.util.stream.Stream;
  * images or journal happens under {@link #lock()}, an exclusive lock on {@code lock} in the
  * directory. Whoever holds it must not call libvirt: the hook that waits for it runs inside a
  * libvirt start.
+ *
+ * <p>This class is the one writer of the domain directory's JSON files (each a {@link StateFile}
+ * kind of format 1; the files of format 0, written before formats existed, hold the same fields):
+ * the manifest, the definition record, and the failover journal.
  */
 public final class ReplicaDomain {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /** The replica was promoted: started as the domain, at {@code point}. */
     public record Promoted(int point, String at) {
     }
 
+    /** The replica domain as last defined in the standby's libvirt. */
+    record Defined(String name, String xml) {
+    }
+
+    /** The point an admin chose for the next start. */
+    record FailoverChoice(int point) {
+    }
+
+    static final StateFile<ReplicaManifest> MANIFEST = StateFile.of("replica manifest", ReplicaManifest.class, 1)
+            .migrating(0, unchanged -> unchanged);
+    static final StateFile<Defined> DEFINED = StateFile.of("replica definition record", Defined.class, 1)
+            .migrating(0, unchanged -> unchanged);
+    static final StateFile<Promoted> PROMOTED = StateFile.of("promotion record", Promoted.class, 1)
+            .migrating(0, unchanged -> unchanged);
+    static final StateFile<FailoverChoice> FAILOVER = StateFile.of("failover choice", FailoverChoice.class, 1)
+            .migrating(0, unchanged -> unchanged);
+
+    /** The domain's lock, held until closed. */
+    public interface Lock extends AutoCloseable {
+        @Override
+        void close() throws IOException;
+    }
+
     private final Path replicas;
     private final UUID uuid;
-    private final Path dir;
+    private final DomainFiles files;
     private final DiskImage.Tools tools;
 
     public ReplicaDomain(Path replicas, UUID uuid, DiskImage.Tools tools) {
         this.replicas = replicas;
         this.uuid = uuid;
-        this.dir = replicas.resolve(uuid.toString());
+        this.files = StandbyLayout.domain(replicas, uuid);
         this.tools = tools;
     }
 
@@ -93,15 +119,19 @@ public final class ReplicaDomain {
     }
 
     public Path directory() {
-        return dir;
+        return files.dir();
+    }
+
+    StandbyLayout.DomainFiles files() {
+        return files;
     }
 
     /** The disks that have received anything, by target name. */
     public List<String> diskNames() throws IOException {
-        if (!Files.isDirectory(dir)) {
+        if (!Files.isDirectory(files.dir())) {
             return List.of();
         }
-        try (Stream<Path> s = Files.list(dir)) {
+        try (Stream<Path> s = Files.list(files.dir())) {
             return s.filter(Files::isDirectory).map(p -> p.getFileName().toString())
                     .filter(DeltaFormat::validDiskName).sorted().toList();
         }
@@ -120,9 +150,9 @@ public final class ReplicaDomain {
      * Takes the domain's lock, waiting for a receiver's apply or another start to finish. The lock
      * is per process and file; within one process callers serialise themselves first.
      */
-    public AutoCloseable lock() throws IOException {
-        Files.createDirectories(dir);
-        FileChannel ch = FileChannel.open(dir.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    public Lock lock() throws IOException {
+        Files.createDirectories(files.dir());
+        FileChannel ch = FileChannel.open(files.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock l;
         try {
             l = ch.lock();
@@ -131,57 +161,57 @@ public final class ReplicaDomain {
             throw e;
         }
         return () -> {
-            l.release();
-            ch.close();
+            try (ch) {
+                l.release();
+            }
         };
     }
 
+    /** The primary's latest description of the domain, checked as when it arrived. */
     public Optional<ReplicaManifest> manifest() throws IOException {
-        Path f = dir.resolve("manifest.json");
-        return Files.exists(f) ? Optional.of(ReplicaManifest.fromJson(Files.readAllBytes(f))) : Optional.empty();
+        Optional<ReplicaManifest> m = MANIFEST.read(files.manifest());
+        if (m.isPresent()) {
+            m.get().check();
+        }
+        return m;
     }
 
     public void storeManifest(ReplicaManifest m) throws IOException {
-        Files.createDirectories(dir);
-        AtomicFiles.write(dir.resolve("manifest.json"), m.toJson());
+        MANIFEST.write(files.manifest(), m);
     }
 
     /** The name the replica domain was defined with in the standby's libvirt, once it was. */
     public Optional<String> definedName() throws IOException {
-        Path f = dir.resolve("defined.json");
-        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("name").asText()) : Optional.empty();
+        return DEFINED.read(files.defined()).map(Defined::name);
     }
 
     /** The replica XML last defined, to skip a define when nothing changed. */
     public Optional<String> definedXml() throws IOException {
-        Path f = dir.resolve("defined.json");
-        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("xml").asText()) : Optional.empty();
+        return DEFINED.read(files.defined()).map(Defined::xml);
     }
 
     public void recordDefined(String name, String xml) throws IOException {
-        AtomicFiles.write(dir.resolve("defined.json"), JSON.writeValueAsBytes(java.util.Map.of("name", name, "xml", xml)));
+        DEFINED.write(files.defined(), new Defined(name, xml));
     }
 
     public Optional<Promoted> promoted() throws IOException {
-        Path f = dir.resolve("promoted.json");
-        return Files.exists(f) ? Optional.of(JSON.readValue(f.toFile(), Promoted.class)) : Optional.empty();
+        return PROMOTED.read(files.promoted());
     }
 
     void recordPromoted(int point) throws IOException {
-        AtomicFiles.write(dir.resolve("promoted.json"), JSON.writeValueAsBytes(new Promoted(point, Instant.now().toString())));
+        PROMOTED.write(files.promoted(), new Promoted(point, Instant.now().toString()));
     }
 
     public Optional<Integer> failoverPoint() throws IOException {
-        Path f = dir.resolve("failover.json");
-        return Files.exists(f) ? Optional.of(JSON.readTree(f.toFile()).path("point").asInt()) : Optional.empty();
+        return FAILOVER.read(files.failoverPoint()).map(FailoverChoice::point);
     }
 
     /** Records the point the next start rolls to; checked against the points kept when the start comes. */
     public void requestFailoverPoint(int point) throws IOException {
-        AtomicFiles.write(dir.resolve("failover.json"), JSON.writeValueAsBytes(java.util.Map.of("point", point)));
+        FAILOVER.write(files.failoverPoint(), new FailoverChoice(point));
     }
 
     void clearFailoverPoint() throws IOException {
-        Files.deleteIfExists(dir.resolve("failover.json"));
+        AtomicFiles.delete(files.failoverPoint());
     }
 }

@@ -3,9 +3,17 @@ package io.amirror.standby;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.XzBlockCodec;
+import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
@@ -23,7 +31,7 @@ import java.util.UUID;
  * {@link #check} refuses what the standby cannot use, before anything is stored.
  */
 public record ReplicaManifest(UUID uuid, String name, int point, String domainXml, Map<String, String> networks,
-                              Map<String, String> bridges, int keepPoints, long keepSeconds, java.util.List<String> launcher) {
+                              Map<String, String> bridges, int keepPoints, long keepSeconds, List<String> launcher) {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
     static final int MAX_JSON = 1 << 20;
@@ -32,7 +40,7 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     public ReplicaManifest {
         networks = Map.copyOf(networks == null ? Map.of() : networks);
         bridges = Map.copyOf(bridges == null ? Map.of() : bridges);
-        launcher = launcher == null ? java.util.List.of() : java.util.List.copyOf(launcher);
+        launcher = launcher == null ? List.of() : List.copyOf(launcher);
     }
 
     /** Whether this is a bridge guest's manifest: no domain for libvirt, a launcher instead. */
@@ -47,9 +55,8 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     public String key() {
         var samePoint = new ReplicaManifest(uuid, name, 1, domainXml, networks, bridges, keepPoints, keepSeconds, launcher);
         try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(samePoint.toJson()));
-        } catch (java.security.NoSuchAlgorithmException e) {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(samePoint.toJson()));
+        } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -59,13 +66,13 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
     }
 
     /** Whether the standby still needs this manifest: {@code keyFile} holds the {@link #key} of the last it stored. */
-    public boolean newerThan(java.nio.file.Path keyFile) throws IOException {
-        return !java.nio.file.Files.exists(keyFile) || !java.nio.file.Files.readString(keyFile).equals(key());
+    public boolean newerThan(Path keyFile) throws IOException {
+        return !Files.exists(keyFile) || !Files.readString(keyFile).equals(key());
     }
 
     /** The standby stored this manifest: {@code keyFile} keeps its {@link #key}. */
-    public void stored(java.nio.file.Path keyFile) throws IOException {
-        io.amirror.util.AtomicFiles.write(keyFile, key().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    public void stored(Path keyFile) throws IOException {
+        AtomicFiles.write(keyFile, key().getBytes(StandardCharsets.UTF_8));
     }
 
     public byte[] toJson() {

@@ -1,13 +1,18 @@
 package io.amirror.standby;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.image.DiskImage;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.FileDigest;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
@@ -53,12 +58,12 @@ public final class SeedMedia {
         if (Files.exists(dir.resolve(INDEX))) {
             throw new IOException(dir + " already holds a seed (" + INDEX + "); give an empty directory");
         }
-        List<Disk> out = new java.util.ArrayList<>();
+        List<Disk> out = new ArrayList<>();
         for (int i = 0; i < deltas.size(); i++) {
             String file = disks.get(i) + ".delta";
             Path target = dir.resolve(file);
             Files.copy(deltas.get(i), target, StandardCopyOption.REPLACE_EXISTING);
-            try (var ch = java.nio.channels.FileChannel.open(target, java.nio.file.StandardOpenOption.WRITE)) {
+            try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
             out.add(new Disk(disks.get(i), file, 0, point, Files.size(target),
@@ -67,7 +72,7 @@ public final class SeedMedia {
         if (manifest != null) {
             AtomicFiles.write(dir.resolve(MANIFEST), manifest.toJson());
         }
-        Index index = new Index(1, uuid, name, point, java.time.Instant.now().toString(), out);
+        Index index = new Index(1, uuid, name, point, Instant.now().toString(), out);
         AtomicFiles.write(dir.resolve(INDEX), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index));
         return index;
     }
@@ -111,7 +116,7 @@ public final class SeedMedia {
      * the point is left as it is; one that was promoted, or holds other points, is refused.
      * Returns one line per disk saying what happened.
      */
-    public static List<String> importInto(Path dir, Path replicas, io.amirror.image.DiskImage.Tools tools)
+    public static List<String> importInto(Path dir, Path replicas, DiskImage.Tools tools)
             throws Exception {
         Index index = read(dir);
         ReplicaManifest manifest = null;
@@ -123,12 +128,12 @@ public final class SeedMedia {
             }
         }
         ReplicaDomain rd = new ReplicaDomain(replicas, index.uuid(), tools);
-        List<String> done = new java.util.ArrayList<>();
+        List<String> done = new ArrayList<>();
         for (Disk d : index.disks()) {
             ReplicaDisk disk = rd.disk(d.disk(), manifest != null ? manifest.retention()
                     : ReplicaDisk.Retention.count(24));
             byte[] sha = HexFormat.of().parseHex(d.sha256());
-            try (AutoCloseable lock = rd.lock()) {
+            try (ReplicaDomain.Lock lock = rd.lock()) {
                 if (rd.promoted().isPresent()) {
                     throw new IOException("the replica of " + index.uuid() + " was started as the domain here; "
                             + "a seed cannot go under it");
@@ -144,13 +149,13 @@ public final class SeedMedia {
                     done.add(d.disk() + ": already at point " + index.point());
                     continue;
                 }
-                Files.copy(dir.resolve(d.file()), partial, StandardCopyOption.REPLACE_EXISTING);
+                PartialDelta.copy(dir.resolve(d.file()), partial);
                 int point = disk.complete(partial, 0, index.point(), d.size(), sha);
                 done.add(d.disk() + ": at point " + point + " (" + d.size() + " bytes of delta verified and applied)");
             }
         }
         if (manifest != null) {
-            try (AutoCloseable lock = rd.lock()) {
+            try (ReplicaDomain.Lock lock = rd.lock()) {
                 rd.storeManifest(manifest);
             }
         }

@@ -1,5 +1,6 @@
 package io.amirror.state;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -12,6 +13,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
 /**
@@ -32,19 +34,22 @@ import java.util.function.UnaryOperator;
 public final class StateFile<T> {
     /** The one JSON mapper of state files: unknown fields ignored, so a newer minor field never breaks a read. */
     public static final ObjectMapper JSON = new ObjectMapper()
-            .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
     static final String FORMAT_FIELD = "format";
 
     private final String name;
     private final Class<T> type;
     private final int version;
     private final Map<Integer, UnaryOperator<ObjectNode>> migrations;
+    private final Function<JsonNode, ObjectNode> bareFormat0;
 
-    private StateFile(String name, Class<T> type, int version, Map<Integer, UnaryOperator<ObjectNode>> migrations) {
+    private StateFile(String name, Class<T> type, int version, Map<Integer, UnaryOperator<ObjectNode>> migrations,
+                      Function<JsonNode, ObjectNode> bareFormat0) {
         this.name = name;
         this.type = type;
         this.version = version;
         this.migrations = migrations;
+        this.bareFormat0 = bareFormat0;
     }
 
     /** A state file kind at format {@code version} (1 or more), with no migrations yet. */
@@ -52,7 +57,7 @@ public final class StateFile<T> {
         if (version < 1) {
             throw new IllegalArgumentException("a state format starts at 1");
         }
-        return new StateFile<>(name, type, version, Map.of());
+        return new StateFile<>(name, type, version, Map.of(), null);
     }
 
     /**
@@ -65,7 +70,16 @@ public final class StateFile<T> {
         }
         Map<Integer, UnaryOperator<ObjectNode>> m = new TreeMap<>(migrations);
         m.put(from, step);
-        return new StateFile<>(name, type, version, Map.copyOf(m));
+        return new StateFile<>(name, type, version, Map.copyOf(m), bareFormat0);
+    }
+
+    /**
+     * The same kind, able to read format 0 files whose top level is not a JSON object (a bare
+     * array, say): {@code wrap} turns such a value into the format 0 object the migrations start
+     * from. Only format 0 can be bare, since every later format has its {@code "format"} field.
+     */
+    public StateFile<T> wrappingBareFormat0(Function<JsonNode, ObjectNode> wrap) {
+        return new StateFile<>(name, type, version, migrations, wrap);
     }
 
     public String name() {
@@ -95,7 +109,16 @@ public final class StateFile<T> {
         } catch (IOException e) {
             throw new StateFormatException(where + ": not a " + name + " file (" + e.getMessage() + ")");
         }
-        if (!(tree instanceof ObjectNode node)) {
+        ObjectNode node;
+        if (tree instanceof ObjectNode obj) {
+            node = obj;
+        } else if (bareFormat0 != null && tree != null && !tree.isMissingNode() && !tree.isNull()) {
+            try {
+                node = bareFormat0.apply(tree);
+            } catch (RuntimeException e) {
+                throw new StateFormatException(where + ": not a " + name + " file (" + e.getMessage() + ")");
+            }
+        } else {
             throw new StateFormatException(where + ": not a " + name + " file (no JSON object)");
         }
         JsonNode f = node.get(FORMAT_FIELD);

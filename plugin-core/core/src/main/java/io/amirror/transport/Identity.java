@@ -2,11 +2,14 @@ package io.amirror.transport;
 
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
@@ -20,7 +23,8 @@ import java.util.Map;
 
 /**
  * This host's TLS identity: an EC key pair and a self-signed certificate in
- * {@code <state>/identity.p12}, made once by {@code amirror init} with the JDK's keytool. Peers
+ * {@code <state>/identity.p12}, made once by {@code amirror init} with the JDK's keytool (its password in {@code identity.pass}, 0600,
+ * never on a command line; the key store never readable by others, not even while it is made). Peers
  * trust it by its fingerprint ({@link #fingerprint}), like ssh host keys; a CA is optional.
  */
 public final class Identity {
@@ -49,13 +53,26 @@ public final class Identity {
             byte[] random = new byte[24];
             new SecureRandom().nextBytes(random);
             String pw = HexFormat.of().formatHex(random);
-            AtomicFiles.writePrivate(pass, pw.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-            Exec.run(List.of(keytool.toString(), "-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname",
-                    "secp256r1", "-sigalg", "SHA256withECDSA", "-dname", "CN=" + hostName.replaceAll("[,=+<>#;\"\\\\]", "_")
-                            + ", O=amirror", "-validity", "36500", "-storetype", "PKCS12", "-keystore", ks.toString(),
-                    "-storepass", pw, "-keypass", pw), null, Map.of(), Duration.ofMinutes(1)).orThrow();
-            Files.setPosixFilePermissions(ks, PosixFilePermissions.fromString("rw-------"));
+            AtomicFiles.writePrivate(pass, pw.getBytes(StandardCharsets.US_ASCII));
+            // keytool writes the key store with the process's umask: it works in a directory only we may
+            // enter, and the file reaches its place (0600) by an atomic move. The password travels as a
+            // file name (:file), never on a command line that /proc shows to every local user.
+            Path work = Files.createTempDirectory(stateDir, ".identity-",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            try {
+                Path made = work.resolve("identity.p12");
+                Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
+                Exec.run(List.of(keytool.toString(), "-genkeypair", "-alias", ALIAS, "-keyalg", "EC", "-groupname",
+                        "secp256r1", "-sigalg", "SHA256withECDSA", "-dname", "CN=" + hostName.replaceAll("[,=+<>#;\"\\\\]", "_")
+                                + ", O=amirror", "-validity", "36500", "-storetype", "PKCS12", "-keystore", made.toString(),
+                        "-storepass:file", pass.toString(), "-keypass:file", pass.toString()),
+                        null, Map.of(), Duration.ofMinutes(1)).orThrow();
+                Files.setPosixFilePermissions(made, PosixFilePermissions.fromString("rw-------"));
+                Files.move(made, ks, StandardCopyOption.ATOMIC_MOVE);
+                AtomicFiles.syncDirectory(stateDir);
+            } finally {
+                FileTrees.deleteQuietly(work);
+            }
         }
         return load(stateDir);
     }

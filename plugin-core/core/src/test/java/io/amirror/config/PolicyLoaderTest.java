@@ -60,8 +60,7 @@ class PolicyLoaderTest {
         Policy nightly = l.policies().stream().filter(p -> p.name().equals("tagged-nightly")).findFirst().orElseThrow();
         assertEquals(Duration.ofDays(1), nightly.rpo().target());
         assertEquals("nightly", nightly.domains().tag());
-        assertEquals(9, nightly.compression().level());
-        assertTrue(nightly.compression().extreme());
+        assertEquals("9e", nightly.compression(), "preset 9, extreme");
         PrimaryConfig c = PrimaryConfig.load(EXAMPLES.resolve("primary.json"), true);
         assertEquals(20L << 30, c.spoolLimitBytes());
         assertEquals(9750, c.controlListen().getPort());

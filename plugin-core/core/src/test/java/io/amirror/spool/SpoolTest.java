@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.UUID;
 
@@ -89,5 +90,17 @@ class SpoolTest {
     void diskNamesCannotEscapeTheSpool() {
         Spool s = new Spool(root, 1 << 20);
         assertThrows(IllegalArgumentException.class, () -> s.begin(DOM, "../../etc", 0, 1));
+    }
+
+    @Test
+    void deltasAreTheOwnersOnlyEvenOverALeftoverPartial() throws IOException {
+        Spool s = new Spool(root, 1 << 20);
+        Path leftover = root.resolve(DOM.toString()).resolve("vda").resolve("delta-0-1.amd.partial");
+        Files.createDirectories(leftover.getParent());
+        Files.write(leftover, new byte[10]);
+        Files.setPosixFilePermissions(leftover, PosixFilePermissions.fromString("rw-r--r--"));
+        Spool.Entry e = put(s, 0, 1, 100);
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(e.file())));
+        assertEquals(100, e.size());
     }
 }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -74,5 +75,34 @@ class StateFileTest {
         Path f = dir.resolve("old.json");
         Files.writeString(f, "{\"point\":1,\"disk\":\"vda\"}");
         assertThrows(StateFormatException.class, () -> noLegacy.read(f));
+    }
+
+    record Ranges(List<Integer> items) {
+    }
+
+    @Test
+    void aBareFormat0IsWrappedBeforeItIsMigrated(@TempDir Path dir) throws Exception {
+        StateFile<Ranges> kind = StateFile.of("ranges", Ranges.class, 1)
+                .wrappingBareFormat0(bare -> {
+                    if (!bare.isArray()) {
+                        throw new IllegalArgumentException("not a list");
+                    }
+                    var o = StateFile.JSON.createObjectNode();
+                    o.set("items", bare);
+                    return o;
+                })
+                .migrating(0, n -> n);
+        Path legacy = dir.resolve("legacy.json");
+        Files.writeString(legacy, "[1,2,3]");
+        assertEquals(new Ranges(List.of(1, 2, 3)), kind.read(legacy).orElseThrow());
+        Path current = dir.resolve("current.json");
+        kind.write(current, new Ranges(List.of(4)));
+        assertEquals(new Ranges(List.of(4)), kind.read(current).orElseThrow());
+        Path odd = dir.resolve("odd.json");
+        Files.writeString(odd, "\"text\"");
+        StateFormatException e = assertThrows(StateFormatException.class, () -> kind.read(odd));
+        assertTrue(e.getMessage().contains(odd.toString()) && e.getMessage().contains("not a list"), e.getMessage());
+        // without the wrapping, a bare value stays refused
+        assertThrows(StateFormatException.class, () -> POINT.read(legacy));
     }
 }

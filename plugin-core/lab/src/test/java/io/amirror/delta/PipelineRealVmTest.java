@@ -49,7 +49,7 @@ class PipelineRealVmTest {
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(60)));
             Spool spool = new Spool(state.resolve("spool"), 1L << 30);
-            io.amirror.primary.DomainReplication repl = new io.amirror.primary.DomainReplication(vm.libvirtDomain(),
+            io.amirror.primary.Replication repl = io.amirror.primary.Replication.ofDomain(vm.libvirtDomain(),
                     state, capture, spool, pool, 2);
             UUID uuid = repl.uuid();
 

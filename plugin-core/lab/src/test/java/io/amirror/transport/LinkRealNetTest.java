@@ -14,6 +14,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.Random;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -78,7 +80,7 @@ class LinkRealNetTest {
         Files.createDirectories(s);
         for (String f : new String[] {"identity.p12", "identity.pass"}) {
             Files.copy(dir.resolve("standby-template").resolve(f), s.resolve(f),
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    StandardCopyOption.REPLACE_EXISTING);
         }
         return s;
     }
@@ -177,7 +179,7 @@ class LinkRealNetTest {
     static void assertReplica(Path state, String what) throws Exception {
         ReplicaDisk d = new ReplicaDisk(state.resolve("replicas"), DOM, "vda", tools, 3);
         assertEquals(1, d.state().point(), what);
-        assertEquals(0, Exec.run(java.time.Duration.ofMinutes(1), Exec.tool("qemu-img"), "compare", "-q",
+        assertEquals(0, Exec.run(Duration.ofMinutes(1), Exec.tool("qemu-img"), "compare", "-q",
                 "-f", "qcow2", "-F", "raw", d.image().toString(), image.toString()).exitCode(), what + ": replica differs");
     }
 }

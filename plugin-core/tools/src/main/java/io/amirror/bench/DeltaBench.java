@@ -12,7 +12,7 @@ import io.amirror.lab.DomainSpec;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.OfficeWorkload;
-import io.amirror.primary.DomainReplication;
+import io.amirror.primary.Replication;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.spool.Spool;
 import io.amirror.util.Exec;
@@ -128,7 +128,7 @@ public final class DeltaBench {
         try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(size, DiskSpec.Content.EXT4)).start()) {
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(120)));
-            DomainReplication repl = new DomainReplication(vm.libvirtDomain(), work, capture,
+            Replication repl = Replication.ofDomain(vm.libvirtDomain(), work, capture,
                     new Spool(work.resolve("spool"), 8L << 30), pool, 2);
             OfficeWorkload office = new OfficeWorkload(vm.console(), "/dev/" + vm.spec().testDataTarget(), seed);
             List<LabDomain> twins = new ArrayList<>(); // virtnbdbackup plain, then with lz4
@@ -154,7 +154,7 @@ public final class DeltaBench {
                 Path changed = work.resolve("changed-" + day + ".bin");
                 long t0 = System.nanoTime();
                 Path mapFile = repl.mapDirectory().resolve("vda.map");
-                DomainReplication.Captured cap = repl.capture(preset, enc -> {
+                Replication.Captured cap = repl.capture(preset, enc -> {
                     try {
                         return new MeasuringSink(enc, mapFile, extents, changed);
                     } catch (IOException e) {

@@ -7,7 +7,7 @@ import io.amirror.lab.DiskSpec;
 import io.amirror.lab.DomainSpec;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
-import io.amirror.primary.DomainReplication;
+import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
 import io.amirror.util.FileTrees;
 
@@ -50,7 +50,7 @@ public final class ScaleBench {
                 try (LabDomain vm = lab.createDomain(new DomainSpec(128, List.of(DiskSpec.qcow2("vda", size,
                         DiskSpec.Content.BLANK)), false)).start()) {
                     Path state = work.resolve("one-" + (size >> 30));
-                    DomainReplication r = new DomainReplication(vm.libvirtDomain(), state, capture,
+                    Replication r = Replication.ofDomain(vm.libvirtDomain(), state, capture,
                             new Spool(state.resolve("spool"), 8L << 30), pool, 2);
                     vm.console().check("dd if=/dev/urandom of=/dev/vda bs=1M seek=16 count=8 conv=fsync 2>/dev/null");
                     rows.add(point(r, "first point", size, 1, state, progress));
@@ -67,10 +67,10 @@ public final class ScaleBench {
         }
     }
 
-    private static Row point(DomainReplication r, String what, long size, int domains, Path state, PrintStream progress)
+    private static Row point(Replication r, String what, long size, int domains, Path state, PrintStream progress)
             throws Exception {
         long t0 = System.nanoTime();
-        DomainReplication.Captured c = r.capture(XzBlockCodec.Preset.parse("1"));
+        Replication.Captured c = r.capture(XzBlockCodec.Preset.parse("1"));
         double seconds = (System.nanoTime() - t0) / 1e9;
         r.acknowledged(c); // as if the standby took it: the next point is incremental
         long delta = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
@@ -86,13 +86,13 @@ public final class ScaleBench {
             throws Exception {
         List<LabDomain> vms = new ArrayList<>();
         try {
-            List<DomainReplication> rs = new ArrayList<>();
+            List<Replication> rs = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 LabDomain vm = lab.createDomain(new DomainSpec(128, List.of(DiskSpec.qcow2("vda", 256 * MIB,
                         DiskSpec.Content.BLANK)), false)).start();
                 vms.add(vm);
                 Path state = work.resolve("many-" + i);
-                rs.add(new DomainReplication(vm.libvirtDomain(), state, capture, new Spool(state.resolve("spool"), 1L << 30),
+                rs.add(Replication.ofDomain(vm.libvirtDomain(), state, capture, new Spool(state.resolve("spool"), 1L << 30),
                         pool, 2));
             }
             for (LabDomain vm : vms) {
@@ -100,14 +100,14 @@ public final class ScaleBench {
             }
             ExecutorService cycles = Executors.newFixedThreadPool(n);
             long t0 = System.nanoTime();
-            List<Future<DomainReplication.Captured>> fs = new ArrayList<>();
-            for (DomainReplication r : rs) {
+            List<Future<Replication.Captured>> fs = new ArrayList<>();
+            for (Replication r : rs) {
                 fs.add(cycles.submit(() -> r.capture(XzBlockCodec.Preset.parse("1"))));
             }
             long read = 0;
             long delta = 0;
-            for (Future<DomainReplication.Captured> f : fs) {
-                DomainReplication.Captured c = f.get();
+            for (Future<Replication.Captured> f : fs) {
+                Replication.Captured c = f.get();
                 read += c.capture().dataBytes();
                 delta += c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
             }

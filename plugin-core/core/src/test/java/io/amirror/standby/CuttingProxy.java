@@ -1,11 +1,15 @@
-package io.amirror.transport;
+package io.amirror.standby;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -24,18 +28,18 @@ final class CuttingProxy implements AutoCloseable {
 
     CuttingProxy(InetSocketAddress target) throws IOException {
         this.target = target;
-        this.server = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+        this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         this.acceptor = new Thread(this::accept, "cutting-proxy");
         acceptor.setDaemon(true);
         acceptor.start();
     }
 
     InetSocketAddress address() {
-        return new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), server.getLocalPort());
+        return new InetSocketAddress(InetAddress.getLoopbackAddress(), server.getLocalPort());
     }
 
     /** Every connection from now on delays each byte by {@code oneWay} in both directions. */
-    void delay(java.time.Duration oneWay) {
+    void delay(Duration oneWay) {
         delayNanos = oneWay.toNanos();
     }
 
@@ -74,13 +78,13 @@ final class CuttingProxy implements AutoCloseable {
 
     /** Forwards {@code from} to {@code to}, each chunk released {@code nanos} after it arrived. */
     private static void delayLine(Socket from, Socket to, long nanos) {
-        java.util.concurrent.LinkedBlockingQueue<Object[]> line = new java.util.concurrent.LinkedBlockingQueue<>();
+        LinkedBlockingQueue<Object[]> line = new LinkedBlockingQueue<>();
         Thread reader = new Thread(() -> {
             byte[] buf = new byte[16384];
             try {
                 InputStream in = from.getInputStream();
                 for (int n; (n = in.read(buf)) > 0; ) {
-                    line.put(new Object[] {System.nanoTime() + nanos, java.util.Arrays.copyOf(buf, n)});
+                    line.put(new Object[] {System.nanoTime() + nanos, Arrays.copyOf(buf, n)});
                 }
             } catch (IOException | InterruptedException ignored) {
                 // closed

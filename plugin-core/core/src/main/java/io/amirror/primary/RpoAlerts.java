@@ -1,0 +1,56 @@
+package io.amirror.primary;
+
+import io.amirror.config.Policy;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The RPO watch: every few seconds, each guest whose newest point on the standby just got older
+ * than its policy's alert threshold is logged and its policy's alert command run, once per miss
+ * ({@link DomainStatus#checkRpoMissedTransition}), with the event in the command's environment.
+ */
+final class RpoAlerts {
+    private static final Logger log = LoggerFactory.getLogger(RpoAlerts.class);
+    private final Guests guests;
+    private final PolicySet policies;
+    private final Instant daemonStart;
+    private final AlertCommand command = new AlertCommand();
+
+    RpoAlerts(Guests guests, PolicySet policies, Instant daemonStart) {
+        this.guests = guests;
+        this.policies = policies;
+        this.daemonStart = daemonStart;
+    }
+
+    void check() {
+        Instant now = Instant.now();
+        for (DomainStatus s : guests.statuses()) {
+            if (!s.checkRpoMissedTransition(now, daemonStart)) {
+                continue;
+            }
+            Policy p = policies.get(s.policy());
+            Duration age = s.rpoNow(now);
+            String msg = "RPO missed for " + s.domain() + ": newest point on the standby is "
+                    + (age == null ? "missing" : age.toSeconds() + " s old") + ", alert threshold "
+                    + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
+            log.warn(msg);
+            if (p != null && !p.alertCommand().isEmpty()) {
+                Map<String, String> env = new HashMap<>();
+                env.put("AMIRROR_EVENT", "rpo-missed");
+                env.put("AMIRROR_DOMAIN", s.domain());
+                env.put("AMIRROR_POLICY", p.name());
+                env.put("AMIRROR_MESSAGE", msg);
+                command.fire(p.alertCommand(), env);
+            }
+        }
+    }
+
+    void shutdown() {
+        command.shutdown();
+    }
+}

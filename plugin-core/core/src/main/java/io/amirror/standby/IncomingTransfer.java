@@ -1,0 +1,129 @@
+package io.amirror.standby;
+
+import io.amirror.delta.DeltaFiles.StaleSourceException;
+import io.amirror.state.StateFormatException;
+import io.amirror.transport.WireMessage;
+import io.amirror.transport.WireMessage.Ack;
+import io.amirror.transport.WireMessage.Offer;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.transport.WireMessage.Resume;
+import io.amirror.transport.WireMessage.Stale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One offered delta, from the OFFER to its answer after COMMIT: the bytes go into the disk's
+ * partial file as they come ({@link PartialDelta}); at COMMIT the delta is verified whole and
+ * applied ({@link ReplicaDisk#complete}) before it is acknowledged.
+ *
+ * <p>The domain's in-process lock is held from the offer to the end, so a second connection for
+ * the same domain waits its turn; the file lock only around the checks and the apply, so a
+ * failover during the transfer wins and the bytes stay unapplied.
+ */
+final class IncomingTransfer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(IncomingTransfer.class);
+
+    private final Offer offer;
+    private final ReplicaDomain domain;
+    private final ReplicaDisk disk;
+    private final Path file;
+    private final PartialDelta partial;
+    private final ReentrantLock inProcess;
+    private boolean closed;
+
+    private IncomingTransfer(Offer offer, ReplicaDomain domain, ReplicaDisk disk, Path file, PartialDelta partial,
+                             ReentrantLock inProcess) {
+        this.offer = offer;
+        this.domain = domain;
+        this.disk = disk;
+        this.file = file;
+        this.partial = partial;
+        this.inProcess = inProcess;
+    }
+
+    /** The standby's answer to an offer, and the transfer when that answer is RESUME. */
+    record Admission(WireMessage answer, IncomingTransfer transfer) {
+    }
+
+    /**
+     * Answers {@code o}: ACK when this very delta was applied before (its ACK was lost), REFUSE when
+     * the replica cannot take it, else RESUME at the bytes already held, with the transfer open.
+     */
+    static Admission admit(Offer o, Replicas replicas) throws IOException {
+        ReentrantLock inProcess = replicas.inProcessLock(o.domain());
+        inProcess.lock();
+        boolean admitted = false;
+        try {
+            ReplicaDomain rd = replicas.domain(o.domain());
+            try (ReplicaDomain.Lock lock = rd.lock()) {
+                Replicas.refuseIfPromoted(rd);
+                ReplicaDisk disk = replicas.disk(rd, o.disk());
+                disk.recover();
+                Path file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
+                if (file == null) {
+                    // applied before, but the ACK never arrived: acknowledge again, send nothing
+                    return new Admission(new Ack(o.domain(), o.disk(), o.newPoint()), null);
+                }
+                PartialDelta partial = PartialDelta.open(file);
+                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess);
+                admitted = true;
+                return new Admission(new Resume(partial.held()), t);
+            } catch (StandbyRefusal r) {
+                return new Admission(new Refuse(r.code(), r.getMessage()), null);
+            } catch (StateFormatException e) {
+                // a state file this standby cannot read (a newer amirror wrote it): say so, touch nothing
+                log.error("{} {}: {}", o.domain(), o.disk(), e.getMessage());
+                return new Admission(new Refuse(Refuse.INTERNAL, e.getMessage()), null);
+            }
+        } finally {
+            if (!admitted) {
+                inProcess.unlock();
+            }
+        }
+    }
+
+    void data(byte[] bytes) throws IOException {
+        partial.append(bytes);
+    }
+
+    /** All bytes are there: verify, apply, and say how it went (ACK, STALE or REFUSE). Ends the transfer. */
+    WireMessage commit() throws IOException {
+        partial.close();
+        Offer o = offer;
+        try (ReplicaDomain.Lock lock = domain.lock()) {
+            Replicas.refuseIfPromoted(domain); // a failover while the bytes came: they stay unapplied
+            int point = disk.complete(file, o.basePoint(), o.newPoint(), o.size(), o.sha256());
+            return new Ack(o.domain(), o.disk(), point);
+        } catch (StaleSourceException e) {
+            log.warn("{} {} {}->{}: {}", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e.getMessage());
+            List<long[]> ranges = e.ranges();
+            return new Stale(o.domain(), o.disk(), o.newPoint(), ranges.subList(0, Math.min(ranges.size(), Stale.MAX_RANGES)));
+        } catch (StandbyRefusal r) {
+            return new Refuse(r.code(), r.getMessage());
+        } catch (Exception e) {
+            log.error("applying {} {} {}->{} failed", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e);
+            return new Refuse(Refuse.INTERNAL, "apply failed: " + e.getMessage());
+        } finally {
+            close();
+        }
+    }
+
+    /** Ends the transfer; what was received stays for a resume. */
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            partial.close();
+        } finally {
+            inProcess.unlock();
+        }
+    }
+}

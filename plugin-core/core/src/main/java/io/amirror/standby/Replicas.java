@@ -1,0 +1,93 @@
+package io.amirror.standby;
+
+import io.amirror.image.DiskImage;
+import io.amirror.transport.WireMessage;
+import io.amirror.transport.WireMessage.Refuse;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The replicas a running standby serves, and the order in which it touches them. A domain has two
+ * locks: this process's (one connection at a time works on a domain, for the whole of a transfer)
+ * and the file lock of {@link ReplicaDomain#lock()}, shared with the libvirt hook and the CLI and
+ * taken only around changes, so a start can promote the replica while bytes are still arriving.
+ */
+final class Replicas {
+    private static final Logger log = LoggerFactory.getLogger(Replicas.class);
+
+    private final Path root;
+    private final DiskImage.Tools tools;
+    private final ReplicaDisk.Retention fallback;
+    private final ConcurrentHashMap<UUID, ReentrantLock> inProcess = new ConcurrentHashMap<>();
+
+    /** {@code fallback} holds for domains whose primary has not described them (an older primary, or none yet). */
+    Replicas(Path root, DiskImage.Tools tools, ReplicaDisk.Retention fallback) {
+        this.root = root;
+        this.tools = tools;
+        this.fallback = fallback;
+    }
+
+    ReplicaDomain domain(UUID uuid) {
+        return new ReplicaDomain(root, uuid, tools);
+    }
+
+    DiskImage.Tools tools() {
+        return tools;
+    }
+
+    /** The disk with the retention its primary's policy asked for, else the standby's own. */
+    ReplicaDisk disk(ReplicaDomain rd, String disk) throws IOException {
+        return rd.disk(disk, rd.manifest().map(ReplicaManifest::retention).orElse(fallback));
+    }
+
+    /** The disk with the standby's own retention (requests that apply nothing). */
+    ReplicaDisk diskAsConfigured(ReplicaDomain rd, String disk) {
+        return rd.disk(disk, fallback);
+    }
+
+    /** This process's lock of {@code uuid}: one transfer or request per domain at a time. */
+    ReentrantLock inProcessLock(UUID uuid) {
+        return inProcess.computeIfAbsent(uuid, k -> new ReentrantLock());
+    }
+
+    /** What a request does to a replica under both its locks. */
+    interface LockedCall {
+        WireMessage call(ReplicaDomain rd) throws Exception;
+    }
+
+    /**
+     * Runs {@code call} holding the domain's locks (this process's, then the file lock), after
+     * refusing a promoted replica; a refusal or a failure becomes a REFUSE.
+     */
+    WireMessage locked(UUID uuid, String what, LockedCall call) {
+        ReplicaDomain rd = domain(uuid);
+        ReentrantLock mine = inProcessLock(uuid);
+        mine.lock();
+        try (ReplicaDomain.Lock lock = rd.lock()) {
+            refuseIfPromoted(rd);
+            return call.call(rd);
+        } catch (StandbyRefusal r) {
+            return new Refuse(r.code(), r.getMessage());
+        } catch (Exception e) {
+            log.error("{} of {} failed", what, uuid, e);
+            return new Refuse(Refuse.INTERNAL, what + " failed: " + e.getMessage());
+        } finally {
+            mine.unlock();
+        }
+    }
+
+    /** A replica that was started as the domain on this standby takes nothing more from the old primary. */
+    static void refuseIfPromoted(ReplicaDomain rd) throws IOException {
+        var p = rd.promoted();
+        if (p.isPresent()) {
+            throw new StandbyRefusal(Refuse.PROMOTED, "the replica of " + rd.uuid() + " was started as the domain on the "
+                    + "standby (failover at point " + p.get().point() + ", " + p.get().at() + "); it receives nothing more");
+        }
+    }
+}

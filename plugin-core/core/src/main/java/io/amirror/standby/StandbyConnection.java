@@ -1,0 +1,123 @@
+package io.amirror.standby;
+
+import io.amirror.transport.ConnectionHandler;
+import io.amirror.transport.WireMessage;
+import io.amirror.transport.WireMessage.Data;
+import io.amirror.transport.WireMessage.Describe;
+import io.amirror.transport.WireMessage.Described;
+import io.amirror.transport.WireMessage.Offer;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.transport.WireMessage.SeedQuery;
+import io.amirror.transport.WireMessage.Verify;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.function.Consumer;
+
+/**
+ * The standby's answers to one primary's connection: deltas received and applied
+ * ({@link IncomingTransfer}), manifests stored, seeds ({@link SeedAnswer}) and verifies
+ * ({@link VerifyAnswer}) answered. Each request runs under its domain's locks ({@link Replicas});
+ * a replica promoted on this standby is refused everything.
+ */
+final class StandbyConnection implements ConnectionHandler {
+    private static final Logger log = LoggerFactory.getLogger(StandbyConnection.class);
+
+    private final Replicas replicas;
+    private final Consumer<ReplicaDomain> definer;
+    private IncomingTransfer transfer;
+
+    /** {@code definer} hears of each stored manifest, outside every lock, to define the replica domain. */
+    StandbyConnection(Replicas replicas, Consumer<ReplicaDomain> definer) {
+        this.replicas = replicas;
+        this.definer = definer;
+    }
+
+    @Override
+    public WireMessage offer(Offer offer) throws IOException {
+        IncomingTransfer.Admission a = IncomingTransfer.admit(offer, replicas);
+        transfer = a.transfer();
+        return a.answer();
+    }
+
+    @Override
+    public void data(Data data) throws IOException {
+        transfer().data(data.bytes());
+    }
+
+    @Override
+    public WireMessage commit() throws IOException {
+        IncomingTransfer t = transfer();
+        transfer = null;
+        return t.commit();
+    }
+
+    private IncomingTransfer transfer() {
+        if (transfer == null) {
+            throw new IllegalStateException("no transfer in progress"); // the receiver keeps the order
+        }
+        return transfer;
+    }
+
+    @Override
+    public WireMessage describe(Describe d) {
+        return replicas.locked(d.domain(), "storing the manifest", rd -> store(rd, d));
+    }
+
+    /** Stores the manifest a DESCRIBE carries, once it checks out and matches what DESCRIBE announced. */
+    private static WireMessage store(ReplicaDomain rd, Describe d) throws IOException {
+        ReplicaManifest m;
+        try {
+            m = ReplicaManifest.fromXz(d.manifestXz());
+        } catch (IOException e) {
+            return new Refuse(Refuse.BAD_DELTA, e.getMessage());
+        }
+        if (!m.uuid().equals(d.domain()) || m.point() != d.point()) {
+            return new Refuse(Refuse.BAD_DELTA, "the manifest describes " + m.uuid() + " at point " + m.point()
+                    + ", not what DESCRIBE announced");
+        }
+        rd.storeManifest(m);
+        return new Described(d.domain(), sha256(d.manifestXz()));
+    }
+
+    @Override
+    public void described(Describe d) {
+        try {
+            definer.accept(replicas.domain(d.domain()));
+        } catch (RuntimeException e) {
+            log.error("defining the replica of {} failed", d.domain(), e);
+        }
+    }
+
+    @Override
+    public WireMessage seedQuery(SeedQuery q) {
+        return replicas.locked(q.domain(), "seed of " + q.disk(),
+                rd -> SeedAnswer.of(replicas.diskAsConfigured(rd, q.disk()), q));
+    }
+
+    @Override
+    public WireMessage verify(Verify v, ProgressReport progress) {
+        return replicas.locked(v.domain(), "verify of " + v.disk(),
+                rd -> VerifyAnswer.of(replicas.diskAsConfigured(rd, v.disk()), v, replicas.tools(), progress));
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (transfer != null) {
+            IncomingTransfer t = transfer;
+            transfer = null;
+            t.close();
+        }
+    }
+
+    private static byte[] sha256(byte[] bytes) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(bytes);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+package io.amirror.standby;
+
+import io.amirror.config.StandbyConfig;
+import io.amirror.image.DiskImage;
+import io.amirror.transport.Identity;
+import io.amirror.transport.Receiver;
+import io.amirror.transport.Tls;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * The standby daemon ({@code amirror standby}): built from the standby's configuration, it listens
+ * for its pinned primaries and keeps their replicas.
+ *
+ * <p>What it does, per primary connection ({@link StandbyConnection}): an offered delta is
+ * received into its partial file and resumed at the byte after a cut, verified whole, journaled
+ * and applied, and a recovery point kept as the retention says ({@link ReplicaDisk}); a manifest is
+ * stored and the replica domain defined from it, shut off, in the standby's libvirt
+ * ({@link ReplicaDefiner}); seed and verify requests are answered from the replicas. A replica
+ * started as the domain ({@link Promotion}, through the hook or {@code amirror failover}) receives
+ * nothing more. The network side, TLS with pinned peers and the protocol's framing, is
+ * {@link Receiver}'s; everything it decodes comes here.
+ *
+ * <p>The caller's duties: {@link #start} once, {@link #close} at the end. Everything the standby
+ * keeps is under the configured state directory ({@link StandbyLayout}); the libvirt hook and the
+ * standby's commands work on the same files, under the same locks, while the service runs.
+ */
+public final class StandbyService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(StandbyService.class);
+
+    private final StandbyConfig config;
+    private final StandbyLayout layout;
+    private final Identity identity;
+    private final Receiver receiver;
+
+    private StandbyService(StandbyConfig config, StandbyLayout layout, Identity identity, Receiver receiver) {
+        this.config = config;
+        this.layout = layout;
+        this.identity = identity;
+        this.receiver = receiver;
+    }
+
+    /** Starts the standby of {@code config}: its identity from the state directory, the host's qemu tools. */
+    public static StandbyService start(StandbyConfig config) throws IOException {
+        return start(config, Identity.load(config.stateDir()), DiskImage.Tools.installed());
+    }
+
+    /** Starts the standby of {@code config} as {@code identity}, applying with {@code tools}. */
+    public static StandbyService start(StandbyConfig config, Identity identity, DiskImage.Tools tools) throws IOException {
+        StandbyLayout layout = StandbyLayout.of(config.stateDir());
+        checkState(layout, tools);
+        Replicas replicas = new Replicas(layout.replicas(), tools,
+                new ReplicaDisk.Retention(config.keep(), config.keepAge()));
+        Consumer<ReplicaDomain> definer = definer(config, layout);
+        Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.peers()), config.ca()),
+                config.listen()), () -> new StandbyConnection(replicas, definer));
+        return new StandbyService(config, layout, identity, receiver.start());
+    }
+
+    /**
+     * Reads every replica's state files once, so one this amirror cannot read (of a newer format,
+     * or damaged) is named in the log at the start, not first at its primary's next point. Such a
+     * replica is refused request by request, with the same message; the others are served.
+     */
+    private static void checkState(StandbyLayout layout, DiskImage.Tools tools) throws IOException {
+        for (ReplicaDomain d : ReplicaDomain.all(layout.replicas(), tools)) {
+            try {
+                d.manifest();
+                d.definedName();
+                d.failoverPoint();
+                d.promoted();
+                for (String disk : d.diskNames()) {
+                    d.disk(disk, ReplicaDisk.Retention.count(1)).state();
+                }
+            } catch (IOException e) { // StateFormatException mostly; a damaged manifest too
+                log.error("the replica of {} cannot be served by this amirror: {}", d.uuid(), e.getMessage());
+            }
+        }
+    }
+
+    /** Who defines replica domains once a manifest is stored: libvirt's definer, or nobody. */
+    private static Consumer<ReplicaDomain> definer(StandbyConfig config, StandbyLayout layout) {
+        if (!config.defineReplicas()) {
+            return d -> {
+            };
+        }
+        ReplicaDefiner definer = new ReplicaDefiner(config.libvirtUri(), new ReplicaDefinition.Options(
+                config.replicaSuffix(), config.socketDir() != null ? config.socketDir() : layout.sockets(),
+                layout.stateDir(), ReplicaDefinition.Allowlist.of(config.replicaLimits())));
+        return definer::described;
+    }
+
+    /** The port primaries connect to (the configured one, or the one chosen for port 0). */
+    public int port() {
+        return receiver.port();
+    }
+
+    /** The fingerprint primaries pin for this standby. */
+    public String fingerprint() {
+        return identity.fingerprint();
+    }
+
+    public StandbyLayout layout() {
+        return layout;
+    }
+
+    /** One line for the log and the console: where it listens, as whom, with what settings. */
+    public String describe() {
+        return "standby listening on " + config.listenText() + " as " + identity.fingerprint() + " ("
+                + config.describe() + ")";
+    }
+
+    /** Stops listening; connections in progress are cut, and what they received stays for a resume. */
+    @Override
+    public void close() throws IOException {
+        receiver.close();
+    }
+}
