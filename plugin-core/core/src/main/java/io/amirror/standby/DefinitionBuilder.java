@@ -173,7 +173,8 @@ final class DefinitionBuilder {
                     }
                 }
                 case "memory", "currentMemory" -> memory(root, e, at);
-                case "vcpu" -> copyNumber(root, e, at, Rules.of("current", number(1, 4096)), 1, 4096);
+                case "vcpu" -> copyNumber(root, e, at, Rules.of("current", number(1, 4096), "placement",
+                        Set.of("static")), 1, 4096);
                 case "os" -> os(root, e, at);
                 case "features" -> features(root, e, at);
                 case "cpu" -> cpu(root, e, at);
@@ -183,6 +184,11 @@ final class DefinitionBuilder {
                 case "pm" -> pm(root, e, at);
                 case "sysinfo" -> sysinfo(root, e, at);
                 case "title", "description" -> freeText(root, e, at);
+                case "resource" -> {
+                    if (!isDefaultPartition(e)) { // libvirt writes the default into every domain's XML
+                        drop(at, reasonFor(tag));
+                    }
+                }
                 case "devices" -> devices = e;
                 default -> drop(at, reasonFor(tag));
             }
@@ -222,6 +228,13 @@ final class DefinitionBuilder {
         }
         text(root, e.getLocalName(), v);
         attributesBeyond(e, at, Set.of());
+    }
+
+    /** {@code <resource><partition>/machine</partition></resource>}, libvirt's default, and nothing else. */
+    private static boolean isDefaultPartition(Element resource) {
+        List<Element> c = children(resource);
+        return c.size() == 1 && "partition".equals(c.get(0).getLocalName()) && c.get(0).getNamespaceURI() == null
+                && "/machine".equals(c.get(0).getTextContent().strip()) && resource.getAttributes().getLength() == 0;
     }
 
     private void marker(Element root) {
@@ -510,7 +523,14 @@ final class DefinitionBuilder {
                 case "panic" -> simple(d, e, p, Rules.of("model", Set.of("isa", "hyperv", "pvpanic")));
                 case "hub" -> simple(d, e, p, Rules.of("type", Set.of("usb")));
                 case "filesystem" -> drop(p, "a share of the standby's files with the guest");
-                case "hostdev", "redirdev", "smartcard", "shmem", "tpm", "vsock", "iommu", "nvram", "lease", "audio" ->
+                case "audio" -> {
+                    if ("none".equals(e.getAttribute("type"))) { // libvirt 9 writes it for every domain without sound
+                        copy(d, e, p, Rules.of("id", number(1, 64), "type", Set.of("none")));
+                    } else {
+                        drop(p, "an audio backend writes to the standby's host (files, sound servers)");
+                    }
+                }
+                case "hostdev", "redirdev", "smartcard", "shmem", "tpm", "vsock", "iommu", "nvram", "lease" ->
                         drop(p, "it names the primary's host hardware or host-side state, which the standby does not have");
                 default -> drop(p, reasonFor(tag));
             }

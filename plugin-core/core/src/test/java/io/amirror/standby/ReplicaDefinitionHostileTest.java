@@ -213,6 +213,7 @@ class ReplicaDefinitionHostileTest {
                 dev("shmem server", "<shmem name='x'><server path='/etc/shadow'/></shmem>"),
                 dev("tpm passthrough", "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>"),
                 dev("evdev input passthrough", "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event0'/></input>"),
+                top("resource beyond the default partition", "<resource><partition>/machine</partition><fibrechannel appid='x'/></resource>"),
                 dev("audio to a file", "<audio id='1' type='file' path='/etc/cron.d/audio'/><sound model='ich9'><audio id='1'/></sound>"),
                 dev("vnc on every address with a password", "<graphics type='vnc' port='5900' autoport='no' listen='0.0.0.0' "
                         + "passwd='secret'><listen type='address' address='0.0.0.0'/></graphics>"),

@@ -183,6 +183,42 @@ class ReplicaDefinitionTest {
     }
 
     @Test
+    void whatLibvirtWritesIntoEveryDomainIsNotNoted() throws Exception {
+        String dumped = """
+                <domain type='qemu'>
+                  <name>files</name>
+                  <uuid>6f0c2a52-1f7a-4b1e-9d55-0c4f7d2b9a11</uuid>
+                  <memory unit='KiB'>65536</memory><currentMemory unit='KiB'>65536</currentMemory>
+                  <vcpu placement='static'>1</vcpu>
+                  <resource><partition>/machine</partition></resource>
+                  <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type><kernel>/boot/vmlinuz</kernel><boot dev='hd'/></os>
+                  <features><acpi/></features>
+                  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>
+                  <clock offset='utc'/>
+                  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+                  <devices>
+                    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+                    <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap'/>
+                      <source file='/var/lib/libvirt/images/files.qcow2'/><target dev='vda' bus='virtio'/>
+                      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></disk>
+                    <controller type='usb' index='0' model='piix3-uhci'><address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x2'/></controller>
+                    <controller type='pci' index='0' model='pci-root'/>
+                    <serial type='unix'><source mode='bind' path='/run/x/console.sock'/><target type='isa-serial' port='0'><model name='isa-serial'/></target></serial>
+                    <console type='unix'><source mode='bind' path='/run/x/console.sock'/><target type='serial' port='0'/></console>
+                    <input type='mouse' bus='ps2'/><input type='keyboard' bus='ps2'/>
+                    <audio id='1' type='none'/>
+                    <memballoon model='none'/>
+                  </devices>
+                </domain>
+                """;
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(dumped), Map.of("vda", Path.of("/r/vda.qcow2")),
+                SAME_NAME, KERNEL);
+        assertEquals(List.of(), r.notes(), r.xml());
+        assertTrue(r.xml().contains("<address bus=\"0x00\" domain=\"0x0000\" function=\"0x0\" slot=\"0x04\" type=\"pci\"/>"),
+                "the guest keeps its PCI layout: " + r.xml());
+    }
+
+    @Test
     void aSuffixRenamesAndDerivesAStableUuid() throws Exception {
         var o = new ReplicaDefinition.Options("-replica", Path.of("/run/amirror"), Path.of("/srv/amirror"), ALLOW);
         Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
