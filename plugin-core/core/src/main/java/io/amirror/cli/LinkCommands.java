@@ -116,7 +116,7 @@ final class LinkCommands {
             }
             System.out.printf("ship process: cpu %.2f s, heap peak %d MiB%n", ProcessCost.cpuSeconds(), ProcessCost.heapPeakMiB());
             if (manifest != null) {
-                var m = io.amirror.standby.ReplicaManifest.fromJson(Files.readAllBytes(manifest));
+                var m = io.amirror.transport.ReplicaManifest.fromJson(Files.readAllBytes(manifest));
                 s.describe(m.uuid(), m.point(), m.toXz());
                 System.out.printf("%s described to the standby at point %d%n", m.name(), m.point());
             }

@@ -10,7 +10,7 @@ import io.amirror.image.DiskImage;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.standby.SeedMedia;
 import org.libvirt.Domain;
 import picocli.CommandLine.Command;
