@@ -1,13 +1,14 @@
 package io.amirror.standby;
 
-import io.amirror.transport.ReplicaManifest;
-
 import io.amirror.control.HookEvent;
+import io.amirror.transport.ReplicaManifest;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -153,13 +154,13 @@ class ReplicaDefinitionTest {
         assertTrue(xz.length < PRIMARY_XML.length(), "compressed: " + xz.length);
         assertEquals(m, ReplicaManifest.fromXz(xz));
         assertThrows(IOException.class, () -> ReplicaManifest.fromXz(new byte[] {1, 2, 3}));
-        byte[] cut = java.util.Arrays.copyOf(xz, xz.length - 5);
+        byte[] cut = Arrays.copyOf(xz, xz.length - 5);
         assertThrows(IOException.class, () -> ReplicaManifest.fromXz(cut));
         for (ReplicaManifest bad : new ReplicaManifest[] {
                 new ReplicaManifest(UUID_1, "a/b", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
                 new ReplicaManifest(UUID_1, "files", 0, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
                 new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 0, 1, null),
-                new ReplicaManifest(UUID_1, "pbx", 3, null, Map.of(), Map.of(), 1, 1, java.util.Collections.nCopies(2000, "-x")),
+                new ReplicaManifest(UUID_1, "pbx", 3, null, Map.of(), Map.of(), 1, 1, Collections.nCopies(2000, "-x")),
                 new ReplicaManifest(null, "pbx", 3, null, Map.of(), Map.of(), 1, 1, List.of("qemu"))}) {
             assertThrows(IOException.class, () -> ReplicaManifest.fromXz(bad.toXz()), bad.name() + " " + bad.point());
         }
