@@ -3,10 +3,12 @@ package io.amirror.bridge;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
+import java.net.SocketException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /** Talks to a running bridge's {@code control.sock}: one connection per request. */
@@ -48,7 +50,7 @@ public final class BridgeClient {
                 throw new IOException("bridge refused " + BridgeControl.encode(r) + ": " + a.text());
             }
             return a.text();
-        } catch (java.net.SocketException | java.nio.file.NoSuchFileException e) {
+        } catch (SocketException | NoSuchFileException e) {
             throw new IOException("no bridge answers at " + controlSocket + " (is 'amirror bridge serve' running?): "
                     + e.getMessage(), e);
         }

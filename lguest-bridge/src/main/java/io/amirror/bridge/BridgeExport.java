@@ -1,5 +1,6 @@
 package io.amirror.bridge;
 
+import io.amirror.libvirt.CheckpointChain;
 import io.amirror.nbd.NbdConstants;
 import io.amirror.nbd.NbdMessages.Descriptor;
 
@@ -109,7 +110,7 @@ sealed interface BridgeExport permits BridgeExport.Live, BridgeExport.Point {
                 return allocationDescriptors(volume.pointAllocation(point, offset, end), offset, end);
             }
             String bitmap = context.substring(NbdConstants.CONTEXT_DIRTY_BITMAP_PREFIX.length());
-            int p = io.amirror.libvirt.CheckpointChain.parse(bitmap).orElseThrow();
+            int p = CheckpointChain.parse(bitmap).orElseThrow();
             return describe(volume.changedAfter(p), offset, end, NbdConstants.STATE_DIRTY, 0);
         }
     }

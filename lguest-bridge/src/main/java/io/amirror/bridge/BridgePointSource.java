@@ -8,7 +8,7 @@ import io.amirror.libvirt.DiskInfo;
 import io.amirror.nbd.NbdAddress;
 import io.amirror.nbd.NbdConstants;
 import io.amirror.primary.PointSource;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,6 +1,8 @@
 package io.amirror.bridge;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -24,7 +26,7 @@ import java.util.List;
  * connections are few (the guest's launcher, one capture at a time).
  */
 public final class BridgeServer implements AutoCloseable {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(BridgeServer.class);
+    private static final Logger log = LoggerFactory.getLogger(BridgeServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     public static final String CONTROL_SOCKET = "control.sock";
 

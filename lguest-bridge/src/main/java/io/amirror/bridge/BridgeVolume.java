@@ -1,6 +1,8 @@
 package io.amirror.bridge;
 
 import io.amirror.libvirt.CheckpointChain;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -37,7 +40,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * and the snapshots, which lived only as long as the process, are gone.
  */
 public final class BridgeVolume implements AutoCloseable {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(BridgeVolume.class);
+    private static final Logger log = LoggerFactory.getLogger(BridgeVolume.class);
 
     private final Path image;
     private final Path stateDir;
@@ -64,7 +67,7 @@ public final class BridgeVolume implements AutoCloseable {
      * rather than started anew), {@code name} and {@code disk}. An image whose size changed since the
      * state was made is refused: its maps no longer describe it.
      */
-    public static BridgeVolume open(Path image, Path stateDir, java.util.UUID uuid, String name, String disk,
+    public static BridgeVolume open(Path image, Path stateDir, UUID uuid, String name, String disk,
                                     List<String> launcher) throws IOException {
         if (!Files.isRegularFile(image)) {
             throw new IOException(image + " is not a regular file (the bridge serves raw image files)");
@@ -87,7 +90,7 @@ public final class BridgeVolume implements AutoCloseable {
                         + "(the replica is then repaired by hashes, not resent)");
             }
         } else {
-            s = new BridgeState(uuid != null ? uuid : java.util.UUID.randomUUID(), name, disk, size, List.of(), launcher);
+            s = new BridgeState(uuid != null ? uuid : UUID.randomUUID(), name, disk, size, List.of(), launcher);
             s.write(stateDir);
         }
         FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);

@@ -5,11 +5,18 @@ import io.amirror.nbd.NbdMessages.Descriptor;
 import io.amirror.nbd.NbdMessages.OptionHeader;
 import io.amirror.nbd.NbdMessages.Request;
 import io.amirror.nbd.NbdProtocolException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.Closeable;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -30,7 +37,7 @@ import static io.amirror.nbd.NbdConstants.*;
  * write to a point, unknown flags or command) gets an error reply and changes nothing.
  */
 final class NbdSession implements Runnable {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(NbdSession.class);
+    private static final Logger log = LoggerFactory.getLogger(NbdSession.class);
     /** Largest read or write payload: the block size maximum announced in NBD_INFO_BLOCK_SIZE. */
     static final int MAX_PAYLOAD = 32 << 20;
     private static final int MAX_OPTIONS = 64;
@@ -44,18 +51,18 @@ final class NbdSession implements Runnable {
             | CMD_FLAG_FAST_ZERO;
 
     private final BridgeVolume volume;
-    private final java.io.Closeable socket;
+    private final Closeable socket;
     private final DataInputStream in;
     private final OutputStream out;
     private boolean structured;
     private final Map<Integer, String> contexts = new LinkedHashMap<>();
     private String contextsFor;
 
-    NbdSession(BridgeVolume volume, java.io.Closeable socket, java.io.InputStream in, OutputStream out) {
+    NbdSession(BridgeVolume volume, Closeable socket, InputStream in, OutputStream out) {
         this.volume = volume;
         this.socket = socket;
-        this.in = new DataInputStream(new java.io.BufferedInputStream(in, 1 << 16));
-        this.out = new java.io.BufferedOutputStream(out, 1 << 16);
+        this.in = new DataInputStream(new BufferedInputStream(in, 1 << 16));
+        this.out = new BufferedOutputStream(out, 1 << 16);
     }
 
     @Override
@@ -150,7 +157,7 @@ final class NbdSession implements Runnable {
             name = string(data);
             int n = Short.toUnsignedInt(data.getShort());
             if (data.remaining() != 2 * n) {
-                throw new java.nio.BufferUnderflowException();
+                throw new BufferUnderflowException();
             }
         } catch (RuntimeException e) {
             reply(option, REP_ERR_INVALID, "malformed request".getBytes(StandardCharsets.UTF_8));
@@ -177,13 +184,13 @@ final class NbdSession implements Runnable {
             name = string(data);
             int n = data.getInt();
             if (n < 0 || n > 1024) {
-                throw new java.nio.BufferUnderflowException();
+                throw new BufferUnderflowException();
             }
             for (int i = 0; i < n; i++) {
                 queries.add(string(data));
             }
             if (data.hasRemaining()) {
-                throw new java.nio.BufferUnderflowException();
+                throw new BufferUnderflowException();
             }
         } catch (RuntimeException e) {
             reply(option, REP_ERR_INVALID, "malformed request".getBytes(StandardCharsets.UTF_8));
@@ -226,7 +233,7 @@ final class NbdSession implements Runnable {
     private static String string(ByteBuffer b) {
         int n = b.getInt();
         if (n < 0 || n > MAX_STRING || n > b.remaining()) {
-            throw new java.nio.BufferUnderflowException();
+            throw new BufferUnderflowException();
         }
         byte[] s = new byte[n];
         b.get(s);

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The image as it was at the instant a point was cut, while the guest keeps writing: copy on write
@@ -81,7 +82,7 @@ final class Snapshot implements AutoCloseable {
         return preserved.size();
     }
 
-    java.util.Set<Long> preservedSet() {
+    Set<Long> preservedSet() {
         return preserved.keySet();
     }
 

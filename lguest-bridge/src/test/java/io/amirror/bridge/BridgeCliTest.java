@@ -1,9 +1,9 @@
 package io.amirror.bridge;
 
-import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.Cli;
+import io.amirror.lab.LoopbackStandby;
 import io.amirror.lab.QemuImg;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.StandbyService;
@@ -13,8 +13,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,11 +34,8 @@ class BridgeCliTest {
         Path primary = dir.resolve("primary");
         Identity me = Identity.loadOrCreate(primary, "primary");
         Identity standbyId = Identity.loadOrCreate(dir.resolve("standby"), "standby");
-        DiskImage.Tools tools = new DiskImage.Tools(Path.of(Exec.tool("qemu-img")),
-                Path.of(Exec.tool("qemu-nbd")));
-        StandbyConfig standbyConfig = new StandbyConfig(dir, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
-                "127.0.0.1:0", List.of(me.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
-        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
+        DiskImage.Tools tools = DiskImage.Tools.installed();
+        try (StandbyService standby = LoopbackStandby.start(dir, standbyId, me.fingerprint(), tools)) {
             Path policy = dir.resolve("pbx.json");
             Files.writeString(policy, """
                     {"name": "pbx", "source": "bridge", "domains": {"names": ["pbx"]},

@@ -1,7 +1,7 @@
 package io.amirror.bridge;
 
-import io.amirror.util.Exec;
 import io.amirror.lab.AmirrorProcess;
+import io.amirror.util.Exec;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -9,6 +9,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -64,7 +65,7 @@ class BridgeCrashTest {
                     }
                 }
                 for (int b = 0; b < BLOCKS; b++) {
-                    if (!java.util.Arrays.equals(atCut, b * B, (b + 1) * B, now, b * B, (b + 1) * B)) {
+                    if (!Arrays.equals(atCut, b * B, (b + 1) * B, now, b * B, (b + 1) * B)) {
                         changed++;
                         unmarked += marked[b] ? 0 : 1;
                     }

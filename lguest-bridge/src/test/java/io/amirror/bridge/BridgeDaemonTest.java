@@ -3,10 +3,10 @@ package io.amirror.bridge;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.config.SchemaCheck;
-import io.amirror.config.StandbyConfig;
 import io.amirror.control.ControlClient;
 import io.amirror.image.DiskImage;
 import io.amirror.lab.AmirrorProcess;
+import io.amirror.lab.LoopbackStandby;
 import io.amirror.standby.ReplicaDisk;
 import io.amirror.standby.StandbyLayout;
 import io.amirror.standby.StandbyService;
@@ -16,8 +16,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -49,11 +47,8 @@ class BridgeDaemonTest {
         Path alerts = dir.resolve("alerts.txt");
         Identity me = Identity.loadOrCreate(primary, "primary");
         Identity standbyId = Identity.loadOrCreate(dir.resolve("standby"), "standby");
-        DiskImage.Tools tools = new DiskImage.Tools(Path.of(Exec.tool("qemu-img")),
-                Path.of(Exec.tool("qemu-nbd")));
-        StandbyConfig standbyConfig = new StandbyConfig(dir, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
-                "127.0.0.1:0", List.of(me.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
-        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
+        DiskImage.Tools tools = DiskImage.Tools.installed();
+        try (StandbyService standby = LoopbackStandby.start(dir, standbyId, me.fingerprint(), tools)) {
             Path policy = policies.resolve("pbx.json");
             Files.writeString(policy, """
                     {"name": "pbx", "source": "bridge", "domains": {"names": ["pbx"]},

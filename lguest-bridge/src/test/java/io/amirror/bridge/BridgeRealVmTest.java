@@ -1,7 +1,7 @@
 package io.amirror.bridge;
 
-import io.amirror.config.StandbyConfig;
 import io.amirror.lab.Cli;
+import io.amirror.lab.LoopbackStandby;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.RealVmTest;
@@ -23,8 +23,6 @@ import io.amirror.util.FileTrees;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,9 +64,7 @@ class BridgeRealVmTest {
         BridgeVolume volume = BridgeVolume.open(image, bridgeState, null, "bare-guest", "vda", List.of("qemu-system-x86_64"));
         BridgeServer server = BridgeServer.start(volume, bridgeState, nbd, null);
         Process qemu = null;
-        StandbyConfig standbyConfig = new StandbyConfig(work, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
-                "127.0.0.1:0", List.of(primaryId.fingerprint()), null, "qemu:///system", false, "", null, 3, 36500);
-        try (StandbyService standby = StandbyService.start(standbyConfig, standbyId, tools)) {
+        try (StandbyService standby = LoopbackStandby.start(work, standbyId, primaryId.fingerprint(), tools)) {
             Path policyFile = work.resolve("bare-guest.json");
             Files.writeString(policyFile, """
                     {"name": "bare", "source": "bridge", "domains": {"names": ["bare-guest"]},

@@ -27,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -77,7 +78,7 @@ class BridgeServerTest {
     }
 
     private Exec.Result qemuIo(String export, String... commands) {
-        List<String> cmd = new java.util.ArrayList<>(List.of(Exec.tool("qemu-io"), "-f", "raw"));
+        List<String> cmd = new ArrayList<>(List.of(Exec.tool("qemu-io"), "-f", "raw"));
         for (String c : commands) {
             cmd.add("-c");
             cmd.add(c);
@@ -158,7 +159,7 @@ class BridgeServerTest {
         /** Sends an option and returns the reply types up to and including the final one. */
         List<Integer> option(int option, byte[] data) throws IOException {
             send(NbdCodec.encodeOption(option, data));
-            List<Integer> types = new java.util.ArrayList<>();
+            List<Integer> types = new ArrayList<>();
             while (true) {
                 byte[] h = new byte[20];
                 in.readFully(h);

@@ -1,7 +1,9 @@
 package io.amirror.bridge;
 
+import io.amirror.util.FileTrees;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -30,7 +32,7 @@ class BridgeVolumeTest {
 
     @Provide
     Arbitrary<List<Step>> steps() {
-        Arbitrary<Step> s = net.jqwik.api.Combinators.combine(Arbitraries.integers().between(0, 9),
+        Arbitrary<Step> s = Combinators.combine(Arbitraries.integers().between(0, 9),
                 Arbitraries.integers().between(0, BLOCKS - 1), Arbitraries.integers().between(1, 5),
                 Arbitraries.integers().between(1, 255)).as(Step::new);
         return s.list().ofMinSize(1).ofMaxSize(40);
@@ -73,7 +75,7 @@ class BridgeVolumeTest {
                 }
             }
         } finally {
-            io.amirror.util.FileTrees.delete(dir);
+            FileTrees.delete(dir);
         }
     }
 

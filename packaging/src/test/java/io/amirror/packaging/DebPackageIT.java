@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.zip.ZipEntry;
@@ -159,7 +161,7 @@ class DebPackageIT {
             lines = lines.stream().map(l -> l.replace("%i", instance)).toList();
         }
         String exec = null;
-        java.util.Map<String, String> env = new java.util.HashMap<>();
+        Map<String, String> env = new HashMap<>();
         for (String l : lines) {
             if (l.startsWith("ExecStart=")) {
                 exec = l.substring("ExecStart=".length());

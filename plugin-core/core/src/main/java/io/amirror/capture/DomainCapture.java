@@ -2,8 +2,8 @@ package io.amirror.capture;
 
 import io.amirror.libvirt.ChainBrokenException;
 import io.amirror.libvirt.ChainException;
-import io.amirror.libvirt.DiskBitmaps;
 import io.amirror.libvirt.CheckpointChain;
+import io.amirror.libvirt.DiskBitmaps;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.DomainXmlReader;
 import io.amirror.libvirt.GuestFreeze;
@@ -15,16 +15,23 @@ import io.amirror.nbd.NbdException;
 import io.amirror.nbd.NbdMessages.Extent;
 import io.amirror.nbd.QemuNbd;
 import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Turns "what changed in domain D since point k" into extents with data, for a running or a shut-off
@@ -45,7 +52,7 @@ import java.util.Map;
  * fails naming it rather than skip it silently. Read-only disks and cdroms are not replicated.
  */
 public final class DomainCapture {
-    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DomainCapture.class);
+    private static final Logger log = LoggerFactory.getLogger(DomainCapture.class);
 
     /** Host tools and where job directories (NBD socket, scratch files) go; QEMU must reach it. */
     public record Options(Path qemuNbd, Path qemuImg, Path jobRoot, Duration nbdTimeout) {
@@ -116,7 +123,7 @@ public final class DomainCapture {
         List<Integer> points = chain.state().points();
         for (var e : bitmaps.list(domain, disks).entrySet()) {
             List<String> stale = new ArrayList<>();
-            java.util.Map<String, DiskBitmaps.Bitmap> byName = new java.util.HashMap<>();
+            Map<String, DiskBitmaps.Bitmap> byName = new HashMap<>();
             for (DiskBitmaps.Bitmap b : e.getValue()) {
                 byName.put(b.name(), b);
                 var p = CheckpointChain.parse(b.name());
@@ -271,7 +278,7 @@ public final class DomainCapture {
     private void qemuImg(String... args) {
         List<String> cmd = new ArrayList<>(List.of(options.qemuImg().toString()));
         cmd.addAll(List.of(args));
-        Exec.run(cmd, null, java.util.Map.of(), Duration.ofMinutes(2)).orThrow();
+        Exec.run(cmd, null, Map.of(), Duration.ofMinutes(2)).orThrow();
     }
 
     /**
@@ -282,13 +289,13 @@ public final class DomainCapture {
      * no write is lost. A job of a live process, or of another tool, is left alone and named.
      */
     private void clearLeftoverJob(Domain domain) {
-        java.util.Optional<Path> socket = PullBackup.runningJobSocket(domain);
+        Optional<Path> socket = PullBackup.runningJobSocket(domain);
         if (socket.isEmpty()) {
             return;
         }
         String name = nameOf(domain);
         Path dir = socket.get().getParent();
-        java.util.regex.Matcher owner = java.util.regex.Pattern.compile("job-.*-[0-9]+-([0-9]+)")
+        Matcher owner = Pattern.compile("job-.*-[0-9]+-([0-9]+)")
                 .matcher(dir.getFileName().toString());
         if (!dir.startsWith(options.jobRoot()) || !owner.matches()) {
             throw new CaptureException(name + " is in a backup job that is not amirror's (NBD socket " + socket.get()
@@ -320,7 +327,7 @@ public final class DomainCapture {
 
     private static void deleteJobDir(Path dir) {
         // a leftover holds no data of value; the next capture of the domain uses a new directory
-        io.amirror.util.FileTrees.deleteQuietly(dir);
+        FileTrees.deleteQuietly(dir);
     }
 
     private static void discardQuietly(CheckpointChain chain, int point, Exception cause) {

@@ -9,7 +9,9 @@ import io.amirror.nbd.NbdMessages.Extent;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -46,7 +48,7 @@ public final class ExportReader {
             long[] bytes = new long[2];   // data, zero
             int[] counts = new int[2];
             List<long[]> reads = new ArrayList<>();
-            java.util.ArrayDeque<PlannedExtent> zeroes = new java.util.ArrayDeque<>();
+            ArrayDeque<PlannedExtent> zeroes = new ArrayDeque<>();
             for (PlannedExtent p : plan) {
                 if (p.kind() == PlannedExtent.Kind.ZERO) {
                     zeroes.add(p);
@@ -92,7 +94,7 @@ public final class ExportReader {
         // Arrays.mismatch is vectorised; comparing against a shared zero page keeps it allocation-free.
         for (int pos = 0; pos < data.length; pos += ZEROES.length) {
             int n = Math.min(ZEROES.length, data.length - pos);
-            if (java.util.Arrays.mismatch(data, pos, pos + n, ZEROES, 0, n) >= 0) {
+            if (Arrays.mismatch(data, pos, pos + n, ZEROES, 0, n) >= 0) {
                 return false;
             }
         }

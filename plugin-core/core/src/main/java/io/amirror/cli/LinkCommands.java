@@ -5,6 +5,7 @@ import io.amirror.delta.DeltaReader;
 import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
 import io.amirror.transport.RateSchedule;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
@@ -16,6 +17,7 @@ import picocli.CommandLine.Parameters;
 
 import java.io.BufferedInputStream;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
@@ -47,7 +49,7 @@ final class LinkCommands {
 
         @Override
         public Integer call() throws Exception {
-            String n = name != null ? name : java.net.InetAddress.getLocalHost().getHostName();
+            String n = name != null ? name : InetAddress.getLocalHost().getHostName();
             Identity id = Identity.loadOrCreate(stateDir.path, n);
             System.out.println(id.fingerprint());
             return 0;
@@ -116,7 +118,7 @@ final class LinkCommands {
             }
             System.out.printf("ship process: cpu %.2f s, heap peak %d MiB%n", ProcessCost.cpuSeconds(), ProcessCost.heapPeakMiB());
             if (manifest != null) {
-                var m = io.amirror.standby.ReplicaManifest.fromJson(Files.readAllBytes(manifest));
+                var m = ReplicaManifest.fromJson(Files.readAllBytes(manifest));
                 s.describe(m.uuid(), m.point(), m.toXz());
                 System.out.printf("%s described to the standby at point %d%n", m.name(), m.point());
             }

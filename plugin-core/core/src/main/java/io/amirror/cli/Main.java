@@ -1,7 +1,12 @@
 package io.amirror.cli;
 
+import io.amirror.config.ConfigException;
+import io.amirror.control.DaemonUnreachableException;
+import io.amirror.standby.Promotion;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+
+import java.util.ServiceLoader;
 
 /** Entry point of the {@code amirror} command. Each subcommand parses, calls one service, prints. */
 @Command(name = "amirror",
@@ -25,18 +30,18 @@ public final class Main implements Runnable {
     /** Runs the command line and returns its exit status (for tests: no System.exit). */
     public static int execute(String... args) {
         CommandLine cl = new CommandLine(new Main());
-        for (CommandProvider p : java.util.ServiceLoader.load(CommandProvider.class)) {
+        for (CommandProvider p : ServiceLoader.load(CommandProvider.class)) {
             cl.addSubcommand(p.command());
         }
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("amirror: " + ex.getMessage());
-            if (ex instanceof io.amirror.config.ConfigException) {
+            if (ex instanceof ConfigException) {
                 return ExitCodes.INVALID_CONFIG;
             }
-            if (ex instanceof io.amirror.standby.Promotion.Refused) {
+            if (ex instanceof Promotion.Refused) {
                 return ExitCodes.START_REFUSED;
             }
-            if (ex instanceof io.amirror.control.DaemonUnreachableException) {
+            if (ex instanceof DaemonUnreachableException) {
                 return ExitCodes.DAEMON_UNREACHABLE;
             }
             return ExitCodes.FAILED;

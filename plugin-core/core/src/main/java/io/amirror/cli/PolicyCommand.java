@@ -1,5 +1,6 @@
 package io.amirror.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.config.ConfigError;
 import io.amirror.config.ConfigException;
 import io.amirror.config.Durations;
@@ -117,7 +118,7 @@ public final class PolicyCommand {
 
         @Override
         public Integer call() throws Exception {
-            System.out.println(new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter()
+            System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter()
                     .writeValueAsString(SchemaCheck.named(name).schemaJson()));
             return ExitCodes.OK;
         }

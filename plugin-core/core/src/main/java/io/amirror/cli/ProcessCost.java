@@ -1,5 +1,7 @@
 package io.amirror.cli;
 
+import com.sun.management.OperatingSystemMXBean;
+
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
@@ -11,7 +13,7 @@ final class ProcessCost {
 
     static double cpuSeconds() {
         var os = ManagementFactory.getOperatingSystemMXBean();
-        return os instanceof com.sun.management.OperatingSystemMXBean b ? b.getProcessCpuTime() / 1e9 : -1;
+        return os instanceof OperatingSystemMXBean b ? b.getProcessCpuTime() / 1e9 : -1;
     }
 
     /** The sum of the heap pools' peaks: an upper bound of the heap's peak. */

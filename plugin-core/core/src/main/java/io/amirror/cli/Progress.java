@@ -1,5 +1,7 @@
 package io.amirror.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+
 /** Human forms of bytes, rates, durations and a progress bar, for the CLI's output. */
 public final class Progress {
     private Progress() {
@@ -42,7 +44,7 @@ public final class Progress {
     }
 
     /** One line of a domain's status while it works: the phase, or a progress bar with rate and ETA. */
-    public static String statusLine(com.fasterxml.jackson.databind.JsonNode d) {
+    public static String statusLine(JsonNode d) {
         String phase = d.path("phase").asText();
         if (!phase.equals("shipping") && !phase.equals("verifying")) {
             return phase.equals("idle") ? "waiting for the cycle to start" : phase + "...";

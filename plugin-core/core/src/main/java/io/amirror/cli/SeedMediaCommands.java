@@ -10,8 +10,8 @@ import io.amirror.image.DiskImage;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
-import io.amirror.standby.ReplicaManifest;
 import io.amirror.standby.SeedMedia;
+import io.amirror.transport.ReplicaManifest;
 import org.libvirt.Domain;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -21,6 +21,8 @@ import picocli.CommandLine.Parameters;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -64,8 +66,8 @@ final class SeedMediaCommands {
                 long t0 = System.nanoTime();
                 Replication.Captured c = r.captureSeed(XzBlockCodec.Preset.parse(preset));
                 ReplicaManifest m = new ReplicaManifest(r.uuid(), d.getName(), c.spooled().newPoint(), d.getXMLDesc(3),
-                        p == null ? java.util.Map.of() : p.replica().networks(),
-                        p == null ? java.util.Map.of() : p.replica().bridges(),
+                        p == null ? Map.of() : p.replica().networks(),
+                        p == null ? Map.of() : p.replica().bridges(),
                         p == null ? PolicyLoader.DEFAULT_KEEP : p.keepPoints(),
                         (p == null ? Duration.ofDays(PolicyLoader.DEFAULT_KEEP_DAYS) : p.keepAge()).toSeconds(), null);
                 List<DeltaEncoder.DiskDelta> deltas = c.deltas();
@@ -122,7 +124,7 @@ final class SeedMediaCommands {
             PrimaryConfig cfg = settings.config();
             try (LibvirtSession libvirt = new LibvirtSession(cfg.libvirtUri())) {
                 Domain d = libvirt.call(c -> c.domainLookupByName(domain));
-                boolean waiting = Replication.cancelSeed(cfg.stateDir(), java.util.UUID.fromString(d.getUUIDString()));
+                boolean waiting = Replication.cancelSeed(cfg.stateDir(), UUID.fromString(d.getUUIDString()));
                 System.out.println(waiting ? domain + ": the seed's point will go over "
                         + "the link" : domain + ": no seed was waiting");
             }

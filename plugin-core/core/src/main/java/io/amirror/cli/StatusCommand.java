@@ -3,10 +3,14 @@ package io.amirror.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.control.ControlClient;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.util.concurrent.Callable;
 
 /**
@@ -19,8 +23,8 @@ import java.util.concurrent.Callable;
         description = "Show each replicated domain: its state, the newest point on the standby and its age against "
                 + "the RPO, pending bytes, rate and ETA.")
 final class StatusCommand implements Callable<Integer> {
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
     @Mixin
     LinkCommands.StateDir stateDir;
     @Option(names = "--json", description = "Print the status as JSON (schema: 'amirror policy schema status').")
@@ -39,7 +43,7 @@ final class StatusCommand implements Callable<Integer> {
             return healthy(s) ? ExitCodes.OK : ExitCodes.NOT_HEALTHY;
         }
         if (watch < 1 || watch > 3600) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            throw new CommandLine.ParameterException(spec.commandLine(),
                     "--watch takes 1 to 3600 seconds, not " + watch);
         }
         boolean terminal = System.console() != null && !json;
@@ -48,7 +52,7 @@ final class StatusCommand implements Callable<Integer> {
             try {
                 JsonNode s = read();
                 shown = json ? JSON.writeValueAsString(s) : table(s);
-            } catch (java.io.IOException | IllegalStateException e) { // unreachable, or a refusal: say so, ask again
+            } catch (IOException | IllegalStateException e) { // unreachable, or a refusal: say so, ask again
                 shown = json ? JSON.createObjectNode().put("error", e.getMessage()).toString()
                         : "amirror status: " + e.getMessage() + "; asking again in " + watch + " s";
             }
@@ -61,7 +65,7 @@ final class StatusCommand implements Callable<Integer> {
         return ExitCodes.OK;
     }
 
-    private JsonNode read() throws java.io.IOException {
+    private JsonNode read() throws IOException {
         ControlClient.Reply r = ControlClient.forState(stateDir.path).status();
         if (r.code() != 200) {
             throw new IllegalStateException("the daemon answered: " + r.error());
@@ -79,8 +83,8 @@ final class StatusCommand implements Callable<Integer> {
 
     /** The human form: a header, one row per domain, and indented lines for what needs attention. */
     static String table(JsonNode s) {
-        java.io.StringWriter buf = new java.io.StringWriter();
-        java.io.PrintWriter out = new java.io.PrintWriter(buf);
+        StringWriter buf = new StringWriter();
+        PrintWriter out = new PrintWriter(buf);
         out.printf("amirror %s on %s, up since %s; policies: %s%n", s.path("version").asText(),
                 s.path("host").asText(), s.path("startedAt").asText(), s.path("policies"));
         out.printf("%-20s %-12s %-9s %-7s %-22s %-10s %-13s %s%n", "DOMAIN", "POLICY", "STATE", "POINT",

@@ -7,7 +7,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /** {@code amirror verify DOMAIN}: the standby's replica against the primary's record, by hashes only. */
 @Command(name = "verify", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
@@ -26,12 +32,12 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ControlClient c = ControlClient.forState(stateDir.path);
-        java.util.concurrent.CompletableFuture<ControlClient.Reply> call = java.util.concurrent.CompletableFuture
+        CompletableFuture<ControlClient.Reply> call = CompletableFuture
                 .supplyAsync(() -> {
                     try {
                         return c.verify(domain);
-                    } catch (java.io.IOException e) {
-                        throw new java.io.UncheckedIOException(e);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
                     }
                 });
         String last = "";
@@ -44,8 +50,8 @@ final class VerifyCommand implements Callable<Integer> {
                 }
             }
             try {
-                call.get(500, java.util.concurrent.TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.TimeoutException stillRunning) {
+                call.get(500, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException stillRunning) {
                 // poll again
             }
         }
@@ -55,8 +61,8 @@ final class VerifyCommand implements Callable<Integer> {
         ControlClient.Reply r;
         try {
             r = call.join();
-        } catch (java.util.concurrent.CompletionException e) {
-            throw e.getCause() instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof UncheckedIOException u ? u.getCause() : e;
         }
         if (r.code() != 200) {
             throw new IllegalStateException(r.error());

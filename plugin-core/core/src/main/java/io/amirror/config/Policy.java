@@ -3,8 +3,10 @@ package io.amirror.config;
 import io.amirror.util.WeekWindow;
 import io.amirror.util.WeeklyRate;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -28,7 +30,7 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
      * A guest outside libvirt ({@code source: bridge}): its raw image, the NBD socket its launcher
      * opens, and the bridge's state directory. {@code null} in a policy of libvirt domains.
      */
-    public record BridgeSource(java.nio.file.Path image, java.nio.file.Path socket, java.nio.file.Path state) {
+    public record BridgeSource(Path image, Path socket, Path state) {
     }
 
     /** Whether {@code amirror bridge} rather than the libvirt daemon replicates this policy's guest. */
@@ -40,8 +42,8 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
      * How the standby maps the primary's host-specific parts when it defines the replica domain:
      * libvirt network names and bridge names of the primary to those of the standby.
      */
-    public record ReplicaMapping(java.util.Map<String, String> networks, java.util.Map<String, String> bridges) {
-        public static final ReplicaMapping NONE = new ReplicaMapping(java.util.Map.of(), java.util.Map.of());
+    public record ReplicaMapping(Map<String, String> networks, Map<String, String> bridges) {
+        public static final ReplicaMapping NONE = new ReplicaMapping(Map.of(), Map.of());
     }
 
     /** Domains by exact name, shell glob, or a tag in their libvirt metadata. */

@@ -1,9 +1,9 @@
 package io.amirror.config;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import io.amirror.util.WeekWindow;
 import io.amirror.util.WeeklyRate;
 import org.quartz.CronExpression;
@@ -18,6 +18,7 @@ import java.util.Date;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -212,9 +213,9 @@ public final class PolicyLoader {
                 errors.add(new ConfigError(file, "/domains", "a bridge policy covers exactly one guest",
                         "give {\"names\": [\"GUEST\"]} and nothing else"));
             }
-            java.nio.file.Path image = java.nio.file.Path.of(b.get("image").asText());
-            bridge = new Policy.BridgeSource(image, java.nio.file.Path.of(b.get("socket").asText()),
-                    b.has("state") ? java.nio.file.Path.of(b.get("state").asText())
+            Path image = Path.of(b.get("image").asText());
+            bridge = new Policy.BridgeSource(image, Path.of(b.get("socket").asText()),
+                    b.has("state") ? Path.of(b.get("state").asText())
                             : image.resolveSibling(image.getFileName() + ".amirror"));
         }
         if (!errors.isEmpty()) {
@@ -230,10 +231,10 @@ public final class PolicyLoader {
                         stringMap(d.path("replica").path("bridges"))), bridge, verifyEvery);
     }
 
-    private static java.util.Map<String, String> stringMap(JsonNode n) {
-        java.util.Map<String, String> m = new java.util.TreeMap<>();
+    private static Map<String, String> stringMap(JsonNode n) {
+        Map<String, String> m = new TreeMap<>();
         n.fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
-        return java.util.Map.copyOf(m);
+        return Map.copyOf(m);
     }
 
     private static List<String> strings(JsonNode array) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonPointer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.networknt.schema.Error;
+import com.networknt.schema.InputFormat;
 import com.networknt.schema.Schema;
 import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SpecificationVersion;
@@ -47,7 +48,7 @@ public final class SchemaCheck {
             throw new UncheckedIOException(e);
         }
         this.schema = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12).getSchema(schemaJson.toString(),
-                com.networknt.schema.InputFormat.JSON);
+                InputFormat.JSON);
     }
 
     public static SchemaCheck named(String name) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -74,7 +75,7 @@ public final class ControlClient {
         try {
             HttpResponse<byte[]> r = http.send(req, HttpResponse.BodyHandlers.ofByteArray());
             return new Reply(r.statusCode(), JSON.readTree(r.body()));
-        } catch (java.net.ConnectException e) {
+        } catch (ConnectException e) {
             throw new DaemonUnreachableException("the daemon is not answering on " + endpoint.url()
                     + ": is amirror primary running?", e);
         } catch (InterruptedException e) {

@@ -5,6 +5,7 @@ import io.amirror.util.AtomicFiles;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -47,7 +48,7 @@ public record ControlEndpoint(URI url, String token) {
         try {
             return new ControlEndpoint(URI.create(Files.readString(d.resolve("endpoint")).trim()),
                     Files.readString(d.resolve("token")).trim());
-        } catch (java.nio.file.AccessDeniedException e) {
+        } catch (AccessDeniedException e) {
             throw new DaemonUnreachableException("cannot read " + e.getFile() + ": the control token is for root only");
         }
     }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.amirror.config.ConfigError;
-import io.amirror.primary.PrimaryService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,11 +39,11 @@ public final class ControlServer implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private final HttpServer http;
-    private final PrimaryService service;
+    private final PrimaryControl service;
     private final Metrics metrics;
     private final ControlEndpoint endpoint;
 
-    public ControlServer(PrimaryService service, InetSocketAddress listen, Path stateDir) throws IOException {
+    public ControlServer(PrimaryControl service, InetSocketAddress listen, Path stateDir) throws IOException {
         if (!listen.getAddress().isLoopbackAddress()) {
             throw new IllegalArgumentException("the control API listens on loopback only, not on " + listen);
         }

@@ -1,8 +1,6 @@
 package io.amirror.control;
 
-import io.amirror.primary.DomainStatus;
-import io.amirror.primary.PrimaryService;
-import io.amirror.primary.StatusReport;
+import io.amirror.control.StatusReport;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -15,29 +13,29 @@ import java.util.function.BiConsumer;
 import java.util.function.ToDoubleFunction;
 
 /**
- * The daemon's Prometheus metrics, read from one {@link PrimaryService#status()} per scrape, one
+ * The daemon's Prometheus metrics, read from one {@link PrimaryControl#status()} per scrape, one
  * series per replicated domain: RPO now and its target, bytes pending and the wire rate, the time
  * of the newest point on the standby, cycles and errors.
  */
 public final class Metrics {
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    private final PrimaryService service;
+    private final PrimaryControl service;
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
     /** The status of the scrape in progress, which every callback reads. */
     private StatusReport scraped;
 
-    public Metrics(PrimaryService service) {
+    public Metrics(PrimaryControl service) {
         this.service = service;
         gauge("amirror_rpo_seconds", "Age of the newest point the standby holds (NaN before the first).",
                 v -> v.rpoSeconds() == null ? Double.NaN : v.rpoSeconds());
         gauge("amirror_rpo_target_seconds", "The policy's RPO: the longest time between two scheduled points.",
-                DomainStatus.View::rpoTargetSeconds);
+                StatusReport.Domain::rpoTargetSeconds);
         gauge("amirror_rpo_missed", "1 when the newest point is older than the policy's alert threshold.",
                 v -> "missed".equals(v.rpoState()) ? 1 : 0);
         gauge("amirror_pending_bytes", "Bytes of the point being shipped that the standby does not hold yet.",
                 v -> v.pendingBytes() - v.shippedBytes());
         gauge("amirror_wire_rate_bits_per_second", "Rate of the transfer in progress (0 when idle).",
-                DomainStatus.View::rateBitsPerSecond);
+                StatusReport.Domain::rateBitsPerSecond);
         gauge("amirror_last_point_timestamp_seconds", "When the newest point on the standby was cut (0: none yet).",
                 v -> v.lastPointAt() == null ? 0 : Instant.parse(v.lastPointAt()).toEpochMilli() / 1000.0);
         gauge("amirror_point_lag_seconds", "From the newest point's cut to the standby's acknowledgement (NaN: none yet).",
@@ -46,23 +44,23 @@ public final class Metrics {
                 + "point got before a newer one landed (NaN: fewer than two points).",
                 v -> v.worstRpoSeconds() == null ? Double.NaN : v.worstRpoSeconds());
         counter("amirror_delta_bytes_sent", "Bytes of deltas sent to the standby since the daemon started.",
-                DomainStatus.View::deltaBytesSent);
-        counter("amirror_cycles", "Replication cycles run.", DomainStatus.View::cycles);
-        counter("amirror_errors", "Replication cycles that failed.", DomainStatus.View::errors);
+                StatusReport.Domain::deltaBytesSent);
+        counter("amirror_cycles", "Replication cycles run.", StatusReport.Domain::cycles);
+        counter("amirror_errors", "Replication cycles that failed.", StatusReport.Domain::errors);
     }
 
-    private void gauge(String name, String help, ToDoubleFunction<DomainStatus.View> f) {
+    private void gauge(String name, String help, ToDoubleFunction<StatusReport.Domain> f) {
         GaugeWithCallback.builder().name(name).help(help).labelNames("domain", "policy")
                 .callback(cb -> each((v, value) -> cb.call(value, v.domain(), v.policy()), f)).register(registry);
     }
 
-    private void counter(String name, String help, ToDoubleFunction<DomainStatus.View> f) {
+    private void counter(String name, String help, ToDoubleFunction<StatusReport.Domain> f) {
         CounterWithCallback.builder().name(name).help(help).labelNames("domain", "policy")
                 .callback(cb -> each((v, value) -> cb.call(value, v.domain(), v.policy()), f)).register(registry);
     }
 
-    private void each(BiConsumer<DomainStatus.View, Double> out, ToDoubleFunction<DomainStatus.View> f) {
-        for (DomainStatus.View v : scraped.domains()) {
+    private void each(BiConsumer<StatusReport.Domain, Double> out, ToDoubleFunction<StatusReport.Domain> f) {
+        for (StatusReport.Domain v : scraped.domains()) {
             out.accept(v, f.applyAsDouble(v));
         }
     }
@@ -75,7 +73,9 @@ public final class Metrics {
     public synchronized void write(OutputStream out) throws IOException {
         try {
             scraped = service.status();
-        } catch (org.quartz.SchedulerException e) {
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
             throw new IOException("cannot read status: " + e.getMessage(), e);
         }
         writer.write(out, registry.scrape());

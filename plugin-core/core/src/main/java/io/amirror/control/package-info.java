@@ -4,8 +4,9 @@
  * client ({@link io.amirror.control.ControlClient}), Prometheus metrics ({@link io.amirror.control.Metrics})
  * and the events the libvirt hook queued ({@link io.amirror.control.HookEventQueue}).
  *
- * <p>Entry: {@link io.amirror.control.ControlServer}. It defines what it serves (status, sync, verify,
- * reload) and the primary implements that. May use: {@code config}, {@code state},
+ * <p>Entry: {@link io.amirror.control.ControlServer}. It defines what it serves ({@link io.amirror.control.PrimaryControl}:
+ * status, sync, verify, reload, with the documents {@link io.amirror.control.StatusReport} and
+ * {@link io.amirror.control.VerifyReport}) and the primary implements that. May use: {@code config}, {@code state},
  * {@code util}. Must not use {@code primary}, so the API and the daemon form no cycle.
  */
 package io.amirror.control;

@@ -11,6 +11,8 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
@@ -76,7 +78,7 @@ public final class DeltaFiles {
                 for (long pos = 0; pos < to.size(); pos += PIECE) {
                     int n = (int) Math.min(PIECE, to.size() - pos);
                     to.read(pos, buf, n);
-                    refiner.data(pos, n == PIECE ? buf.clone() : java.util.Arrays.copyOf(buf, n));
+                    refiner.data(pos, n == PIECE ? buf.clone() : Arrays.copyOf(buf, n));
                 }
                 refiner.endDisk();
                 summary = w.finish();
@@ -218,7 +220,7 @@ public final class DeltaFiles {
      */
     public static Sources gatherSources(Path delta, BaseImage base, boolean closeBase) throws IOException {
         Path out = delta.resolveSibling(delta.getFileName() + ".sources");
-        List<long[]> stale = new java.util.ArrayList<>();
+        List<long[]> stale = new ArrayList<>();
         DiskImage[] opened = {null};
         try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20);
              OutputStream o = new BufferedOutputStream(Files.newOutputStream(out), 1 << 20)) {
@@ -232,7 +234,7 @@ public final class DeltaFiles {
                 byte[] b = new byte[(int) c.length()];
                 opened[0].read(c.source(), b, b.length);
                 for (int i = 0; i < c.blocks(); i++) {
-                    if (!java.util.Arrays.equals(BlockHash.of(b, i * BLOCK, BLOCK), c.hash(i))) {
+                    if (!Arrays.equals(BlockHash.of(b, i * BLOCK, BLOCK), c.hash(i))) {
                         long at = c.source() + (long) i * BLOCK;
                         long[] last = stale.isEmpty() ? null : stale.get(stale.size() - 1);
                         if (last != null && last[0] + last[1] == at) {

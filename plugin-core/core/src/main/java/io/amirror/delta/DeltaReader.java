@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
+import java.util.Arrays;
 import java.util.List;
 
 import static io.amirror.delta.DeltaFormat.*;
@@ -45,7 +46,7 @@ public final class DeltaReader {
     static byte[] readHeaderBytes(InputStream in) throws IOException {
         byte[] prefix = readExactly(in, DeltaCodec.HEADER_PREFIX, "the header");
         int len = DeltaCodec.headerLength(ByteBuffer.wrap(prefix));
-        byte[] whole = java.util.Arrays.copyOf(prefix, len);
+        byte[] whole = Arrays.copyOf(prefix, len);
         System.arraycopy(readExactly(in, len - prefix.length, "the header"), 0, whole, prefix.length, len - prefix.length);
         return whole;
     }

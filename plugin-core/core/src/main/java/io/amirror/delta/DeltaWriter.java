@@ -5,6 +5,7 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -165,7 +166,7 @@ public final class DeltaWriter implements AutoCloseable {
             done += n;
         }
         for (int i = 0; i < count; i++) {
-            byte[] h = java.util.Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
+            byte[] h = Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
             long blockIndex = offset / BLOCK_SIZE + i;
             result(blockIndex, h);
             listener.data(blockIndex, h);
@@ -200,7 +201,7 @@ public final class DeltaWriter implements AutoCloseable {
         int index = nextIndex++;
         boolean xz = header.codec() == CODEC_XZ;
         inFlight.add(executor.submit(() -> {
-            byte[] stored = xz ? XzBlockCodec.compress(raw, length, preset) : java.util.Arrays.copyOf(raw, length);
+            byte[] stored = xz ? XzBlockCodec.compress(raw, length, preset) : Arrays.copyOf(raw, length);
             MessageDigest md = BlockHash.sha256();
             md.update(stored);
             return new Encoded(index, length, stored, md.digest());

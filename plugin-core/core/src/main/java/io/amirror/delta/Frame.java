@@ -1,5 +1,7 @@
 package io.amirror.delta;
 
+import java.util.Arrays;
+
 /** One change to a disk. Frames of a delta are in increasing offset order and never overlap. */
 public sealed interface Frame permits Frame.Data, Frame.Zero, Frame.Copy {
 
@@ -40,7 +42,7 @@ public sealed interface Frame permits Frame.Data, Frame.Zero, Frame.Copy {
 
         /** The hash of the {@code i}-th block. */
         public byte[] hash(int i) {
-            return java.util.Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
+            return Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
         }
     }
 }

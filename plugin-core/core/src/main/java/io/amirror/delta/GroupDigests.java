@@ -4,7 +4,9 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * A compact summary of a disk's content for {@code verify}: the disk's 4 KiB blocks in groups of
@@ -80,7 +82,7 @@ public final class GroupDigests {
     }
 
     /** How two summaries of one disk compare: groups equal, groups the primary cannot judge, byte ranges that differ. */
-    public record Comparison(int matching, int unknown, java.util.List<long[]> mismatches) {
+    public record Comparison(int matching, int unknown, List<long[]> mismatches) {
     }
 
     /**
@@ -91,7 +93,7 @@ public final class GroupDigests {
         long groupBytes = (long) groupBlocks * DeltaFormat.BLOCK_SIZE;
         int matching = 0;
         int unknown = 0;
-        java.util.List<long[]> mismatches = new java.util.ArrayList<>();
+        List<long[]> mismatches = new ArrayList<>();
         for (int g = 0; g < mine.length; g++) {
             if (mine[g] == null) {
                 unknown++;

@@ -3,6 +3,7 @@ package io.amirror.delta;
 import io.amirror.capture.CaptureSink;
 import io.amirror.libvirt.DiskInfo;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 
 import static io.amirror.delta.DeltaFormat.BLOCK_SIZE;
@@ -41,7 +42,7 @@ public final class Refiner implements CaptureSink {
     private long runStart;
     private long runEnd;
     private long runSource;
-    private final java.io.ByteArrayOutputStream runData = new java.io.ByteArrayOutputStream();
+    private final ByteArrayOutputStream runData = new ByteArrayOutputStream();
     private final boolean copies;
     private final int indexEntries;
     private SourceIndex index;

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -197,7 +198,7 @@ public abstract class DiskImage implements AutoCloseable {
 
         @Override
         public void write(long offset, byte[] data, int from, int length) throws IOException {
-            client.write(offset, from == 0 && length == data.length ? data : java.util.Arrays.copyOfRange(data, from,
+            client.write(offset, from == 0 && length == data.length ? data : Arrays.copyOfRange(data, from,
                     from + length));
         }
 

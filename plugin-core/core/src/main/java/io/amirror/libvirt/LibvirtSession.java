@@ -1,6 +1,8 @@
 package io.amirror.libvirt;
 
+import io.amirror.util.Pause;
 import org.libvirt.Connect;
+import org.libvirt.ErrorCallback;
 import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,7 +20,7 @@ public final class LibvirtSession implements AutoCloseable {
     private Connect current;
 
     /** Kept here so the native side's reference to it stays valid. */
-    private static final org.libvirt.ErrorCallback QUIET = new org.libvirt.ErrorCallback();
+    private static final ErrorCallback QUIET = new ErrorCallback();
 
     /**
      * Stops libvirt from printing every failed call to stderr (its default handler); the failures
@@ -66,7 +68,7 @@ public final class LibvirtSession implements AutoCloseable {
                 if (System.nanoTime() > deadline) {
                     throw e;
                 }
-                io.amirror.util.Pause.millis(1_000);
+                Pause.millis(1_000);
             }
         }
     }

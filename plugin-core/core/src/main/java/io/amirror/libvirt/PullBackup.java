@@ -9,6 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.UserPrincipalLookupService;
 import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A libvirt pull-mode backup job: libvirt creates checkpoint {@code newPoint} atomically with the
@@ -53,16 +56,16 @@ public final class PullBackup implements AutoCloseable {
      * when none runs. libvirt keeps a pull job until someone ends it, also when the process that
      * began it is gone.
      */
-    public static java.util.Optional<Path> runningJobSocket(Domain domain) {
+    public static Optional<Path> runningJobSocket(Domain domain) {
         String xml;
         try {
             xml = domain.getBackupXMLDesc(0);
         } catch (LibvirtException noJob) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("<server[^>]*\\ssocket='([^']*)'").matcher(xml);
-        return m.find() ? java.util.Optional.of(Path.of(m.group(1).replace("&apos;", "'").replace("&lt;", "<")
-                .replace("&gt;", ">").replace("&amp;", "&"))) : java.util.Optional.empty();
+        Matcher m = Pattern.compile("<server[^>]*\\ssocket='([^']*)'").matcher(xml);
+        return m.find() ? Optional.of(Path.of(m.group(1).replace("&apos;", "'").replace("&lt;", "<")
+                .replace("&gt;", ">").replace("&amp;", "&"))) : Optional.empty();
     }
 
     /** Ends whatever job runs on {@code domain} (a pull backup left by a dead process). */

@@ -23,6 +23,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
+import java.util.TreeMap;
 
 import static io.amirror.nbd.NbdConstants.*;
 
@@ -222,7 +224,7 @@ public final class NbdClient implements AutoCloseable {
                 todo.add(new long[] {pos, Math.min(piece, r[0] + r[1] - pos)});
             }
         }
-        java.util.TreeMap<Long, InFlight> waiting = new java.util.TreeMap<>(); // completed, by cookie
+        TreeMap<Long, InFlight> waiting = new TreeMap<>(); // completed, by cookie
         long nextToDeliver = nextCookie;
         Map<Long, InFlight> inFlight = new HashMap<>();
         NbdServerErrorException firstError = null;
@@ -524,7 +526,7 @@ public final class NbdClient implements AutoCloseable {
                     // an error type we do not know: the spec says treat it as an error, reading its code
                     int err = payload.getInt();
                     a.onError(new ChunkError(err == 0 ? 5 : err, "unknown error chunk type " + c.type(),
-                            java.util.OptionalLong.empty()));
+                            OptionalLong.empty()));
                 }
             }
         }

@@ -1,8 +1,11 @@
 package io.amirror.nbd;
 
+import java.io.File;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -82,7 +85,7 @@ public final class QemuNbd implements AutoCloseable {
             if (listen.isUnix()) {
                 Files.deleteIfExists(listen.socket());
             }
-            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+            p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .start();
         } catch (IOException e) {
             throw new NbdException("cannot start qemu-nbd for " + image + ": " + e.getMessage(), e);
@@ -118,7 +121,7 @@ public final class QemuNbd implements AutoCloseable {
             return false;
         }
         try (SocketChannel ch = a.isUnix() ? SocketChannel.open(UnixDomainSocketAddress.of(a.socket()))
-                : SocketChannel.open(new java.net.InetSocketAddress(a.host(), a.port()))) {
+                : SocketChannel.open(new InetSocketAddress(a.host(), a.port()))) {
             return ch.isConnected();
         } catch (IOException notYet) {
             return false;
@@ -127,7 +130,7 @@ public final class QemuNbd implements AutoCloseable {
 
     private static String output(Process p) {
         try {
-            return new String(p.getInputStream().readNBytes(8192), java.nio.charset.StandardCharsets.UTF_8);
+            return new String(p.getInputStream().readNBytes(8192), StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "";
         }

@@ -1,5 +1,7 @@
 package io.amirror.primary;
 
+import io.amirror.control.StatusReport;
+
 import java.time.Duration;
 import java.time.Instant;
 
@@ -14,15 +16,6 @@ public final class DomainStatus {
     public enum Phase { IDLE, CAPTURING, SHIPPING, VERIFYING }
 
     /** One read of the status, as {@code amirror status --json} prints it ({@code status.schema.json}). */
-    public record View(String domain, String uuid, String policy, String standby, String phase, Integer lastPoint,
-                       String lastPointAt, Long rpoSeconds, long rpoTargetSeconds, long alertAfterSeconds,
-                       String rpoState, long pendingBytes, long shippedBytes, double rateBitsPerSecond,
-                       Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
-                       String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
-                       String lastCycleEndedAt,
-                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
-                       long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds) {
-    }
 
     private final String domain;
     private String policy;
@@ -206,7 +199,7 @@ public final class DomainStatus {
         return policy;
     }
 
-    public synchronized View view(Instant now, Instant nextRun) {
+    public synchronized StatusReport.Domain view(Instant now, Instant nextRun) {
         Duration age = rpoNow(now);
         String state;
         if (age == null) {
@@ -221,7 +214,7 @@ public final class DomainStatus {
         if (moving && rateBitsPerSecond > 0) {
             eta = (long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond);
         }
-        return new View(domain, uuid, policy, standby, phase.name().toLowerCase(), lastPoint, str(lastPointAt),
+        return new StatusReport.Domain(domain, uuid, policy, standby, phase.name().toLowerCase(), lastPoint, str(lastPointAt),
                 age == null ? null : age.toSeconds(), rpoTarget == null ? 0 : rpoTarget.toSeconds(),
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,

@@ -9,7 +9,7 @@ import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.DomainXmlReader;
 import io.amirror.libvirt.FileChainStore;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 

@@ -3,7 +3,7 @@ package io.amirror.primary;
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.CaptureSink;
 import io.amirror.config.Policy;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 
 import java.io.IOException;
 import java.util.List;

@@ -1,5 +1,10 @@
 package io.amirror.primary;
 
+import io.amirror.control.VerifyReport;
+
+import io.amirror.control.PrimaryControl;
+import io.amirror.control.StatusReport;
+
 import io.amirror.capture.DomainCapture;
 import io.amirror.config.ConfigError;
 import io.amirror.config.PrimaryConfig;
@@ -42,7 +47,7 @@ import java.util.regex.Pattern;
  * policies and re-matches the guests; transfers in progress go on. Callers: {@link #start()} once,
  * {@link #close()} at the end.
  */
-public final class PrimaryService implements AutoCloseable {
+public final class PrimaryService implements PrimaryControl, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PrimaryService.class);
     /** Policies tag domains with {@code <amirror:policy xmlns:amirror="…">TAG</amirror:policy>} in their metadata. */
     public static final String METADATA_NS = "https://amirror.io/libvirt/1";
@@ -181,11 +186,11 @@ public final class PrimaryService implements AutoCloseable {
     /** Every guest's status now, as the control API, the metrics and {@code amirror status} show it. */
     public StatusReport status() throws SchedulerException {
         Instant now = Instant.now();
-        List<DomainStatus.View> views = new ArrayList<>();
+        List<StatusReport.Domain> views = new ArrayList<>();
         for (DomainStatus s : guests.statuses()) {
             views.add(s.view(now, scheduler.nextRun(s.domain()).orElse(null)));
         }
-        views.sort(Comparator.comparing(DomainStatus.View::domain));
+        views.sort(Comparator.comparing(StatusReport.Domain::domain));
         return new StatusReport(hostName(), version(), startedAt.toString(), now.toString(), policies.names(),
                 policies.errors(), views);
     }

@@ -9,14 +9,16 @@ import io.amirror.delta.RepairRanges;
 import io.amirror.delta.ReplicaHashMap;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.state.StateFile;
 import io.amirror.transport.Sender;
+import io.amirror.util.AtomicFiles;
 import org.libvirt.Domain;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -374,13 +376,16 @@ public final class Replication {
      */
     public Optional<ReplicaManifest> manifestToSend(int point, Policy policy) throws IOException {
         ReplicaManifest m = source.manifest(point, policy);
-        return m.newerThan(maps.resolve("described.sha256")) ? Optional.of(m) : Optional.empty();
+        Path keyFile = maps.resolve("described.sha256");
+        boolean stored = Files.exists(keyFile) && Files.readString(keyFile).equals(m.key());
+        return stored ? Optional.empty() : Optional.of(m);
     }
 
     /** The standby stored {@code m}. */
     public void described(ReplicaManifest m) throws IOException {
         Files.createDirectories(maps);
-        m.stored(maps.resolve("described.sha256"));
+        // described.sha256 holds the key of the manifest the standby last stored
+        AtomicFiles.write(maps.resolve("described.sha256"), m.key().getBytes(StandardCharsets.UTF_8));
     }
 
     /**

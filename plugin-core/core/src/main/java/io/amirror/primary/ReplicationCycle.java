@@ -4,7 +4,7 @@ import io.amirror.capture.CaptureResult;
 import io.amirror.config.Policy;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
-import io.amirror.standby.ReplicaManifest;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

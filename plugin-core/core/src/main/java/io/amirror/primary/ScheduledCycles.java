@@ -1,5 +1,7 @@
 package io.amirror.primary;
 
+import io.amirror.control.VerifyReport;
+
 import io.amirror.config.Policy;
 import io.amirror.schedule.CycleRunner;
 

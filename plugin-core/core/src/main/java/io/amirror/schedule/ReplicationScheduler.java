@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.TimeZone;
 
 /**
  * Quartz wiring: one job per replicated domain (group {@value #GROUP}, named after the domain), with
@@ -134,7 +135,7 @@ public final class ReplicationScheduler implements AutoCloseable {
                     .withIntervalInMilliseconds(rpo.interval().toMillis()).repeatForever()
                     .withMisfireHandlingInstructionNowWithExistingCount()).build();
         }
-        return b.withSchedule(CronScheduleBuilder.cronSchedule(rpo.cron()).inTimeZone(java.util.TimeZone.getTimeZone(zone))
+        return b.withSchedule(CronScheduleBuilder.cronSchedule(rpo.cron()).inTimeZone(TimeZone.getTimeZone(zone))
                 .withMisfireHandlingInstructionFireAndProceed()).build();
     }
 

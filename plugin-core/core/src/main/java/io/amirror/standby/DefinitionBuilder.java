@@ -1,5 +1,6 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
 import org.w3c.dom.Attr;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;

@@ -1,6 +1,7 @@
 package io.amirror.standby;
 
 import io.amirror.config.StandbyConfig;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.libvirt.DomainXmlReader;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;

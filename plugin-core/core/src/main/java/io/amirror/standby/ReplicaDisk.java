@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.DeltaHeader;
@@ -62,6 +64,11 @@ public final class ReplicaDisk {
      * newest is always kept.
      */
     public record Retention(int count, Duration maxAge) {
+        /** The retention a primary's manifest asks for. */
+        public static Retention requestedBy(ReplicaManifest m) {
+            return new Retention(m.keepPoints(), Duration.ofSeconds(m.keepSeconds()));
+        }
+
         public Retention {
             if (count < 1) {
                 throw new IllegalArgumentException("keep at least one recovery point");

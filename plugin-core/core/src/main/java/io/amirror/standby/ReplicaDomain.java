@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.delta.DeltaFormat;
 import io.amirror.image.DiskImage;
 import io.amirror.standby.StandbyLayout.DomainFiles;
@@ -143,7 +145,7 @@ public final class ReplicaDomain {
 
     /** The disk with the retention the primary's policy asked for (or the standby's default). */
     public ReplicaDisk disk(String name) throws IOException {
-        return disk(name, manifest().map(ReplicaManifest::retention).orElse(ReplicaDisk.Retention.count(Integer.MAX_VALUE)));
+        return disk(name, manifest().map(ReplicaDisk.Retention::requestedBy).orElse(ReplicaDisk.Retention.count(Integer.MAX_VALUE)));
     }
 
     /**

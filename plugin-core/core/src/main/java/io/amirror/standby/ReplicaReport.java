@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.image.DiskImage;
 
 import java.io.IOException;

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.image.DiskImage;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Refuse;
@@ -43,7 +45,7 @@ final class Replicas {
 
     /** The disk with the retention its primary's policy asked for, else the standby's own. */
     ReplicaDisk disk(ReplicaDomain rd, String disk) throws IOException {
-        return rd.disk(disk, rd.manifest().map(ReplicaManifest::retention).orElse(fallback));
+        return rd.disk(disk, rd.manifest().map(ReplicaDisk.Retention::requestedBy).orElse(fallback));
     }
 
     /** The disk with the standby's own retention (requests that apply nothing). */

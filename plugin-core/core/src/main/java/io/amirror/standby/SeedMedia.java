@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.image.DiskImage;
 import io.amirror.util.AtomicFiles;
@@ -122,6 +124,9 @@ public final class SeedMedia {
         ReplicaManifest manifest = null;
         if (Files.exists(dir.resolve(MANIFEST))) {
             manifest = ReplicaManifest.fromJson(Files.readAllBytes(dir.resolve(MANIFEST)));
+            if (!manifest.bridged()) {
+                ReplicaDefinition.parse(manifest.domainXml());
+            }
             if (!manifest.uuid().equals(index.uuid())) {
                 throw new IOException(dir.resolve(MANIFEST) + " describes " + manifest.uuid() + ", the seed is of "
                         + index.uuid());
@@ -130,7 +135,7 @@ public final class SeedMedia {
         ReplicaDomain rd = new ReplicaDomain(replicas, index.uuid(), tools);
         List<String> done = new ArrayList<>();
         for (Disk d : index.disks()) {
-            ReplicaDisk disk = rd.disk(d.disk(), manifest != null ? manifest.retention()
+            ReplicaDisk disk = rd.disk(d.disk(), manifest != null ? ReplicaDisk.Retention.requestedBy(manifest)
                     : ReplicaDisk.Retention.count(24));
             byte[] sha = HexFormat.of().parseHex(d.sha256());
             try (ReplicaDomain.Lock lock = rd.lock()) {

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.transport.ConnectionHandler;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Data;
@@ -72,6 +74,9 @@ final class StandbyConnection implements ConnectionHandler {
         ReplicaManifest m;
         try {
             m = ReplicaManifest.fromXz(d.manifestXz());
+            if (!m.bridged()) {
+                ReplicaDefinition.parse(m.domainXml()); // well-formed, no DTD, a <domain>
+            }
         } catch (IOException e) {
             return new Refuse(Refuse.BAD_DELTA, e.getMessage());
         }

@@ -1,5 +1,9 @@
 package io.amirror.transport;
 
+import io.amirror.delta.BlockHash;
+import io.amirror.delta.DeltaFormatException;
+import io.amirror.delta.ReplicaHashMap;
+import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
 import io.amirror.transport.WireMessage.Ack;
 import io.amirror.transport.WireMessage.Commit;
@@ -8,19 +12,25 @@ import io.amirror.transport.WireMessage.Hello;
 import io.amirror.transport.WireMessage.Offer;
 import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.transport.WireMessage.Resume;
+import io.amirror.util.FileDigest;
 
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLSocket;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.RandomAccessFile;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.UUID;
+import java.util.function.LongConsumer;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
 
 /**
  * The primary's end of the link: ships one spooled delta to the standby and returns its ACK. The
@@ -43,7 +53,7 @@ public final class Sender {
 
     private static String hostName() {
         try {
-            return java.net.InetAddress.getLocalHost().getHostName();
+            return InetAddress.getLocalHost().getHostName();
         } catch (IOException e) {
             return "localhost";
         }
@@ -70,7 +80,7 @@ public final class Sender {
      * Ships {@code e}; {@code progress} hears how many of its bytes the standby holds, after the
      * RESUME and after each DATA message.
      */
-    public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress) throws IOException {
+    public Shipped ship(Spool.Entry e, LongConsumer progress) throws IOException {
         return ship(e, progress, true);
     }
 
@@ -106,9 +116,9 @@ public final class Sender {
      * byte of delta is sent, with a {@link NotImportedException}. For a point exported as a seed,
      * whose bytes must not cross a slow link.
      */
-    public Shipped ship(Spool.Entry e, java.util.function.LongConsumer progress, boolean sendIfMissing)
+    public Shipped ship(Spool.Entry e, LongConsumer progress, boolean sendIfMissing)
             throws IOException {
-        byte[] digest = io.amirror.util.FileDigest.sha256(e.file());
+        byte[] digest = FileDigest.sha256(e.file());
         ShapedSocket plain = new ShapedSocket(bucket);
         try (Connection c = open(plain)) {
             InputStream in = c.in();
@@ -140,7 +150,7 @@ public final class Sender {
                 for (long pos = resume.offset(); pos < e.size(); ) {
                     int n = (int) Math.min(buf.length, e.size() - pos);
                     f.readFully(buf, 0, n);
-                    WireCodec.write(out, new Data(pos, java.util.Arrays.copyOf(buf, n)));
+                    WireCodec.write(out, new Data(pos, Arrays.copyOf(buf, n)));
                     pos += n;
                     sent += n;
                     progress.accept(pos);
@@ -170,7 +180,7 @@ public final class Sender {
      * Sends the replica manifest of {@code domain} as of {@code point} (xz-compressed JSON) and
      * waits until the standby has stored it.
      */
-    public void describe(java.util.UUID domain, int point, byte[] manifestXz) throws IOException {
+    public void describe(UUID domain, int point, byte[] manifestXz) throws IOException {
         try (Connection c = open(new ShapedSocket(bucket))) {
             InputStream in = c.in();
             OutputStream out = c.out();
@@ -183,7 +193,7 @@ public final class Sender {
                     || !MessageDigest.isEqual(d.sha256(), MessageDigest.getInstance("SHA-256").digest(manifestXz))) {
                 throw new WireProtocolException("standby answered " + answer + " to DESCRIBE");
             }
-        } catch (java.security.NoSuchAlgorithmException e) {
+        } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -193,7 +203,7 @@ public final class Sender {
      * returns the bytes of hashes received, or -1 when the standby has no seed (the map is then
      * untouched). A part that does not decompress to what it claims is a protocol error.
      */
-    public long seed(java.util.UUID domain, String disk, io.amirror.delta.ReplicaHashMap map) throws IOException {
+    public long seed(UUID domain, String disk, ReplicaHashMap map) throws IOException {
         long received = 0;
         try (Connection c = open(new ShapedSocket(bucket))) {
             InputStream in = c.in();
@@ -213,9 +223,9 @@ public final class Sender {
                 }
                 byte[] hashes;
                 try {
-                    hashes = io.amirror.delta.XzBlockCodec.decompress(p.hashesXz(), p.hashesXz().length,
-                            p.blocks() * io.amirror.delta.BlockHash.LENGTH);
-                } catch (io.amirror.delta.DeltaFormatException e) {
+                    hashes = XzBlockCodec.decompress(p.hashesXz(), p.hashesXz().length,
+                            p.blocks() * BlockHash.LENGTH);
+                } catch (DeltaFormatException e) {
                     throw new WireProtocolException("SEED_PART from block " + first + ": " + e.getMessage());
                 }
                 map.writeEntries(first, hashes);
@@ -231,8 +241,8 @@ public final class Sender {
      * Asks the standby for the group digests of its replica of {@code disk} at {@code point};
      * {@code progress} hears how many bytes of the replica it has read, about every second.
      */
-    public byte[] verify(java.util.UUID domain, String disk, int point, int groupBlocks,
-                         java.util.function.LongConsumer progress) throws IOException {
+    public byte[] verify(UUID domain, String disk, int point, int groupBlocks,
+                         LongConsumer progress) throws IOException {
         try (Connection c = open(new ShapedSocket(bucket))) {
             c.socket().setSoTimeout(Math.max(timeoutMillis, 3_600_000)); // the standby reads the whole replica first
             InputStream in = c.in();

@@ -5,6 +5,8 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.net.SocketException;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A plain TCP socket whose output passes a {@link TokenBucket}. TLS is layered on top of it
@@ -15,13 +17,13 @@ import java.net.Socket;
 public final class ShapedSocket extends Socket {
     static final int QUANTUM = 4096;
     private final TokenBucket bucket;
-    private final java.util.concurrent.atomic.AtomicLong written = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong written = new AtomicLong();
     private OutputStream shaped;
 
     /** Kernel send buffer: a few round trips at 10 Mbit/s, so a stalled peer soon stops taking tokens. */
     static final int SEND_BUFFER = 256 * 1024;
 
-    public ShapedSocket(TokenBucket bucket) throws java.net.SocketException {
+    public ShapedSocket(TokenBucket bucket) throws SocketException {
         this.bucket = bucket;
         setSendBufferSize(SEND_BUFFER);
     }

@@ -1,16 +1,22 @@
 package io.amirror.transport;
 
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.SecureRandom;
+import java.security.cert.CertificateFactory;
+import java.util.Set;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLServerSocket;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManager;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.security.GeneralSecurityException;
-import java.security.SecureRandom;
-import java.util.Set;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
 
 /** TLS 1.3 with mutual authentication by pinned certificates, for both ends of the link. */
 public final class Tls {
@@ -25,7 +31,7 @@ public final class Tls {
      * @param caPem optional: PEM certificates of a CA whose signed peers are trusted besides the
      *              pinned ones (null: pins only)
      */
-    public static SSLContext context(Identity me, Set<String> pinnedPeers, java.nio.file.Path caPem) throws IOException {
+    public static SSLContext context(Identity me, Set<String> pinnedPeers, Path caPem) throws IOException {
         try {
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(me.keyStore(), me.password());
@@ -38,26 +44,26 @@ public final class Tls {
         }
     }
 
-    private static javax.net.ssl.X509TrustManager caTrust(java.nio.file.Path caPem)
+    private static X509TrustManager caTrust(Path caPem)
             throws IOException, GeneralSecurityException {
         if (caPem == null) {
             return null;
         }
-        java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+        KeyStore ks = KeyStore.getInstance("PKCS12");
         ks.load(null, null);
         int i = 0;
-        try (var in = java.nio.file.Files.newInputStream(caPem)) {
-            for (var c : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+        try (var in = Files.newInputStream(caPem)) {
+            for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
                 ks.setCertificateEntry("ca" + i++, c);
             }
         }
         if (i == 0) {
             throw new IOException(caPem + " holds no certificate");
         }
-        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
         tmf.init(ks);
         for (TrustManager tm : tmf.getTrustManagers()) {
-            if (tm instanceof javax.net.ssl.X509TrustManager x) {
+            if (tm instanceof X509TrustManager x) {
                 return x;
             }
         }

@@ -1,11 +1,13 @@
 /**
  * Stages ship (primary) and receive (standby): the link. Wire messages
- * ({@link io.amirror.transport.WireMessage}) with their pure codec ({@code schemas/wire-protocol.md}),
+ * ({@link io.amirror.transport.WireMessage}; DESCRIBE's payload {@link io.amirror.transport.ReplicaManifest})
+ * with their constants ({@link io.amirror.transport.WireConstants}) and one pure codec per message behind
+ * {@link io.amirror.transport.WireCodec} ({@code schemas/wire-protocol.md}),
  * TLS 1.3 with pinned peers ({@link io.amirror.transport.Tls}, {@link io.amirror.transport.Identity}),
  * and shaping ({@link io.amirror.transport.TokenBucket}, {@link io.amirror.transport.RateSchedule}).
  *
  * <p>Entry: {@link io.amirror.transport.Sender} (ships one spooled delta, returns the ACK) and
- * {@link io.amirror.transport.Receiver} (accepts pinned peers, decodes, hands each message to the standby).
+ * {@link io.amirror.transport.Receiver} (accepts pinned peers, decodes, hands each message to a {@link io.amirror.transport.ConnectionHandler} the standby implements).
  * May use: {@code spool}, {@code delta}, {@code state}, {@code util}. Must not use {@code standby} or
  * {@code primary}: what a message does belongs to the side that receives it.
  */

@@ -1,12 +1,15 @@
 package io.amirror.util;
 
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -123,7 +126,7 @@ public final class Exec {
                 continue;
             }
             Path candidate = Path.of(dir, name);
-            if (java.nio.file.Files.isExecutable(candidate) && !java.nio.file.Files.isDirectory(candidate)) {
+            if (Files.isExecutable(candidate) && !Files.isDirectory(candidate)) {
                 return candidate;
             }
         }
@@ -133,11 +136,11 @@ public final class Exec {
     static String lastLines(String text, int n) {
         String[] lines = text.strip().split("\n");
         int from = Math.max(0, lines.length - n);
-        return String.join(" | ", java.util.Arrays.copyOfRange(lines, from, lines.length));
+        return String.join(" | ", Arrays.copyOfRange(lines, from, lines.length));
     }
 
-    private static java.io.File nullDevice() {
-        return new java.io.File("/dev/null");
+    private static File nullDevice() {
+        return new File("/dev/null");
     }
 
     /** Drains a child's stream on its own thread so a chatty child never blocks on a full pipe. */

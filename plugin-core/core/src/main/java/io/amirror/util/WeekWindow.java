@@ -3,7 +3,9 @@ package io.amirror.util;
 import java.time.DayOfWeek;
 import java.time.LocalTime;
 import java.time.ZonedDateTime;
+import java.time.format.DateTimeParseException;
 import java.util.EnumSet;
+import java.util.Locale;
 import java.util.Set;
 
 /**
@@ -39,7 +41,7 @@ public record WeekWindow(Set<DayOfWeek> days, LocalTime from, LocalTime to) {
         String s = hhmm.trim();
         try {
             return LocalTime.parse(s.length() == 4 ? "0" + s : s);
-        } catch (java.time.format.DateTimeParseException e) {
+        } catch (DateTimeParseException e) {
             throw new IllegalArgumentException("'" + hhmm + "' is not a time like 08:00");
         }
     }
@@ -70,7 +72,7 @@ public record WeekWindow(Set<DayOfWeek> days, LocalTime from, LocalTime to) {
     }
 
     private static String name(DayOfWeek d) {
-        return d.name().charAt(0) + d.name().substring(1, 3).toLowerCase(java.util.Locale.ROOT);
+        return d.name().charAt(0) + d.name().substring(1, 3).toLowerCase(Locale.ROOT);
     }
 
     public boolean contains(ZonedDateTime t) {

@@ -1,6 +1,7 @@
 package io.amirror.capture;
 
 import io.amirror.nbd.NbdMessages.Extent;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
@@ -89,14 +90,14 @@ class ExtentPlannerTest {
         }
     }
 
-    @net.jqwik.api.Example
+    @Example
     void rejectsMapsWithGapsOrTheWrongSize() {
         List<Extent> gap = List.of(new Extent(0, 512, 0), new Extent(1024, 512, 0));
         assertThrows(IllegalArgumentException.class, () -> ExtentPlanner.plan(1536, gap, null));
         assertThrows(IllegalArgumentException.class, () -> ExtentPlanner.plan(4096, List.of(new Extent(0, 512, 0)), null));
     }
 
-    @net.jqwik.api.Example
+    @Example
     void repairRangesBecomeAClampedMergedDirtyMap() {
         List<Extent> m = ExtentPlanner.ranges(100, List.of(new long[] {90, 50}, new long[] {10, 5}, new long[] {12, 8},
                 new long[] {-5, 3}));

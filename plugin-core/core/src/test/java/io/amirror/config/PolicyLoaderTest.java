@@ -4,12 +4,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.quartz.CronExpression;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.ZonedDateTime;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -47,14 +50,14 @@ class PolicyLoaderTest {
         assertEquals(Duration.ofHours(1), office.alertAfter());
         assertTrue(office.quiesce());
         assertNull(office.compression(), "auto");
-        assertEquals(java.util.Map.of("default", "office-lan"), office.replica().networks());
-        assertEquals(java.util.Map.of("br0", "br-standby"), office.replica().bridges());
+        assertEquals(Map.of("default", "office-lan"), office.replica().networks());
+        assertEquals(Map.of("br0", "br-standby"), office.replica().bridges());
         assertEquals(48, office.keepPoints());
         assertFalse(office.bridged());
         assertEquals(Duration.ofDays(7), office.verifyEvery());
         assertEquals(List.of("/usr/local/bin/amirror-alert", "--to", "admin@example.net"), office.alertCommand());
         // 512 kbit/s on a Wednesday at 10:00, 2 Mbit/s at night
-        var wed10 = java.time.ZonedDateTime.parse("2026-11-25T10:00:00Z[UTC]");
+        var wed10 = ZonedDateTime.parse("2026-11-25T10:00:00Z[UTC]");
         assertEquals(64_000, office.bandwidth().rateAt(wed10), 1);
         assertEquals(250_000, office.bandwidth().rateAt(wed10.withHour(22)), 1);
         Policy nightly = l.policies().stream().filter(p -> p.name().equals("tagged-nightly")).findFirst().orElseThrow();
@@ -170,7 +173,7 @@ class PolicyLoaderTest {
 
     @Test
     void cronTargetIsTheWidestGap() throws Exception {
-        Duration d = PolicyLoader.widestGap(new org.quartz.CronExpression("0 0/15 8-17 ? * MON-FRI"));
+        Duration d = PolicyLoader.widestGap(new CronExpression("0 0/15 8-17 ? * MON-FRI"));
         assertTrue(d.toHours() >= 62, "Friday 17:45 to Monday 08:00: " + d);
     }
 }

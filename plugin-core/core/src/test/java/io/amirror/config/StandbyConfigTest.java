@@ -1,6 +1,7 @@
 package io.amirror.config;
 
 import io.amirror.cli.Main;
+import io.amirror.cli.StdoutCapture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -116,7 +117,7 @@ class StandbyConfigTest {
     void standbyCheckPrintsTheResultOrRefusesAndChangesNothing(@TempDir Path dir) throws Exception {
         Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"stateDir\": \"" + dir.resolve("state")
                 + "\"}");
-        String out = io.amirror.cli.StdoutCapture.of(() -> assertEquals(0, Main.execute("standby", "--config", f.toString(), "--check",
+        String out = StdoutCapture.of(() -> assertEquals(0, Main.execute("standby", "--config", f.toString(), "--check",
                 "--peer", B, "--replica-suffix", "-replica")));
         assertTrue(out.contains("standby configuration ok: listen 0.0.0.0:10809; 2 pinned primaries")
                 && out.contains("with suffix '-replica'"), out);

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -119,7 +120,7 @@ class CopyFramesTest {
         byte[][] v = images();
         Path map = dir.resolve("m.map");
         try (ReplicaHashMap m = ReplicaHashMap.open(map, v[0].length)) {
-            m.rebuild(new java.io.ByteArrayInputStream(v[0]), 1);
+            m.rebuild(new ByteArrayInputStream(v[0]), 1);
             SourceIndex full = SourceIndex.build(m, 1 << 20);
             assertEquals(BLOCKS, full.size());
             assertEquals(0, full.sampleBits());

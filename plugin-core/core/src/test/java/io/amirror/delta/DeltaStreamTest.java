@@ -3,6 +3,7 @@ package io.amirror.delta;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -15,6 +16,7 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -148,12 +150,12 @@ class DeltaStreamTest {
         }
     }
 
-    @net.jqwik.api.Example
+    @Example
     void everySingleFlippedByteIsCaught() throws IOException {
         byte[] good = sample();
         DeltaReader.verify(new ByteArrayInputStream(good));
         // every byte of the header, the first block header and the trailer; a sample of the rest
-        java.util.TreeSet<Integer> at = new java.util.TreeSet<>();
+        TreeSet<Integer> at = new TreeSet<>();
         for (int i = 0; i < 200; i++) {
             at.add(i);
             at.add(good.length - 1 - i);
@@ -169,7 +171,7 @@ class DeltaStreamTest {
         }
     }
 
-    @net.jqwik.api.Example
+    @Example
     void everyTruncationIsCaught() throws IOException {
         byte[] good = sample();
         for (int n = 0; n < good.length; n += Math.max(1, good.length / 400)) {
@@ -179,7 +181,7 @@ class DeltaStreamTest {
         mustBeRejected(longer, "a byte after the trailer");
     }
 
-    @net.jqwik.api.Example
+    @Example
     void lyingLengthsAreRefusedBeforeAnythingIsAllocated() throws IOException {
         byte[] good = sample();
         int firstBlock = DeltaCodec.encodeHeader(DeltaReader.readHeader(new ByteArrayInputStream(good))).length;
@@ -196,7 +198,7 @@ class DeltaStreamTest {
         assertTrue(e.getMessage().contains("not an amirror delta") || e.getMessage().contains("truncated"), e.getMessage());
     }
 
-    @net.jqwik.api.Example
+    @Example
     void framesOutsideTheDiskOrOutOfOrderAreRefusedEvenWithValidChecksums() throws IOException {
         DeltaHeader h = new DeltaHeader(UUID.randomUUID(), "vda", 64L * BS, 0, 1, BS, DeltaFormat.CODEC_NONE, 65536);
         DeltaCodec.FrameOrder order = new DeltaCodec.FrameOrder(h);
@@ -241,7 +243,7 @@ class DeltaStreamTest {
         }
     }
 
-    @net.jqwik.api.Example
+    @Example
     void writerRefusesFramesTheReaderWouldRefuse() throws IOException {
         DeltaHeader h = new DeltaHeader(UUID.randomUUID(), "vda", 64L * BS, 0, 1, BS, DeltaFormat.CODEC_NONE, 65536);
         try (DeltaWriter w = new DeltaWriter(new ByteArrayOutputStream(), h, new XzBlockCodec.Preset(0, false), POOL, 1,

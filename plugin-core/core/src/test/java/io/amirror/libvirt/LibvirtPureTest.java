@@ -2,7 +2,9 @@ package io.amirror.libvirt;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.libvirt.LibvirtException;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -32,7 +34,7 @@ class LibvirtPureTest {
         Path other = dir.resolve("other");
         Files.createDirectories(other);
         Files.writeString(other.resolve("qemu"), "#!/bin/sh\nexit 0\n");
-        assertThrows(java.io.IOException.class, () -> LibvirtHook.installSingleFile(other, conf, Path.of("/s"), Path.of("/a")));
+        assertThrows(IOException.class, () -> LibvirtHook.installSingleFile(other, conf, Path.of("/s"), Path.of("/a")));
         assertEquals("#!/bin/sh\nexit 0\n", Files.readString(other.resolve("qemu")));
         assertTrue(LibvirtHook.installSingleFile(dir.resolve("single"), conf, Path.of("/s"), Path.of("/a")).restartLibvirtd());
     }
@@ -111,7 +113,7 @@ class LibvirtPureTest {
         assertThrows(IllegalArgumentException.class, () -> store.load("../../etc", "x"), "UUIDs only, no paths");
         Path chainFile = dir.resolve("chains").resolve(uuid).resolve("chain.json");
         Files.writeString(chainFile, "{\"points\": [5, 2]}");
-        var e = assertThrows(java.io.IOException.class, () -> store.load(uuid, "web"));
+        var e = assertThrows(IOException.class, () -> store.load(uuid, "web"));
         assertTrue(e.getMessage().contains(chainFile + ": chain state") && e.getMessage().contains("must be increasing"),
                 e.getMessage());
     }
@@ -126,14 +128,14 @@ class LibvirtPureTest {
         assertTrue(other.getMessage().contains("from amirror.2 to amirror.3"), other.getMessage());
     }
 
-    private static org.libvirt.LibvirtException fakeError(String message) {
+    private static LibvirtException fakeError(String message) {
         // LibvirtException has no public constructor; a subclass-free stand-in through reflection
         try {
             var err = new org.libvirt.Error(new org.libvirt.jna.virError());
             var f = org.libvirt.Error.class.getDeclaredField("message");
             f.setAccessible(true);
             f.set(err, message);
-            var c = org.libvirt.LibvirtException.class.getDeclaredConstructor(org.libvirt.Error.class);
+            var c = LibvirtException.class.getDeclaredConstructor(org.libvirt.Error.class);
             c.setAccessible(true);
             return c.newInstance(err);
         } catch (ReflectiveOperationException e) {

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -300,7 +301,7 @@ class HostileNbdServerTest {
     @Test
     void aServerErrorFailsTheRequestButNotTheConnection(@TempDir Path d) throws Exception {
         byte[] good = new byte[4096];
-        java.util.Arrays.fill(good, (byte) 7);
+        Arrays.fill(good, (byte) 7);
         try (ScriptedNbdServer s = new ScriptedNbdServer(d.resolve("e.sock"), c -> {
             c.handshake();
             Request r = c.nextRequest();

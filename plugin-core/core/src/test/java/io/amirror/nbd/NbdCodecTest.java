@@ -6,12 +6,14 @@ import io.amirror.nbd.NbdMessages.Descriptor;
 import io.amirror.nbd.NbdMessages.Request;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 
+import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -63,7 +65,7 @@ class NbdCodecTest {
                 d.decode(ByteBuffer.wrap(junk));
             } catch (NbdProtocolException expected) {
                 // fine
-            } catch (java.nio.BufferUnderflowException e) {
+            } catch (BufferUnderflowException e) {
                 throw new AssertionError("decoder read past a short buffer instead of reporting it", e);
             }
         }
@@ -73,14 +75,14 @@ class NbdCodecTest {
         Object decode(ByteBuffer b) throws NbdProtocolException;
     }
 
-    @net.jqwik.api.Example
+    @Example
     void errorChunkMessageLengthMustMatch() {
         byte[] e = NbdCodec.encodeError(5, "boom");
         e[5] = 99; // claims a 99-byte message
         assertThrows(NbdProtocolException.class, () -> NbdCodec.decodeError(ByteBuffer.wrap(e), false));
     }
 
-    @net.jqwik.api.Example
+    @Example
     void parsesNbdUris() {
         assertEquals(NbdAddress.unix(Path.of("/run/x y.sock"), "vda"),
                 NbdAddress.parse("nbd+unix:///vda?socket=/run/x%20y.sock"));

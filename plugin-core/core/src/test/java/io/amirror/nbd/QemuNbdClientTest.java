@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 
 import static io.amirror.nbd.NbdConstants.CONTEXT_BASE_ALLOCATION;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -93,7 +94,7 @@ class QemuNbdClientTest {
         byte[] expect = makeImage(img);
         NbdAddress at = NbdAddress.unix(dir.resolve("w.sock"), "disk");
         byte[] data = new byte[(int) (MIB + 1234)];
-        new java.util.Random(5).nextBytes(data);
+        new Random(5).nextBytes(data);
         try (QemuNbd server = QemuNbd.start(Path.of(Exec.tool("qemu-nbd")), img, at, QemuNbd.Options.readWrite("qcow2"), T)) {
             try (NbdClient c = NbdClient.connect(server.address(), List.of(), T)) {
                 c.write(40 * MIB + 7, data);

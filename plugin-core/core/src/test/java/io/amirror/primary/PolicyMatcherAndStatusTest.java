@@ -1,5 +1,7 @@
 package io.amirror.primary;
 
+import io.amirror.control.StatusReport;
+
 import io.amirror.config.Policy;
 import io.amirror.primary.PolicyMatcher.DefinedDomain;
 import org.junit.jupiter.api.Test;
@@ -62,7 +64,7 @@ class PolicyMatcherAndStatusTest {
         assertEquals(null, s.view(t0, null).worstRpoSeconds(), "nothing achieved before the first point");
         s.sent(5_000);
         s.acknowledged(1, t0, t0.plusSeconds(12), "CRASH", 5_000);
-        DomainStatus.View v = s.view(t0.plusSeconds(13), null);
+        StatusReport.Domain v = s.view(t0.plusSeconds(13), null);
         assertEquals(null, v.worstRpoSeconds(), "the first point replaces no point");
         assertEquals(12.0, v.lastPointLagSeconds());
         s.sent(700);

@@ -1,5 +1,6 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;

@@ -4,6 +4,7 @@ import io.amirror.control.HookEvent;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.amirror.config.SchemaCheck;
+import io.amirror.transport.ReplicaManifest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -268,12 +269,16 @@ class ReplicaDefinitionTest {
         for (ReplicaManifest bad : new ReplicaManifest[] {
                 new ReplicaManifest(UUID_1, "a/b", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
                 new ReplicaManifest(UUID_1, "files", 0, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
-                new ReplicaManifest(UUID_1, "files", 3, "<domain", Map.of(), Map.of(), 1, 1, null),
                 new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 0, 1, null),
                 new ReplicaManifest(UUID_1, "pbx", 3, null, Map.of(), Map.of(), 1, 1, Collections.nCopies(2000, "-x")),
                 new ReplicaManifest(null, "pbx", 3, null, Map.of(), Map.of(), 1, 1, List.of("qemu"))}) {
             assertThrows(IOException.class, () -> ReplicaManifest.fromXz(bad.toXz()), bad.name() + " " + bad.point());
         }
+        // the domain XML is the standby's to judge, before it stores the manifest
+        ReplicaManifest broken = ReplicaManifest.fromXz(new ReplicaManifest(UUID_1, "files", 3, "<domain", Map.of(), Map.of(), 1, 1,
+                null).toXz());
+        assertThrows(IOException.class, () -> ReplicaDefinition.parse(broken.domainXml()));
+        assertThrows(IOException.class, () -> ReplicaDefinition.parse("<network/>"), "not a domain");
         // a decompression bomb stops at the bound
         String huge = "<domain><description>" + "a".repeat(ReplicaManifest.MAX_JSON) + "</description></domain>";
         var bomb = new ReplicaManifest(UUID_1, "files", 3, huge, Map.of(), Map.of(), 1, 1, null).toXz();

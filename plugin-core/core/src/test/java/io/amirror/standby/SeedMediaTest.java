@@ -3,6 +3,7 @@ package io.amirror.standby;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
+import io.amirror.transport.ReplicaManifest;
 import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
 import org.junit.jupiter.api.BeforeAll;
@@ -13,7 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -99,7 +102,7 @@ class SeedMediaTest {
         Path truncated = dir.resolve("truncated");
         Files.createDirectories(truncated);
         Files.copy(good.resolve(SeedMedia.INDEX), truncated.resolve(SeedMedia.INDEX));
-        Files.write(truncated.resolve("vda.delta"), java.util.Arrays.copyOf(Files.readAllBytes(delta1),
+        Files.write(truncated.resolve("vda.delta"), Arrays.copyOf(Files.readAllBytes(delta1),
                 (int) Files.size(delta1) - 10));
         IOException e = assertThrows(IOException.class, () -> SeedMedia.importInto(truncated, replicas, tools));
         assertTrue(e.getMessage().contains("copy the seed again"), e.getMessage());
@@ -139,7 +142,7 @@ class SeedMediaTest {
     private static void apply(ReplicaDisk disk, Path d, int from, int to) throws IOException {
         byte[] sha = FileDigest.sha256(d);
         Path in = disk.prepareIncoming(from, to, Files.size(d), sha);
-        Files.copy(d, in, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(d, in, StandardCopyOption.REPLACE_EXISTING);
         assertEquals(to, disk.complete(in, from, to, Files.size(d), sha));
     }
 }

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.delta.GroupDigests;
 import io.amirror.image.DiskImage;
 import io.amirror.transport.Sender;

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.transport.ReplicaManifest;
+
 import io.amirror.state.StateFormatException;
 import io.amirror.transport.Sender;
 import io.amirror.transport.WireMessage;

@@ -4,6 +4,8 @@ package io.amirror.lab;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -36,7 +38,7 @@ public final class AmirrorProcess implements AutoCloseable {
             sh.append(" '").append(c.replace("'", "'\\''")).append('\'');
         }
         Files.writeString(file, sh.append(" \"$@\"\n").toString());
-        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rwxr-xr-x"));
         return file;
     }
 
@@ -105,7 +107,7 @@ public final class AmirrorProcess implements AutoCloseable {
      * SIGTERM, as systemd stops a service, then waits for the process to end (a daemon lets its
      * running cycles finish); kill -9 if it has not ended in {@code grace}.
      */
-    public void stop(java.time.Duration grace) throws Exception {
+    public void stop(Duration grace) throws Exception {
         process.destroy();
         if (!process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS)) {
             kill9();

@@ -1,5 +1,7 @@
 package io.amirror.lab;
 
+import io.amirror.util.Pause;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
@@ -60,7 +62,7 @@ public final class GuestConsole implements AutoCloseable {
                 return new GuestConsole(guestName, ch);
             } catch (IOException e) {
                 last = e;
-                io.amirror.util.Pause.millis(100);
+                Pause.millis(100);
             }
         }
         throw new GuestException("console of " + guestName + " at " + socket + " did not open within "

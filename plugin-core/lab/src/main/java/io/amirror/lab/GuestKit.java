@@ -8,6 +8,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -16,6 +18,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.GZIPOutputStream;
@@ -44,7 +47,7 @@ public final class GuestKit {
     static final Map<Path, Long> TEST_DATA_SOURCES = testDataSources();
 
     private static Map<Path, Long> testDataSources() {
-        Map<Path, Long> m = new java.util.LinkedHashMap<>();
+        Map<Path, Long> m = new LinkedHashMap<>();
         m.put(Path.of("/usr/share/common-licenses"), 1L << 20);
         m.put(Path.of("/usr/share/doc"), 15L << 20);
         m.put(Path.of("/usr/share/perl5"), 8L << 20);
@@ -92,7 +95,7 @@ public final class GuestKit {
                 setReadable(tmp);
                 try {
                     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-                } catch (java.nio.file.FileAlreadyExistsException | java.nio.file.DirectoryNotEmptyException raced) {
+                } catch (FileAlreadyExistsException | DirectoryNotEmptyException raced) {
                     // another process built the same kit first; theirs is as good as ours
                 }
             } finally {

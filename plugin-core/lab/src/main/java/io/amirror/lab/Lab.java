@@ -1,5 +1,8 @@
 package io.amirror.lab;
 
+import io.amirror.libvirt.LibvirtSession;
+import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
 import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -9,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -63,7 +67,7 @@ public final class Lab implements AutoCloseable {
         GuestKit kit = GuestKit.prepare(options.workDir(), host);
         Connect conn;
         try {
-            io.amirror.libvirt.LibvirtSession.quiet();
+            LibvirtSession.quiet();
             conn = new Connect(options.libvirtUri());
         } catch (LibvirtException e) {
             throw new LabUnavailableException("cannot connect to libvirt at " + options.libvirtUri() + ": "
@@ -115,7 +119,7 @@ public final class Lab implements AutoCloseable {
             return ld;
         } catch (IOException | LibvirtException e) {
             try {
-                io.amirror.util.FileTrees.delete(dir);
+                FileTrees.delete(dir);
             } catch (IOException ignored) {
                 // swept on the next open
             }
@@ -136,9 +140,9 @@ public final class Lab implements AutoCloseable {
         // the guest kernel's lazy init does not dirty blocks in the background later.
         Path raw = image.resolveSibling(d.target() + ".mkfs.raw");
         qemuImg.createRaw(raw, d.sizeBytes());
-        io.amirror.util.Exec.run(List.of(host.tool("mkfs.ext4").toString(), "-q", "-F", "-t", "ext4",
+        Exec.run(List.of(host.tool("mkfs.ext4").toString(), "-q", "-F", "-t", "ext4",
                 "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard", raw.toString()), null, Map.of(),
-                java.time.Duration.ofMinutes(2)).orThrow();
+                Duration.ofMinutes(2)).orThrow();
         if (d.format().equals("raw")) {
             Files.move(raw, image);
         } else {
@@ -226,7 +230,7 @@ public final class Lab implements AutoCloseable {
                 boolean oldKit = f.startsWith("kit-") && !p.equals(current.kernel().getParent())
                         && Files.getLastModifiedTime(p).toMillis() < System.currentTimeMillis() - 3_600_000L;
                 if (staleDomainDir || oldKit) {
-                    io.amirror.util.FileTrees.delete(p);
+                    FileTrees.delete(p);
                 }
             }
         } catch (IOException e) {

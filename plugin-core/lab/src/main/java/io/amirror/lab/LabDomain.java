@@ -1,9 +1,13 @@
 package io.amirror.lab;
 
+import io.amirror.util.Exec;
+import io.amirror.util.FileTrees;
+import io.amirror.util.Pause;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -135,7 +139,7 @@ public final class LabDomain implements AutoCloseable {
                 closeConsole();
                 return;
             }
-            io.amirror.util.Pause.millis(100);
+            Pause.millis(100);
         }
         destroy();
         throw new GuestException(name + " did not power off within " + timeout.toSeconds() + " s and was destroyed");
@@ -148,15 +152,15 @@ public final class LabDomain implements AutoCloseable {
      */
     public void killQemu() {
         try {
-            String pid = java.nio.file.Files.readString(Path.of("/var/run/libvirt/qemu", name + ".pid")).strip();
-            io.amirror.util.Exec.run(Duration.ofSeconds(10), "kill", "-9", pid).orThrow();
+            String pid = Files.readString(Path.of("/var/run/libvirt/qemu", name + ".pid")).strip();
+            Exec.run(Duration.ofSeconds(10), "kill", "-9", pid).orThrow();
         } catch (IOException e) {
             throw new GuestException("no QEMU pid for " + name + ": " + e.getMessage(), e);
         }
         closeConsole();
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (isRunning() && System.nanoTime() < deadline) {
-            io.amirror.util.Pause.millis(100);
+            Pause.millis(100);
         }
         if (isRunning()) {
             throw new GuestException(name + " still runs 30 s after its QEMU was killed");
@@ -200,7 +204,7 @@ public final class LabDomain implements AutoCloseable {
             // not defined any more (a test may have undefined it itself)
         }
         try {
-            io.amirror.util.FileTrees.delete(dir);
+            FileTrees.delete(dir);
         } catch (IOException ignored) {
             // the lab sweeps leftover directories on its next start
         }

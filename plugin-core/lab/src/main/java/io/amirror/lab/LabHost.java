@@ -1,6 +1,7 @@
 package io.amirror.lab;
 
 import io.amirror.util.Exec;
+import io.amirror.util.Pause;
 
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
@@ -10,6 +11,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -89,7 +91,7 @@ public final class LabHost {
                         + " did not provide " + describeMissing() + "; the lab cannot run");
             }
         }
-        Map<String, Path> tools = new java.util.LinkedHashMap<>();
+        Map<String, Path> tools = new LinkedHashMap<>();
         for (Tool t : TOOLS) {
             tools.put(t.name(), Exec.which(t.name(), options.searchPath()));
         }
@@ -201,7 +203,7 @@ public final class LabHost {
             if (socketAnswers(LIBVIRT_SOCKET)) {
                 return;
             }
-            io.amirror.util.Pause.millis(200);
+            Pause.millis(200);
         }
         throw new LabUnavailableException("started libvirtd, but it did not answer on " + LIBVIRT_SOCKET
                 + " within 30 s; see its log with: journalctl -u libvirtd, or run libvirtd in the foreground");
@@ -215,7 +217,7 @@ public final class LabHost {
             Exec.run(Duration.ofSeconds(30), "pkill", "-TERM", "-x", "libvirtd");
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (System.nanoTime() < deadline && Exec.run(Duration.ofSeconds(10), "pgrep", "-x", "libvirtd").ok()) {
-                io.amirror.util.Pause.millis(100);
+                Pause.millis(100);
             }
         }
         new LabHost(null).startDaemons(host.tools());

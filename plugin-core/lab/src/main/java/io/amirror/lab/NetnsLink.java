@@ -5,6 +5,8 @@ import io.amirror.util.Exec;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Two network namespaces, "primary" and "standby", joined by a veth pair whose primary side is
@@ -51,7 +53,7 @@ public final class NetnsLink implements AutoCloseable {
                 ip("-n", nsDev[0], "link", "set", nsDev[1], "up");
             }
             Exec.run(List.of("ip", "netns", "exec", p, "tc", "qdisc", "add", "dev", vp, "root", "tbf", "rate", rate,
-                    "burst", "32kbit", "latency", "400ms"), null, java.util.Map.of(), T).orThrow();
+                    "burst", "32kbit", "latency", "400ms"), null, Map.of(), T).orThrow();
             return link;
         } catch (RuntimeException e) {
             link.close();
@@ -60,18 +62,18 @@ public final class NetnsLink implements AutoCloseable {
         }
     }
 
-    private static final java.util.concurrent.atomic.AtomicInteger COUNTER = new java.util.concurrent.atomic.AtomicInteger();
+    private static final AtomicInteger COUNTER = new AtomicInteger();
 
     private static void ip(String... args) {
         List<String> cmd = new ArrayList<>(List.of("ip"));
         cmd.addAll(List.of(args));
-        Exec.run(cmd, null, java.util.Map.of(), T).orThrow();
+        Exec.run(cmd, null, Map.of(), T).orThrow();
     }
 
     /** Reshapes the link, e.g. a fast first sync, then the office's uplink. */
     public void setRate(String rate) {
         Exec.run(List.of("ip", "netns", "exec", primary, "tc", "qdisc", "change", "dev", primaryDevice, "root", "tbf",
-                "rate", rate, "burst", "32kbit", "latency", "400ms"), null, java.util.Map.of(), T).orThrow();
+                "rate", rate, "burst", "32kbit", "latency", "400ms"), null, Map.of(), T).orThrow();
     }
 
     public String primaryNamespace() {

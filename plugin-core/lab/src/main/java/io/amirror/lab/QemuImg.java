@@ -1,12 +1,18 @@
 package io.amirror.lab;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.util.Exec;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -57,7 +63,7 @@ public final class QemuImg {
                 return b;
             }
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         } finally {
             try {
                 Files.deleteIfExists(raw);
@@ -73,7 +79,7 @@ public final class QemuImg {
     }
 
     private Exec.Result run(String... args) {
-        List<String> cmd = new java.util.ArrayList<>();
+        List<String> cmd = new ArrayList<>();
         cmd.add(qemuImg.toString());
         cmd.addAll(List.of(args));
         return Exec.run(cmd, null, Map.of(), LIMIT).orThrow();
@@ -83,16 +89,16 @@ public final class QemuImg {
      * Flips one byte of a qcow2 file under guest offset {@code at}, in the file itself: bit rot, which
      * the image's internal snapshots that share the cluster see too.
      */
-    public void rot(Path qcow2, long at) throws java.io.IOException {
-        String json = io.amirror.util.Exec.run(java.time.Duration.ofMinutes(1), qemuImg.toString(), "map",
+    public void rot(Path qcow2, long at) throws IOException {
+        String json = Exec.run(Duration.ofMinutes(1), qemuImg.toString(), "map",
                 "--output=json", "-U", qcow2.toString()).orThrow().stdout();
-        for (var e : new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)) {
+        for (var e : new ObjectMapper().readTree(json)) {
             long start = e.path("start").asLong();
             if (at >= start && at < start + e.path("length").asLong() && e.has("offset")) {
-                try (var ch = java.nio.channels.FileChannel.open(qcow2, java.nio.file.StandardOpenOption.READ,
-                        java.nio.file.StandardOpenOption.WRITE)) {
+                try (var ch = FileChannel.open(qcow2, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE)) {
                     long host = e.path("offset").asLong() + (at - start);
-                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+                    ByteBuffer b = ByteBuffer.allocate(1);
                     ch.read(b, host);
                     b.put(0, (byte) (b.get(0) ^ 0x5a)).rewind();
                     ch.write(b, host);

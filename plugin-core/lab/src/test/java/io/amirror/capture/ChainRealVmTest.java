@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
 
 import static io.amirror.capture.CaptureRealVmTest.SIZE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -69,7 +70,7 @@ class ChainRealVmTest {
             CaptureResult r5 = capture.capture(vm.libvirtDomain(), afterRestart, replica.next());
             assertEquals(3, r5.basePoint(), "the unacknowledged point 4 is superseded, not built upon");
             assertEquals(5, r5.newPoint());
-            assertEquals(java.util.Set.of(64L, 80L), replica.clusters(null), "changes of points 4 and 5 together");
+            assertEquals(Set.of(64L, 80L), replica.clusters(null), "changes of points 4 and 5 together");
             assertArrayEquals(guest.bytes, replica.replica);
             afterRestart.acknowledge(5);
             assertEquals(List.of(5), afterRestart.libvirtPoints());
@@ -82,7 +83,7 @@ class ChainRealVmTest {
             guest.write(6 << 20, 4096);
             CaptureResult r6 = capture.capture(vm.libvirtDomain(), afterLoss, replica.next());
             assertEquals(5, r6.basePoint(), "point 5 redefined from its saved XML");
-            assertEquals(java.util.Set.of(96L), replica.clusters(null));
+            assertEquals(Set.of(96L), replica.clusters(null));
             assertArrayEquals(guest.bytes, replica.replica);
             afterLoss.acknowledge(6);
 
@@ -96,7 +97,7 @@ class ChainRealVmTest {
             guest.write(7 << 20, 4096);
             CaptureResult r7 = capture.capture(vm.libvirtDomain(), afterRedefine, replica.next());
             assertEquals(6, r7.basePoint(), "point 6 redefined from its saved XML");
-            assertEquals(java.util.Set.of(112L), replica.clusters(null));
+            assertEquals(Set.of(112L), replica.clusters(null));
             assertArrayEquals(guest.bytes, replica.replica);
             assertEquals(List.of(6, 7), afterRedefine.libvirtPoints());
         }

@@ -9,6 +9,7 @@ import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.RealVmTest;
+import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
@@ -49,7 +50,7 @@ class PipelineRealVmTest {
             DomainCapture capture = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
                     lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(60)));
             Spool spool = new Spool(state.resolve("spool"), 1L << 30);
-            io.amirror.primary.Replication repl = io.amirror.primary.Replication.ofDomain(vm.libvirtDomain(),
+            Replication repl = Replication.ofDomain(vm.libvirtDomain(),
                     state, capture, spool, pool, 2);
             UUID uuid = repl.uuid();
 

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -29,7 +30,7 @@ class LabSmokeTest {
     void boot(Lab lab) {
         this.lab = lab;
         shared = lab.createDomain(new DomainSpec(256,
-                java.util.List.of(DiskSpec.qcow2("vda", 128L << 20, DiskSpec.Content.EXT4)), true)).start();
+                List.of(DiskSpec.qcow2("vda", 128L << 20, DiskSpec.Content.EXT4)), true)).start();
     }
 
     @AfterAll

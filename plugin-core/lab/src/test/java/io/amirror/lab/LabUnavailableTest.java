@@ -1,5 +1,6 @@
 package io.amirror.lab;
 
+import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,12 +51,12 @@ class LabUnavailableTest {
             if (t.name().equals(missing)) {
                 continue;
             }
-            Path real = io.amirror.util.Exec.which(t.name(), LabOptions.DEFAULT_SEARCH_PATH);
+            Path real = Exec.which(t.name(), LabOptions.DEFAULT_SEARCH_PATH);
             if (real != null) {
                 wrapper(bin.resolve(t.name()), real);
             }
         }
-        Path dpkgQuery = io.amirror.util.Exec.which("dpkg-query", LabOptions.DEFAULT_SEARCH_PATH);
+        Path dpkgQuery = Exec.which("dpkg-query", LabOptions.DEFAULT_SEARCH_PATH);
         if (dpkgQuery != null) {
             wrapper(bin.resolve("dpkg-query"), dpkgQuery);
         }

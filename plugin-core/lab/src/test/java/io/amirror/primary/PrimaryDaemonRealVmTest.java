@@ -17,8 +17,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.ServerSocket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 
@@ -220,9 +224,9 @@ class PrimaryDaemonRealVmTest {
                         Files.copy(f, damaged.resolve(f.getFileName()));
                     }
                 }
-                try (var ch = java.nio.channels.FileChannel.open(damaged.resolve("vda.delta"),
-                        java.nio.file.StandardOpenOption.WRITE)) {
-                    ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3}), seedBytes / 2);
+                try (var ch = FileChannel.open(damaged.resolve("vda.delta"),
+                        StandardOpenOption.WRITE)) {
+                    ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3}), seedBytes / 2);
                 }
                 String refused = cli(work, "seed-import-damaged", 1, "seed", "import", "--state",
                         sites.standbyState().toString(), damaged.toString());
@@ -307,7 +311,7 @@ class PrimaryDaemonRealVmTest {
                 c.check("dd if=/dev/urandom of=/dev/vda bs=64k seek=600 count=32 conv=fsync 2>/dev/null"); // 2 MiB
                 sites.syncPausedAndCompare(vm, "sync-before-restore");
                 vm.powerOff(Duration.ofSeconds(60));
-                Files.copy(copy, vm.image("vda"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(copy, vm.image("vda"), StandardCopyOption.REPLACE_EXISTING);
                 vm.start();
                 sites.syncPausedAndCompare(vm, "sync-restored");
                 JsonNode after = sites.status("status-restored").path("domains").get(0);

@@ -24,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -367,7 +368,7 @@ class FailoverRealVmTest {
     /** What the standby's journal holds when it crashed between "pending" and the end of the apply. */
     private static void journalPending(ReplicaDisk disk, ReplicaDisk.State at, int next, Path delta, byte[] deltaBytes)
             throws Exception {
-        String sha = HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(deltaBytes));
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(deltaBytes));
         Files.write(disk.image().resolveSibling("state.json"), JSON.writeValueAsBytes(new ReplicaDisk.State(at.point(), next,
                 delta.toString(), at.virtualSize(), at.appliedSha256(), sha)));
     }

@@ -8,6 +8,7 @@ import io.amirror.lab.LabDomain;
 import io.amirror.lab.RealVmTest;
 import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
+import io.amirror.transport.ReplicaManifest;
 import org.junit.jupiter.api.Test;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;

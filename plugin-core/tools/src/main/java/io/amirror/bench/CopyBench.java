@@ -20,9 +20,11 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -113,7 +115,7 @@ public final class CopyBench {
         try (OutputStream c = new BufferedOutputStream(Files.newOutputStream(changed), 1 << 20);
              OutputStream n = new BufferedOutputStream(Files.newOutputStream(fresh), 1 << 20)) {
             forEachBlock(before, after, (i, a, b) -> {
-                if (!java.util.Arrays.equals(a, b) && !BlockHash.isZero(b, 0, BS)) {
+                if (!Arrays.equals(a, b) && !BlockHash.isZero(b, 0, BS)) {
                     c.write(b);
                     counts[0]++;
                     if (old.contains(ByteBuffer.wrap(BlockHash.of(b, 0, BS)))) {
@@ -164,8 +166,8 @@ public final class CopyBench {
                     cb.read(bb, pos);
                 }
                 for (int off = 0; off + BS <= ba.position(); off += BS) {
-                    byte[] x = java.util.Arrays.copyOfRange(ba.array(), off, off + BS);
-                    byte[] y = cb == null ? null : java.util.Arrays.copyOfRange(bb.array(), off, off + BS);
+                    byte[] x = Arrays.copyOfRange(ba.array(), off, off + BS);
+                    byte[] y = cb == null ? null : Arrays.copyOfRange(bb.array(), off, off + BS);
                     v.block((pos + off) / BS, x, y);
                 }
             }
@@ -192,7 +194,7 @@ public final class CopyBench {
      */
     static long[] rsync(Path work, Path before, Path after) throws Exception {
         Path target = work.resolve("rsync-target.raw");
-        Files.copy(before, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(before, target, StandardCopyOption.REPLACE_EXISTING);
         Path rsh = work.resolve("local-rsh");
         Files.writeString(rsh, "#!/bin/sh\nshift\nexec \"$@\"\n");
         rsh.toFile().setExecutable(true);

@@ -12,8 +12,8 @@ import io.amirror.lab.DomainSpec;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.OfficeWorkload;
-import io.amirror.primary.Replication;
 import io.amirror.libvirt.DiskInfo;
+import io.amirror.primary.Replication;
 import io.amirror.spool.Spool;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
@@ -22,11 +22,15 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -158,7 +162,7 @@ public final class DeltaBench {
                     try {
                         return new MeasuringSink(enc, mapFile, extents, changed);
                     } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e);
+                        throw new UncheckedIOException(e);
                     }
                 });
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -202,14 +206,14 @@ public final class DeltaBench {
      * bytes it wrote: every file that is new or grew.
      */
     static long virtnbdbackup(Lab lab, String domain, Path dir, boolean full, boolean lz4) throws IOException {
-        java.util.Map<Path, Long> before = sizes(dir);
+        Map<Path, Long> before = sizes(dir);
         Files.createDirectories(dir);
         List<String> cmd = new ArrayList<>(List.of("virtnbdbackup", "-U", lab.options().libvirtUri(), "-d", domain, "-l",
                 full ? "full" : "inc", "-o", dir.toString(), "-i", "vda", "-n"));
         if (lz4) {
             cmd.add("-z");
         }
-        Exec.run(cmd, null, java.util.Map.of(), Duration.ofMinutes(20)).orThrow();
+        Exec.run(cmd, null, Map.of(), Duration.ofMinutes(20)).orThrow();
         long wrote = 0;
         for (var e : sizes(dir).entrySet()) {
             wrote += Math.max(0, e.getValue() - before.getOrDefault(e.getKey(), 0L));
@@ -217,8 +221,8 @@ public final class DeltaBench {
         return wrote;
     }
 
-    private static java.util.Map<Path, Long> sizes(Path dir) throws IOException {
-        java.util.Map<Path, Long> out = new java.util.HashMap<>();
+    private static Map<Path, Long> sizes(Path dir) throws IOException {
+        Map<Path, Long> out = new HashMap<>();
         if (Files.isDirectory(dir)) {
             try (var s = Files.walk(dir)) {
                 for (Path p : s.filter(Files::isRegularFile).toList()) {
@@ -268,7 +272,7 @@ public final class DeltaBench {
                 for (int off = 0; off < d.length; off += block) {
                     final int o = off;
                     final int n = Math.min(block, d.length - off);
-                    fs.add(ex.submit(() -> XzBlockCodec.compress(java.util.Arrays.copyOfRange(d, o, o + n), n, p).length));
+                    fs.add(ex.submit(() -> XzBlockCodec.compress(Arrays.copyOfRange(d, o, o + n), n, p).length));
                 }
                 for (Future<Integer> f : fs) {
                     stored += f.get();

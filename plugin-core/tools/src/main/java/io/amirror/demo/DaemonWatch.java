@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.cli.Progress;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.RandomAccessFile;
@@ -29,7 +30,7 @@ final class DaemonWatch {
     private final PrintStream out;
     private long offset;
     /** Bytes after the last complete line: decoded only whole, so a character split between reads stays whole. */
-    private final java.io.ByteArrayOutputStream partial = new java.io.ByteArrayOutputStream();
+    private final ByteArrayOutputStream partial = new ByteArrayOutputStream();
     private JsonNode latest;
     private Integer announcedPoint;
     private long announcedErrors;

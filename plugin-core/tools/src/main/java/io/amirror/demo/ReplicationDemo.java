@@ -14,7 +14,10 @@ import io.amirror.transport.Identity;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -222,7 +225,7 @@ public final class ReplicationDemo {
 
     /** The demo's policy, as an admin would write it; rewriting it makes the daemon reload. */
     private static void writePolicy(Path dir, String domain, String standbyAt, String fingerprint, String limit)
-            throws java.io.IOException {
+            throws IOException {
         String json = """
                 {
                   "name": "demo",
@@ -243,11 +246,11 @@ public final class ReplicationDemo {
      * promotes it), then the replica guest's last log line.
      */
     private static String failover(Lab lab, String replicaName, PrintStream out) throws Exception {
-        org.libvirt.Domain replica = null;
+        Domain replica = null;
         for (int i = 0; i < 300 && replica == null; i++) {
             try {
                 replica = lab.libvirt().domainLookupByName(replicaName);
-            } catch (org.libvirt.LibvirtException notYet) {
+            } catch (LibvirtException notYet) {
                 Thread.sleep(100);
             }
         }
@@ -268,11 +271,11 @@ public final class ReplicationDemo {
     }
 
     /** Destroys and undefines {@code name} if it exists. */
-    private static void removeDomain(Lab lab, String name) throws org.libvirt.LibvirtException {
-        org.libvirt.Domain d;
+    private static void removeDomain(Lab lab, String name) throws LibvirtException {
+        Domain d;
         try {
             d = lab.libvirt().domainLookupByName(name);
-        } catch (org.libvirt.LibvirtException absent) {
+        } catch (LibvirtException absent) {
             return;
         }
         if (d.isActive() == 1) {
@@ -291,7 +294,7 @@ public final class ReplicationDemo {
             List<String> lines = Files.readAllLines(log);
             return "\n--- " + log.getFileName() + " (last lines)\n"
                     + String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             return "\n--- " + log.getFileName() + ": " + e.getMessage();
         }
     }

@@ -7,6 +7,7 @@ import io.amirror.libvirt.LibvirtHook;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.libvirt.Domain;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -105,7 +106,7 @@ class ReplicationDemoTest {
 
     private static List<String> domains(Lab lab, String prefix) throws Exception {
         List<String> names = new ArrayList<>();
-        for (org.libvirt.Domain d : lab.libvirt().listAllDomains(0)) {
+        for (Domain d : lab.libvirt().listAllDomains(0)) {
             Optional.of(d.getName()).filter(n -> n.startsWith(prefix)).ifPresent(names::add);
         }
         return names;

@@ -1,24 +1,20 @@
-package io.amirror.standby;
+package io.amirror.transport;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.XzBlockCodec;
-import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 
 /**
- * What the standby needs to define a replica domain, as the primary sends it with a point: the
+ * What the standby needs to define a replica domain, as the primary sends it with a point (the
+ * payload of DESCRIBE, so it lives with the wire messages; both sides use it): the
  * primary's inactive domain XML, the policy's map of networks and bridges, and the policy's
  * retention. On the wire and on disk it is JSON; on the wire also xz-compressed (a domain XML of a
  * few KiB becomes about 1 KiB).
@@ -34,7 +30,7 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
                               Map<String, String> bridges, int keepPoints, long keepSeconds, List<String> launcher) {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
-    static final int MAX_JSON = 1 << 20;
+    public static final int MAX_JSON = 1 << 20;
     private static final XzBlockCodec.Preset XZ_PRESET = new XzBlockCodec.Preset(6, false);
 
     public ReplicaManifest {
@@ -59,20 +55,6 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    public ReplicaDisk.Retention retention() {
-        return new ReplicaDisk.Retention(keepPoints, Duration.ofSeconds(keepSeconds));
-    }
-
-    /** Whether the standby still needs this manifest: {@code keyFile} holds the {@link #key} of the last it stored. */
-    public boolean newerThan(Path keyFile) throws IOException {
-        return !Files.exists(keyFile) || !Files.readString(keyFile).equals(key());
-    }
-
-    /** The standby stored this manifest: {@code keyFile} keeps its {@link #key}. */
-    public void stored(Path keyFile) throws IOException {
-        AtomicFiles.write(keyFile, key().getBytes(StandardCharsets.UTF_8));
     }
 
     public byte[] toJson() {
@@ -108,7 +90,10 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
         return m;
     }
 
-    /** Refuses a manifest the standby could not turn into a domain. */
+    /**
+     * Refuses a manifest whose fields no guest could have. The domain XML itself is the standby's to
+     * judge ({@code ReplicaDefinition}), before it stores the manifest.
+     */
     public void check() throws IOException {
         if (uuid == null || name == null) {
             throw new IOException("the replica manifest lacks its uuid or name");
@@ -122,9 +107,6 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
         if (point <= 0 || keepPoints < 1 || keepSeconds < 1) {
             throw new IOException("the replica manifest has point " + point + ", keep " + keepPoints + " points for "
                     + keepSeconds + " s");
-        }
-        if (domainXml != null) {
-            ReplicaDefinition.parse(domainXml); // well-formed, no DTD, a <domain>
         }
     }
 }

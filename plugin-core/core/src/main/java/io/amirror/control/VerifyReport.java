@@ -1,4 +1,4 @@
-package io.amirror.primary;
+package io.amirror.control;
 
 import java.util.List;
 

@@ -1,0 +1,21 @@
+package io.amirror.control;
+
+import io.amirror.config.ConfigError;
+
+import java.util.List;
+
+/** The whole daemon at one moment, as {@code amirror status --json} prints it ({@code status.schema.json}). */
+public record StatusReport(String host, String version, String startedAt, String now, List<String> policies,
+                           List<ConfigError> policyErrors, List<StatusReport.Domain> domains) {
+
+    /** One guest (a libvirt domain or a bridge guest) in the status. */
+    public record Domain(String domain, String uuid, String policy, String standby, String phase, Integer lastPoint,
+                       String lastPointAt, Long rpoSeconds, long rpoTargetSeconds, long alertAfterSeconds,
+                       String rpoState, long pendingBytes, long shippedBytes, double rateBitsPerSecond,
+                       Long etaSeconds, String nextRunAt, String consistency, long cycles, long errors,
+                       String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
+                       String lastCycleEndedAt,
+                       Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
+                       long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds) {
+    }
+}
