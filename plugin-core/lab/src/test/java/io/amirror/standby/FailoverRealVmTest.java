@@ -31,6 +31,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -112,7 +113,7 @@ class FailoverRealVmTest {
             int p1 = lastPointAfter(work, primaryState, 0, null, "first full cycle"); // the schedule's first cycle
 
             // the standby defined the replica domain, shut off, on the replica image, with the policy's retention
-            Domain replica = lab.libvirt().domainLookupByName(replicaName);
+            Domain replica = awaitDefined(lab, replicaName, xml -> true, "after the first point");
             assertEquals(0, replica.isActive());
             String replicaXml = replica.getXMLDesc(0);
             assertTrue(replicaXml.contains(standbyState.resolve("replicas").toString()), replicaXml);
@@ -130,7 +131,7 @@ class FailoverRealVmTest {
             awaitLogLine(work.resolve("primary.log"), vm.name() + ": shut off: final cycle of its disks");
             int p2 = lastPointAfter(work, primaryState, p1, "SHUT_OFF", "final cycle after shutdown");
             assertReplicaEquals(lab, standbyState, vm, "after the final cycle");
-            assertTrue(lab.libvirt().domainLookupByName(replicaName).getXMLDesc(0).contains("moved to rack 2"),
+            awaitDefined(lab, replicaName, xml -> xml.contains("moved to rack 2"),
                     "the replica domain follows the primary's definition");
 
             // the daemon down: the hook queues 'started' on disk, the restarted daemon takes it
@@ -265,7 +266,7 @@ class FailoverRealVmTest {
                 assertTrue(fin.contains("standby holds point"), fin);
                 assertEquals(0, Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(), "compare", "-U",
                         backImage.toString(), promotedImage.toString()).exitCode(), "failback copy differs");
-                Domain home = lab.libvirt().domainLookupByName(backName);
+                Domain home = awaitDefined(lab, backName, xml -> true, "after the failback's final point");
                 String homeXml = home.getXMLDesc(0);
                 home.create(); // the hook promotes the copy on the old primary
                 try (GuestConsole hc = GuestConsole.connect(backName, replicaConsole(sockets, homeXml), Duration.ofSeconds(30))) {
@@ -288,6 +289,28 @@ class FailoverRealVmTest {
             if (System.getProperty("amirror.keep") == null) {
                 Exec.run(Duration.ofMinutes(1), "rm", "-rf", work.toString(), sockets.toString());
             }
+        }
+    }
+
+    /**
+     * The replica domain {@code name} once the standby has defined it as {@code wanted}: the primary
+     * sends the description after the point is acknowledged, so the status may show the point first.
+     */
+    private static Domain awaitDefined(Lab lab, String name, Predicate<String> wanted, String what) throws Exception {
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (true) {
+            try {
+                Domain d = lab.libvirt().domainLookupByName(name);
+                if (wanted.test(d.getXMLDesc(0))) {
+                    return d;
+                }
+            } catch (LibvirtException notYet) {
+                // not defined yet
+            }
+            if (System.currentTimeMillis() > deadline) {
+                throw new AssertionError("replica domain " + name + " not defined as expected within 60 s: " + what);
+            }
+            Thread.sleep(500);
         }
     }
 
