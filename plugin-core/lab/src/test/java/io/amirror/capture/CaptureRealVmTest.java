@@ -163,7 +163,11 @@ class CaptureRealVmTest {
             long data = r.dataBytes();
             assertTrue(zero >= Long.parseLong(copied) * 1024 * 9 / 10,
                     "trimmed blocks are sent as ZERO: " + zero + " bytes of " + copied + " KiB deleted");
-            assertTrue(data < 2 << 20, "only metadata is sent as data: " + data + " bytes");
+            // what ext4 writes after the delete (journal, bitmaps, inode tables) varies with its commit timing:
+            // 1.5 to 2 MiB here, in 64 KiB clusters. The deleted files are over 8 MiB, so a capture that sent
+            // them, or the trimmed ranges, as data would be far above this bound.
+            assertTrue(data < 4 << 20 && data < Long.parseLong(copied) * 1024 / 2,
+                    "only metadata is sent as data: " + data + " bytes for " + copied + " KiB deleted");
 
             vm.powerOff(Duration.ofSeconds(60));
             assertArrayEquals(lab.qemuImg().read(vm.image("vda"), "qcow2", 0, size), replica.replica,
