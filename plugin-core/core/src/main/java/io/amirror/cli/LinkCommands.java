@@ -4,12 +4,12 @@ import io.amirror.delta.DeltaHeader;
 import io.amirror.delta.DeltaReader;
 import io.amirror.spool.Spool;
 import io.amirror.transport.Identity;
-import io.amirror.transport.RateSchedule;
 import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
 import io.amirror.transport.Tls;
 import io.amirror.transport.TokenBucket;
 import io.amirror.util.HostPort;
+import io.amirror.util.WeeklyRate;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -80,7 +80,7 @@ final class LinkCommands {
 
         @Override
         public Integer call() throws Exception {
-            RateSchedule schedule = rate == null ? RateSchedule.constant(1e12) : RateSchedule.parse(rate);
+            WeeklyRate schedule = rate == null ? WeeklyRate.constant(1e12) : WeeklyRate.parse(rate);
             TokenBucket bucket = new TokenBucket(() -> schedule.rateAt(ZonedDateTime.now()));
             if (peers.isEmpty() && ca == null) {
                 throw new IllegalArgumentException("give the standby's --peer fingerprint or a --ca");

@@ -4,7 +4,7 @@
  * with their constants ({@link io.amirror.transport.WireConstants}) and one pure codec per message behind
  * {@link io.amirror.transport.WireCodec} ({@code schemas/wire-protocol.md}),
  * TLS 1.3 with pinned peers ({@link io.amirror.transport.Tls}, {@link io.amirror.transport.Identity}),
- * and shaping ({@link io.amirror.transport.TokenBucket}, {@link io.amirror.transport.RateSchedule}).
+ * and shaping ({@link io.amirror.transport.TokenBucket}, {@link io.amirror.util.WeeklyRate} read by the bucket).
  *
  * <p>Entry: {@link io.amirror.transport.Sender} (ships one spooled delta, returns the ACK) and
  * {@link io.amirror.transport.Receiver} (accepts pinned peers, decodes, hands each message to a {@link io.amirror.transport.ConnectionHandler} the standby implements).

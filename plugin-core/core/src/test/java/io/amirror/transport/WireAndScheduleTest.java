@@ -1,5 +1,7 @@
 package io.amirror.transport;
 
+import io.amirror.util.WeeklyRate;
+
 import net.jqwik.api.Example;
 
 import java.io.ByteArrayInputStream;
@@ -93,16 +95,16 @@ class WireAndScheduleTest {
 
     @Example
     void officeHoursScheduleSwitchesRates() {
-        RateSchedule s = RateSchedule.parse("Mon-Fri 08:00-18:00: 256kbit; Sat 09:00-12:00: 1mbit; otherwise 4mbit");
+        WeeklyRate s = WeeklyRate.parse("Mon-Fri 08:00-18:00: 256kbit; Sat 09:00-12:00: 1mbit; otherwise 4mbit");
         ZonedDateTime wednesdayNoon = ZonedDateTime.of(2026, 11, 25, 12, 0, 0, 0, ZoneOffset.UTC);
         assertEquals(32_000, s.rateAt(wednesdayNoon), 1e-6);
         assertEquals(500_000, s.rateAt(wednesdayNoon.withHour(18)), 1e-6, "18:00 is outside 08:00-18:00");
         assertEquals(125_000, s.rateAt(wednesdayNoon.plusDays(3).withHour(10)), 1e-6, "Saturday morning");
         assertEquals(500_000, s.rateAt(wednesdayNoon.plusDays(4)), 1e-6, "Sunday");
-        assertEquals(250_000, RateSchedule.parse("2mbit").rateAt(wednesdayNoon), 1e-6);
-        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Mon-Fri 08:00-18:00: 256kbit"));
-        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Xyz 08:00-09:00: 1mbit; otherwise 1mbit"));
-        assertThrows(IllegalArgumentException.class, () -> RateSchedule.parse("Mon 10:00-09:00: 1mbit; otherwise 1mbit"));
+        assertEquals(250_000, WeeklyRate.parse("2mbit").rateAt(wednesdayNoon), 1e-6);
+        assertThrows(IllegalArgumentException.class, () -> WeeklyRate.parse("Mon-Fri 08:00-18:00: 256kbit"));
+        assertThrows(IllegalArgumentException.class, () -> WeeklyRate.parse("Xyz 08:00-09:00: 1mbit; otherwise 1mbit"));
+        assertThrows(IllegalArgumentException.class, () -> WeeklyRate.parse("Mon 10:00-09:00: 1mbit; otherwise 1mbit"));
     }
 
     @Example
