@@ -1,12 +1,12 @@
 package io.amirror.cli;
 
+import io.amirror.util.WeeklyRate;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.DeltaFormat;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.DeltaHeader;
 import io.amirror.delta.DeltaReader;
 import io.amirror.delta.Frame;
-import io.amirror.delta.PresetChooser;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
 import picocli.CommandLine.Command;
@@ -58,7 +58,7 @@ public final class DeltaCommand {
             }
             XzBlockCodec.Preset p = preset != null ? XzBlockCodec.Preset.parse(preset)
                     : linkRate == null ? new XzBlockCodec.Preset(6, false) : null;
-            double rate = linkRate == null ? 0 : PresetChooser.parseRate(linkRate);
+            double rate = linkRate == null ? 0 : WeeklyRate.parseRate(linkRate);
             var o = new DeltaFiles.CreateOptions(UUID.nameUUIDFromBytes(to.toAbsolutePath().toString().getBytes()), disk,
                     1, 2, p, rate, threads, blockMiB << 20);
             DiskImage.Tools tools = DiskImage.Tools.installed();

@@ -1,6 +1,5 @@
 package io.amirror.delta;
 
-import io.amirror.util.WeeklyRate;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -66,10 +65,5 @@ public final class PresetChooser {
         byte[] out = XzBlockCodec.compress(sample, length, p);
         double seconds = Math.max(1e-6, (System.nanoTime() - t0) / 1e9);
         return new Measurement(p, length / seconds, (double) out.length / Math.max(1, length));
-    }
-
-    /** Parses rates like {@code 1mbit}, {@code 256kbit/s}, {@code 10Mbit}, {@code 2000000} (bits/s); returns bytes/s. */
-    public static double parseRate(String s) {
-        return WeeklyRate.parseRate(s);
     }
 }

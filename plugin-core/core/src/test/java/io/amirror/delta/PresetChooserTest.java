@@ -1,5 +1,6 @@
 package io.amirror.delta;
 
+import io.amirror.util.WeeklyRate;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -20,30 +21,30 @@ class PresetChooserTest {
 
     @Test
     void slowLinksGetTheStrongestPreset() {
-        assertEquals(p("9e"), PresetChooser.choose(MEASURED, PresetChooser.parseRate("1mbit"), 2));
-        assertEquals(p("9e"), PresetChooser.choose(MEASURED, PresetChooser.parseRate("256kbit"), 1));
+        assertEquals(p("9e"), PresetChooser.choose(MEASURED, WeeklyRate.parseRate("1mbit"), 2));
+        assertEquals(p("9e"), PresetChooser.choose(MEASURED, WeeklyRate.parseRate("256kbit"), 1));
     }
 
     @Test
     void fastLinksStepDownUntilTheEncoderKeepsUp() {
         // 10 Mbit/s = 1.25 MB/s, with the 1.25 margin: output must reach 1.5625 MB/s
-        assertEquals(p("2"), PresetChooser.choose(MEASURED, PresetChooser.parseRate("10mbit"), 2));
-        assertEquals(p("9"), PresetChooser.choose(MEASURED, PresetChooser.parseRate("10mbit"), 4), "more cores, stronger preset");
+        assertEquals(p("2"), PresetChooser.choose(MEASURED, WeeklyRate.parseRate("10mbit"), 2));
+        assertEquals(p("9"), PresetChooser.choose(MEASURED, WeeklyRate.parseRate("10mbit"), 4), "more cores, stronger preset");
     }
 
     @Test
     void whenNothingKeepsUpTheFastestIsUsed() {
-        assertEquals(p("0"), PresetChooser.choose(MEASURED, PresetChooser.parseRate("1gbit"), 2));
+        assertEquals(p("0"), PresetChooser.choose(MEASURED, WeeklyRate.parseRate("1gbit"), 2));
     }
 
     @Test
     void parsesRates() {
-        assertEquals(125_000, PresetChooser.parseRate("1mbit"), 1e-6);
-        assertEquals(1_250_000, PresetChooser.parseRate("10Mbit/s"), 1e-6);
-        assertEquals(32_000, PresetChooser.parseRate("256kbit"), 1e-6);
-        assertEquals(250, PresetChooser.parseRate("2000"), 1e-6);
-        assertThrows(IllegalArgumentException.class, () -> PresetChooser.parseRate("fast"));
-        assertThrows(IllegalArgumentException.class, () -> PresetChooser.parseRate("-1mbit"));
+        assertEquals(125_000, WeeklyRate.parseRate("1mbit"), 1e-6);
+        assertEquals(1_250_000, WeeklyRate.parseRate("10Mbit/s"), 1e-6);
+        assertEquals(32_000, WeeklyRate.parseRate("256kbit"), 1e-6);
+        assertEquals(250, WeeklyRate.parseRate("2000"), 1e-6);
+        assertThrows(IllegalArgumentException.class, () -> WeeklyRate.parseRate("fast"));
+        assertThrows(IllegalArgumentException.class, () -> WeeklyRate.parseRate("-1mbit"));
         assertEquals(p("9e"), XzBlockCodec.Preset.parse("9e"));
         assertThrows(IllegalArgumentException.class, () -> XzBlockCodec.Preset.parse("12"));
     }

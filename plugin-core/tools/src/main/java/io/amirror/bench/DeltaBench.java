@@ -1,5 +1,6 @@
 package io.amirror.bench;
 
+import io.amirror.util.WeeklyRate;
 import io.amirror.capture.CaptureSink;
 import io.amirror.capture.DomainCapture;
 import io.amirror.delta.BlockHash;
@@ -153,7 +154,7 @@ public final class DeltaBench {
                     twinOffice.workDay(day, trim);
                 }
                 XzBlockCodec.Preset preset = previousChanged == null ? new XzBlockCodec.Preset(6, false)
-                        : choose(previousChanged, PresetChooser.parseRate("1mbit"));
+                        : choose(previousChanged, WeeklyRate.parseRate("1mbit"));
                 Path extents = work.resolve("extents-" + day + ".bin");
                 Path changed = work.resolve("changed-" + day + ".bin");
                 long t0 = System.nanoTime();
@@ -188,8 +189,8 @@ public final class DeltaBench {
             Day busiest = results.stream().skip(1).max((a, b) -> Long.compare(a.changed4k(), b.changed4k())).orElseThrow();
             byte[] sample = Files.readAllBytes(previousChanged);
             List<Speed> speeds = speeds(sample, pool);
-            String c1 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("1mbit"), 2).toString();
-            String c10 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), PresetChooser.parseRate("10mbit"), 2).toString();
+            String c1 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), WeeklyRate.parseRate("1mbit"), 2).toString();
+            String c10 = PresetChooser.calibrate(sample, Math.min(sample.length, 2 << 20), WeeklyRate.parseRate("10mbit"), 2).toString();
             progress.println("speeds measured on the changed blocks of day " + busiest.day() + " and the last day");
             for (LabDomain t : twins) {
                 t.close();
