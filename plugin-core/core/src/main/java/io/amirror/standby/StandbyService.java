@@ -57,7 +57,7 @@ public final class StandbyService implements AutoCloseable {
                 new ReplicaDisk.Retention(config.keep(), config.keepAge()));
         Consumer<ReplicaDomain> definer = definer(config, layout);
         Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.peers()), config.ca()),
-                config.listen()), () -> new StandbyConnection(replicas, definer));
+                config.listen()), peer -> new StandbyConnection(replicas, definer));
         return new StandbyService(config, layout, identity, receiver.start());
     }
 

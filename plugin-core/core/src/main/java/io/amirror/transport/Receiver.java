@@ -22,7 +22,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * The standby's end of the link: accepts TLS connections from pinned primaries, shakes hands,
@@ -41,7 +41,7 @@ public final class Receiver implements AutoCloseable {
     private static final int IDLE_MILLIS = 120_000;
 
     private final SSLServerSocket server;
-    private final Supplier<? extends ConnectionHandler> handlers;
+    private final Function<Peer, ? extends ConnectionHandler> handlers;
     private final ExecutorService connections = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "standby-connection");
         t.setDaemon(true);
@@ -49,8 +49,11 @@ public final class Receiver implements AutoCloseable {
     });
     private final Thread acceptor;
 
-    /** Serves {@code server}; {@code handlers} makes the handler of each accepted connection. */
-    public Receiver(SSLServerSocket server, Supplier<? extends ConnectionHandler> handlers) {
+    /**
+     * Serves {@code server}; {@code handlers} makes the handler of each accepted connection, for the
+     * peer its certificate proved it to be.
+     */
+    public Receiver(SSLServerSocket server, Function<Peer, ? extends ConnectionHandler> handlers) {
         this.server = server;
         this.handlers = handlers;
         this.acceptor = new Thread(this::acceptLoop, "standby-accept");
@@ -91,7 +94,7 @@ public final class Receiver implements AutoCloseable {
                 WireCodec.write(out, new Refuse(Refuse.PROTOCOL, "expected HELLO version " + WireCodec.VERSION + ", got " + first));
                 return;
             }
-            try (ConnectionHandler handler = handlers.get()) {
+            try (ConnectionHandler handler = handlers.apply(Peer.of(s.getSession(), s.getRemoteSocketAddress()))) {
                 converse(handler, in, out);
             }
         } catch (IOException e) {
