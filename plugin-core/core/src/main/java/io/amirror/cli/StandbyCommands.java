@@ -216,6 +216,10 @@ final class StandbyCommands {
                             e.health().equals("stale") ? "STALE (older than " + maxAge + ")"
                                     : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
                                     + e.promoted().at() : e.health());
+                    if (e.owner() != null) {
+                        System.out.println("  owner: " + e.owner().tenant() + (e.owner().tenant().equals(
+                                e.owner().fingerprint()) ? "" : " (" + e.owner().fingerprint() + ")"));
+                    }
                     if (e.definition() != null && (e.definition().refused() != null || e.definition().dropped() > 0)) {
                         System.out.println("  definition: " + e.definition().summary());
                         e.definition().changes().forEach(c -> System.out.println("    " + c));

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +26,35 @@ import java.util.Map;
  */
 public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
                             String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
-                            int keepDays, ReplicaLimits replicaLimits) {
+                            int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
+                            long maxDiskBytes) {
+
+    /** The largest disk a replica may have unless the configuration says otherwise: 16 TiB. */
+    public static final long DEFAULT_MAX_DISK_BYTES = 16L << 40;
+
+    /**
+     * A primary (or several, sharing a key or a CA subject) and the replicas it may change: by
+     * domain UUID, or by a name pattern ({@code *} and {@code ?}) that the domain's description must
+     * match. A UUID a tenant lists is reserved for it; any other UUID belongs to the peer that
+     * first sends for it.
+     */
+    public record Tenant(String name, List<String> peers, List<String> subjects, List<String> domains) {
+        public Tenant {
+            peers = List.copyOf(peers);
+            subjects = List.copyOf(subjects);
+            domains = List.copyOf(domains);
+        }
+
+        static Tenant of(JsonNode t) {
+            List<String> peers = new ArrayList<>();
+            t.path("peers").forEach(p -> peers.add(p.asText()));
+            List<String> subjects = new ArrayList<>();
+            t.path("subjects").forEach(p -> subjects.add(p.asText()));
+            List<String> domains = new ArrayList<>();
+            t.path("domains").forEach(p -> domains.add(p.asText()));
+            return new Tenant(t.path("name").asText(), peers, subjects, domains);
+        }
+    }
 
     /**
      * What a replica domain's definition may use beyond what the standby always makes safe (the
@@ -59,6 +88,25 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
 
     public StandbyConfig {
         replicaLimits = replicaLimits == null ? ReplicaLimits.NONE : replicaLimits;
+        tenants = tenants == null ? List.of() : List.copyOf(tenants);
+        maxDiskBytes = maxDiskBytes <= 0 ? DEFAULT_MAX_DISK_BYTES : maxDiskBytes;
+    }
+
+    /** A configuration without tenants, immutable points or a disk size limit of its own. */
+    public StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
+                         String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
+                         int keepDays, ReplicaLimits replicaLimits) {
+        this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
+                replicaLimits, List.of(), 0, DEFAULT_MAX_DISK_BYTES);
+    }
+
+    /** Every pinned fingerprint: the {@code peers}, and the tenants' own. */
+    public List<String> trustedPeers() {
+        List<String> all = new ArrayList<>(peers);
+        for (Tenant t : tenants) {
+            t.peers().stream().filter(p -> !all.contains(p)).forEach(all::add);
+        }
+        return List.copyOf(all);
     }
 
     /** A configuration whose replicas may use nothing beyond what is always safe ({@link ReplicaLimits#NONE}). */
@@ -66,7 +114,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                          String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
                          int keepDays) {
         this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
-                ReplicaLimits.NONE);
+                ReplicaLimits.NONE, List.of(), 0, DEFAULT_MAX_DISK_BYTES);
     }
 
     public static final Path DEFAULT_FILE = Path.of("/etc/amirror/standby.json");
@@ -112,7 +160,10 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
         }
         List<String> peers = new ArrayList<>();
         merged.path("peers").forEach(p -> peers.add(p.asText()));
-        if (peers.isEmpty() && !merged.has("ca")) {
+        List<Tenant> tenants = new ArrayList<>();
+        merged.path("tenants").forEach(t -> tenants.add(Tenant.of(t)));
+        checkTenants(tenants, where, errors);
+        if (peers.isEmpty() && tenants.stream().allMatch(t -> t.peers().isEmpty()) && !merged.has("ca")) {
             errors.add(new ConfigError(where, "/peers", "no primary is trusted",
                     "add the fingerprint that 'amirror init' printed on the primary to \"peers\" (or give --peer), "
                             + "or name a CA in \"ca\""));
@@ -135,7 +186,34 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 merged.path("libvirtUri").asText("qemu:///system"), replicas.path("define").asBoolean(true),
                 replicas.path("suffix").asText(""),
                 replicas.has("socketDir") ? Path.of(replicas.get("socketDir").asText()) : null,
-                retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas));
+                retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas),
+                tenants, retention.path("immutableDays").asInt(0),
+                merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES));
+    }
+
+    /** A key or subject bound to two tenants, or a tenant no peer can be, is a mistake to name now. */
+    private static void checkTenants(List<Tenant> tenants, String where, List<ConfigError> errors) {
+        Map<String, String> boundTo = new HashMap<>();
+        for (int i = 0; i < tenants.size(); i++) {
+            Tenant t = tenants.get(i);
+            for (String who : concat(t.peers(), t.subjects())) {
+                String other = boundTo.putIfAbsent(who, t.name());
+                if (other != null) {
+                    errors.add(new ConfigError(where, "/tenants/" + i, who + " is bound to tenants '" + other + "' and '"
+                            + t.name() + "'", "a primary's key or subject belongs to one tenant: remove it from one"));
+                }
+            }
+            if (tenants.stream().filter(o -> o.name().equals(t.name())).count() > 1) {
+                errors.add(new ConfigError(where, "/tenants/" + i, "two tenants are named '" + t.name() + "'",
+                        "give each tenant its own name"));
+            }
+        }
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /**
@@ -189,6 +267,8 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 + (defineReplicas ? "defined in " + libvirtUri + (replicaSuffix.isEmpty() ? "" : " with suffix '"
                 + replicaSuffix + "'") + ", NICs on " + (replicaLimits.networks().size() + replicaLimits.bridges().size())
                 + " allowed networks and bridges, " + replicaLimits.kernelDirs().size() + " kernel director"
-                + (replicaLimits.kernelDirs().size() == 1 ? "y" : "ies") : "not defined") + "; keep " + keep + " points, " + keepDays + " days";
+                + (replicaLimits.kernelDirs().size() == 1 ? "y" : "ies") : "not defined") + "; keep at least " + keep + " points, "
+                + keepDays + " days" + (immutableDays > 0 ? ", none younger than " + immutableDays + " days deleted" : "")
+                + (tenants.isEmpty() ? "" : "; " + tenants.size() + " tenant" + (tenants.size() == 1 ? "" : "s"));
     }
 }

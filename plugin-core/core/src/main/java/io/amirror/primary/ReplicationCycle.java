@@ -157,6 +157,7 @@ public final class ReplicationCycle {
     /** Ships every disk's delta of {@code p}; on the last ACK the point is acknowledged. Returns its bytes. */
     private long ship(Replication.SpooledPoint p) throws IOException {
         List<Spool.Entry> entries = replication.entries(p);
+        List<String> disks = p.disks(); // the standby applies the point once it holds all of them
         long total = entries.stream().mapToLong(Spool.Entry::size).sum();
         status.shipping(total);
         long before = 0;
@@ -167,7 +168,7 @@ public final class ReplicationCycle {
             try {
                 Sender.Shipped s;
                 try {
-                    s = link.sender().ship(e, held -> {
+                    s = link.sender().ship(e, disks, held -> {
                         if (first[0]) { // the standby's RESUME: what it had already
                             first[0] = false;
                             status.resumed(held);

@@ -2,6 +2,7 @@ package io.amirror.standby;
 
 import io.amirror.delta.DeltaFiles.StaleSourceException;
 import io.amirror.state.StateFormatException;
+import io.amirror.transport.Peer;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Ack;
 import io.amirror.transport.WireMessage.Offer;
@@ -19,7 +20,8 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * One offered delta, from the OFFER to its answer after COMMIT: the bytes go into the disk's
  * partial file as they come ({@link PartialDelta}); at COMMIT the delta is verified whole and
- * applied ({@link ReplicaDisk#complete}) before it is acknowledged.
+ * staged ({@link ReplicaDisk#stage}), and when it was the point's last disk the point is applied
+ * to all of them ({@link PointApply}), before it is acknowledged.
  *
  * <p>The domain's in-process lock is held from the offer to the end, so a second connection for
  * the same domain waits its turn; the file lock only around the checks and the apply, so a
@@ -34,10 +36,12 @@ final class IncomingTransfer implements AutoCloseable {
     private final Path file;
     private final PartialDelta partial;
     private final ReentrantLock inProcess;
+    private final PointApply points;
     private boolean closed;
 
     private IncomingTransfer(Offer offer, ReplicaDomain domain, ReplicaDisk disk, Path file, PartialDelta partial,
-                             ReentrantLock inProcess) {
+                             ReentrantLock inProcess, PointApply points) {
+        this.points = points;
         this.offer = offer;
         this.domain = domain;
         this.disk = disk;
@@ -51,26 +55,38 @@ final class IncomingTransfer implements AutoCloseable {
     }
 
     /**
-     * Answers {@code o}: ACK when this very delta was applied before (its ACK was lost), REFUSE when
-     * the replica cannot take it, else RESUME at the bytes already held, with the transfer open.
+     * Answers {@code o} from {@code peer}: ACK when this very delta was applied or staged before
+     * (its ACK was lost), REFUSE when the peer may not touch the replica or the replica cannot take
+     * it, else RESUME at the bytes already held, with the transfer open.
      */
-    static Admission admit(Offer o, Replicas replicas) throws IOException {
+    static Admission admit(Offer o, Peer peer, Replicas replicas) throws IOException {
         ReentrantLock inProcess = replicas.inProcessLock(o.domain());
         inProcess.lock();
         boolean admitted = false;
         try {
             ReplicaDomain rd = replicas.domain(o.domain());
             try (ReplicaDomain.Lock lock = rd.lock()) {
+                replicas.tenancy().check(rd, peer, "offer of " + o.disk());
                 Replicas.refuseIfPromoted(rd);
+                PointApply points = replicas.points(rd);
+                points.recover();
                 ReplicaDisk disk = replicas.disk(rd, o.disk());
                 disk.recover();
-                Path file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256());
-                if (file == null) {
+                if (disk.alreadyApplied(o.newPoint(), o.sha256())) {
                     // applied before, but the ACK never arrived: acknowledge again, send nothing
                     return new Admission(new Ack(o.domain(), o.disk(), o.newPoint()), null);
                 }
+                if (disk.holdsStaged(o.basePoint(), o.newPoint(), o.sha256())) {
+                    // staged before (the ACK was lost, or the point's other disks had not come): the
+                    // point may be complete now
+                    points.applyIfComplete(o.newPoint(), o.pointDisks(), null);
+                    return new Admission(new Ack(o.domain(), o.disk(), o.newPoint()), null);
+                }
+                Path file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize(),
+                        replicas.maxDiskBytes());
+                replicas.tenancy().claim(rd, peer);
                 PartialDelta partial = PartialDelta.open(file);
-                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess);
+                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess, points);
                 admitted = true;
                 return new Admission(new Resume(partial.held()), t);
             } catch (StandbyRefusal r) {
@@ -91,14 +107,22 @@ final class IncomingTransfer implements AutoCloseable {
         partial.append(bytes);
     }
 
-    /** All bytes are there: verify, apply, and say how it went (ACK, STALE or REFUSE). Ends the transfer. */
+    /**
+     * All bytes are there: verify and stage the delta, apply the point if it was its last disk, and
+     * say how it went (ACK, STALE or REFUSE). Ends the transfer.
+     */
     WireMessage commit() throws IOException {
         partial.close();
         Offer o = offer;
         try (ReplicaDomain.Lock lock = domain.lock()) {
             Replicas.refuseIfPromoted(domain); // a failover while the bytes came: they stay unapplied
-            int point = disk.complete(file, o.basePoint(), o.newPoint(), o.size(), o.sha256());
-            return new Ack(o.domain(), o.disk(), point);
+            ReplicaDisk.Staged staged = disk.stage(file, o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize());
+            boolean applied = points.applyIfComplete(o.newPoint(), o.pointDisks(), staged);
+            if (!applied) {
+                log.info("{} {} {}->{}: verified and held until the point's other disks {} arrive", o.domain(), o.disk(),
+                        o.basePoint(), o.newPoint(), o.pointDisks());
+            }
+            return new Ack(o.domain(), o.disk(), o.newPoint());
         } catch (StaleSourceException e) {
             log.warn("{} {} {}->{}: {}", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e.getMessage());
             List<long[]> ranges = e.ranges();

@@ -64,16 +64,26 @@ public final class Promotion {
             if (done.isPresent()) {
                 return new Outcome(done.get().point(), true, List.of("promoted earlier, at point " + done.get().point()));
             }
+            Optional<Integer> chosen = d.failoverPoint();
+            List<String> steps = new ArrayList<>();
+            PointApply points = new PointApply(d, d::disk);
+            if (points.pending() && chosen.isEmpty()) {
+                try {
+                    points.recover(); // a point half applied when the standby stopped: finished for every disk
+                    steps.add("finished applying the point a stop interrupted");
+                } catch (IOException e) {
+                    throw new Refused("the point being applied to " + label + " cannot be finished (" + e.getMessage()
+                            + "); choose a kept point: amirror failover '" + label + "' --point K");
+                }
+            }
             List<String> disks = d.diskNames();
             if (disks.isEmpty()) {
                 throw new Refused("no point of " + label + " has arrived on this standby yet: there is nothing to start. "
                         + "Wait for the first sync to finish (amirror status on the primary).");
             }
-            Optional<Integer> chosen = d.failoverPoint();
             Map<String, ReplicaDisk> byName = new TreeMap<>();
             Map<String, Integer> at = new TreeMap<>();
             TreeSet<Integer> common = null;
-            List<String> steps = new ArrayList<>();
             for (String name : disks) {
                 ReplicaDisk disk = d.disk(name);
                 byName.put(name, disk);
@@ -122,6 +132,7 @@ public final class Promotion {
                             + (s.pending() != 0 ? ", discarding the unfinished apply of " + s.pending() : ""));
                 }
             }
+            points.discard(); // a point left half applied under an admin's chosen point is not finished
             d.recordPromoted(target);
             d.clearFailoverPoint();
             return new Outcome(target, false, steps);

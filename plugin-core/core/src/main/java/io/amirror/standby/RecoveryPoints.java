@@ -77,14 +77,20 @@ final class RecoveryPoints {
         qemuImg(tools, "snapshot", "-a", snapshotName(point), image.toString());
     }
 
-    /** Drops points beyond the retention's count or age; the newest always stays. */
+    /**
+     * Drops points beyond the retention's count or age; the newest always stays, and so does every
+     * point younger than the retention's immutable window, whatever the count says.
+     */
     void prune(Retention retention) throws IOException {
         List<Point> ps = list();
-        Instant oldest = Instant.now().minus(retention.maxAge());
+        Instant now = Instant.now();
+        Instant oldest = now.minus(retention.maxAge());
+        Instant locked = now.minus(retention.immutable());
         for (int i = 0; i < ps.size() - 1; i++) {
+            Instant taken = Instant.parse(ps.get(i).date());
             boolean tooMany = i < ps.size() - retention.count();
-            boolean tooOld = Instant.parse(ps.get(i).date()).isBefore(oldest);
-            if (tooMany || tooOld) {
+            boolean tooOld = taken.isBefore(oldest);
+            if ((tooMany || tooOld) && !taken.isAfter(locked)) {
                 qemuImg(tools, "snapshot", "-d", ps.get(i).snapshot(), image.toString());
             }
         }

@@ -22,7 +22,9 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
+import java.util.stream.Stream;
 
 /**
  * One disk's replica on the standby: a qcow2 image, a journal of the point it holds, and the deltas
@@ -60,23 +62,48 @@ public final class ReplicaDisk {
     private final RecoveryPoints recoveryPoints;
 
     /**
-     * Which recovery points to keep: at most {@code count}, none older than {@code maxAge}; the
-     * newest is always kept.
+     * Which recovery points to keep: the newest always; beyond it at most {@code count}, none older
+     * than {@code maxAge}, except that a point younger than {@code immutable} is never dropped.
+     *
+     * <p>The standby's configuration gives the floor; a primary's policy (its manifest) may ask to
+     * keep more points or keep them longer, never fewer or shorter ({@link #withRequest}): whoever
+     * owns the primary must not be able to erase the history the standby promised to keep.
      */
-    public record Retention(int count, Duration maxAge) {
-        /** The retention a primary's manifest asks for. */
-        public static Retention requestedBy(ReplicaManifest m) {
-            return new Retention(m.keepPoints(), Duration.ofSeconds(m.keepSeconds()));
-        }
+    public record Retention(int count, Duration maxAge, Duration immutable) {
+        /** The most points, and the longest age, a primary's request can raise the floor to. */
+        static final int MOST_POINTS = 1000;
+        static final Duration LONGEST = Duration.ofDays(36500);
+        /** Keeps every point: for recovery outside the daemon, which must not prune by a guess. */
+        public static final Retention KEEP_ALL = new Retention(Integer.MAX_VALUE, LONGEST, LONGEST);
 
         public Retention {
             if (count < 1) {
                 throw new IllegalArgumentException("keep at least one recovery point");
             }
+            if (maxAge.isNegative() || immutable.isNegative()) {
+                throw new IllegalArgumentException("ages cannot be negative");
+            }
+        }
+
+        public Retention(int count, Duration maxAge) {
+            this(count, maxAge, Duration.ZERO);
         }
 
         public static Retention count(int n) {
-            return new Retention(n, Duration.ofDays(36500));
+            return new Retention(n, LONGEST);
+        }
+
+        /**
+         * This floor raised by what {@code m}'s policy asks for, each figure bounded by what a
+         * request may reach; a request below the floor changes nothing.
+         */
+        public Retention withRequest(Optional<ReplicaManifest> m) {
+            if (m.isEmpty()) {
+                return this;
+            }
+            int asked = Math.min(Math.max(m.get().keepPoints(), 1), MOST_POINTS);
+            Duration askedAge = Duration.ofSeconds(Math.min(Math.max(m.get().keepSeconds(), 0), LONGEST.toSeconds()));
+            return new Retention(Math.max(count, asked), askedAge.compareTo(maxAge) > 0 ? askedAge : maxAge, immutable);
         }
     }
 
@@ -120,31 +147,24 @@ public final class ReplicaDisk {
     }
 
     /**
-     * Where the bytes of an offered delta go, and how many of them are already there and good (the
-     * sender resumes from that offset). Refuses a delta that does not start at the replica's point
-     * or would not fit on disk, before anything is written.
+     * Where the bytes of an offered delta go; the sender resumes after the bytes already there.
+     * Refuses, before anything is written: a delta that does not start at the replica's point (no
+     * offer ever moves a replica back: only an admin's failover does), a disk larger than
+     * {@code maxDiskBytes} or far larger than the replica, a disk that shrank, and a delta that
+     * would not fit on the standby's disk.
      */
-    public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256) throws IOException {
+    public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256, long virtualSize,
+                                long maxDiskBytes) throws IOException {
         State s = state();
         if (s.pending() != 0) {
             recover();
-            s = state();
-        }
-        if (alreadyApplied(newPoint, sha256)) {
-            return null;
-        }
-        if (basePoint != s.point() && s.point() == newPoint && basePoint < newPoint
-                && points().stream().anyMatch(p -> p.point() == basePoint)) {
-            // The primary redoes a point it never acknowledged as a whole: another disk's delta of it was
-            // refused (COPY sources that drifted) after this one had applied. Back to the base, kept here.
-            rollTo(basePoint);
-            recoveryPoints.dropIfPresent(newPoint);
             s = state();
         }
         if (basePoint != s.point()) {
             throw new StandbyRefusal(Refuse.BASE_MISMATCH, "replica of " + domain + " "
                     + disk + " is at point " + s.point() + ", the delta starts at " + basePoint);
         }
+        checkSize(virtualSize, s.point() == 0 ? 0 : s.virtualSize(), maxDiskBytes);
         Path in = files.partial(sha256);
         Files.createDirectories(in.getParent());
         long have = Files.exists(in) ? Files.size(in) : 0;
@@ -155,6 +175,31 @@ public final class ReplicaDisk {
                     + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
         }
         return in;
+    }
+
+    /** A disk may grow this much at one point, beyond which an offer is taken for an attack or a mistake. */
+    static final long GROWTH_FACTOR = 4;
+    static final long GROWTH_SLACK = 64L << 30;
+
+    /**
+     * Refuses a declared disk size beyond the standby's limit, below the replica's (a shrink), or far
+     * beyond it: verifying and applying cost in proportion to the declared size, so it is bounded
+     * before any work.
+     */
+    static void checkSize(long declared, long replica, long maxDiskBytes) throws StandbyRefusal {
+        if (declared > maxDiskBytes) {
+            throw new StandbyRefusal(Refuse.TOO_LARGE, "the offered disk has " + declared + " bytes, more than the "
+                    + maxDiskBytes + " this standby takes (limits.maxDiskBytes in its configuration)");
+        }
+        if (replica > 0 && declared < replica) {
+            throw new StandbyRefusal(Refuse.BAD_DELTA, "the primary's disk shrank from " + replica + " to " + declared
+                    + " bytes; the replica does not follow a shrink: start a new replica of it");
+        }
+        if (replica > 0 && declared > replica * GROWTH_FACTOR + GROWTH_SLACK) {
+            throw new StandbyRefusal(Refuse.TOO_LARGE, "the offered disk has " + declared + " bytes, the replica "
+                    + replica + ": a disk grows by at most " + GROWTH_FACTOR + " times plus " + (GROWTH_SLACK >> 30)
+                    + " GiB between two points; start a new replica for a disk made that much larger");
+        }
     }
 
     /**
@@ -191,11 +236,52 @@ public final class ReplicaDisk {
         return s.pending() == 0 && s.point() == newPoint && HexFormat.of().formatHex(sha256).equals(s.appliedSha256());
     }
 
+    /** Whether this very delta is staged, waiting for the other disks of its point: its ACK was lost. */
+    public boolean holdsStaged(int basePoint, int newPoint, byte[] sha256) {
+        return Files.exists(files.staged(basePoint, newPoint, sha256));
+    }
+
     /**
-     * A delta has arrived completely: checks it against the offer (digest, domain, disk, points),
-     * verifies it whole, and applies it. Returns the point the replica is now at, durably.
+     * A delta received whole, verified, and waiting for its point's other disks. {@code sources}
+     * are its COPY sources as verification gathered them, when it was just staged (null when found
+     * on disk later: the apply gathers them again).
      */
-    public int complete(Path received, int basePoint, int newPoint, long size, byte[] sha256) throws IOException {
+    record Staged(Path file, int basePoint, int newPoint, String sha256, DeltaFiles.Sources sources) {
+        /** Drops the gathered sources of a delta that waits (they are gathered again at its apply). */
+        void forgetSources() throws IOException {
+            if (sources != null && sources.file() != null) {
+                Files.deleteIfExists(sources.file());
+            }
+        }
+    }
+
+    /** The staged delta that takes this replica from its point to {@code newPoint}, if there is one. */
+    Optional<Staged> stagedFor(int newPoint) throws IOException {
+        int at = state().point();
+        return staged().stream().filter(st -> st.newPoint() == newPoint && st.basePoint() == at).findFirst();
+    }
+
+    private List<Staged> staged() throws IOException {
+        if (!Files.isDirectory(files.dir())) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(files.dir())) {
+            return s.filter(StandbyLayout.DiskFiles::isStaged).map(p -> {
+                String[] f = p.getFileName().toString().replace(".amd", "").split("-");
+                return new Staged(p, Integer.parseInt(f[1]), Integer.parseInt(f[2]), f[3], null);
+            }).toList();
+        }
+    }
+
+    /**
+     * A delta has arrived completely: checks it against the offer (digest, domain, disk, points,
+     * disk size), verifies it whole and checks its COPY sources, and holds it as staged until its
+     * point's other disks are there ({@link PointApply}). Nothing of the replica changes here; a
+     * staged delta of another point or digest is superseded (the primary redid that point). A delta
+     * that fails a check is discarded and refused.
+     */
+    public Staged stage(Path received, int basePoint, int newPoint, long size, byte[] sha256, long virtualSize)
+            throws IOException {
         if (Files.size(received) != size || !MessageDigest.isEqual(FileDigest.sha256(received), sha256)) {
             Files.deleteIfExists(received);
             throw new StandbyRefusal(Refuse.BAD_DELTA,
@@ -209,13 +295,13 @@ public final class ReplicaDisk {
             throw new StandbyRefusal(Refuse.BAD_DELTA, "invalid delta: " + e.getMessage());
         }
         if (!h.domain().equals(domain) || !h.disk().equals(disk) || h.basePoint() != basePoint
-                || h.newPoint() != newPoint) {
+                || h.newPoint() != newPoint || h.virtualSize() != virtualSize) {
             Files.deleteIfExists(received);
-            throw new StandbyRefusal(Refuse.BAD_DELTA, "the delta is for " + h.domain()
-                    + " " + h.disk() + " " + h.basePoint() + "->" + h.newPoint() + ", not what was offered");
+            throw new StandbyRefusal(Refuse.BAD_DELTA, "the delta is for " + h.domain() + " " + h.disk() + " "
+                    + h.basePoint() + "->" + h.newPoint() + " of " + h.virtualSize() + " bytes, not what was offered");
         }
-        // the delta is verified whole and its COPY sources checked before it is journaled: a replica that
-        // drifted refuses the delta (StaleSourceException names the ranges), keeps nothing, stays at its point
+        // verified whole and its COPY sources checked before it is kept: a replica that drifted refuses
+        // the delta (StaleSourceException names the ranges), keeps nothing, stays at its point
         DeltaFiles.Sources sources;
         try {
             sources = sources(received, h);
@@ -226,13 +312,33 @@ public final class ReplicaDisk {
             Files.deleteIfExists(received);
             throw e;
         }
-        Path ready = files.pendingDelta(basePoint, newPoint);
+        Path ready = files.staged(basePoint, newPoint, sha256);
         Files.move(received, ready, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        for (Staged other : staged()) {
+            if (!other.file().equals(ready)) {
+                Files.deleteIfExists(other.file());
+            }
+        }
+        return new Staged(ready, basePoint, newPoint, HexFormat.of().formatHex(sha256), sources);
+    }
+
+    /**
+     * Applies a staged delta: journaled as pending, applied, a recovery point taken, journaled as
+     * at its point. Called by {@link PointApply} with the domain's point journal written, so a crash
+     * in between is finished for every disk of the point, not only this one.
+     */
+    void applyStaged(Staged st) throws IOException {
+        DeltaHeader h;
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(st.file()))) {
+            h = DeltaReader.readHeader(in);
+        }
         State s = state();
-        save(new State(s.point(), newPoint, ready.toString(), h.virtualSize(), s.appliedSha256(),
-                HexFormat.of().formatHex(sha256)));
-        apply(ready, h, sources, false);
-        return state().point();
+        save(new State(s.point(), st.newPoint(), st.file().toString(), h.virtualSize(), s.appliedSha256(), st.sha256()));
+        if (st.sources() != null) {
+            apply(st.file(), h, st.sources(), false);
+        } else {
+            apply(st.file(), false);
+        }
     }
 
     /**
@@ -244,7 +350,7 @@ public final class ReplicaDisk {
                 true);
     }
 
-    /** Re-applies the journaled delta: a delta damaged on disk since it arrived must not touch the image. */
+    /** Applies a journaled delta, verified again: a delta damaged on disk since it arrived must not touch the image. */
     private void apply(Path delta, boolean again) throws IOException {
         DeltaHeader h;
         try (InputStream in = new BufferedInputStream(Files.newInputStream(delta))) {

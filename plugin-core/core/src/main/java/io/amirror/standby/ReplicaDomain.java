@@ -38,7 +38,7 @@ import java.util.stream.Stream;
  *
  * <p>This class is the one writer of the domain directory's JSON files (each a {@link StateFile}
  * kind of format 1; the files of format 0, written before formats existed, hold the same fields):
- * the manifest, the definition record, and the failover journal.
+ * the manifest, the definition record, the owner record, and the failover journal.
  */
 public final class ReplicaDomain {
     /** The replica was promoted: started as the domain, at {@code point}. */
@@ -53,12 +53,20 @@ public final class ReplicaDomain {
     record FailoverChoice(int point) {
     }
 
+    /**
+     * Whom the replica belongs to: the tenant (a configured tenant's name, or for a peer bound to
+     * no tenant its fingerprint), and the peer that first sent for it, since when.
+     */
+    public record Owner(String tenant, String fingerprint, String subject, String since) {
+    }
+
     static final StateFile<ReplicaManifest> MANIFEST = StateFile.of("replica manifest", ReplicaManifest.class, 1)
             .migrating(0, unchanged -> unchanged);
     static final StateFile<Defined> DEFINED = StateFile.of("replica definition record", Defined.class, 1)
             .migrating(0, unchanged -> unchanged);
     static final StateFile<Promoted> PROMOTED = StateFile.of("promotion record", Promoted.class, 1)
             .migrating(0, unchanged -> unchanged);
+    static final StateFile<Owner> OWNER = StateFile.of("replica owner", Owner.class, 1);
     static final StateFile<FailoverChoice> FAILOVER = StateFile.of("failover choice", FailoverChoice.class, 1)
             .migrating(0, unchanged -> unchanged);
 
@@ -143,9 +151,21 @@ public final class ReplicaDomain {
         return new ReplicaDisk(replicas, uuid, name, tools, retention);
     }
 
-    /** The disk with the retention the primary's policy asked for (or the standby's default). */
-    public ReplicaDisk disk(String name) throws IOException {
-        return disk(name, manifest().map(ReplicaDisk.Retention::requestedBy).orElse(ReplicaDisk.Retention.count(Integer.MAX_VALUE)));
+    /**
+     * The disk, keeping every recovery point: for the hook and the CLI, which finish or roll
+     * replicas but leave pruning to the standby daemon and its configured retention.
+     */
+    public ReplicaDisk disk(String name) {
+        return disk(name, ReplicaDisk.Retention.KEEP_ALL);
+    }
+
+    /** The tenant the replica belongs to, once a peer sent for it. */
+    public Optional<Owner> owner() throws IOException {
+        return OWNER.read(files.owner());
+    }
+
+    void recordOwner(Owner owner) throws IOException {
+        OWNER.write(files.owner(), owner);
     }
 
     /**

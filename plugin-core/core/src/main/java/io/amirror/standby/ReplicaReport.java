@@ -14,7 +14,8 @@ import java.util.Optional;
 
 /**
  * What a standby holds, domain by domain ({@code amirror replicas}): the point each replica is at,
- * when that point was applied here, the recovery points kept, and whether it was promoted.
+ * when that point was applied here, the recovery points kept, the tenant it belongs to, and
+ * whether it was promoted.
  *
  * <p>This is the standby's own view of the RPO. A primary whose host or uplink is down cannot raise
  * its RPO alert; the standby sees its replicas age and can. The age is measured from the moment
@@ -31,7 +32,7 @@ public final class ReplicaReport {
 
     public record Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt,
                         Long ageSeconds, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
-                        DefinitionReport definition) {
+                        DefinitionReport definition, ReplicaDomain.Owner owner) {
     }
 
     private ReplicaReport() {
@@ -53,6 +54,7 @@ public final class ReplicaReport {
                 kept.add(sum.points());
                 applying |= s.pending() != 0;
             }
+            applying |= new PointApply(d, d::disk).pending();
             // the domain is at the point all its disks have; it was complete when the last disk applied it
             Integer point = disks.isEmpty() ? null : disks.stream().mapToInt(Disk::point).min().getAsInt();
             Instant applied = null;
@@ -84,7 +86,7 @@ public final class ReplicaReport {
             out.add(new Entry(d.manifest().map(ReplicaManifest::name).orElse(null), d.uuid().toString(),
                     d.definedName().orElse(null), point, applied == null ? null : applied.toString(), age,
                     List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase(),
-                    DefinitionReport.read(d.directory()).orElse(null)));
+                    DefinitionReport.read(d.directory()).orElse(null), d.owner().orElse(null)));
         }
         return out;
     }

@@ -1,8 +1,7 @@
 package io.amirror.standby;
 
-import io.amirror.transport.ReplicaManifest;
-
 import io.amirror.image.DiskImage;
+import io.amirror.transport.Peer;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Refuse;
 import org.slf4j.Logger;
@@ -10,6 +9,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
@@ -25,14 +25,34 @@ final class Replicas {
 
     private final Path root;
     private final DiskImage.Tools tools;
-    private final ReplicaDisk.Retention fallback;
+    private final ReplicaDisk.Retention floor;
+    private final Tenancy tenancy;
+    private final long maxDiskBytes;
     private final ConcurrentHashMap<UUID, ReentrantLock> inProcess = new ConcurrentHashMap<>();
 
-    /** {@code fallback} holds for domains whose primary has not described them (an older primary, or none yet). */
-    Replicas(Path root, DiskImage.Tools tools, ReplicaDisk.Retention fallback) {
+    /**
+     * {@code floor} is the standby's retention, which a primary's request may raise but never
+     * lower; {@code tenancy} says which peer may touch which replica; no replica's disk may be
+     * larger than {@code maxDiskBytes}.
+     */
+    Replicas(Path root, DiskImage.Tools tools, ReplicaDisk.Retention floor, Tenancy tenancy, long maxDiskBytes) {
         this.root = root;
         this.tools = tools;
-        this.fallback = fallback;
+        this.floor = floor;
+        this.tenancy = tenancy;
+        this.maxDiskBytes = maxDiskBytes;
+    }
+
+    Tenancy tenancy() {
+        return tenancy;
+    }
+
+    long maxDiskBytes() {
+        return maxDiskBytes;
+    }
+
+    List<ReplicaDomain> all() throws IOException {
+        return ReplicaDomain.all(root, tools);
     }
 
     ReplicaDomain domain(UUID uuid) {
@@ -43,14 +63,20 @@ final class Replicas {
         return tools;
     }
 
-    /** The disk with the retention its primary's policy asked for, else the standby's own. */
+    /** The disk with the standby's retention, raised by what its primary's policy asked for. */
     ReplicaDisk disk(ReplicaDomain rd, String disk) throws IOException {
-        return rd.disk(disk, rd.manifest().map(ReplicaDisk.Retention::requestedBy).orElse(fallback));
+        return rd.disk(disk, floor.withRequest(rd.manifest()));
     }
 
     /** The disk with the standby's own retention (requests that apply nothing). */
     ReplicaDisk diskAsConfigured(ReplicaDomain rd, String disk) {
-        return rd.disk(disk, fallback);
+        return rd.disk(disk, floor);
+    }
+
+    /** The domain's point journal, its disks with the retention of {@link #disk}. */
+    PointApply points(ReplicaDomain rd) throws IOException {
+        ReplicaDisk.Retention r = floor.withRequest(rd.manifest());
+        return new PointApply(rd, name -> rd.disk(name, r));
     }
 
     /** This process's lock of {@code uuid}: one transfer or request per domain at a time. */
@@ -64,15 +90,18 @@ final class Replicas {
     }
 
     /**
-     * Runs {@code call} holding the domain's locks (this process's, then the file lock), after
-     * refusing a promoted replica; a refusal or a failure becomes a REFUSE.
+     * Runs {@code call} for {@code peer} holding the domain's locks (this process's, then the file
+     * lock), after refusing another tenant's replica and a promoted one, and finishing a point a
+     * crash interrupted; a refusal or a failure becomes a REFUSE.
      */
-    WireMessage locked(UUID uuid, String what, LockedCall call) {
+    WireMessage locked(Peer peer, UUID uuid, String what, LockedCall call) {
         ReplicaDomain rd = domain(uuid);
         ReentrantLock mine = inProcessLock(uuid);
         mine.lock();
         try (ReplicaDomain.Lock lock = rd.lock()) {
+            tenancy.check(rd, peer, what);
             refuseIfPromoted(rd);
+            points(rd).recover();
             return call.call(rd);
         } catch (StandbyRefusal r) {
             return new Refuse(r.code(), r.getMessage());

@@ -3,11 +3,15 @@ package io.amirror.standby;
 import io.amirror.transport.ReplicaManifest;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.config.StandbyConfig;
+import io.amirror.delta.DeltaReader;
 import io.amirror.image.DiskImage;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.FileDigest;
 
+import java.io.BufferedInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -134,29 +138,40 @@ public final class SeedMedia {
         }
         ReplicaDomain rd = new ReplicaDomain(replicas, index.uuid(), tools);
         List<String> done = new ArrayList<>();
-        for (Disk d : index.disks()) {
-            ReplicaDisk disk = rd.disk(d.disk(), manifest != null ? ReplicaDisk.Retention.requestedBy(manifest)
-                    : ReplicaDisk.Retention.count(24));
-            byte[] sha = HexFormat.of().parseHex(d.sha256());
-            try (ReplicaDomain.Lock lock = rd.lock()) {
-                if (rd.promoted().isPresent()) {
-                    throw new IOException("the replica of " + index.uuid() + " was started as the domain here; "
-                            + "a seed cannot go under it");
-                }
+        try (ReplicaDomain.Lock lock = rd.lock()) {
+            if (rd.promoted().isPresent()) {
+                throw new IOException("the replica of " + index.uuid() + " was started as the domain here; "
+                        + "a seed cannot go under it");
+            }
+            PointApply points = new PointApply(rd, rd::disk);
+            points.recover();
+            List<String> names = new ArrayList<>();
+            for (Disk d : index.disks()) {
+                names.add(d.disk());
+                ReplicaDisk disk = rd.disk(d.disk());
+                byte[] sha = HexFormat.of().parseHex(d.sha256());
                 disk.recover();
                 int at = disk.state().point();
-                if (at != 0 && at != index.point()) {
-                    throw new IOException("the replica of " + index.uuid() + " " + d.disk() + " is at point " + at
-                            + ": a seed of point " + index.point() + " is for a replica that has none yet");
-                }
-                Path partial = disk.prepareIncoming(0, index.point(), d.size(), sha);
-                if (partial == null) {
+                if (disk.alreadyApplied(index.point(), sha) || disk.holdsStaged(0, index.point(), sha)) {
                     done.add(d.disk() + ": already at point " + index.point());
                     continue;
                 }
+                if (at != 0) {
+                    throw new IOException("the replica of " + index.uuid() + " " + d.disk() + " is at point " + at
+                            + ": a seed of point " + index.point() + " is for a replica that has none yet");
+                }
+                long virtualSize;
+                try (InputStream in = new BufferedInputStream(Files.newInputStream(dir.resolve(d.file())))) {
+                    virtualSize = DeltaReader.readHeader(in).virtualSize();
+                }
+                Path partial = disk.prepareIncoming(0, index.point(), d.size(), sha, virtualSize,
+                        StandbyConfig.DEFAULT_MAX_DISK_BYTES);
                 PartialDelta.copy(dir.resolve(d.file()), partial);
-                int point = disk.complete(partial, 0, index.point(), d.size(), sha);
-                done.add(d.disk() + ": at point " + point + " (" + d.size() + " bytes of delta verified and applied)");
+                disk.stage(partial, 0, index.point(), d.size(), sha, virtualSize).forgetSources();
+                done.add(d.disk() + ": at point " + index.point() + " (" + d.size() + " bytes of delta verified and applied)");
+            }
+            if (!points.applyIfComplete(index.point(), names, null)) {
+                throw new IOException("the seed's disks " + names + " could not all be staged for point " + index.point());
             }
         }
         if (manifest != null) {

@@ -3,6 +3,7 @@ package io.amirror.standby;
 import io.amirror.transport.ReplicaManifest;
 
 import io.amirror.transport.ConnectionHandler;
+import io.amirror.transport.Peer;
 import io.amirror.transport.WireMessage;
 import io.amirror.transport.WireMessage.Data;
 import io.amirror.transport.WireMessage.Describe;
@@ -29,18 +30,23 @@ final class StandbyConnection implements ConnectionHandler {
     private static final Logger log = LoggerFactory.getLogger(StandbyConnection.class);
 
     private final Replicas replicas;
+    private final Peer peer;
     private final Consumer<ReplicaDomain> definer;
     private IncomingTransfer transfer;
 
-    /** {@code definer} hears of each stored manifest, outside every lock, to define the replica domain. */
-    StandbyConnection(Replicas replicas, Consumer<ReplicaDomain> definer) {
+    /**
+     * The connection of {@code peer}; {@code definer} hears of each stored manifest, outside every
+     * lock, to define the replica domain.
+     */
+    StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer) {
         this.replicas = replicas;
+        this.peer = peer;
         this.definer = definer;
     }
 
     @Override
     public WireMessage offer(Offer offer) throws IOException {
-        IncomingTransfer.Admission a = IncomingTransfer.admit(offer, replicas);
+        IncomingTransfer.Admission a = IncomingTransfer.admit(offer, peer, replicas);
         transfer = a.transfer();
         return a.answer();
     }
@@ -66,11 +72,18 @@ final class StandbyConnection implements ConnectionHandler {
 
     @Override
     public WireMessage describe(Describe d) {
-        return replicas.locked(d.domain(), "storing the manifest", rd -> store(rd, d));
+        return replicas.locked(peer, d.domain(), "storing the manifest", rd -> store(rd, d));
     }
 
-    /** Stores the manifest a DESCRIBE carries, once it checks out and matches what DESCRIBE announced. */
-    private static WireMessage store(ReplicaDomain rd, Describe d) throws IOException {
+    /**
+     * Stores the manifest a DESCRIBE carries, once it checks out, matches what DESCRIBE announced,
+     * and names the domain as the peer's tenant may.
+     */
+    private WireMessage store(ReplicaDomain rd, Describe d) throws IOException {
+        if (rd.owner().isEmpty()) {
+            return new Refuse(Refuse.BASE_MISMATCH, "no point of " + d.domain() + " has arrived on this standby: "
+                    + "a description follows the first point");
+        }
         ReplicaManifest m;
         try {
             m = ReplicaManifest.fromXz(d.manifestXz());
@@ -84,6 +97,7 @@ final class StandbyConnection implements ConnectionHandler {
             return new Refuse(Refuse.BAD_DELTA, "the manifest describes " + m.uuid() + " at point " + m.point()
                     + ", not what DESCRIBE announced");
         }
+        replicas.tenancy().checkName(rd, peer, m, replicas.all());
         rd.storeManifest(m);
         return new Described(d.domain(), sha256(d.manifestXz()));
     }
@@ -99,13 +113,13 @@ final class StandbyConnection implements ConnectionHandler {
 
     @Override
     public WireMessage seedQuery(SeedQuery q) {
-        return replicas.locked(q.domain(), "seed of " + q.disk(),
+        return replicas.locked(peer, q.domain(), "seed of " + q.disk(),
                 rd -> SeedAnswer.of(replicas.diskAsConfigured(rd, q.disk()), q));
     }
 
     @Override
     public WireMessage verify(Verify v, ProgressReport progress) {
-        return replicas.locked(v.domain(), "verify of " + v.disk(),
+        return replicas.locked(peer, v.domain(), "verify of " + v.disk(),
                 rd -> VerifyAnswer.of(replicas.diskAsConfigured(rd, v.disk()), v, replicas.tools(), progress));
     }
 

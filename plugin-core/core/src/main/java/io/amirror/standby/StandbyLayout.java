@@ -94,6 +94,16 @@ public final class StandbyLayout {
         public Path promoted() {
             return dir.resolve("promoted.json");
         }
+
+        /** The tenant (and the peer) the replica belongs to ({@link ReplicaOwner}). */
+        public Path owner() {
+            return dir.resolve("owner.json");
+        }
+
+        /** A point being applied to all the domain's disks as one ({@link PointApply}). */
+        public Path pointJournal() {
+            return dir.resolve("point.json");
+        }
     }
 
     /** A disk's replica directory: the image with its recovery points, the apply journal, deltas on their way. */
@@ -117,9 +127,17 @@ public final class StandbyLayout {
             return incoming().resolve(HexFormat.of().formatHex(sha256) + ".partial");
         }
 
-        /** A delta received whole and verified, journaled as pending until it is applied. */
-        public Path pendingDelta(int basePoint, int newPoint) {
-            return dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
+        /**
+         * A delta received whole and verified, held until every disk of its point has one
+         * ({@link PointApply}); named by its points and SHA-256, so a re-offer finds it.
+         */
+        public Path staged(int basePoint, int newPoint, byte[] sha256) {
+            return dir.resolve("staged-" + basePoint + "-" + newPoint + "-" + HexFormat.of().formatHex(sha256) + ".amd");
+        }
+
+        /** Whether {@code file} is one of this disk's staged deltas. */
+        static boolean isStaged(Path file) {
+            return file.getFileName().toString().matches("staged-[0-9]+-[0-9]+-[0-9a-f]{64}\\.amd");
         }
 
         /** The block hashes of an adopted seed, until the first point is applied on it. */

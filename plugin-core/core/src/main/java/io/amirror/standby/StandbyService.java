@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -53,11 +54,12 @@ public final class StandbyService implements AutoCloseable {
     public static StandbyService start(StandbyConfig config, Identity identity, DiskImage.Tools tools) throws IOException {
         StandbyLayout layout = StandbyLayout.of(config.stateDir());
         checkState(layout, tools);
-        Replicas replicas = new Replicas(layout.replicas(), tools,
-                new ReplicaDisk.Retention(config.keep(), config.keepAge()));
+        Replicas replicas = new Replicas(layout.replicas(), tools, new ReplicaDisk.Retention(config.keep(),
+                config.keepAge(), Duration.ofDays(config.immutableDays())), new Tenancy(config.tenants()),
+                config.maxDiskBytes());
         Consumer<ReplicaDomain> definer = definer(config, layout);
-        Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.peers()), config.ca()),
-                config.listen()), peer -> new StandbyConnection(replicas, definer));
+        Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()), config.ca()),
+                config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
         return new StandbyService(config, layout, identity, receiver.start());
     }
 

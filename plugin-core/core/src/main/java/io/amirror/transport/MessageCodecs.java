@@ -66,7 +66,11 @@ final class MessageCodecs {
         }
     }
 
-    /** Domain, disk, base point, new point (above the base), delta size (above 0), delta SHA-256. */
+    /**
+     * Domain, disk, base point, new point (above the base), delta size (above 0), delta SHA-256,
+     * disk size (above 0), then the point's disks: a count (1 to 64) and that many distinct names,
+     * this disk among them.
+     */
     static final class OfferCodec extends MessageCodec<Offer> {
         OfferCodec() {
             super(WireConstants.OFFER, "OFFER", Offer.class);
@@ -80,6 +84,9 @@ final class MessageCodecs {
             out.int32(m.newPoint());
             out.int64(m.size());
             out.fixed("sha256", m.sha256(), SHA256_LENGTH);
+            out.int64(m.virtualSize());
+            out.int32(m.pointDisks().size());
+            m.pointDisks().forEach(d -> out.string("point disk", d));
         }
 
         @Override
@@ -92,7 +99,21 @@ final class MessageCodecs {
                 throw in.malformed("new point " + next + " is not after base point " + base);
             }
             long size = in.int64("delta size", 1, Long.MAX_VALUE);
-            return new Offer(domain, disk, base, next, size, in.fixed("sha256", SHA256_LENGTH));
+            byte[] sha = in.fixed("sha256", SHA256_LENGTH);
+            long virtualSize = in.int64("disk size", 1, Long.MAX_VALUE);
+            int n = in.count("point disk", 1, WireConstants.MAX_POINT_DISKS, 2);
+            List<String> disks = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String d = in.diskName();
+                if (disks.contains(d)) {
+                    throw in.malformed("point disk '" + d + "' is listed twice");
+                }
+                disks.add(d);
+            }
+            if (!disks.contains(disk)) {
+                throw in.malformed("the point's disks " + disks + " do not include the offered disk " + disk);
+            }
+            return new Offer(domain, disk, base, next, size, sha, virtualSize, disks);
         }
     }
 

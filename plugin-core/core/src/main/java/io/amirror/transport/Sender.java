@@ -2,6 +2,7 @@ package io.amirror.transport;
 
 import io.amirror.delta.BlockHash;
 import io.amirror.delta.DeltaFormatException;
+import io.amirror.delta.DeltaReader;
 import io.amirror.delta.ReplicaHashMap;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
@@ -27,6 +28,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
+import java.util.List;
 import java.util.UUID;
 import java.util.function.LongConsumer;
 import javax.net.ssl.SSLContext;
@@ -118,12 +120,26 @@ public final class Sender {
      */
     public Shipped ship(Spool.Entry e, LongConsumer progress, boolean sendIfMissing)
             throws IOException {
+        return ship(e, List.of(e.disk()), progress, sendIfMissing);
+    }
+
+    /**
+     * As above, for a point made of the deltas of {@code pointDisks} ({@code e}'s disk among them):
+     * the standby holds each delta it acknowledges, and applies the point once it has them all.
+     */
+    public Shipped ship(Spool.Entry e, List<String> pointDisks, LongConsumer progress, boolean sendIfMissing)
+            throws IOException {
         byte[] digest = FileDigest.sha256(e.file());
+        long virtualSize;
+        try (InputStream header = new BufferedInputStream(Files.newInputStream(e.file()))) {
+            virtualSize = DeltaReader.readHeader(header).virtualSize();
+        }
         ShapedSocket plain = new ShapedSocket(bucket);
         try (Connection c = open(plain)) {
             InputStream in = c.in();
             OutputStream out = c.out();
-            WireCodec.write(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest));
+            WireCodec.write(out, new Offer(e.domain(), e.disk(), e.basePoint(), e.newPoint(), e.size(), digest, virtualSize,
+                    pointDisks));
             WireMessage answer = WireCodec.read(in);
             if (answer instanceof Refuse r) {
                 throw new RefusedException(r);

@@ -12,7 +12,7 @@ import io.amirror.delta.GroupDigests;
 public final class WireConstants {
 
     /** The protocol version both sides send in HELLO ("Frames", HELLO row). */
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
 
     /** Bytes before every payload: type (u8) and payload length (u32) ("Frames"). */
     public static final int FRAME_HEADER = 1 + 4;
@@ -28,6 +28,8 @@ public final class WireConstants {
     public static final int SEED_BLOCKS = 32768;
     /** The most ranges one STALE carries; a replica drifted further is repaired in several rounds ("Frames", STALE). */
     public static final int MAX_STALE_RANGES = 32768;
+    /** The most disks one point may have, so the most names an OFFER lists ("Frames", OFFER). */
+    public static final int MAX_POINT_DISKS = 64;
     /** Bytes per STALE range: offset u64, length u64 ("Frames", STALE). */
     static final int STALE_RANGE_LENGTH = 8 + 8;
 

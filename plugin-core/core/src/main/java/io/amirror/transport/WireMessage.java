@@ -18,8 +18,21 @@ public sealed interface WireMessage {
     record Hello(int version, String host) implements WireMessage {
     }
 
-    /** Sender: here is delta base→new of a disk, {@code size} bytes with this SHA-256. */
-    record Offer(UUID domain, String disk, int basePoint, int newPoint, long size, byte[] sha256) implements WireMessage {
+    /**
+     * Sender: here is delta base→new of a disk, {@code size} bytes with this SHA-256, for a disk of
+     * {@code virtualSize} bytes; point {@code newPoint} is made of the deltas of {@code pointDisks}
+     * (this disk among them), which the standby applies together once it holds them all.
+     */
+    record Offer(UUID domain, String disk, int basePoint, int newPoint, long size, byte[] sha256, long virtualSize,
+                 List<String> pointDisks) implements WireMessage {
+        public Offer {
+            pointDisks = List.copyOf(pointDisks);
+        }
+
+        /** The offer of a point of one disk. */
+        public Offer(UUID domain, String disk, int basePoint, int newPoint, long size, byte[] sha256, long virtualSize) {
+            this(domain, disk, basePoint, newPoint, size, sha256, virtualSize, List.of(disk));
+        }
     }
 
     /** Receiver: I hold the first {@code offset} bytes of that delta, verified; continue from there. */
@@ -34,7 +47,10 @@ public sealed interface WireMessage {
     record Commit() implements WireMessage {
     }
 
-    /** Receiver: the disk's replica is durably at {@code point}. */
+    /**
+     * Receiver: the disk's delta to {@code point} is verified and durably held; once the point's
+     * last disk is acknowledged, the whole point is applied and the replica is at {@code point}.
+     */
     record Ack(UUID domain, String disk, int point) implements WireMessage {
     }
 
@@ -97,5 +113,9 @@ public sealed interface WireMessage {
         public static final int PROMOTED = 6;
         /** The standby holds no seed of that disk (or one of another size): a plain first sync follows. */
         public static final int NO_SEED = 7;
+        /** The replica belongs to another tenant, or this peer may not replicate that domain. */
+        public static final int NOT_OWNER = 8;
+        /** The request is beyond the standby's bounds (a disk too large, too many disks). */
+        public static final int TOO_LARGE = 9;
     }
 }

@@ -105,8 +105,13 @@ final class LoopbackStandby {
 
     /** The delta {@code base -> next} of disk vda of {@code domain} from image {@code from} to {@code to}. */
     void create(Path from, Path to, Path out, UUID domain, int base, int next) throws IOException {
+        create(from, to, out, domain, "vda", base, next);
+    }
+
+    /** The delta {@code base -> next} of {@code disk} of {@code domain} from image {@code from} to {@code to}. */
+    void create(Path from, Path to, Path out, UUID domain, String disk, int base, int next) throws IOException {
         try (DiskImage a = DiskImage.open(from, false, tools); DiskImage b = DiskImage.open(to, false, tools)) {
-            DeltaFiles.create(a, b, out, new DeltaFiles.CreateOptions(domain, "vda", base, next,
+            DeltaFiles.create(a, b, out, new DeltaFiles.CreateOptions(domain, disk, base, next,
                     new XzBlockCodec.Preset(1, false), 0, 2, 1 << 20 /* 1 MiB blocks: many of them */));
         }
     }

@@ -59,10 +59,7 @@ class PromotionTest {
                         new XzBlockCodec.Preset(1, false), 0, 1, 1 << 20));
             }
         }
-        byte[] sha = FileDigest.sha256(d);
-        Path in = disk.prepareIncoming(from, to, Files.size(d), sha);
-        Files.copy(d, in);
-        assertEquals(to, disk.complete(in, from, to, Files.size(d), sha));
+        assertEquals(to, SingleDiskApply.apply(disk, d, from, to));
     }
 
     static ReplicaDomain replica(Path root, int vdaPoint, int vdbPoint) throws IOException {

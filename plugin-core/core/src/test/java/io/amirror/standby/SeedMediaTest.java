@@ -140,9 +140,6 @@ class SeedMediaTest {
     }
 
     private static void apply(ReplicaDisk disk, Path d, int from, int to) throws IOException {
-        byte[] sha = FileDigest.sha256(d);
-        Path in = disk.prepareIncoming(from, to, Files.size(d), sha);
-        Files.copy(d, in, StandardCopyOption.REPLACE_EXISTING);
-        assertEquals(to, disk.complete(in, from, to, Files.size(d), sha));
+        assertEquals(to, SingleDiskApply.apply(disk, d, from, to));
     }
 }

@@ -29,9 +29,11 @@ class WireAndScheduleTest {
             assertEquals(m, WireCodec.read(new ByteArrayInputStream(WireCodec.encode(m))));
         }
         var o = (WireMessage.Offer) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
-                new WireMessage.Offer(u, "vdb", 3, 4, 1000, sha))));
+                new WireMessage.Offer(u, "vdb", 3, 4, 1000, sha, 1L << 30, List.of("vda", "vdb")))));
         assertEquals(u, o.domain());
         assertArrayEquals(sha, o.sha256());
+        assertEquals(1L << 30, o.virtualSize());
+        assertEquals(List.of("vda", "vdb"), o.pointDisks());
         var d = (WireMessage.Data) WireCodec.read(new ByteArrayInputStream(WireCodec.encode(
                 new WireMessage.Data(77, new byte[] {1, 2, 3}))));
         assertArrayEquals(new byte[] {1, 2, 3}, d.bytes());

@@ -20,8 +20,10 @@ import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
 
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 
 import static io.amirror.transport.WireConstants.BLOCK_SIZE;
@@ -51,9 +53,14 @@ final class WireArbitraries {
         m.put(Hello.class, Combinators.combine(u16(), text()).as(Hello::new));
         m.put(Offer.class, Combinators.combine(uuids(), disks(), Arbitraries.integers().between(0, Integer.MAX_VALUE - 1),
                         Arbitraries.integers().between(1, Integer.MAX_VALUE), Arbitraries.longs().between(1, Long.MAX_VALUE),
-                        bytes(SHA256_LENGTH, SHA256_LENGTH))
-                .as((u, d, base, step, size, sha) -> new Offer(u, d, base, (int) Math.min(Integer.MAX_VALUE, (long) base + step),
-                        size, sha)));
+                        bytes(SHA256_LENGTH, SHA256_LENGTH), Arbitraries.longs().between(1, Long.MAX_VALUE),
+                        disks().set().ofMaxSize(4))
+                .as((u, d, base, step, size, sha, virtualSize, others) -> {
+                    Set<String> all = new LinkedHashSet<>(others);
+                    all.add(d);
+                    return new Offer(u, d, base, (int) Math.min(Integer.MAX_VALUE, (long) base + step), size, sha,
+                            virtualSize, List.copyOf(all));
+                }));
         m.put(Resume.class, offsets().map(Resume::new));
         m.put(Data.class, Combinators.combine(offsets(), bytes(0, 600)).as(Data::new));
         m.put(Commit.class, Arbitraries.just(new Commit()));

@@ -46,8 +46,9 @@ class WireGoldenTest {
         Map<WireMessage, String> g = new LinkedHashMap<>();
         g.put(new Hello(1, "primary.office"),
                 "01" + "00000012" + "0001" + "000e" + "7072696d6172792e6f6666696365");
-        g.put(new Offer(DOMAIN, "vda", 3, 4, 1000, sha),
-                "02" + "00000045" + UUID_HEX + "0003" + "766461" + "00000003" + "00000004" + "00000000000003e8" + SHA_HEX);
+        g.put(new Offer(DOMAIN, "vda", 3, 4, 1000, sha, 1L << 30, List.of("vda", "vdb")),
+                "02" + "0000005b" + UUID_HEX + "0003" + "766461" + "00000003" + "00000004" + "00000000000003e8" + SHA_HEX
+                        + "0000000040000000" + "00000002" + "0003" + "766461" + "0003" + "766462");
         g.put(new Resume(12345),
                 "03" + "00000008" + "0000000000003039");
         g.put(new Data(77, new byte[] {1, 2, 3}),

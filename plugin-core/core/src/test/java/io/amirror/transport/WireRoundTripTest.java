@@ -104,7 +104,7 @@ class WireRoundTripTest {
         assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Hello(1, "x".repeat(MAX_STRING + 1))));
         assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Hello(0x10000, "x")));
         assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Refuse(-1, "x")));
-        assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Offer(DOMAIN, "vda", 0, 1, 1, new byte[31])));
+        assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Offer(DOMAIN, "vda", 0, 1, 1, new byte[31], 1)));
         assertThrows(IllegalArgumentException.class, () -> WireCodec.encode(new Data(0, new byte[MAX_PAYLOAD])));
     }
 
@@ -124,7 +124,16 @@ class WireRoundTripTest {
         assertRefused(new Ack(DOMAIN, "vda", -1));
         assertRefused(new Verified(DOMAIN, "VDA", 3, new byte[0]));
         assertRefused(new Verified(DOMAIN, "vda", 0, new byte[0]));
-        assertRefused(new Offer(DOMAIN, "vda", 4, 4, 1, new byte[32]));
+        assertRefused(new Offer(DOMAIN, "vda", 4, 4, 1, new byte[32], 1));
+        assertRefused(new Offer(DOMAIN, "vda", 3, 4, 1, new byte[32], 0));
+        assertRefused(new Offer(DOMAIN, "vda", 3, 4, 1, new byte[32], 1, List.of("vdb")));
+        assertRefused(new Offer(DOMAIN, "vda", 3, 4, 1, new byte[32], 1, List.of("vda", "vda")));
+        assertRefused(new Offer(DOMAIN, "vda", 3, 4, 1, new byte[32], 1, List.of()));
+        List<String> many = new ArrayList<>(List.of("vda"));
+        for (int i = 0; i < WireConstants.MAX_POINT_DISKS; i++) {
+            many.add("sd" + i);
+        }
+        assertRefused(new Offer(DOMAIN, "vda", 3, 4, 1, new byte[32], 1, many));
         assertRefused(new WireMessage.Verify(DOMAIN, "vda", 1, 255));
     }
 
