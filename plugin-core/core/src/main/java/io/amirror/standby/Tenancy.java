@@ -98,7 +98,11 @@ final class Tenancy {
         Optional<ReplicaDomain.Owner> owner = rd.owner();
         if (owner.isEmpty() || !owner.get().tenant().equals(t.name())) {
             rd.recordOwner(owner(t, peer));
-            log.info("the replica of {} belongs to tenant '{}' (peer {})", rd.uuid(), t.name(), peer);
+            if (t.name().equals(peer.fingerprint())) {
+                log.info("the replica of {} belongs to peer {}", rd.uuid(), peer);
+            } else {
+                log.info("the replica of {} belongs to tenant '{}' (peer {})", rd.uuid(), t.name(), peer);
+            }
         }
     }
 

@@ -92,6 +92,42 @@ class StandbyConfigTest {
     }
 
     @Test
+    void tenantsAreTrustedBoundOnceAndCheckedWithTheOtherProtections(@TempDir Path dir) throws Exception {
+        Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"tenants\": ["
+                + "{\"name\": \"office-a\", \"peers\": [\"" + A + "\"], \"domains\": [\"files\", \"mail-*\"]},"
+                + "{\"name\": \"office-b\", \"subjects\": [\"CN=office-b\"], "
+                + "\"domains\": [\"6f1c2a52-4a5e-4b4f-9d55-1e7f9c1d2b3a\"]}],"
+                + " \"retention\": {\"keep\": 12, \"immutableDays\": 7}, \"limits\": {\"maxDiskBytes\": 1099511627776}}");
+        StandbyConfig c = StandbyConfig.load(f, true, StandbyConfig.overrides());
+        assertEquals(List.of(), c.peers());
+        assertEquals(List.of(A), c.trustedPeers(), "a tenant's key is trusted without a second listing");
+        assertEquals(List.of("office-a", "office-b"), c.tenants().stream().map(StandbyConfig.Tenant::name).toList());
+        assertEquals(List.of("CN=office-b"), c.tenants().get(1).subjects());
+        assertEquals(7, c.immutableDays());
+        assertEquals(1L << 40, c.maxDiskBytes());
+        assertTrue(c.describe().contains("none younger than 7 days deleted"), c.describe());
+
+        Path twice = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"tenants\": ["
+                + "{\"name\": \"a\", \"peers\": [\"" + A + "\"], \"domains\": [\"*\"]},"
+                + "{\"name\": \"b\", \"peers\": [\"" + A + "\", \"" + B + "\"], \"domains\": [\"*\"]}]}");
+        ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.load(twice, true, StandbyConfig.overrides()));
+        assertEquals("/tenants/1", e.errors().get(0).field(), e.getMessage());
+        assertTrue(e.getMessage().contains("'a' and 'b'"), e.getMessage());
+        for (String bad : List.of("{\"name\": \"x\", \"domains\": [\"*\"]}",
+                "{\"name\": \"x\", \"peers\": [\"" + B + "\"], \"domains\": []}",
+                "{\"name\": \"x y\", \"peers\": [\"" + B + "\"], \"domains\": [\"*\"]}",
+                "{\"name\": \"x\", \"peers\": [\"" + B + "\"], \"domains\": [\"../etc\"]}")) {
+            Path g = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"tenants\": [" + bad + "]}");
+            ConfigException x = assertThrows(ConfigException.class, () -> StandbyConfig.load(g, true, StandbyConfig.overrides()),
+                    bad);
+            assertTrue(x.getMessage().contains("/tenants/0"), x.getMessage());
+        }
+        Path tooBig = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], "
+                + "\"retention\": {\"immutableDays\": -1}}");
+        assertThrows(ConfigException.class, () -> StandbyConfig.load(tooBig, true, StandbyConfig.overrides()));
+    }
+
+    @Test
     void badValuesInTheFileOrOnTheCommandLineNameTheirSource(@TempDir Path dir) throws Exception {
         Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"sha256:short\"], \"replicas\": {\"nosuch\": 1},"
                 + " \"retention\": {\"keep\": 0}}");
