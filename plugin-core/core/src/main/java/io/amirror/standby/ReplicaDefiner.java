@@ -72,12 +72,10 @@ public final class ReplicaDefiner {
             }
             throw e;
         }
+        // the report names the point of the description it reflects, written once the define is done
         DefinitionReport report = new DefinitionReport(m.get().point(), r.changes(), null);
-        if (!DefinitionReport.read(d.directory()).map(old -> old.changes().equals(report.changes()) && old.refused() == null)
-                .orElse(false)) {
-            report.write(d.directory());
-        }
         if (r.xml().equals(d.definedXml().orElse(null))) {
+            report.write(d.directory());
             return Optional.of(r.name());
         }
         Files.createDirectories(options.socketDir());
@@ -86,6 +84,7 @@ public final class ReplicaDefiner {
             Domain existing = c.domainLookupByUUIDString(r.uuid().toString());
             if (existing.isActive() == 1) {
                 log.warn("the replica domain {} is running on the standby; its definition is not updated", r.name());
+                report.write(d.directory());
                 return Optional.of(r.name());
             }
         } catch (LibvirtException notDefinedYet) {
@@ -93,6 +92,7 @@ public final class ReplicaDefiner {
         }
         c.domainDefineXML(r.xml());
         d.recordDefined(r.name(), r.xml());
+        report.write(d.directory());
         log.info("replica domain '{}' ({}) defined at point {}, shut off{}", r.name(), r.uuid(), m.get().point(),
                 r.notes().isEmpty() ? "" : "; dropped or changed: " + String.join("; ", r.notes()));
         return Optional.of(r.name());
