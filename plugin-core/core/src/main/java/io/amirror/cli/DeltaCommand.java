@@ -137,9 +137,10 @@ public final class DeltaCommand {
             long fileSize = Files.size(file);
             try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 20)) {
                 DeltaHeader h = DeltaReader.readHeader(in);
-                System.out.printf("header: domain %s, disk %s, %d bytes, point %d -> %d, block %d, codec %s, blocks <= %d MiB%n",
-                        h.domain(), h.disk(), h.virtualSize(), h.basePoint(), h.newPoint(), h.blockSize(),
-                        h.codec() == DeltaFormat.CODEC_XZ ? "xz" : "none", h.maxBlockRaw() >> 20);
+                System.out.printf("header: format version %d, domain %s, disk %s, %d bytes, point %d -> %d, block %d, "
+                                + "codec %s, blocks <= %d MiB%n", h.version(), h.domain(), h.disk(), h.virtualSize(),
+                        h.basePoint(), h.newPoint(), h.blockSize(), h.codec() == DeltaFormat.CODEC_XZ ? "xz" : "none",
+                        h.maxBlockRaw() >> 20);
             } catch (DeltaFormatException e) {
                 System.out.println("verification: FAILED: " + e.getMessage());
                 return 1;

@@ -36,7 +36,7 @@ public final class DeltaCodec {
         byte[] disk = h.disk().getBytes(StandardCharsets.US_ASCII);
         int len = HEADER_MIN - 1 + disk.length;
         ByteBuffer b = ByteBuffer.allocate(len);
-        b.putLong(MAGIC).putShort((short) VERSION).putInt(len);
+        b.putLong(MAGIC).putShort((short) h.version()).putInt(len);
         b.putLong(h.domain().getMostSignificantBits()).putLong(h.domain().getLeastSignificantBits());
         b.put((byte) disk.length).put(disk);
         b.putLong(h.virtualSize()).putInt(h.basePoint()).putInt(h.newPoint()).putInt(h.blockSize());
@@ -47,16 +47,19 @@ public final class DeltaCodec {
         return b.array();
     }
 
-    /** The total header length announced by its first {@link #HEADER_PREFIX} bytes. */
+    /**
+     * The total header length announced by its first {@link #HEADER_PREFIX} bytes, whose version
+     * must be one this amirror reads.
+     */
     public static int headerLength(ByteBuffer prefix) throws DeltaFormatException {
         long magic = prefix.getLong();
         if (magic != MAGIC) {
             throw new DeltaFormatException(String.format("not an amirror delta (magic 0x%016x)", magic));
         }
         int version = Short.toUnsignedInt(prefix.getShort());
-        if (version != VERSION) {
-            throw new DeltaFormatException("delta format version " + version + " is not supported (this is version "
-                    + VERSION + ")");
+        if (!readableVersion(version)) {
+            throw new DeltaFormatException("delta format version " + version + " is not supported (this amirror reads "
+                    + "versions " + OLDEST_READABLE_VERSION + " to " + VERSION + ")");
         }
         int len = prefix.getInt();
         if (len < HEADER_MIN || len > HEADER_MIN - 1 + MAX_TARGET_LENGTH) {
@@ -68,6 +71,7 @@ public final class DeltaCodec {
     public static DeltaHeader decodeHeader(byte[] whole) throws DeltaFormatException {
         ByteBuffer b = ByteBuffer.wrap(whole);
         int len = headerLength(b);
+        int version = Short.toUnsignedInt(ByteBuffer.wrap(whole, 8, 2).getShort());
         if (whole.length != len) {
             throw new DeltaFormatException("header of " + whole.length + " bytes, announced " + len);
         }
@@ -91,7 +95,7 @@ public final class DeltaCodec {
         int maxRaw = b.getInt();
         try {
             return new DeltaHeader(domain, new String(disk, StandardCharsets.US_ASCII), size, base, next, blockSize,
-                    codec, maxRaw);
+                    codec, maxRaw, version);
         } catch (IllegalArgumentException e) {
             throw new DeltaFormatException("invalid header: " + e.getMessage());
         }
@@ -234,6 +238,97 @@ public final class DeltaCodec {
     private static void need(ByteBuffer b, int n, String what) throws DeltaFormatException {
         if (b.remaining() < n) {
             throw new DeltaFormatException(what + " cut off at the end of its block");
+        }
+    }
+
+    // ------------------------------------------------------------------ result
+
+    /**
+     * The trailer's result SHA-256: what the delta's frames make of the disk, in their order. The
+     * writer and the reader both compute it here, by the rule of the header's version:
+     * <ul>
+     * <li>version 2: a record per 4 KiB block of DATA and COPY frames ({@link DeltaFormat#RESULT_BLOCK},
+     *     block index u64, block hash) and one per ZERO frame ({@link DeltaFormat#RESULT_ZERO}, offset
+     *     u64, length u64); the work is in proportion to the delta's own bytes;</li>
+     * <li>version 1: a record per 4 KiB block of every frame (block index u64, block hash), ZERO
+     *     frames' blocks hashing as zero bytes; a ZERO frame costs one record per block it covers, so
+     *     the ZERO frames of a version 1 delta may cover at most {@link DeltaFormat#V1_MAX_ZERO_BYTES}.</li>
+     * </ul>
+     */
+    public static final class ResultDigest {
+        /** Version 1 ZERO records are hashed this many at a time. */
+        private static final int V1_BATCH = 4096;
+        private static final int V1_RECORD = 8 + BlockHash.LENGTH;
+
+        private final boolean perBlockZero;
+        private final MessageDigest md = BlockHash.sha256();
+        private final ByteBuffer record = ByteBuffer.allocate(1 + 8 + 8 + BlockHash.LENGTH);
+        private long v1ZeroBytes;
+
+        public ResultDigest(DeltaHeader header) {
+            this.perBlockZero = header.version() == VERSION_PER_BLOCK_ZERO;
+        }
+
+        /** The 4 KiB block {@code index} holds content of hash {@code hash} (a DATA or COPY frame's block). */
+        public void block(long index, byte[] hash) {
+            record.clear();
+            if (!perBlockZero) {
+                record.put((byte) RESULT_BLOCK);
+            }
+            record.putLong(index).put(hash, 0, BlockHash.LENGTH);
+            md.update(record.array(), 0, record.position());
+        }
+
+        /**
+         * {@code length} bytes at {@code offset} are zero (a ZERO frame, already checked against the
+         * header by {@link FrameOrder}).
+         *
+         * @throws DeltaFormatException a version 1 delta whose ZERO frames cover more than
+         *                              {@link DeltaFormat#V1_MAX_ZERO_BYTES}
+         */
+        public void zero(long offset, long length) throws DeltaFormatException {
+            if (!perBlockZero) {
+                record.clear().put((byte) RESULT_ZERO).putLong(offset).putLong(length);
+                md.update(record.array(), 0, record.position());
+                return;
+            }
+            if (length > V1_MAX_ZERO_BYTES - v1ZeroBytes) {
+                throw new DeltaFormatException("version 1 delta whose ZERO frames cover more than "
+                        + V1_MAX_ZERO_BYTES + " bytes (ZERO frame [" + offset + ", +" + length + ")): version 1 "
+                        + "hashes them per 4 KiB block, so this amirror refuses that much; a delta written by "
+                        + "this amirror (version " + VERSION + ") has no such limit");
+            }
+            v1ZeroBytes += length;
+            // positions relative to the frame: a frame that ends near 2^63 must not overflow the loop
+            ByteBuffer batch = ByteBuffer.allocate((int) Math.min(V1_BATCH, (length - 1) / BLOCK_SIZE + 1) * V1_RECORD);
+            for (long pos = 0; pos < length; pos += BLOCK_SIZE) {
+                if (!batch.hasRemaining()) {
+                    md.update(batch.array(), 0, batch.position());
+                    batch.clear();
+                }
+                batch.putLong((offset + pos) / BLOCK_SIZE).put(BlockHash.zero((int) Math.min(BLOCK_SIZE, length - pos)));
+            }
+            md.update(batch.array(), 0, batch.position());
+        }
+
+        /** Adds a decoded frame: its blocks' hashes (DATA: of the payload; COPY: as the frame says), or its zeroes. */
+        public void frame(Frame f) throws DeltaFormatException {
+            if (f instanceof Frame.Zero) {
+                zero(f.offset(), f.length());
+            } else if (f instanceof Frame.Data d) {
+                byte[] p = d.payload();
+                for (int at = 0; at < p.length; at += BLOCK_SIZE) {
+                    block((d.offset() + at) / BLOCK_SIZE, BlockHash.of(p, at, Math.min(BLOCK_SIZE, p.length - at)));
+                }
+            } else if (f instanceof Frame.Copy c) {
+                for (int i = 0; i < c.blocks(); i++) {
+                    block(c.offset() / BLOCK_SIZE + i, c.hash(i));
+                }
+            }
+        }
+
+        public byte[] digest() {
+            return md.digest();
         }
     }
 

@@ -3,15 +3,36 @@ package io.amirror.delta;
 import io.amirror.util.DiskNames;
 
 /**
- * Wire constants of the delta stream, version 1. The layout is specified in
- * {@code schemas/delta-stream.md}; this class and the codecs are its only implementation.
+ * Wire constants of the delta stream. The layout is specified in {@code schemas/delta-stream.md};
+ * this class and the codecs are its only implementation.
  */
 public final class DeltaFormat {
     private DeltaFormat() {
     }
 
     public static final long MAGIC = 0x414D44454C54410AL;      // "AMDELTA\n"
-    public static final int VERSION = 1;
+    /**
+     * The version this amirror writes. Version 2 differs from 1 only in the records of the trailer's
+     * result SHA-256: a ZERO frame is one record, not one per 4 KiB block it covers (and every record
+     * starts with its kind), so that verifying a delta costs work in proportion to its bytes, never
+     * to the disk size it declares.
+     */
+    public static final int VERSION = 2;
+    /** The oldest version this amirror still reads (deltas spooled or received before an upgrade). */
+    public static final int OLDEST_READABLE_VERSION = 1;
+    /** Version 1: every 4 KiB block a ZERO frame covers is a record of the result SHA-256. */
+    public static final int VERSION_PER_BLOCK_ZERO = 1;
+
+    /** Version 2 result record of one 4 KiB block (DATA, COPY): tag, block index u64, block hash. */
+    public static final int RESULT_BLOCK = 1;
+    /** Version 2 result record of one ZERO frame: tag, offset u64, length u64. */
+    public static final int RESULT_ZERO = 2;
+    /**
+     * The most bytes the ZERO frames of one version 1 delta may cover: a reader hashes a version 1
+     * ZERO frame per 4 KiB block, so this bounds that work (2^32 blocks, minutes) where the declared
+     * disk size would not (2^51 blocks, years). A version 1 delta past it is refused.
+     */
+    public static final long V1_MAX_ZERO_BYTES = 1L << 44;
     public static final int BLOCK_MAGIC = 0x424C4B31;           // "BLK1"
     public static final int TRAILER_MAGIC = 0x454E4431;         // "END1"
 
@@ -38,6 +59,11 @@ public final class DeltaFormat {
     public static final int MAX_BLOCK_RAW = 64 << 20;
     public static final int DEFAULT_BLOCK_RAW = 16 << 20;
     public static final int MAX_TARGET_LENGTH = DiskNames.MAX_LENGTH;
+
+    /** Whether this amirror reads deltas of format {@code version}. */
+    public static boolean readableVersion(int version) {
+        return version >= OLDEST_READABLE_VERSION && version <= VERSION;
+    }
 
     /** Whether {@code disk} is a disk target amirror accepts: short, lower-case, safe as a file name. */
     public static boolean validDiskName(String disk) {

@@ -10,11 +10,23 @@ import java.util.UUID;
  * @param blockSize   frame granularity, {@link DeltaFormat#BLOCK_SIZE}
  * @param codec       {@link DeltaFormat#CODEC_XZ} or {@link DeltaFormat#CODEC_NONE}
  * @param maxBlockRaw the largest uncompressed block in this stream
+ * @param version     the stream's format version: {@link DeltaFormat#VERSION} for what this amirror
+ *                    writes, {@link DeltaFormat#OLDEST_READABLE_VERSION} or later for what it reads
  */
 public record DeltaHeader(UUID domain, String disk, long virtualSize, int basePoint, int newPoint, int blockSize,
-                          int codec, int maxBlockRaw) {
+                          int codec, int maxBlockRaw, int version) {
+
+    /** A header of the version this amirror writes. */
+    public DeltaHeader(UUID domain, String disk, long virtualSize, int basePoint, int newPoint, int blockSize,
+                       int codec, int maxBlockRaw) {
+        this(domain, disk, virtualSize, basePoint, newPoint, blockSize, codec, maxBlockRaw, DeltaFormat.VERSION);
+    }
 
     public DeltaHeader {
+        if (!DeltaFormat.readableVersion(version)) {
+            throw new IllegalArgumentException("delta format version " + version + " is not supported (this amirror "
+                    + "reads versions " + DeltaFormat.OLDEST_READABLE_VERSION + " to " + DeltaFormat.VERSION + ")");
+        }
         if (!DeltaFormat.validDiskName(disk)) {
             throw new IllegalArgumentException("disk target must be a short lower-case device name, not '" + disk + "'");
         }
@@ -36,6 +48,6 @@ public record DeltaHeader(UUID domain, String disk, long virtualSize, int basePo
     }
 
     public long blocks() {
-        return (virtualSize + blockSize - 1) / blockSize;
+        return (virtualSize - 1) / blockSize + 1; // virtualSize > 0; never overflows
     }
 }

@@ -13,7 +13,10 @@ import static io.amirror.delta.DeltaFormat.*;
  * Reads and verifies a delta stream. Every block's SHA-256 is checked before it is decompressed,
  * every frame is checked against the header and its predecessors, and the trailer must commit to
  * the header, every block, the frames and the content they produce. The first defect ends the read
- * with a {@link DeltaFormatException} saying what and where.
+ * with a {@link DeltaFormatException} saying what and where. Reads every version from
+ * {@link DeltaFormat#OLDEST_READABLE_VERSION} to {@link DeltaFormat#VERSION}; for a version 2 stream
+ * the work is in proportion to the stream's bytes, whatever disk size it declares (see
+ * {@link DeltaCodec.ResultDigest}).
  *
  * <p>Frames reach the visitor block by block, before the trailer has been seen: a caller that
  * changes anything must first read the whole stream once without changing anything (see
@@ -58,7 +61,7 @@ public final class DeltaReader {
         MessageDigest chain = BlockHash.sha256();
         chain.update(DeltaCodec.headerSha256(whole));
         MessageDigest framesSha = BlockHash.sha256();
-        MessageDigest resultSha = BlockHash.sha256();
+        DeltaCodec.ResultDigest result = new DeltaCodec.ResultDigest(header);
         DeltaCodec.FrameOrder order = new DeltaCodec.FrameOrder(header);
         long frames = 0;
         long dataBytes = 0;
@@ -78,7 +81,7 @@ public final class DeltaReader {
                 if (!MessageDigest.isEqual(framesSha.digest(), t.framesSha256())) {
                     throw new DeltaFormatException("frames checksum mismatch");
                 }
-                if (!MessageDigest.isEqual(resultSha.digest(), t.resultSha256())) {
+                if (!MessageDigest.isEqual(result.digest(), t.resultSha256())) {
                     throw new DeltaFormatException("result checksum mismatch");
                 }
                 if (in.read() != -1) {
@@ -104,7 +107,7 @@ public final class DeltaReader {
             framesSha.update(raw, 0, bh.rawLength());
             List<Frame> fs = DeltaCodec.decodeFrames(raw, bh.rawLength(), order);
             for (Frame f : fs) {
-                addResult(resultSha, header, f);
+                result.frame(f);
                 if (f instanceof Frame.Data) {
                     dataBytes += f.length();
                 } else if (f instanceof Frame.Zero) {
@@ -115,18 +118,6 @@ public final class DeltaReader {
             frames += fs.size();
             stored += bh.storedLength();
             index++;
-        }
-    }
-
-    /** Mirrors {@link DeltaWriter}'s result hash: block index and resulting block hash, per touched block. */
-    private static void addResult(MessageDigest md, DeltaHeader h, Frame f) {
-        ByteBuffer idx = ByteBuffer.allocate(8);
-        for (long off = f.offset(); off < f.end(); off += BLOCK_SIZE) {
-            int n = (int) Math.min(BLOCK_SIZE, f.end() - off);
-            byte[] hash = f instanceof Frame.Data d ? BlockHash.of(d.payload(), (int) (off - f.offset()), n)
-                    : f instanceof Frame.Copy c ? c.hash((int) ((off - f.offset()) / BLOCK_SIZE)) : BlockHash.zero(n);
-            md.update(idx.clear().putLong(off / BLOCK_SIZE).array());
-            md.update(hash);
         }
     }
 

@@ -22,8 +22,9 @@ import static io.amirror.delta.DeltaFormat.*;
  * the reader uses, so it cannot write a stream the reader would refuse. A DATA frame larger than the
  * room left in a block is split. At most {@code threads + 1} blocks are in memory at once.
  *
- * <p>Besides the stream, the writer reports the resulting hash of every 4 KiB block the delta
- * touches to a {@link ResultListener}: the replica hash map takes them once the standby acknowledges.
+ * <p>Writes format {@link DeltaFormat#VERSION} only. Besides the stream, the writer reports the
+ * resulting hash of every 4 KiB block the delta touches to a {@link ResultListener} (ZERO frames
+ * as a run of blocks): the replica hash map takes them once the standby acknowledges.
  */
 public final class DeltaWriter implements AutoCloseable {
 
@@ -61,7 +62,7 @@ public final class DeltaWriter implements AutoCloseable {
     private final DeltaCodec.FrameOrder order;
     private final MessageDigest chain = BlockHash.sha256();
     private final MessageDigest framesSha = BlockHash.sha256();
-    private final MessageDigest resultSha = BlockHash.sha256();
+    private final DeltaCodec.ResultDigest result;
     private final Deque<Future<Encoded>> inFlight = new ArrayDeque<>();
     private ByteBuffer block;
     private int nextIndex;
@@ -85,7 +86,12 @@ public final class DeltaWriter implements AutoCloseable {
         this.executor = executor;
         this.inFlightLimit = Math.max(1, threads);
         this.listener = listener;
+        if (header.version() != VERSION) {
+            throw new IllegalArgumentException("the writer writes delta format version " + VERSION + ", not "
+                    + header.version());
+        }
         this.order = new DeltaCodec.FrameOrder(header);
+        this.result = new DeltaCodec.ResultDigest(header);
         byte[] h = DeltaCodec.encodeHeader(header);
         out.write(h);
         chain.update(DeltaCodec.headerSha256(h));
@@ -119,7 +125,7 @@ public final class DeltaWriter implements AutoCloseable {
             int n = Math.min(BLOCK_SIZE, length - pos);
             byte[] h = BlockHash.of(payload, from + pos, n);
             long blockIndex = (offset + pos) / BLOCK_SIZE;
-            result(blockIndex, h);
+            result.block(blockIndex, h);
             listener.data(blockIndex, h);
         }
         dataBytes += length;
@@ -132,13 +138,9 @@ public final class DeltaWriter implements AutoCloseable {
         }
         DeltaCodec.encodeZero(block, offset, length);
         frames++;
-        long first = offset / BLOCK_SIZE;
-        long count = (length + BLOCK_SIZE - 1) / BLOCK_SIZE;
-        for (long b = first; b < first + count; b++) {
-            long blockEnd = Math.min((b + 1) * BLOCK_SIZE, header.virtualSize());
-            result(b, BlockHash.zero((int) (blockEnd - b * BLOCK_SIZE)));
-        }
-        listener.zero(first, count);
+        result.zero(offset, length);
+        // the listener (the primary's own hash map) still takes the frame as the blocks it covers
+        listener.zero(offset / BLOCK_SIZE, (length - 1) / BLOCK_SIZE + 1);
         zeroBytes += length;
     }
 
@@ -168,7 +170,7 @@ public final class DeltaWriter implements AutoCloseable {
         for (int i = 0; i < count; i++) {
             byte[] h = Arrays.copyOfRange(hashes, i * BlockHash.LENGTH, (i + 1) * BlockHash.LENGTH);
             long blockIndex = offset / BLOCK_SIZE + i;
-            result(blockIndex, h);
+            result.block(blockIndex, h);
             listener.data(blockIndex, h);
         }
         copyBytes += (long) count * BLOCK_SIZE;
@@ -183,11 +185,6 @@ public final class DeltaWriter implements AutoCloseable {
         } catch (DeltaFormatException e) {
             throw new IllegalArgumentException("writer misuse: " + e.getMessage(), e);
         }
-    }
-
-    private void result(long blockIndex, byte[] hash) {
-        resultSha.update(ByteBuffer.allocate(8).putLong(blockIndex).array());
-        resultSha.update(hash);
     }
 
     private void flushBlock() throws IOException {
@@ -236,10 +233,10 @@ public final class DeltaWriter implements AutoCloseable {
             writeOldest();
         }
         finished = true;
-        byte[] result = resultSha.digest();
-        out.write(DeltaCodec.encodeTrailer(nextIndex, frames, dataBytes, zeroBytes, framesSha.digest(), result, chain));
+        byte[] resultSha = result.digest();
+        out.write(DeltaCodec.encodeTrailer(nextIndex, frames, dataBytes, zeroBytes, framesSha.digest(), resultSha, chain));
         out.flush();
-        return new Summary(header, nextIndex, frames, dataBytes, zeroBytes, rawBytes, storedBytes, result, copyBytes);
+        return new Summary(header, nextIndex, frames, dataBytes, zeroBytes, rawBytes, storedBytes, resultSha, copyBytes);
     }
 
     /** Abandons an unfinished delta: waits for compressions in flight so no task outlives the writer. */

@@ -26,14 +26,28 @@ public final class GroupDigests {
 
     /** The group size for a disk of {@code virtualSize} bytes: 1 MiB, larger when needed to stay under {@link #MAX_GROUPS}. */
     public static int groupBlocks(long virtualSize) {
-        long blocks = (virtualSize + DeltaFormat.BLOCK_SIZE - 1) / DeltaFormat.BLOCK_SIZE;
-        long g = Math.max(MIN_GROUP_BLOCKS, (blocks + MAX_GROUPS - 1) / MAX_GROUPS);
+        long g = Math.max(MIN_GROUP_BLOCKS, ceilDiv(blocks(virtualSize), MAX_GROUPS));
         return (int) Math.min(g, Integer.MAX_VALUE);
     }
 
+    /**
+     * How many groups of {@code groupBlocks} blocks a disk of {@code virtualSize} bytes has; past
+     * {@link Integer#MAX_VALUE}, that (callers refuse more than {@link #MAX_GROUPS} long before).
+     */
     public static int groups(long virtualSize, int groupBlocks) {
-        long blocks = (virtualSize + DeltaFormat.BLOCK_SIZE - 1) / DeltaFormat.BLOCK_SIZE;
-        return (int) ((blocks + groupBlocks - 1) / groupBlocks);
+        if (groupBlocks <= 0) {
+            throw new IllegalArgumentException("groups of " + groupBlocks + " blocks");
+        }
+        return (int) Math.min(ceilDiv(blocks(virtualSize), groupBlocks), Integer.MAX_VALUE);
+    }
+
+    private static long blocks(long virtualSize) {
+        return ceilDiv(Math.max(0, virtualSize), DeltaFormat.BLOCK_SIZE);
+    }
+
+    /** {@code a / b} rounded up, for {@code a >= 0, b > 0}, without overflow. */
+    private static long ceilDiv(long a, long b) {
+        return a / b + (a % b == 0 ? 0 : 1);
     }
 
     /** Digests of an image's content, read in order (the standby's side). */
