@@ -515,14 +515,15 @@ final class DefinitionBuilder {
                 case "graphics" -> graphics(d, e, p);
                 case "video" -> video(d, e, p);
                 case "input" -> simple(d, e, p, Rules.of("type", Set.of("mouse", "keyboard", "tablet"),
-                        "bus", Set.of("ps2", "usb", "virtio")));
-                case "sound" -> simple(d, e, p, Rules.of("model", Set.of("ich6", "ich9", "ac97", "es1370", "sb16", "usb")));
+                        "bus", Set.of("ps2", "usb", "virtio")), "type");
+                case "sound" -> simple(d, e, p, Rules.of("model", Set.of("ich6", "ich9", "ac97", "es1370", "sb16", "usb")),
+                        "model");
                 case "watchdog" -> simple(d, e, p, Rules.of("model", Set.of("i6300esb", "ib700", "diag288", "itco"),
-                        "action", Set.of("reset", "shutdown", "poweroff", "pause", "none", "inject-nmi")));
+                        "action", Set.of("reset", "shutdown", "poweroff", "pause", "none", "inject-nmi")), "model");
                 case "memballoon" -> memballoon(d, e, p);
                 case "rng" -> rng(d, e, p);
                 case "panic" -> simple(d, e, p, Rules.of("model", Set.of("isa", "hyperv", "pvpanic")));
-                case "hub" -> simple(d, e, p, Rules.of("type", Set.of("usb")));
+                case "hub" -> simple(d, e, p, Rules.of("type", Set.of("usb")), "type");
                 case "filesystem" -> drop(p, "a share of the standby's files with the guest");
                 case "audio" -> {
                     if ("none".equals(e.getAttribute("type"))) { // libvirt 9 writes it for every domain without sound
@@ -862,7 +863,20 @@ final class DefinitionBuilder {
     }
 
     /** An element with allowed attributes and only an address, a boot order or a model below it. */
-    private void simple(Element devices, Element e, String at, Rules rules) {
+    /**
+     * A device copied with the attributes {@code rules} allow and its address; one that lost an
+     * attribute libvirt requires ({@code required}: an input of type passthrough, say, whose host
+     * device the standby does not give) is dropped whole, not defined half.
+     */
+    private void simple(Element devices, Element e, String at, Rules rules, String... required) {
+        for (String r : required) {
+            String v = e.getAttribute(r);
+            if (!rules.attributes().get(r).test(v)) {
+                drop(at, v.isEmpty() ? "no " + r + ", which the device needs"
+                        : r + " '" + clip(v) + "' is not one the standby makes");
+                return;
+            }
+        }
         Element x = copyAttributesOnly(devices, e, at, rules);
         for (Element c : children(e)) {
             String here = at + "/" + qualified(c);

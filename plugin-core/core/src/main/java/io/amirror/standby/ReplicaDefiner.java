@@ -90,7 +90,15 @@ public final class ReplicaDefiner {
         } catch (LibvirtException notDefinedYet) {
             // first definition
         }
-        c.domainDefineXML(r.xml());
+        try {
+            c.domainDefineXML(r.xml());
+        } catch (LibvirtException e) {
+            // what the standby built is still something libvirt refuses: the previous definition stays, and
+            // the admin reads why in 'amirror replicas'
+            new DefinitionReport(m.get().point(), r.changes(), "libvirt refused the replica's definition: "
+                    + DefinitionBuilder.clip(e.getMessage())).write(d.directory());
+            throw e;
+        }
         d.recordDefined(r.name(), r.xml());
         report.write(d.directory());
         log.info("replica domain '{}' ({}) defined at point {}, shut off{}", r.name(), r.uuid(), m.get().point(),
