@@ -204,7 +204,28 @@ final class DefinitionBuilder {
             throw new DefinitionRefused("the primary's domain XML has no <devices>" + refusedFix());
         }
         devices(root, devices, path + "/devices");
+        acpiForUefi(root, path);
         return out;
+    }
+
+    /**
+     * A replica on UEFI firmware gets ACPI even if the primary's XML lacked it (or only had a host
+     * ACPI table, which is dropped): libvirt refuses UEFI without ACPI on x86.
+     */
+    private void acpiForUefi(Element root, String at) {
+        Element os = child(root, "os");
+        if (os == null || (child(os, "loader") == null && !"efi".equals(os.getAttribute("firmware")))) {
+            return;
+        }
+        Element f = child(root, "features");
+        if (f == null) {
+            f = el("features");
+            root.appendChild(f);
+        }
+        if (child(f, "acpi") == null) {
+            f.appendChild(el("acpi"));
+            drop(at + "/features/acpi", "added: UEFI firmware needs ACPI");
+        }
     }
 
     private static String reasonFor(String tag) {
