@@ -37,11 +37,13 @@ final class IncomingTransfer implements AutoCloseable {
     private final PartialDelta partial;
     private final ReentrantLock inProcess;
     private final PointApply points;
+    private final AutoCloseable reservation;
     private boolean closed;
 
     private IncomingTransfer(Offer offer, ReplicaDomain domain, ReplicaDisk disk, Path file, PartialDelta partial,
-                             ReentrantLock inProcess, PointApply points) {
+                             ReentrantLock inProcess, PointApply points, AutoCloseable reservation) {
         this.points = points;
+        this.reservation = reservation;
         this.offer = offer;
         this.domain = domain;
         this.disk = disk;
@@ -69,9 +71,8 @@ final class IncomingTransfer implements AutoCloseable {
                 replicas.tenancy().check(rd, peer, "offer of " + o.disk());
                 Replicas.refuseIfPromoted(rd);
                 PointApply points = replicas.points(rd);
-                points.recover();
                 ReplicaDisk disk = replicas.disk(rd, o.disk());
-                disk.recover();
+                finishEarlierApplies(points, disk, () -> replicas.makeRoom(rd));
                 if (disk.alreadyApplied(o.newPoint(), o.sha256())) {
                     // applied before, but the ACK never arrived: acknowledge again, send nothing
                     return new Admission(new Ack(o.domain(), o.disk(), o.newPoint()), null);
@@ -82,11 +83,28 @@ final class IncomingTransfer implements AutoCloseable {
                     points.applyIfComplete(o.newPoint(), o.pointDisks(), null);
                     return new Admission(new Ack(o.domain(), o.disk(), o.newPoint()), null);
                 }
-                Path file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize(),
-                        replicas.maxDiskBytes());
+                Path file;
+                try {
+                    file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize(),
+                            replicas.maxDiskBytes(), replicas.free(disk));
+                } catch (StandbyRefusal r) {
+                    if (r.code() != Refuse.NO_SPACE) {
+                        throw r;
+                    }
+                    replicas.makeRoom(rd); // within the standby's floor; a second refusal goes to the primary
+                    file = disk.prepareIncoming(o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize(),
+                            replicas.maxDiskBytes(), replicas.free(disk));
+                }
                 replicas.tenancy().claim(rd, peer);
-                PartialDelta partial = PartialDelta.open(file);
-                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess, points);
+                AutoCloseable reservation = replicas.reserve(disk.spaceNeeded(o.size(), file));
+                PartialDelta partial;
+                try {
+                    partial = PartialDelta.open(file);
+                } catch (IOException e) {
+                    release(reservation);
+                    throw e;
+                }
+                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess, points, reservation);
                 admitted = true;
                 return new Admission(new Resume(partial.held()), t);
             } catch (StandbyRefusal r) {
@@ -100,6 +118,51 @@ final class IncomingTransfer implements AutoCloseable {
             if (!admitted) {
                 inProcess.unlock();
             }
+        }
+    }
+
+    /**
+     * Finishes a point or an apply that a crash (or a full disk) interrupted, before anything new:
+     * a failure is a refusal the primary shows, not a dropped connection.
+     */
+    private static void finishEarlierApplies(PointApply points, ReplicaDisk disk, PointApply.RoomMaker room)
+            throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                points.recover();
+                disk.recover();
+                return;
+            } catch (StandbyRefusal | StateFormatException e) {
+                throw e;
+            } catch (IOException | RuntimeException e) {
+                String why = String.valueOf(e.getMessage());
+                boolean full = isFull(e);
+                if (full && attempt == 0) {
+                    room.makeRoom(); // and once more: the apply is idempotent
+                    continue;
+                }
+                log.error("finishing an interrupted apply failed: {}", why);
+                throw new StandbyRefusal(full ? Refuse.NO_SPACE : Refuse.INTERNAL,
+                        "an apply interrupted earlier cannot be finished yet, so nothing new is taken: " + why);
+            }
+        }
+    }
+
+    /** Whether {@code e} is the file system's "no space left" (from Java's I/O or from qemu-img's output). */
+    static boolean isFull(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (String.valueOf(t.getMessage()).contains("No space left on device")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void release(AutoCloseable reservation) {
+        try {
+            reservation.close();
+        } catch (Exception e) {
+            throw new IllegalStateException(e); // the reservation's close only counts
         }
     }
 
@@ -131,7 +194,8 @@ final class IncomingTransfer implements AutoCloseable {
             return new Refuse(r.code(), r.getMessage());
         } catch (Exception e) {
             log.error("applying {} {} {}->{} failed", o.domain(), o.disk(), o.basePoint(), o.newPoint(), e);
-            return new Refuse(Refuse.INTERNAL, "apply failed: " + e.getMessage());
+            // a full disk mid-way leaves the received delta (or the journaled apply) to finish later
+            return new Refuse(isFull(e) ? Refuse.NO_SPACE : Refuse.INTERNAL, "apply failed: " + e.getMessage());
         } finally {
             close();
         }
@@ -147,6 +211,7 @@ final class IncomingTransfer implements AutoCloseable {
         try {
             partial.close();
         } finally {
+            release(reservation);
             inProcess.unlock();
         }
     }

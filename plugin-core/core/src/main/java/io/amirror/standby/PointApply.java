@@ -2,6 +2,7 @@ package io.amirror.standby;
 
 import io.amirror.standby.ReplicaDisk.Staged;
 import io.amirror.state.StateFile;
+import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
@@ -40,13 +41,29 @@ final class PointApply {
 
     static final StateFile<Pending> FILE = StateFile.of("point apply journal", Pending.class, 1);
 
+    /** Frees space for an apply that does not fit (prunes within the standby's floor). */
+    interface RoomMaker {
+        void makeRoom() throws IOException;
+    }
+
     private final Path file;
     private final Function<String, ReplicaDisk> disks;
+    private final RoomMaker roomMaker;
 
-    /** The point journal of {@code domain}; {@code disks} opens a disk of it by name. */
-    PointApply(ReplicaDomain domain, Function<String, ReplicaDisk> disks) {
+    /**
+     * The point journal of {@code domain}; {@code disks} opens a disk of it by name;
+     * {@code roomMaker} is asked once for room when a point does not fit.
+     */
+    PointApply(ReplicaDomain domain, Function<String, ReplicaDisk> disks, RoomMaker roomMaker) {
         this.file = domain.files().pointJournal();
         this.disks = disks;
+        this.roomMaker = roomMaker;
+    }
+
+    /** For the admin's commands: a point that does not fit is refused, nothing is pruned for it. */
+    PointApply(ReplicaDomain domain, Function<String, ReplicaDisk> disks) {
+        this(domain, disks, () -> {
+        });
     }
 
     /**
@@ -73,6 +90,7 @@ final class PointApply {
             parts.add(st.get());
             names.add(name);
         }
+        checkRoom(point, parts, names);
         List<Part> journal = new ArrayList<>();
         for (int i = 0; i < parts.size(); i++) {
             Staged st = parts.get(i);
@@ -84,6 +102,31 @@ final class PointApply {
         }
         AtomicFiles.delete(file);
         return true;
+    }
+
+    /**
+     * Refuses, before the journal is written, a point whose apply would not fit on the standby's
+     * disk, after asking for room once; its staged deltas stay, and the next offer of any of them
+     * tries again.
+     */
+    private void checkRoom(int point, List<Staged> parts, List<String> names) throws IOException {
+        if (parts.isEmpty()) {
+            return;
+        }
+        long need = 0;
+        for (int i = 0; i < parts.size(); i++) {
+            need += disks.apply(names.get(i)).applyNeeds(parts.get(i));
+        }
+        ReplicaDisk first = disks.apply(names.get(0));
+        if (need <= first.usableSpace()) {
+            return;
+        }
+        roomMaker.makeRoom();
+        long free = first.usableSpace();
+        if (need > free) {
+            throw new StandbyRefusal(Refuse.NO_SPACE, "point " + point + " needs " + need + " bytes on the standby to "
+                    + "apply, " + free + " are free; its deltas are kept and applied once there is room");
+        }
     }
 
     /**

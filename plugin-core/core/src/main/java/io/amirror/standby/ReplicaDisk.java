@@ -3,6 +3,7 @@ package io.amirror.standby;
 import io.amirror.transport.ReplicaManifest;
 
 import io.amirror.delta.DeltaFiles;
+import io.amirror.delta.DeltaFormat;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.DeltaHeader;
 import io.amirror.delta.DeltaReader;
@@ -15,9 +16,12 @@ import io.amirror.util.FileDigest;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
@@ -151,10 +155,12 @@ public final class ReplicaDisk {
      * Refuses, before anything is written: a delta that does not start at the replica's point (no
      * offer ever moves a replica back: only an admin's failover does), a disk larger than
      * {@code maxDiskBytes} or far larger than the replica, a disk that shrank, and a delta that
-     * would not fit on the standby's disk.
+     * would not fit in the {@code free} bytes the caller counts for it ({@link #spaceNeeded}).
+     * Partials of other deltas of this disk are dropped: the primary sends one delta per disk at a
+     * time, so an offer of another one means those were abandoned (superseded in its spool).
      */
     public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256, long virtualSize,
-                                long maxDiskBytes) throws IOException {
+                                long maxDiskBytes, long free) throws IOException {
         State s = state();
         if (s.pending() != 0) {
             recover();
@@ -167,14 +173,71 @@ public final class ReplicaDisk {
         checkSize(virtualSize, s.point() == 0 ? 0 : s.virtualSize(), maxDiskBytes);
         Path in = files.partial(sha256);
         Files.createDirectories(in.getParent());
-        long have = Files.exists(in) ? Files.size(in) : 0;
-        long need = size - have + (s.point() == 0 ? 0 : size); // the delta, and room for the image to grow
-        long free = Files.getFileStore(in.getParent()).getUsableSpace();
+        dropAbandonedPartials(in);
+        long need = spaceNeeded(size, in);
         if (need > free) {
-            throw new StandbyRefusal(Refuse.NO_SPACE, "delta " + basePoint + "->"
-                    + newPoint + " of " + size + " bytes does not fit: " + free + " bytes free on the standby");
+            throw new StandbyRefusal(Refuse.NO_SPACE, "delta " + basePoint + "->" + newPoint + " of " + disk + " ("
+                    + size + " bytes) needs " + need + " bytes on the standby, " + Math.max(0, free) + " are free");
         }
         return in;
+    }
+
+    /** As above, counting the whole file system's free space. */
+    public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256, long virtualSize,
+                                long maxDiskBytes) throws IOException {
+        Files.createDirectories(files.incoming());
+        return prepareIncoming(basePoint, newPoint, size, sha256, virtualSize, maxDiskBytes, usableSpace());
+    }
+
+    /**
+     * What receiving and applying a delta of {@code size} bytes takes on the standby's disk: the
+     * bytes still to come into {@code partial}, and as much again for the image to grow by (the
+     * apply checks its real need, from the verified delta, before it writes: {@link PointApply}).
+     */
+    long spaceNeeded(long size, Path partial) throws IOException {
+        long have = Files.exists(partial) ? Files.size(partial) : 0;
+        return Math.max(0, size - have) + size;
+    }
+
+    /** The bytes free for the replica on its file system. */
+    long usableSpace() throws IOException {
+        Path at = files.dir();
+        while (!Files.exists(at)) {
+            at = at.getParent();
+        }
+        return Files.getFileStore(at).getUsableSpace();
+    }
+
+    private void dropAbandonedPartials(Path keep) throws IOException {
+        try (Stream<Path> s = Files.list(files.incoming())) {
+            for (Path p : s.filter(p -> !p.equals(keep)).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /**
+     * What applying {@code st} takes on the standby's disk, at most: its DATA bytes and its COPY
+     * sources land in the image, plus room for the image's own tables and the recovery point.
+     * The DATA count is the trailer's (verified when the delta was staged).
+     */
+    long applyNeeds(Staged st) throws IOException {
+        long data;
+        try (FileChannel ch = FileChannel.open(st.file(), StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(8);
+            ch.read(b, ch.size() - DeltaFormat.TRAILER_SIZE + 16); // magic, block count, frame count, then DATA bytes
+            data = Math.max(0, b.flip().getLong());
+        }
+        long copies = st.sources() != null && st.sources().file() != null ? Files.size(st.sources().file()) : data;
+        return data + copies + (data >> 6) + APPLY_SLACK;
+    }
+
+    /** Room for qcow2's tables and a snapshot's, whatever the delta holds. */
+    static final long APPLY_SLACK = 8L << 20;
+
+    /** Drops recovery points down to {@code floor} (never the newest, never an immutable one), to make room. */
+    void pruneTo(Retention floor) throws IOException {
+        recoveryPoints.prune(floor);
     }
 
     /** A disk may grow this much at one point, beyond which an offer is taken for an attack or a mistake. */

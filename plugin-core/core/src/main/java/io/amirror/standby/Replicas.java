@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -29,6 +30,8 @@ final class Replicas {
     private final Tenancy tenancy;
     private final long maxDiskBytes;
     private final ConcurrentHashMap<UUID, ReentrantLock> inProcess = new ConcurrentHashMap<>();
+    /** Bytes promised to transfers in progress: each counts the others' before it is admitted. */
+    private final AtomicLong reserved = new AtomicLong();
 
     /**
      * {@code floor} is the standby's retention, which a primary's request may raise but never
@@ -73,10 +76,40 @@ final class Replicas {
         return rd.disk(disk, floor);
     }
 
-    /** The domain's point journal, its disks with the retention of {@link #disk}. */
+    /**
+     * The domain's point journal, its disks with the retention of {@link #disk}; short of space,
+     * it may {@link #makeRoom} in the domain.
+     */
     PointApply points(ReplicaDomain rd) throws IOException {
         ReplicaDisk.Retention r = floor.withRequest(rd.manifest());
-        return new PointApply(rd, name -> rd.disk(name, r));
+        return new PointApply(rd, name -> rd.disk(name, r), () -> makeRoom(rd));
+    }
+
+    /**
+     * Frees space in {@code rd} within the standby's floor: the points its primary asked to keep
+     * beyond the standby's own retention go first (never the newest, never an immutable one).
+     */
+    void makeRoom(ReplicaDomain rd) throws IOException {
+        for (String name : rd.diskNames()) {
+            rd.disk(name, floor).pruneTo(floor);
+        }
+    }
+
+    /** The bytes free for {@code disk}, less what transfers in progress were promised. */
+    long free(ReplicaDisk disk) throws IOException {
+        return disk.usableSpace() - reserved.get();
+    }
+
+    /** Promises {@code bytes} to a transfer until the returned reservation is closed. */
+    AutoCloseable reserve(long bytes) {
+        reserved.addAndGet(bytes);
+        boolean[] done = {false};
+        return () -> {
+            if (!done[0]) {
+                done[0] = true;
+                reserved.addAndGet(-bytes);
+            }
+        };
     }
 
     /** This process's lock of {@code uuid}: one transfer or request per domain at a time. */

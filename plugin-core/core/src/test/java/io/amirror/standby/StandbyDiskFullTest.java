@@ -1,0 +1,146 @@
+package io.amirror.standby;
+
+import io.amirror.transport.ReplicaManifest;
+import io.amirror.transport.Sender;
+import io.amirror.transport.WireMessage.Refuse;
+import io.amirror.util.Exec;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static io.amirror.standby.LoopbackStandby.DOM;
+import static io.amirror.standby.LoopbackStandby.T;
+import static io.amirror.standby.LoopbackStandby.entry;
+import static io.amirror.standby.LoopbackStandby.sameImage;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * A standby whose disk fills up, on a real small file system (a tmpfs of a few MiB, so ENOSPC is
+ * the kernel's): an offer that does not fit is refused before a byte is written, naming the bytes
+ * needed and free, and taken once there is room; points the primary asked to keep beyond the
+ * standby's own retention are dropped to make room, never below it; a partial of an abandoned
+ * offer does not hold space for ever.
+ */
+@Tag("real")
+class StandbyDiskFullTest {
+    private static LoopbackStandby f;
+    private final List<Path> mounts = new ArrayList<>();
+
+    @BeforeAll
+    static void fixture() throws IOException {
+        f = LoopbackStandby.get();
+    }
+
+    /** A tmpfs of {@code mib} MiB at a fresh directory under {@code dir}: a real, small file system. */
+    private Path smallFileSystem(Path dir, int mib) throws IOException {
+        assumeTrue("root".equals(System.getProperty("user.name")), "mounting a tmpfs needs root");
+        Path m = Files.createDirectories(dir.resolve("small"));
+        Exec.run(T, "mount", "-t", "tmpfs", "-o", "size=" + mib + "m,mode=0700", "tmpfs", m.toString()).orThrow();
+        mounts.add(m);
+        return m;
+    }
+
+    @AfterEach
+    void unmount() {
+        for (Path m : mounts) {
+            Exec.run(T, "umount", "-l", m.toString());
+        }
+    }
+
+    private static long number(Pattern p, String text) {
+        Matcher m = p.matcher(text);
+        assertTrue(m.find(), text);
+        return Long.parseLong(m.group(1));
+    }
+
+    @Test
+    void anOfferThatDoesNotFitIsRefusedBeforeAnyByteAndTakenOnceThereIsRoom(@TempDir Path dir) throws Exception {
+        Path state = smallFileSystem(dir, 10).resolve("standby");
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            Sender.RefusedException x = assertThrows(Sender.RefusedException.class, () -> s.ship(entry(f.d01, 0, 1)));
+            assertEquals(Refuse.NO_SPACE, x.refusal().code(), x.getMessage());
+            long need = number(Pattern.compile("needs (\\d+) bytes"), x.getMessage());
+            long free = number(Pattern.compile("(\\d+) are free"), x.getMessage());
+            assertTrue(need > free && need >= Files.size(f.d01), x.getMessage());
+            Path incoming = StandbyLayout.disk(LoopbackStandby.replicas(state), DOM, "vda").incoming();
+            try (var files = Files.list(incoming)) {
+                assertEquals(0, files.count(), "nothing was written for the refused offer");
+            }
+            Exec.run(T, "mount", "-o", "remount,size=64m", state.getParent().toString()).orThrow();
+            assertEquals(1, s.ship(entry(f.d01, 0, 1)).ack().point());
+        }
+        assertTrue(sameImage(f.disk(state).image(), f.v1));
+    }
+
+    @Test
+    void pointsAskedForBeyondTheStandbysRetentionMakeRoomButNeverThoseItKeeps(@TempDir Path dir) throws Exception {
+        // a chain of points, each rewriting the same 3 MiB with new random bytes: every kept point holds 3 MiB
+        int n = 9;
+        Path[] v = new Path[n + 1];
+        Path[] d = new Path[n + 1];
+        v[0] = f.v0;
+        Random rnd = new Random(7);
+        for (int i = 1; i <= n; i++) {
+            v[i] = dir.resolve("v" + i + ".qcow2");
+            Files.copy(v[i - 1], v[i]);
+            Path data = dir.resolve("r" + i + ".bin");
+            byte[] b = new byte[3 << 20];
+            rnd.nextBytes(b);
+            Files.write(data, b);
+            LoopbackStandby.writeRandom(v[i], data, 8 << 20);
+            d[i] = dir.resolve("d" + i + ".amd");
+            f.create(v[i - 1], v[i], d[i], i - 1, i);
+        }
+        Path state = smallFileSystem(dir, 28).resolve("standby");
+        // the standby keeps at least 2 points; the primary asks for 10, which this disk cannot hold
+        try (StandbyService r = f.start(f.config(state, Set.of(f.primary.fingerprint()), null, 2, 30))) {
+            Sender s = f.sender(r);
+            s.ship(entry(d[1], 0, 1));
+            s.describe(DOM, 1, new ReplicaManifest(DOM, "files", 1, "<domain type='qemu'><name>files</name></domain>",
+                    Map.of(), Map.of(), 10, 86400 * 30L, null).toXz());
+            int most = 1;
+            for (int i = 2; i <= n; i++) {
+                assertEquals(i, s.ship(entry(d[i], i - 1, i)).ack().point(), "point " + i);
+                List<Integer> kept = f.disk(state).points().stream().map(ReplicaDisk.Point::point).toList();
+                assertTrue(kept.size() >= 2, "never below the standby's own 2: " + kept);
+                assertEquals(i, kept.get(kept.size() - 1));
+                most = Math.max(most, kept.size());
+            }
+            List<Integer> kept = f.disk(state).points().stream().map(ReplicaDisk.Point::point).toList();
+            assertTrue(most > 2, "while there was room, the primary's request was kept: at most " + most);
+            assertTrue(kept.size() < n, "room was made: " + kept);
+        }
+        assertTrue(sameImage(f.disk(state).image(), v[n]), "the replica is the last point");
+    }
+
+    @Test
+    void aPartialOfAnAbandonedOfferIsCollectedByTheNextOffer(@TempDir Path dir) throws Exception {
+        Path state = dir.resolve("standby");
+        Path incoming = StandbyLayout.disk(LoopbackStandby.replicas(state), DOM, "vda").incoming();
+        Files.createDirectories(incoming);
+        Path abandoned = incoming.resolve("ab".repeat(32) + ".partial");
+        Files.write(abandoned, new byte[1 << 20]);
+        try (StandbyService r = f.start(state)) {
+            assertEquals(1, f.sender(r).ship(entry(f.d01, 0, 1)).ack().point());
+        }
+        assertFalse(Files.exists(abandoned), "the abandoned partial no longer takes space");
+    }
+}
