@@ -112,7 +112,9 @@ final class StatusCommand implements Callable<Integer> {
                                 : ", RPO achieved " + Progress.duration(d.path("worstRpoSeconds").asLong()));
             }
             if (!d.path("lastError").isNull()) {
-                out.printf("  last cycle failed at %s: %s%n", d.path("lastErrorAt").asText(),
+                out.printf("  last cycle failed at %s%s: %s%n", d.path("lastErrorAt").asText(),
+                        d.path("standbyRefusal").isTextual() ? " (the standby refuses: "
+                                + d.path("standbyRefusal").asText().replace('_', ' ') + ")" : "",
                         d.path("lastError").asText());
             }
             if (d.path("lastVerify").isTextual() && d.path("lastVerify").asText().contains("DIFFERS")) {

@@ -47,6 +47,12 @@ public final class Metrics {
                 StatusReport.Domain::deltaBytesSent);
         counter("amirror_cycles", "Replication cycles run.", StatusReport.Domain::cycles);
         counter("amirror_errors", "Replication cycles that failed.", StatusReport.Domain::errors);
+        GaugeWithCallback.builder().name("amirror_standby_refusing").help("1 while the standby refuses the domain's "
+                        + "points, by its reason (no_space, not_owner, too_large, promoted, ...); absent when it does not.")
+                .labelNames("domain", "policy", "reason")
+                .callback(cb -> scraped.domains().stream().filter(v -> v.standbyRefusal() != null)
+                        .forEach(v -> cb.call(1, v.domain(), v.policy(), v.standbyRefusal())))
+                .register(registry);
     }
 
     private void gauge(String name, String help, ToDoubleFunction<StatusReport.Domain> f) {

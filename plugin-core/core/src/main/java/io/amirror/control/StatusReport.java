@@ -16,6 +16,7 @@ public record StatusReport(String host, String version, String startedAt, String
                        String lastError, String lastErrorAt, String syncRequestedAt, String lastCycleStartedAt,
                        String lastCycleEndedAt,
                        Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
-                       long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds) {
+                       long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds,
+                         String standbyRefusal) {
     }
 }

@@ -1,5 +1,7 @@
 package io.amirror.primary;
 
+import io.amirror.transport.Sender;
+
 import io.amirror.control.StatusReport;
 
 import java.time.Duration;
@@ -35,6 +37,8 @@ public final class DomainStatus {
     private long cycles;
     private long errors;
     private String lastError;
+    /** Why the standby refused the last cycle ({@link Refusals}), null when it did not. */
+    private String standbyRefusal;
     private Instant lastErrorAt;
     private Instant syncRequestedAt;
     private Instant lastCycleStartedAt;
@@ -160,6 +164,7 @@ public final class DomainStatus {
         lastCycleEndedAt = Instant.now();
         lastCycleSeconds = lastCycleStartedAt == null ? null
                 : Duration.between(lastCycleStartedAt, lastCycleEndedAt).toMillis() / 1000.0;
+        standbyRefusal = failure instanceof Sender.RefusedException r ? Refusals.name(r.refusal().code()) : null;
         if (failure != null) {
             errors++;
             lastError = failure.getMessage() == null ? failure.toString() : failure.getMessage();
@@ -220,7 +225,7 @@ public final class DomainStatus {
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
                 lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
-                worstRpo == null ? null : worstRpo.toSeconds());
+                worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal);
     }
 
     private static String str(Instant t) {

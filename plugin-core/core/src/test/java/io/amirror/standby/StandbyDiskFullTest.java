@@ -1,5 +1,14 @@
 package io.amirror.standby;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.config.ConfigError;
+import io.amirror.config.SchemaCheck;
+import io.amirror.control.Metrics;
+import io.amirror.control.PrimaryControl;
+import io.amirror.control.StatusReport;
+import io.amirror.control.VerifyReport;
+import io.amirror.primary.DomainStatus;
 import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
 import io.amirror.transport.WireMessage.Refuse;
@@ -10,12 +19,17 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -80,6 +94,7 @@ class StandbyDiskFullTest {
             long need = number(Pattern.compile("needs (\\d+) bytes"), x.getMessage());
             long free = number(Pattern.compile("(\\d+) are free"), x.getMessage());
             assertTrue(need > free && need >= Files.size(f.d01), x.getMessage());
+            primarySees(x);
             Path incoming = StandbyLayout.disk(LoopbackStandby.replicas(state), DOM, "vda").incoming();
             try (var files = Files.list(incoming)) {
                 assertEquals(0, files.count(), "nothing was written for the refused offer");
@@ -88,6 +103,47 @@ class StandbyDiskFullTest {
             assertEquals(1, s.ship(entry(f.d01, 0, 1)).ack().point());
         }
         assertTrue(sameImage(f.disk(state).image(), f.v1));
+    }
+
+    /** The primary's status and metrics name the standby's refusal: what an admin and an alert rule see. */
+    private static void primarySees(Sender.RefusedException refusal) throws Exception {
+        DomainStatus status = new DomainStatus("files");
+        status.assign("office", "standby:10809", Duration.ofMinutes(15), Duration.ofMinutes(30));
+        status.cycleStarted();
+        status.cycleEnded(refusal);
+        StatusReport.Domain v = status.view(Instant.now(), null);
+        assertEquals("no_space", v.standbyRefusal());
+        assertTrue(v.lastError().contains("are free"), v.lastError());
+        StatusReport report = new StatusReport("primary", "test", Instant.now().toString(), Instant.now().toString(),
+                List.of(), List.of(), List.of(v));
+        JsonNode json = new ObjectMapper().valueToTree(report);
+        assertEquals(List.of(), SchemaCheck.named(SchemaCheck.STATUS).check(json, "status --json"));
+        Metrics metrics = new Metrics(new PrimaryControl() {
+            @Override
+            public StatusReport status() {
+                return report;
+            }
+
+            @Override
+            public Optional<Instant> requestSync(String guest) {
+                return Optional.empty();
+            }
+
+            @Override
+            public VerifyReport verify(String guest) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public List<ConfigError> reload() {
+                return List.of();
+            }
+        });
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        metrics.write(out);
+        String text = out.toString(StandardCharsets.UTF_8);
+        assertTrue(text.contains("amirror_standby_refusing{domain=\"files\",policy=") && text.contains(
+                "reason=\"no_space\"} 1"), text);
     }
 
     @Test
