@@ -47,10 +47,15 @@ public final class ReplicaDisk {
     /**
      * The journal. {@code pending} is 0 when no apply is in progress. {@code appliedSha256} is the
      * digest of the delta that brought the replica to {@code point}, to recognise a re-offer after
-     * a lost ACK.
+     * a lost ACK. {@code rollingTo} is the kept point a roll back is restoring (0: none): journaled
+     * before the image changes, so a crash in between is finished, not mistaken for {@code point}.
      */
     public record State(int point, int pending, String pendingDelta, long virtualSize, String appliedSha256,
-                        String pendingSha256) {
+                        String pendingSha256, int rollingTo) {
+        public State(int point, int pending, String pendingDelta, long virtualSize, String appliedSha256,
+                     String pendingSha256) {
+            this(point, pending, pendingDelta, virtualSize, appliedSha256, pendingSha256, 0);
+        }
     }
 
     /** A recovery point: a snapshot of the replica after point {@code point} was applied. */
@@ -142,9 +147,13 @@ public final class ReplicaDisk {
         journal.write(s);
     }
 
-    /** Finishes an apply that a crash interrupted. Call before accepting anything. */
+    /** Finishes an apply or a roll back that a crash interrupted. Call before accepting anything. */
     public void recover() throws IOException {
         State s = state();
+        if (s.rollingTo() != 0) {
+            rollTo(s.rollingTo());
+            return;
+        }
         if (s.pending() != 0) {
             apply(Path.of(s.pendingDelta()), true);
         }
@@ -510,6 +519,8 @@ public final class ReplicaDisk {
             throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "
                     + points().stream().map(Point::point).toList());
         }
+        // journaled first: once the image starts to change, the journal no longer claims the newer point
+        save(new State(s.point(), 0, s.pendingDelta(), s.virtualSize(), null, null, point));
         recoveryPoints.restore(point);
         save(new State(point, 0, null, s.virtualSize(), null, null));
         if (s.pendingDelta() != null) {

@@ -134,7 +134,7 @@ class StandbyStateFormatTest {
             assertEquals(0, s.ship(entry(f.d01, 0, 1)).sentBytes(), "the old journal still knows point 1's delta");
             assertEquals(2, s.ship(entry(f.d12, 1, 2)).ack().point());
         }
-        assertTrue(Files.readString(journal).contains("\"format\" : 1"), Files.readString(journal));
+        assertTrue(Files.readString(journal).contains("\"format\" : " + ApplyJournal.FILE.version()), Files.readString(journal));
         assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
         assertTrue(Files.isDirectory(replicas.resolve(LoopbackStandby.DOM.toString())));
     }

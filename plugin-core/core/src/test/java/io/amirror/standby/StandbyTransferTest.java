@@ -65,6 +65,29 @@ class StandbyTransferTest {
     }
 
     @Test
+    void aRollBackCutByACrashIsFinishedNotTakenForTheNewerPoint(@TempDir Path state) throws Exception {
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            s.ship(entry(f.d01, 0, 1));
+            s.ship(entry(f.d12, 1, 2));
+        }
+        ReplicaDisk disk = f.disk(state);
+        // the crash, made by hand: the roll back to 1 was journaled, then qemu-img was cut half-way
+        // (here: not started); the journal must not claim point 2 over whatever the image holds
+        Path journal = disk.image().resolveSibling("state.json");
+        ReplicaDisk.State at2 = disk.state();
+        ApplyJournal.FILE.write(journal, new ReplicaDisk.State(2, 0, null, at2.virtualSize(), null, null, 1));
+        disk.recover();
+        assertEquals(1, disk.state().point());
+        assertEquals(0, disk.state().rollingTo());
+        assertTrue(sameImage(disk.image(), f.v1), "the roll back was finished");
+        // and a journal of the format before rollingTo reads as no roll back
+        Files.writeString(journal, "{\"format\":1,\"point\":1,\"pending\":0,\"pendingDelta\":null,"
+                + "\"virtualSize\":67108864,\"appliedSha256\":null,\"pendingSha256\":null}");
+        assertEquals(new ReplicaDisk.State(1, 0, null, 67108864, null, null, 0), disk.state());
+    }
+
+    @Test
     void retentionKeepsTheNewestPointsOnly(@TempDir Path state) throws Exception {
         try (StandbyService r = f.start(f.config(state, Set.of(f.primary.fingerprint()), null, 1, 1))) {
             Sender s = f.sender(r);
