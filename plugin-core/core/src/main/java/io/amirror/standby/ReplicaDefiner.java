@@ -1,6 +1,7 @@
 package io.amirror.standby;
 
 import io.amirror.transport.ReplicaManifest;
+import io.amirror.util.PrivateFiles;
 
 import org.libvirt.Connect;
 import org.libvirt.Domain;
@@ -80,7 +81,7 @@ public final class ReplicaDefiner {
         if (r.xml().equals(d.definedXml().orElse(null))) {
             return Optional.of(r.name());
         }
-        Files.createDirectories(options.socketDir());
+        PrivateFiles.createDirectories(options.socketDir()); // libvirtd (root) makes the sockets and gives them to QEMU
         Connect c = connection();
         try {
             Domain existing = c.domainLookupByUUIDString(r.uuid().toString());
