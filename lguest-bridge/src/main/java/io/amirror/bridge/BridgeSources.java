@@ -3,6 +3,7 @@ package io.amirror.bridge;
 import io.amirror.config.Policy;
 import io.amirror.primary.PointSource;
 import io.amirror.primary.PointSourceProvider;
+import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,7 +34,7 @@ public final class BridgeSources implements PointSourceProvider {
         Path maps = stateDir.resolve("maps").resolve(source.uuid().toString());
         Path legacy = stateDir.resolve("bridge").resolve("maps").resolve(source.uuid().toString());
         if (!Files.exists(maps) && Files.isDirectory(legacy)) {
-            Files.createDirectories(maps.getParent());
+            PrivateFiles.createDirectories(maps.getParent());
             Files.move(legacy, maps);
             log.info("{}: hash maps and acknowledged point moved from {} to {}", source.name(), legacy, maps);
         }

@@ -1,6 +1,7 @@
 package io.amirror.bridge;
 
 import io.amirror.libvirt.CheckpointChain;
+import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,7 +78,8 @@ public final class BridgeVolume implements AutoCloseable {
             throw new IOException(image + " is " + size + " bytes, not a positive multiple of 4096: resize it with "
                     + "'qemu-img resize -f raw' to a multiple first");
         }
-        Files.createDirectories(stateDir);
+        PrivateFiles.createDirectories(stateDir); // its maps and scratch files say and hold what the guest wrote
+        secureState(stateDir);
         BridgeState s;
         if (BridgeState.exists(stateDir)) {
             s = BridgeState.read(stateDir);
@@ -102,6 +104,35 @@ public final class BridgeVolume implements AutoCloseable {
             throw e;
         }
         return v;
+    }
+
+    /**
+     * Tightens what an older amirror (or one run with umask 0022) left readable by other users: the
+     * state file and the maps, and the directory itself when it holds nothing but the bridge's files
+     * (a state directory given as the image's own directory keeps its mode). Logged once.
+     */
+    private static void secureState(Path stateDir) throws IOException {
+        List<Path> changed = new ArrayList<>();
+        boolean onlyOurs = true;
+        try (var files = Files.list(stateDir)) {
+            for (Path f : files.toList()) {
+                String n = f.getFileName().toString();
+                if (n.equals(BridgeState.FILE) || n.matches("point-[0-9]+\\.map")) {
+                    if (PrivateFiles.tighten(f)) {
+                        changed.add(f);
+                    }
+                } else if (!n.startsWith(".") && !n.matches("point-[0-9]+\\.(map\\.new|scratch)") && !n.equals("control.sock")) {
+                    onlyOurs = false;
+                }
+            }
+        }
+        if (onlyOurs && PrivateFiles.tighten(stateDir)) {
+            changed.add(stateDir);
+        }
+        if (!changed.isEmpty()) {
+            log.info("{}: {} path(s) were readable by other users and are now private (0600, directory 0700): {}",
+                    stateDir, changed.size(), changed.stream().map(p -> p.getFileName().toString()).toList());
+        }
     }
 
     private void loadMaps() throws IOException {

@@ -1,6 +1,7 @@
 package io.amirror.bridge;
 
 import io.amirror.util.AtomicFiles;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -51,8 +52,8 @@ public final class DirtyMap implements AutoCloseable {
             throw new IOException("disk of " + size + " bytes is beyond the dirty map's 8 PiB");
         }
         Path tmp = file.resolveSibling(file.getFileName() + ".new");
-        try (FileChannel c = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
+        Files.deleteIfExists(tmp); // a leftover would keep its mode
+        try (FileChannel c = PrivateFiles.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer h = ByteBuffer.allocate(HEADER).putLong(MAGIC).putInt(VERSION).putInt(BLOCK).putLong(blocks);
             c.write(h.flip(), 0);
             c.write(ByteBuffer.allocate(1), HEADER + (blocks + 7) / 8 - 1); // sized; the bits read as zero

@@ -1,5 +1,7 @@
 package io.amirror.bridge;
 
+import io.amirror.util.PrivateFiles;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -31,8 +33,9 @@ final class Snapshot implements AutoCloseable {
     Snapshot(int point, Path scratchFile) throws IOException {
         this.point = point;
         this.scratchFile = scratchFile;
-        this.scratch = FileChannel.open(scratchFile, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.READ, StandardOpenOption.WRITE);
+        Files.deleteIfExists(scratchFile); // a leftover would keep its mode; this one holds the guest's old blocks
+        this.scratch = PrivateFiles.open(scratchFile, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
     }
 
     int point() {

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.UUID;
 
@@ -106,5 +107,46 @@ class BridgeStateFilesTest {
         assertTrue(bad.getMessage().contains(file.toString()) && bad.getMessage().contains("not a dirty map"),
                 bad.getMessage());
         assertArrayEquals(damaged, Files.readAllBytes(file));
+    }
+
+    private static String mode(Path p) throws IOException {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
+    }
+
+    @Test
+    void theBridgesFilesAreItsOwnWhateverTheUmaskAndOldLooseOnesAreTightenedAtOpen() throws Exception {
+        Path state = dir.resolve("disk.raw.amirror");
+        try (BridgeVolume v = BridgeVolume.open(image(), state, GUEST, "pbx", "vda", List.of())) {
+            v.cut(1);
+            v.write(3L * B, ByteBuffer.wrap(new byte[B])); // the point's old block goes to its scratch file
+            assertEquals("rwx------", mode(state));
+            for (String f : List.of(BridgeState.FILE, "point-1.map", "point-1.scratch")) {
+                assertEquals("rw-------", mode(state.resolve(f)), f + ": the guest's writes and old blocks");
+            }
+            v.release(1);
+        }
+        // as an older amirror run with umask 0022 left them
+        Files.setPosixFilePermissions(state, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(state.resolve(BridgeState.FILE), PosixFilePermissions.fromString("rw-r--r--"));
+        Files.setPosixFilePermissions(state.resolve("point-1.map"), PosixFilePermissions.fromString("rw-r--r--"));
+        try (BridgeVolume v = BridgeVolume.open(image(), state, null, "pbx", "vda", List.of())) {
+            assertEquals("rwx------", mode(state));
+            assertEquals("rw-------", mode(state.resolve(BridgeState.FILE)));
+            assertEquals("rw-------", mode(state.resolve("point-1.map")));
+        }
+        // a state directory that is also the admin's (here the image's own) keeps its mode; the bridge's files do not
+        Path shared = Files.createDirectories(dir.resolve("vm"));
+        Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path image = shared.resolve("other.raw");
+        Files.write(image, new byte[16 * B]);
+        try (BridgeVolume v = BridgeVolume.open(image, shared, null, "other", "vda", List.of())) {
+            v.cut(1);
+            v.release(1);
+        }
+        Files.setPosixFilePermissions(shared.resolve("point-1.map"), PosixFilePermissions.fromString("rw-r--r--"));
+        try (BridgeVolume v = BridgeVolume.open(image, shared, null, "other", "vda", List.of())) {
+            assertEquals("rwxr-xr-x", mode(shared), "it holds the admin's image too");
+            assertEquals("rw-------", mode(shared.resolve("point-1.map")));
+        }
     }
 }

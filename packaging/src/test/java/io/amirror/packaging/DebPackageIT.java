@@ -2,6 +2,7 @@ package io.amirror.packaging;
 
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabOptions;
+import io.amirror.lab.PrivateTree;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
 import org.junit.jupiter.api.Test;
@@ -88,6 +89,13 @@ class DebPackageIT {
             assertEquals(0, install.exitCode(), "apt-get install failed");
             assertTrue(install.stdout().contains("this host's fingerprint"), "postinst makes the key pair");
             assertTrue(Files.exists(Path.of("/var/lib/amirror/identity.p12")));
+            // issue 20: the state is root's; QEMU may only pass through the state and scratch directories
+            String traversable = Exec.run(T, "getent", "group", "libvirt-qemu").exitCode() == 0
+                    ? "rwx--x--- root:libvirt-qemu" : "rwx--x--x root:root";
+            assertEquals(traversable, PrivateTree.modeAndOwner(Path.of("/var/lib/amirror")));
+            assertEquals(traversable, PrivateTree.modeAndOwner(Path.of("/var/lib/libvirt/amirror")));
+            assertEquals("rwx------ root:root", PrivateTree.modeAndOwner(Path.of("/var/lib/amirror/events")));
+            assertEquals(List.of(), PrivateTree.exposed(Path.of("/var/lib/amirror")), "after the install");
 
             assertTrue(run("/usr/bin/amirror", "--version").orThrow().stdout().contains("amirror"));
             assertEquals(0, run("/usr/bin/amirror", "policy", "validate", "/usr/share/doc/amirror/examples/policies").exitCode());
@@ -132,6 +140,8 @@ class DebPackageIT {
                 startFromUnit("amirror-standby", "standby listening on 127.0.0.1:" + port);
             }
 
+            assertEquals(List.of(), PrivateTree.exposed(Path.of("/var/lib/amirror")), "after both daemons ran");
+
             // remove keeps the state and the configuration; purge takes both
             assertEquals(0, run("dpkg", "--remove", "amirror").exitCode());
             assertFalse(Files.exists(Path.of("/usr/bin/amirror")));
@@ -147,8 +157,8 @@ class DebPackageIT {
     }
 
     /**
-     * Runs a unit the way systemd would, without systemd: its EnvironmentFile read, its ExecStart
-     * with the variables expanded; waits for {@code ready} in the output, then stops it.
+     * Runs a unit the way systemd would, without systemd: its EnvironmentFile read, its UMask set,
+     * its ExecStart with the variables expanded; waits for {@code ready} in the output, then stops it.
      */
     static void startFromUnit(String unit, String ready) throws Exception {
         startFromUnit(unit, null, ready);
@@ -161,9 +171,12 @@ class DebPackageIT {
             lines = lines.stream().map(l -> l.replace("%i", instance)).toList();
         }
         String exec = null;
+        String umask = null;
         Map<String, String> env = new HashMap<>();
         for (String l : lines) {
-            if (l.startsWith("ExecStart=")) {
+            if (l.startsWith("UMask=")) {
+                umask = l.substring("UMask=".length()).strip();
+            } else if (l.startsWith("ExecStart=")) {
                 exec = l.substring("ExecStart=".length());
             } else if (l.startsWith("EnvironmentFile=")) {
                 Path f = Path.of(l.substring("EnvironmentFile=".length()).replaceFirst("^-", ""));
@@ -188,6 +201,9 @@ class DebPackageIT {
             } else {
                 argv.add(w);
             }
+        }
+        if (umask != null) { // as systemd applies it
+            argv.addAll(0, List.of("/bin/sh", "-c", "umask \"$0\" && exec \"$@\"", umask));
         }
         Path log = Files.createTempFile(unit, ".log");
         Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start();

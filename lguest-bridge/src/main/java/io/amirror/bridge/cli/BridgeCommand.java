@@ -21,9 +21,11 @@ import io.amirror.primary.StandbyLink;
 import io.amirror.spool.Spool;
 import io.amirror.standby.Promotion;
 import io.amirror.standby.ReplicaDomain;
+import io.amirror.state.StateModes;
 import io.amirror.transport.Identity;
 import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
+import io.amirror.util.PrivateFiles;
 import io.amirror.util.WeeklyRate;
 import org.quartz.CronExpression;
 import picocli.CommandLine.Command;
@@ -175,6 +177,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             PrimaryConfig cfg = (config != null ? PrimaryConfig.load(config, true)
                     : PrimaryConfig.load(PrimaryConfig.DEFAULT_FILE, false)).withStateDir(state);
             PrimaryConfig.Timeouts timeouts = cfg.timeouts();
+            StateModes.secure(state); // as the daemon does at its start: the same files
             StandbyLink link = new StandbyLink(Identity.load(state), p.standby(), p.bandwidth(), timeouts.link());
             DomainStatus status = new DomainStatus(p.domains().names().get(0));
             status.assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter());
@@ -291,6 +294,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             }
             Path replica = d.disk(d.diskNames().get(0)).image();
             Path partial = image.resolveSibling(image.getFileName() + ".partial");
+            PrivateFiles.createEmpty(partial); // the guest's disk: 0600, which qemu-img keeps
             Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
                     partial.toString()), null, Map.of(), Duration.ofHours(12)).orThrow();
             Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);

@@ -16,13 +16,13 @@ import io.amirror.nbd.NbdMessages.Extent;
 import io.amirror.nbd.QemuNbd;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
+import io.amirror.util.PrivateFiles;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -243,7 +243,8 @@ public final class DomainCapture {
         Path jobDir = jobDir(name, newPoint);
         List<CaptureResult.DiskStats> stats = new ArrayList<>();
         try {
-            Files.createDirectories(jobDir);
+            PrivateFiles.createTraversable(jobDir.getParent()); // the scratch root, shared with running domains' jobs
+            PrivateFiles.createDirectories(jobDir); // qemu-nbd runs as amirror's child: the job directory is its only
             for (DiskInfo d : disks) {
                 List<String> bitmaps = base == 0 ? List.of() : since.stream().map(CheckpointChain::name).toList();
                 QemuNbd.Options o = new QemuNbd.Options(d.format(), true, bitmaps, false);

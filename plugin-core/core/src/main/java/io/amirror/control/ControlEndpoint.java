@@ -1,6 +1,7 @@
 package io.amirror.control;
 
 import io.amirror.util.AtomicFiles;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.net.URI;
@@ -8,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 
@@ -27,8 +27,8 @@ public record ControlEndpoint(URI url, String token) {
     /** Writes a fresh token and the URL for a daemon that listens on {@code url}. */
     static ControlEndpoint publish(Path stateDir, URI url) throws IOException {
         Path d = dir(stateDir);
-        Files.createDirectories(d);
-        Files.setPosixFilePermissions(d, PosixFilePermissions.fromString("rwx------"));
+        PrivateFiles.createDirectories(d);
+        Files.setPosixFilePermissions(d, PrivateFiles.DIRECTORY); // also when an older amirror made it
         byte[] raw = new byte[32];
         new SecureRandom().nextBytes(raw);
         String token = HexFormat.of().formatHex(raw);

@@ -1,5 +1,6 @@
 package io.amirror.control;
 
+import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,7 +34,7 @@ public final class HookEventQueue implements AutoCloseable {
     private volatile boolean closed;
 
     public HookEventQueue(Path stateDir, Consumer<HookEvent> handler) throws IOException {
-        this.dir = Files.createDirectories(stateDir.resolve("events"));
+        this.dir = PrivateFiles.createDirectories(stateDir.resolve("events")); // the hook (root) queues its events here
         this.handler = handler;
         this.thread = new Thread(this::run, "hook-events");
         thread.setDaemon(true);
@@ -77,7 +78,7 @@ public final class HookEventQueue implements AutoCloseable {
                 try {
                     e = HookEvent.parse(Files.readAllBytes(f));
                 } catch (IllegalArgumentException bad) {
-                    Path rejected = Files.createDirectories(dir.resolve("rejected")).resolve(f.getFileName());
+                    Path rejected = PrivateFiles.createDirectories(dir.resolve("rejected")).resolve(f.getFileName());
                     Files.move(f, rejected, StandardCopyOption.REPLACE_EXISTING);
                     log.warn("hook event {} is malformed ({}); moved to {}", f.getFileName(), bad.getMessage(), rejected);
                     continue;

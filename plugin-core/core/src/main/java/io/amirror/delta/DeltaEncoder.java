@@ -3,6 +3,7 @@ package io.amirror.delta;
 import io.amirror.capture.CaptureSink;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.spool.Spool;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -89,7 +90,7 @@ public final class DeltaEncoder implements CaptureSink {
     @Override
     public void beginDisk(DiskInfo d, long size) throws IOException {
         disk = d.target();
-        Files.createDirectories(mapDir);
+        PrivateFiles.createDirectories(mapDir);
         map = ReplicaHashMap.open(mapFile(mapDir, disk), size);
         journal = map.journal(newPoint);
         writing = spool.begin(domain, disk, basePoint, newPoint);

@@ -2,6 +2,7 @@ package io.amirror.delta;
 
 import io.amirror.image.DiskImage;
 import io.amirror.libvirt.DiskInfo;
+import io.amirror.util.PrivateFiles;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -70,7 +71,7 @@ public final class DeltaFiles {
                     DeltaFormat.BLOCK_SIZE, DeltaFormat.CODEC_XZ, o.blockRaw());
             DeltaWriter.Summary summary;
             Refiner refiner;
-            try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20);
+            try (OutputStream file = new BufferedOutputStream(PrivateFiles.newOutputStream(tmp), 1 << 20);
                  DeltaWriter w = new DeltaWriter(file, h, preset, pool, o.threads(), DeltaWriter.ResultListener.NONE)) {
                 refiner = new Refiner(w, map, copies, SourceIndex.DEFAULT_MAX_ENTRIES);
                 refiner.beginDisk(new DiskInfo(o.disk(), null, "raw", false, "disk"), to.size());
@@ -223,7 +224,7 @@ public final class DeltaFiles {
         List<long[]> stale = new ArrayList<>();
         DiskImage[] opened = {null};
         try (InputStream in = new BufferedInputStream(Files.newInputStream(delta), 1 << 20);
-             OutputStream o = new BufferedOutputStream(Files.newOutputStream(out), 1 << 20)) {
+             OutputStream o = new BufferedOutputStream(PrivateFiles.newOutputStream(out), 1 << 20)) {
             DeltaReader.read(in, f -> {
                 if (!(f instanceof Frame.Copy c)) {
                     return;

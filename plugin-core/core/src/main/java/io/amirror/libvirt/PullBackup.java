@@ -1,6 +1,7 @@
 package io.amirror.libvirt;
 
 import io.amirror.nbd.NbdAddress;
+import io.amirror.util.PrivateFiles;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 
@@ -135,13 +136,17 @@ public final class PullBackup implements AutoCloseable {
                 : CheckpointChain.name(basePoint)) + " to " + CheckpointChain.name(newPoint) + ": " + m, e);
     }
 
-    /** QEMU must be able to create the socket and scratch files: hand the directory to its user. */
+    /**
+     * QEMU must be able to create the socket and scratch files: the directory (0700) is handed to its
+     * user, the scratch root above it is traversable (the scratch files hold the guest's data).
+     */
     private static void prepareJobDir(Path jobDir) {
         try {
-            Files.createDirectories(jobDir);
+            PrivateFiles.createTraversable(jobDir.getParent());
+            PrivateFiles.createDirectories(jobDir);
             UserPrincipalLookupService users = jobDir.getFileSystem().getUserPrincipalLookupService();
             try {
-                Files.setOwner(jobDir, users.lookupPrincipalByName("libvirt-qemu"));
+                Files.setOwner(jobDir, users.lookupPrincipalByName(PrivateFiles.QEMU_USER));
             } catch (IOException noSuchUser) {
                 jobDir.toFile().setWritable(true, false);
                 jobDir.toFile().setExecutable(true, false);

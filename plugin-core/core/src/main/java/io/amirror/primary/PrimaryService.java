@@ -11,7 +11,9 @@ import io.amirror.config.PrimaryConfig;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.schedule.ReplicationScheduler;
 import io.amirror.spool.Spool;
+import io.amirror.state.StateModes;
 import io.amirror.transport.Identity;
+import io.amirror.util.PrivateFiles;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 import org.quartz.SchedulerException;
@@ -20,7 +22,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.net.InetAddress;
-import java.nio.file.Files;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
@@ -74,7 +75,8 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
             SchedulerException {
         this.config = config;
         this.libvirt = libvirt;
-        Files.createDirectories(config.stateDir());
+        PrivateFiles.createTraversable(config.stateDir()); // QEMU passes through it where the standby shares it
+        StateModes.secure(config.stateDir());
         this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
         Spool spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
         spool.sweepPartials();

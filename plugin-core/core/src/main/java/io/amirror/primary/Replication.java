@@ -13,6 +13,7 @@ import io.amirror.transport.ReplicaManifest;
 import io.amirror.state.StateFile;
 import io.amirror.transport.Sender;
 import io.amirror.util.AtomicFiles;
+import io.amirror.util.PrivateFiles;
 import org.libvirt.Domain;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -180,7 +181,7 @@ public final class Replication {
             return 0;
         }
         if (!acked.equals(recorded)) {
-            Files.createDirectories(maps);
+            PrivateFiles.createDirectories(maps);
             POINT_FILE.write(maps.resolve(ACKNOWLEDGED), acked.get());
             log.info("{}: acknowledged point {} adopted from the point source's record", source.name(),
                     acked.get().newPoint());
@@ -228,7 +229,7 @@ public final class Replication {
         }
         SpooledPoint p = new SpooledPoint(base, r.newPoint(),
                 r.disks().stream().map(CaptureResult.DiskStats::target).toList(), cutAt, r.consistency().name());
-        Files.createDirectories(maps);
+        PrivateFiles.createDirectories(maps);
         POINT_FILE.write(maps.resolve(SPOOLED), p);
         return new Captured(r, enc.deltas(), p, full);
     }
@@ -293,7 +294,7 @@ public final class Replication {
      * crash after the record is finished by the next {@link #capture} or {@link #spooled}.
      */
     public void acknowledged(SpooledPoint p) throws IOException {
-        Files.createDirectories(maps);
+        PrivateFiles.createDirectories(maps);
         POINT_FILE.write(maps.resolve(ACKNOWLEDGED), p);
         Files.deleteIfExists(seedMarker());
         source.retire(p.newPoint());
@@ -383,9 +384,9 @@ public final class Replication {
 
     /** The standby stored {@code m}. */
     public void described(ReplicaManifest m) throws IOException {
-        Files.createDirectories(maps);
+        PrivateFiles.createDirectories(maps);
         // described.sha256 holds the key of the manifest the standby last stored
-        AtomicFiles.write(maps.resolve("described.sha256"), m.key().getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.writePrivate(maps.resolve("described.sha256"), m.key().getBytes(StandardCharsets.UTF_8));
     }
 
     /**
@@ -398,7 +399,7 @@ public final class Replication {
         if (acknowledgedPoint() != 0) {
             return seeded;
         }
-        Files.createDirectories(maps);
+        PrivateFiles.createDirectories(maps);
         for (PointSource.Disk d : source.disks()) {
             Path map = maps.resolve(d.name() + ".map");
             if (Files.exists(map)) {
@@ -430,7 +431,7 @@ public final class Replication {
     }
 
     public void verified(Verified v) throws IOException {
-        Files.createDirectories(maps);
+        PrivateFiles.createDirectories(maps);
         VERIFIED_FILE.write(maps.resolve("verified.json"), v);
     }
 

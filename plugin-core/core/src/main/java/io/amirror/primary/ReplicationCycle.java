@@ -6,6 +6,7 @@ import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
 import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
+import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -13,7 +14,6 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.List;
@@ -73,8 +73,8 @@ public final class ReplicationCycle {
      * a {@code bridge sync} by hand) never run cycles of one guest at once.
      */
     public Outcome run() throws IOException {
-        Files.createDirectories(replication.mapDirectory());
-        try (FileChannel f = FileChannel.open(replication.mapDirectory().resolve("cycle.lock"), StandardOpenOption.CREATE,
+        PrivateFiles.createDirectories(replication.mapDirectory());
+        try (FileChannel f = PrivateFiles.open(replication.mapDirectory().resolve("cycle.lock"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE); FileLock lock = tryLock(f)) {
             return runLocked();
         }

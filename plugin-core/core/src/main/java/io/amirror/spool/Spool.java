@@ -1,6 +1,7 @@
 package io.amirror.spool;
 
 import io.amirror.util.DiskNames;
+import io.amirror.util.PrivateFiles;
 
 import java.io.BufferedOutputStream;
 import java.io.FilterOutputStream;
@@ -15,7 +16,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -45,8 +45,7 @@ import java.util.stream.Stream;
 public final class Spool {
     private static final Pattern NAME = Pattern.compile("delta-(\\d{1,9})-(\\d{1,9})\\.amd");
     /** A delta holds the guest's data: readable by the daemon's user only, from its first byte. */
-    private static final FileAttribute<Set<PosixFilePermission>> PRIVATE =
-            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
+    private static final FileAttribute<Set<PosixFilePermission>> PRIVATE = PrivateFiles.fileMode();
 
     /** One complete delta in the spool. */
     public record Entry(UUID domain, String disk, int basePoint, int newPoint, Path file, long size) {
@@ -92,7 +91,7 @@ public final class Spool {
     /** Starts writing delta base→new of a disk. */
     public Writing begin(UUID domain, String disk, int basePoint, int newPoint) throws IOException {
         Path dir = diskDir(domain, disk);
-        Files.createDirectories(dir);
+        PrivateFiles.createDirectories(dir);
         Path target = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
         Path partial = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd.partial");
         long room = maxBytes - usedBytes();
@@ -124,7 +123,7 @@ public final class Spool {
 
     /** The shipper is sending this entry: a newer capture must not delete it. */
     public void markShipping(Entry e) throws IOException {
-        Files.writeString(shippingMarker(e.file()), "");
+        PrivateFiles.createEmpty(shippingMarker(e.file()));
     }
 
     public void unmarkShipping(Entry e) throws IOException {

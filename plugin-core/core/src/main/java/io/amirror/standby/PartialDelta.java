@@ -1,13 +1,13 @@
 package io.amirror.standby;
 
 import io.amirror.delta.DeltaScanner;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
@@ -30,7 +30,7 @@ final class PartialDelta implements AutoCloseable {
     /** Opens {@code file} (made if missing) at the end of its good prefix. */
     static PartialDelta open(Path file) throws IOException {
         long good = Files.exists(file) ? DeltaScanner.validPrefix(file) : 0;
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileChannel ch = PrivateFiles.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE); // guest data: 0600
         try {
             ch.truncate(good);
             ch.position(good);
@@ -43,10 +43,7 @@ final class PartialDelta implements AutoCloseable {
 
     /** Fills {@code file} with a whole delta that came another way (a seed on removable media). */
     static void copy(Path delta, Path file) throws IOException {
-        Files.copy(delta, file, StandardCopyOption.REPLACE_EXISTING);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
-            ch.force(true);
-        }
+        PrivateFiles.copy(delta, file);
     }
 
     /** The bytes held, all good: where the sender resumes. */

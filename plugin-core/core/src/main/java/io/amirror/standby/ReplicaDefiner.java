@@ -1,6 +1,7 @@
 package io.amirror.standby;
 
 import io.amirror.transport.ReplicaManifest;
+import io.amirror.util.PrivateFiles;
 
 import org.libvirt.Connect;
 import org.libvirt.Domain;
@@ -78,7 +79,7 @@ public final class ReplicaDefiner {
             report.write(d.directory());
             return Optional.of(r.name());
         }
-        Files.createDirectories(options.socketDir());
+        PrivateFiles.createDirectories(options.socketDir()); // libvirtd (root) makes the sockets and gives them to QEMU
         Connect c = connection();
         try {
             Domain existing = c.domainLookupByUUIDString(r.uuid().toString());

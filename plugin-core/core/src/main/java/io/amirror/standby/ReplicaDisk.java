@@ -12,6 +12,7 @@ import io.amirror.image.DiskImage;
 import io.amirror.standby.StandbyLayout.DiskFiles;
 import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.util.FileDigest;
+import io.amirror.util.PrivateFiles;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
@@ -181,7 +182,8 @@ public final class ReplicaDisk {
         }
         checkSize(virtualSize, s.point() == 0 ? 0 : s.virtualSize(), maxDiskBytes);
         Path in = files.partial(sha256);
-        Files.createDirectories(in.getParent());
+        reachable();
+        PrivateFiles.createDirectories(in.getParent());
         dropAbandonedPartials(in);
         long need = spaceNeeded(size, in);
         if (need > free) {
@@ -194,7 +196,7 @@ public final class ReplicaDisk {
     /** As above, counting the whole file system's free space. */
     public Path prepareIncoming(int basePoint, int newPoint, long size, byte[] sha256, long virtualSize,
                                 long maxDiskBytes) throws IOException {
-        Files.createDirectories(files.incoming());
+        PrivateFiles.createDirectories(files.incoming());
         return prepareIncoming(basePoint, newPoint, size, sha256, virtualSize, maxDiskBytes, usableSpace());
     }
 
@@ -443,8 +445,11 @@ public final class ReplicaDisk {
             if (h.basePoint() != 0) {
                 throw new IOException("replica image " + image() + " is missing but the delta needs point " + h.basePoint());
             }
-            RecoveryPoints.qemuImg(tools, "create", "-q", "-f", "qcow2", "-o", "compat=1.1", image().toString(),
+            reachable();
+            Path made = PrivateFiles.createEmpty(files.creatingImage()); // qemu-img keeps the mode of the file it fills
+            RecoveryPoints.qemuImg(tools, "create", "-q", "-f", "qcow2", "-o", "compat=1.1", made.toString(),
                     Long.toString(h.virtualSize()));
+            Files.move(made, image(), StandardCopyOption.ATOMIC_MOVE);
         }
         try (DiskImage img = openAtSize(h.virtualSize())) {
             DeltaFiles.apply(delta, img, sources);
@@ -457,6 +462,20 @@ public final class ReplicaDisk {
         Files.deleteIfExists(delta);
         Files.deleteIfExists(seedMap()); // the replica moved on from the seed
         recoveryPoints.prune(retention);
+    }
+
+    /**
+     * The disk's directory made (if missing) and, with the domain's directory and the replicas
+     * directory above it, traversable by QEMU ({@link PrivateFiles#makeTraversable}): libvirt gives
+     * QEMU the image file when the replica domain starts, not the directories on the way to it.
+     * Everything else here stays 0600 and 0700.
+     */
+    private void reachable() throws IOException {
+        PrivateFiles.createTraversable(files.dir());
+        Path d = files.dir();
+        for (int level = 0; level < 3 && d != null; level++, d = d.getParent()) {
+            PrivateFiles.makeTraversable(d);
+        }
     }
 
     /** The hashes of an adopted seed, until the first point is applied on top of it. */
@@ -476,10 +495,10 @@ public final class ReplicaDisk {
             throw new IOException("the replica of " + domain + " " + disk + " already holds point " + s.point()
                     + "; a seed can only start a replica that holds nothing");
         }
-        Files.createDirectories(files.dir());
+        reachable();
         Path copy = files.adoptingImage();
         Path map = files.adoptingSeedMap();
-        Files.deleteIfExists(copy);
+        PrivateFiles.createEmpty(copy); // qemu-img keeps the mode of the file it fills
         Files.deleteIfExists(map);
         RecoveryPoints.qemuImg(tools, "convert", "-U", "-O", "qcow2", "-o", "compat=1.1", source.toString(), copy.toString());
         long size;

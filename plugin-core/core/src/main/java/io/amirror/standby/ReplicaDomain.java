@@ -7,6 +7,7 @@ import io.amirror.image.DiskImage;
 import io.amirror.standby.StandbyLayout.DomainFiles;
 import io.amirror.state.StateFile;
 import io.amirror.util.AtomicFiles;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -173,8 +174,8 @@ public final class ReplicaDomain {
      * is per process and file; within one process callers serialise themselves first.
      */
     public Lock lock() throws IOException {
-        Files.createDirectories(files.dir());
-        FileChannel ch = FileChannel.open(files.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        PrivateFiles.createTraversable(files.dir()); // QEMU passes through to the disks' images (and the NVRAM)
+        FileChannel ch = PrivateFiles.open(files.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock l;
         try {
             l = ch.lock();

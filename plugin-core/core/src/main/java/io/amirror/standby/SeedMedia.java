@@ -8,15 +8,13 @@ import io.amirror.delta.DeltaReader;
 import io.amirror.image.DiskImage;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.FileDigest;
+import io.amirror.util.PrivateFiles;
 
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -60,7 +58,7 @@ public final class SeedMedia {
      */
     public static Index write(Path dir, UUID uuid, String name, int point, List<Path> deltas, List<String> disks,
                               ReplicaManifest manifest) throws IOException {
-        Files.createDirectories(dir);
+        PrivateFiles.createDirectories(dir); // what it creates; a directory that exists keeps its mode
         if (Files.exists(dir.resolve(INDEX))) {
             throw new IOException(dir + " already holds a seed (" + INDEX + "); give an empty directory");
         }
@@ -68,18 +66,15 @@ public final class SeedMedia {
         for (int i = 0; i < deltas.size(); i++) {
             String file = disks.get(i) + ".delta";
             Path target = dir.resolve(file);
-            Files.copy(deltas.get(i), target, StandardCopyOption.REPLACE_EXISTING);
-            try (FileChannel ch = FileChannel.open(target, StandardOpenOption.WRITE)) {
-                ch.force(true);
-            }
+            PrivateFiles.copy(deltas.get(i), target); // the guest's data: 0600, forced to the media
             out.add(new Disk(disks.get(i), file, 0, point, Files.size(target),
                     HexFormat.of().formatHex(FileDigest.sha256(target))));
         }
         if (manifest != null) {
-            AtomicFiles.write(dir.resolve(MANIFEST), manifest.toJson());
+            AtomicFiles.writePrivate(dir.resolve(MANIFEST), manifest.toJson()); // it may carry VNC and SPICE passwords
         }
         Index index = new Index(1, uuid, name, point, Instant.now().toString(), out);
-        AtomicFiles.write(dir.resolve(INDEX), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index));
+        AtomicFiles.writePrivate(dir.resolve(INDEX), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index));
         return index;
     }
 

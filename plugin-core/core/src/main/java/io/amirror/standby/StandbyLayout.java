@@ -23,6 +23,10 @@ import java.util.UUID;
  *       DISK/                  one disk's replica ({@link DiskFiles})
  *         replica.qcow2 state.json delta-A-B.amd seed.map incoming/SHA256.partial
  * </pre>
+ *
+ * <p>Modes: files 0600 and directories 0700, except STATE, replicas/, UUID/ and DISK/, which QEMU
+ * passes through to the image libvirt hands it (0710 group libvirt-qemu, or 0711;
+ * {@link io.amirror.util.PrivateFiles#createTraversable}).
  */
 public final class StandbyLayout {
     private final Path stateDir;
@@ -143,6 +147,11 @@ public final class StandbyLayout {
         /** The block hashes of an adopted seed, until the first point is applied on it. */
         public Path seedMap() {
             return dir.resolve("seed.map");
+        }
+
+        /** The image of a first point being created (0600 before qemu-img writes it), renamed into place. */
+        public Path creatingImage() {
+            return dir.resolve("replica.qcow2.creating");
         }
 
         /** A seed being adopted: the image and hashes, renamed into place when complete. */

@@ -2,9 +2,11 @@ package io.amirror.standby;
 
 import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
+import io.amirror.state.StateModes;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Receiver;
 import io.amirror.transport.Tls;
+import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,6 +55,12 @@ public final class StandbyService implements AutoCloseable {
     /** Starts the standby of {@code config} as {@code identity}, applying with {@code tools}. */
     public static StandbyService start(StandbyConfig config, Identity identity, DiskImage.Tools tools) throws IOException {
         StandbyLayout layout = StandbyLayout.of(config.stateDir());
+        StateModes.secure(layout.stateDir());
+        if (config.defineReplicas()) {
+            PrivateFiles.closedToQemu(layout.stateDir()).ifPresent(closed -> log.warn("QEMU (user {}) may not pass "
+                    + "through {} to the replicas under {}: replica domains would not start; let it through (chmod o+x, "
+                    + "or 0710 with group {})", PrivateFiles.QEMU_USER, closed, layout.stateDir(), PrivateFiles.QEMU_USER));
+        }
         checkState(layout, tools);
         Replicas replicas = new Replicas(layout.replicas(), tools, new ReplicaDisk.Retention(config.keep(),
                 config.keepAge(), Duration.ofDays(config.immutableDays())), new Tenancy(config.tenants()),

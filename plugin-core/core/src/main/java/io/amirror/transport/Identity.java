@@ -3,6 +3,7 @@ package io.amirror.transport;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
+import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -49,7 +50,7 @@ public final class Identity {
         Path ks = keyStoreFile(stateDir);
         Path pass = stateDir.resolve("identity.pass");
         if (!Files.exists(ks)) {
-            Files.createDirectories(stateDir);
+            PrivateFiles.createTraversable(stateDir); // a standby's replicas are under it, on QEMU's way
             byte[] random = new byte[24];
             new SecureRandom().nextBytes(random);
             String pw = HexFormat.of().formatHex(random);

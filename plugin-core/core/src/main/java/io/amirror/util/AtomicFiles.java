@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
 
 /**
@@ -24,19 +23,26 @@ public final class AtomicFiles {
         write(target, content, false);
     }
 
-    /** As {@link #write}, and the file is readable by its owner only from its first byte (mode 0600). */
+    /**
+     * As {@link #write}, and the file is readable by its owner only from its first byte (mode 0600);
+     * directories it creates for it are 0700 ({@link PrivateFiles#createDirectories}).
+     */
     public static void writePrivate(Path target, byte[] content) throws IOException {
         write(target, content, true);
     }
 
     private static void write(Path target, byte[] content, boolean ownerOnly) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = dir.resolve("." + target.getFileName() + ".tmp");
         FileAttribute<?>[] mode = {};
         if (ownerOnly) {
+            PrivateFiles.createDirectories(dir);
+            mode = new FileAttribute<?>[] {PrivateFiles.fileMode()};
+        } else {
+            Files.createDirectories(dir);
+        }
+        Path tmp = dir.resolve("." + target.getFileName() + ".tmp");
+        if (ownerOnly) {
             Files.deleteIfExists(tmp); // a leftover would keep its old mode
-            mode = new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))};
         }
         try (FileChannel ch = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING), mode)) {

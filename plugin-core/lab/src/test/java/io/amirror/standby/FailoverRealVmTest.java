@@ -8,11 +8,13 @@ import io.amirror.lab.DomainSpec;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
+import io.amirror.lab.PrivateTree;
 import io.amirror.lab.RealVmTest;
 import io.amirror.libvirt.LibvirtHook;
 import io.amirror.transport.Identity;
 import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
+import io.amirror.util.PrivateFiles;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,7 +25,6 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.Arrays;
@@ -74,11 +75,14 @@ class FailoverRealVmTest {
     @Test
     void hookEventsDriveTheDaemonAndStartingTheReplicaFailsOver(Lab lab) throws Exception {
         Path work = Files.createTempDirectory(lab.options().workDir(), "failover-");
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x")); // QEMU opens the replicas
+        // QEMU opens the replicas below: the work directory (here an admin's /var/lib) lets it pass, as the state
+        // directories amirror makes in it do; what they hold stays theirs (0600 files, 0700 directories)
+        PrivateFiles.makeTraversable(work);
         Path primaryState = work.resolve("primary");
         Path standbyState = work.resolve("standby");
         Path policies = Files.createDirectories(work.resolve("policies.d"));
-        Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amsock"); // unix socket paths are short
+        Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amsock"); // unix socket paths are short; 0700 root, as
+        // the standby makes its own socket directory: libvirtd creates the sockets and hands them to QEMU
         Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
         Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
         int port;
@@ -187,7 +191,12 @@ class FailoverRealVmTest {
             // the delta intact again: the start finishes the apply first, promotes, and the guest boots on it
             Files.write(pending, good);
             vm.libvirtDomain().suspend(); // the primary's disk holds still for the comparison
+            assertEquals("rw------- root:root", PrivateTree.modeAndOwner(vda.image()), "the replica, shut off");
             lab.libvirt().domainLookupByName(replicaName).create();
+            // libvirt's DAC driver gave the image (not its directories) to QEMU's user for the run
+            String running = PrivateTree.modeAndOwner(vda.image());
+            System.out.println("replica image while the replica domain runs: " + running);
+            assertTrue(running.startsWith("rw------- libvirt-qemu:"), running);
             assertEquals(p3, rd.promoted().orElseThrow().point());
             assertEquals(p3, vda.state().point());
             assertEquals(0, vda.state().pending());
@@ -201,6 +210,7 @@ class FailoverRealVmTest {
                 rc.close();
                 lab.libvirt().domainLookupByName(replicaName).destroy();
             }
+            assertEquals("rw------- root:root", PrivateTree.modeAndOwner(vda.image()), "libvirt gave the image back");
             vm.libvirtDomain().resume();
 
             // the promoted replica receives nothing more: the primary is told why
@@ -275,6 +285,14 @@ class FailoverRealVmTest {
                     assertEquals(e, md5(hc, 20), "data written while the domain ran on the standby");
                 }
                 home.destroy();
+
+                // issue 20: after all of it (captures running and shut off, hook events, failover, seed adoption,
+                // failback), nothing in the four state directories is open to other users but QEMU's way to a replica
+                List<String> exposed = Stream.of(primaryState, standbyState, backStandby, backPrimary)
+                        .flatMap(s -> PrivateTree.exposed(s).stream()).toList();
+                assertEquals(List.of(), exposed, "state readable by other users");
+                System.out.println("state directories: " + PrivateTree.modeAndOwner(standbyState) + ", replica directory "
+                        + PrivateTree.modeAndOwner(vda.image().getParent()) + ", sockets " + PrivateTree.modeAndOwner(sockets));
             } finally {
                 back.kill9();
                 undefine(lab, backName);

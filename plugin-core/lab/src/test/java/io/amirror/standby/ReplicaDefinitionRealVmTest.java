@@ -1,14 +1,17 @@
 package io.amirror.standby;
 
+import io.amirror.image.DiskImage;
 import io.amirror.lab.DiskSpec;
 import io.amirror.lab.DomainSpec;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
+import io.amirror.lab.PrivateTree;
 import io.amirror.lab.RealVmTest;
 import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
 import io.amirror.transport.ReplicaManifest;
+import io.amirror.util.PrivateFiles;
 import org.junit.jupiter.api.Test;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -25,6 +28,7 @@ import java.util.UUID;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -42,11 +46,27 @@ class ReplicaDefinitionRealVmTest {
     void aHostileLabGuestIsDefinedSafelyAndBootsFromItsReplica(Lab lab) throws Exception {
         LabDomain vm = lab.createDomain(DomainSpec.oneDisk(64L << 20, DiskSpec.Content.EXT4));
         Path work = Files.createTempDirectory(lab.options().workDir(), "definition-");
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x")); // QEMU opens the replica
+        PrivateFiles.makeTraversable(work); // QEMU passes through to the replica in the state directory below
+        // 0700 root, as the standby makes its socket directory: libvirtd creates the sockets and hands them to QEMU
         Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amdef");
-        Files.setPosixFilePermissions(sockets, PosixFilePermissions.fromString("rwxrwxrwx"));
-        Path replica = work.resolve("replica.qcow2");
-        lab.qemuImg().convert(vm.image("vda"), "qcow2", replica, "qcow2");
+        // the replica as the standby makes one from a copy (seed adopt: qemu-img convert), in its own directories
+        Path state = work.resolve("state");
+        PrivateFiles.createTraversable(state);
+        ReplicaDisk disk = new ReplicaDisk(StandbyLayout.of(state).replicas(), UUID.fromString(vm.libvirtDomain().getUUIDString()),
+                "vda", new DiskImage.Tools(lab.host().tool("qemu-img"), lab.host().tool("qemu-nbd")), 3);
+        disk.adopt(vm.image("vda"));
+        Path replica = disk.image();
+        assertEquals(List.of(), PrivateTree.exposed(state), "the standby's state, before the start");
+        assertEquals("rw------- root:root", PrivateTree.modeAndOwner(replica));
+        // issue 20: another local user reads nothing, neither the guest's data (as qemu-io did) nor the names in there
+        Exec.Result nobodyReads = asUser("nobody", Exec.tool("qemu-io"), "-r", "-f", "qcow2", "-c", "read 0 4096", replica.toString());
+        assertTrue(nobodyReads.exitCode() != 0 && nobodyReads.stderr().contains("Permission denied"), nobodyReads.toString());
+        assertTrue(asUser("nobody", "ls", state.resolve("replicas").toString()).exitCode() != 0, "nobody lists the replicas");
+        // QEMU's user passes through to the image but lists nothing, and reads it only once libvirt hands it over
+        assertEquals("600", asUser("libvirt-qemu", "stat", "-c", "%a", replica.toString()).orThrow().stdout().strip());
+        assertTrue(asUser("libvirt-qemu", "ls", replica.getParent().toString()).exitCode() != 0, "libvirt-qemu lists nothing");
+        assertTrue(asUser("libvirt-qemu", Exec.tool("qemu-io"), "-r", "-f", "qcow2", "-c", "read 0 4096", replica.toString())
+                .exitCode() != 0, "the shut-off replica is not QEMU's to read");
         byte[] primaryImage = FileDigest.sha256(vm.image("vda"));
         String replicaName = vm.name() + "-defn";
         try {
@@ -56,7 +76,7 @@ class ReplicaDefinitionRealVmTest {
             var allow = new ReplicaDefinition.Allowlist(Set.of(), Set.of(), List.of(lab.kit().kernel().getParent()), null,
                     null).resolved();
             ReplicaDefinition.Result r = ReplicaDefinition.build(m, Map.of("vda", replica),
-                    new ReplicaDefinition.Options("-defn", sockets, work, allow), HostFiles.REAL);
+                    new ReplicaDefinition.Options("-defn", sockets, state, allow), HostFiles.REAL);
             assertEquals(replicaName, r.name());
             assertTrue(r.notes().size() >= 9, "each hostile addition is noted: " + r.notes());
 
@@ -75,7 +95,20 @@ class ReplicaDefinitionRealVmTest {
             assertTrue(dumped.contains("<kernel>" + lab.kit().kernel().toRealPath() + "</kernel>"), dumped);
             assertEquals(1, d.isPersistent(), "a replica is persistent, whatever the primary said");
 
+            // QEMU does need the way through: with the disk's directory 0700 the start fails on the image
+            Files.setPosixFilePermissions(replica.getParent(), PosixFilePermissions.fromString("rwx------"));
+            LibvirtException blocked = assertThrows(LibvirtException.class, d::create);
+            System.out.println("start with the replica's directory 0700: " + blocked.getMessage());
+            assertTrue(blocked.getMessage().contains("Permission denied"), blocked.getMessage());
+            assertEquals("rw------- root:root", PrivateTree.modeAndOwner(replica), "the failed start gave the image back");
+            PrivateFiles.makeTraversable(replica.getParent());
             d.create();
+            String running = PrivateTree.modeAndOwner(replica);
+            System.out.println("replica image while the replica domain runs: " + running + "; on the way: "
+                    + PrivateTree.modeAndOwner(replica.getParent()) + ", " + PrivateTree.modeAndOwner(replica.getParent().getParent())
+                    + ", " + PrivateTree.modeAndOwner(state.resolve("replicas")) + ", " + PrivateTree.modeAndOwner(state)
+                    + "; sockets " + PrivateTree.modeAndOwner(sockets));
+            assertTrue(running.startsWith("rw------- libvirt-qemu:"), "libvirt gave QEMU the image, and only it: " + running);
             String path = dumped.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
             assertTrue(path.startsWith(sockets.toString()), "the serial console is on the standby's socket: " + path);
             try (GuestConsole c = GuestConsole.connect(replicaName, Path.of(path), Duration.ofSeconds(30))) {
@@ -87,6 +120,8 @@ class ReplicaDefinitionRealVmTest {
             String live = d.getXMLDesc(0);
             assertTrue(live.contains("<graphics type='vnc'") && live.contains("listen='127.0.0.1'"), live);
             d.destroy();
+            assertEquals("rw------- root:root", PrivateTree.modeAndOwner(replica), "libvirt gave the image back");
+            assertEquals(List.of(), PrivateTree.exposed(state), "the standby's state, after the run");
             assertFalse(Files.exists(Path.of(CRON)), "the primary's serial file on the standby was never made");
             assertArrayEquals(primaryImage, FileDigest.sha256(vm.image("vda")), "the primary's image was not touched");
             String who = Exec.run(Duration.ofSeconds(30), "sh", "-c", "qemu-img convert -O raw " + replica + " "
@@ -105,6 +140,18 @@ class ReplicaDefinitionRealVmTest {
             Files.deleteIfExists(Path.of(CRON));
             Exec.run(Duration.ofMinutes(1), "rm", "-rf", work.toString(), sockets.toString());
         }
+    }
+
+    private static Exec.Result asUser(String user, String... cmd) {
+        String[] argv = new String[cmd.length + 4];
+        argv[0] = "runuser";
+        argv[1] = "-u";
+        argv[2] = user;
+        argv[3] = "--";
+        System.arraycopy(cmd, 0, argv, 4, cmd.length);
+        Exec.Result r = Exec.run(Duration.ofSeconds(30), argv);
+        System.out.println("as " + user + ": " + String.join(" ", cmd) + " -> " + r.exitCode() + " " + r.stderr().strip());
+        return r;
     }
 
     /** The lab guest's XML as a hostile primary would send it. */

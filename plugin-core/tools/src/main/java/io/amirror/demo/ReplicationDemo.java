@@ -14,6 +14,7 @@ import io.amirror.transport.Identity;
 import io.amirror.util.AtomicFiles;
 import io.amirror.util.Exec;
 import io.amirror.util.FileTrees;
+import io.amirror.util.PrivateFiles;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 
@@ -22,7 +23,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -90,16 +90,17 @@ public final class ReplicationDemo {
     }
 
     private static Result run(Lab lab, int officeDays, PrintStream out, Teardown teardown) throws Exception {
-        // QEMU opens the replica at the failover: the work directory is where it can
+        // QEMU opens the replica at the failover: the work directory lets it pass through (and lists nothing to
+        // anyone), as amirror's state directories in it do; what they hold stays theirs (0600 files, 0700 directories)
         Path work = Files.createTempDirectory(lab.options().workDir(), "demo-");
         teardown.add("the work directory " + work, () -> FileTrees.delete(work));
-        Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+        PrivateFiles.makeTraversable(work);
         Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amdemo"); // unix socket paths are short
         teardown.add("the socket directory " + sockets, () -> FileTrees.delete(sockets));
         out.println("demo: working in " + work);
         Path primaryState = work.resolve("primary");
         Path standbyState = work.resolve("standby");
-        Files.createDirectories(primaryState.resolve("events")); // the hook queues domain events here
+        PrivateFiles.createDirectories(primaryState.resolve("events")); // the hook queues domain events here
         HookSettings hook = HookSettings.install(lab, primaryState, work);
         teardown.add("the demo's libvirt hook settings", hook::restore);
 
