@@ -11,6 +11,7 @@ import io.amirror.config.PrimaryConfig;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.schedule.ReplicationScheduler;
 import io.amirror.spool.Spool;
+import io.amirror.state.StateDirLock;
 import io.amirror.transport.Identity;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -20,7 +21,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.net.InetAddress;
-import java.nio.file.Files;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
@@ -56,6 +56,7 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
     private final PrimaryConfig config;
     private final LibvirtSession libvirt;
     private final Instant startedAt = Instant.now();
+    private final StateDirLock stateLock;
     private final Identity identity;
     private final ExecutorService encoders;
     private final PolicySet policies;
@@ -70,27 +71,45 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         return t;
     });
 
+    /**
+     * Takes the state directory first ({@link StateDirLock}: a second primary daemon on it is
+     * refused with {@link StateDirLock.InUse} before anything there is touched), then loads or makes
+     * the identity and sweeps the spool's partial deltas of a crashed run. The lock is held until
+     * {@link #close}.
+     */
     public PrimaryService(PrimaryConfig config, LibvirtSession libvirt, DomainCapture capture) throws IOException,
             SchedulerException {
-        this.config = config;
-        this.libvirt = libvirt;
-        Files.createDirectories(config.stateDir());
-        this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
-        Spool spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
-        spool.sweepPartials();
-        this.encoders = Executors.newFixedThreadPool(config.threads(), r -> {
-            Thread t = new Thread(r, "encoder");
-            t.setDaemon(true);
-            return t;
-        });
-        this.policies = new PolicySet(config.policyDir());
-        this.guests = new Guests(new Guests.Shared(config.stateDir(), spool, encoders, config.threads(), identity,
-                config.timeouts().disk(), config.timeouts().link()), libvirt, capture);
-        this.cycles = new ScheduledCycles(guests, policies, new Verifier());
-        this.scheduler = new ReplicationScheduler(cycles, config.concurrentCycles(), config.quartz(), 5_000,
-                ZoneId.systemDefault());
-        this.hookEvents = new HookEvents(guests, policies, guest -> requestSync(guest).isPresent());
-        this.alerts = new RpoAlerts(guests, policies, startedAt);
+        StateDirLock lock = StateDirLock.acquire(config.stateDir(), StateDirLock.Daemon.PRIMARY);
+        ExecutorService pool = null;
+        try {
+            this.stateLock = lock;
+            this.config = config;
+            this.libvirt = libvirt;
+            this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
+            Spool spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
+            spool.sweepPartials();
+            pool = Executors.newFixedThreadPool(config.threads(), r -> {
+                Thread t = new Thread(r, "encoder");
+                t.setDaemon(true);
+                return t;
+            });
+            this.encoders = pool;
+            this.policies = new PolicySet(config.policyDir());
+            this.guests = new Guests(new Guests.Shared(config.stateDir(), spool, encoders, config.threads(), identity,
+                    config.timeouts().disk(), config.timeouts().link()), libvirt, capture);
+            this.cycles = new ScheduledCycles(guests, policies, new Verifier());
+            this.scheduler = new ReplicationScheduler(cycles, config.concurrentCycles(), config.quartz(), 5_000,
+                    ZoneId.systemDefault());
+            this.hookEvents = new HookEvents(guests, policies, guest -> requestSync(guest).isPresent());
+            this.alerts = new RpoAlerts(guests, policies, startedAt);
+        } catch (IOException | SchedulerException | RuntimeException | Error e) {
+            if (pool != null) {
+                pool.shutdownNow();
+            }
+            watch.shutdownNow();
+            lock.close();
+            throw e;
+        }
     }
 
     /** Loads the policies, schedules the guests, and starts the RPO watch. */
@@ -208,12 +227,19 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         }
     }
 
-    /** Stops scheduling; cycles in progress finish first (their transfers resume after a restart anyway). */
+    /**
+     * Stops scheduling; cycles in progress finish first (their transfers resume after a restart
+     * anyway); then the state directory's lock is released.
+     */
     @Override
     public void close() throws Exception {
-        watch.shutdownNow();
-        scheduler.shutdown(true);
-        alerts.shutdown();
-        encoders.shutdownNow();
+        try {
+            watch.shutdownNow();
+            scheduler.shutdown(true);
+            alerts.shutdown();
+            encoders.shutdownNow();
+        } finally {
+            stateLock.close();
+        }
     }
 }
