@@ -1,6 +1,7 @@
 package io.amirror.bridge;
 
 import io.amirror.libvirt.CheckpointChain;
+import io.amirror.state.StateDirLock;
 import io.amirror.util.PrivateFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,12 +37,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * marker of the original Amirror block layer, at the cost of holding writes for the time it takes
  * to create one empty map.
  *
+ * <p>One volume per state directory, across processes: {@link #open} takes its {@code bridge.lock}
+ * ({@link StateDirLock}) before it reads or cleans anything there, and {@link #close} releases it.
+ *
  * <p>Crash safety: the state ({@link BridgeState}) and the maps are written before the writes they
  * describe. After a crash, a map with no point in the state (a cut that did not finish) is removed,
  * and the snapshots, which lived only as long as the process, are gone.
  */
 public final class BridgeVolume implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BridgeVolume.class);
+    /** One bridge per state directory: a second one would replace the first's sockets and remove its scratch files. */
+    static final StateDirLock.Daemon BRIDGE = new StateDirLock.Daemon("bridge.lock", "the bridge (amirror bridge serve)",
+            "systemctl stop amirror-bridge@POLICY if it runs as a unit");
 
     private final Path image;
     private final Path stateDir;
@@ -49,11 +56,14 @@ public final class BridgeVolume implements AutoCloseable {
     private final NativeFile nat;
     private final long size;
     private final ReentrantLock lock = new ReentrantLock();
+    private final StateDirLock stateLock;
     private final Map<Integer, DirtyMap> maps = new TreeMap<>();
     private final Map<Integer, Snapshot> snapshots = new TreeMap<>();
     private BridgeState state;
 
-    private BridgeVolume(Path image, Path stateDir, FileChannel data, NativeFile nat, BridgeState state) {
+    private BridgeVolume(Path image, Path stateDir, FileChannel data, NativeFile nat, BridgeState state,
+                         StateDirLock stateLock) {
+        this.stateLock = stateLock;
         this.image = image;
         this.stateDir = stateDir;
         this.data = data;
@@ -79,24 +89,31 @@ public final class BridgeVolume implements AutoCloseable {
                     + "'qemu-img resize -f raw' to a multiple first");
         }
         PrivateFiles.createDirectories(stateDir); // its maps and scratch files say and hold what the guest wrote
-        secureState(stateDir);
-        BridgeState s;
-        if (BridgeState.exists(stateDir)) {
-            s = BridgeState.read(stateDir);
-            if (uuid != null && !uuid.equals(s.uuid())) {
-                throw new IOException(stateDir + " belongs to guest " + s.uuid() + ", not " + uuid);
+        StateDirLock held = StateDirLock.acquire(stateDir, BRIDGE); // before the state is read or a stray file removed
+        BridgeVolume v;
+        try {
+            secureState(stateDir);
+            BridgeState s;
+            if (BridgeState.exists(stateDir)) {
+                s = BridgeState.read(stateDir);
+                if (uuid != null && !uuid.equals(s.uuid())) {
+                    throw new IOException(stateDir + " belongs to guest " + s.uuid() + ", not " + uuid);
+                }
+                if (s.size() != size) {
+                    throw new IOException(image + " is " + size + " bytes but was " + s.size() + " when its points were "
+                            + "cut: the dirty maps no longer describe it; move " + stateDir + " away to start a new chain "
+                            + "(the replica is then repaired by hashes, not resent)");
+                }
+            } else {
+                s = new BridgeState(uuid != null ? uuid : UUID.randomUUID(), name, disk, size, List.of(), launcher);
+                s.write(stateDir);
             }
-            if (s.size() != size) {
-                throw new IOException(image + " is " + size + " bytes but was " + s.size() + " when its points were cut: "
-                        + "the dirty maps no longer describe it; move " + stateDir + " away to start a new chain "
-                        + "(the replica is then repaired by hashes, not resent)");
-            }
-        } else {
-            s = new BridgeState(uuid != null ? uuid : UUID.randomUUID(), name, disk, size, List.of(), launcher);
-            s.write(stateDir);
+            FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            v = new BridgeVolume(image, stateDir, ch, NativeFile.open(image), s, held);
+        } catch (IOException | RuntimeException e) {
+            held.close();
+            throw e;
         }
-        FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
-        BridgeVolume v = new BridgeVolume(image, stateDir, ch, NativeFile.open(image), s);
         try {
             v.loadMaps();
         } catch (IOException | RuntimeException e) {
@@ -121,7 +138,8 @@ public final class BridgeVolume implements AutoCloseable {
                     if (PrivateFiles.tighten(f)) {
                         changed.add(f);
                     }
-                } else if (!n.startsWith(".") && !n.matches("point-[0-9]+\\.(map\\.new|scratch)") && !n.equals("control.sock")) {
+                } else if (!n.startsWith(".") && !n.matches("point-[0-9]+\\.(map\\.new|scratch)") && !n.equals("control.sock")
+                        && !n.equals(BRIDGE.lockName())) {
                     onlyOurs = false;
                 }
             }
@@ -444,7 +462,11 @@ public final class BridgeVolume implements AutoCloseable {
             }
             data.close();
         } finally {
-            lock.unlock();
+            try {
+                stateLock.close();
+            } finally {
+                lock.unlock();
+            }
         }
     }
 }

@@ -19,10 +19,15 @@ final class ExitCodes {
     static final int NOT_HEALTHY = 5;
     /** {@code failover}, or the hook at a replica's start: the replica is not at a point it can start from. */
     static final int START_REFUSED = 6;
+    /**
+     * {@code primary}, {@code standby}, {@code bridge serve}: a daemon of the same kind already holds the
+     * state directory (the message names its pid); nothing was changed.
+     */
+    static final int STATE_IN_USE = 7;
 
     static final String HELP = "%nExit status: 0 ok; 1 failed; 2 bad command line; 3 a policy or configuration file "
             + "was refused; 4 the daemon is unreachable; 5 a domain misses its RPO or its cycle failed; "
-            + "6 a replica start was refused.";
+            + "6 a replica start was refused; 7 another daemon of the same kind holds the state directory.";
 
     private ExitCodes() {
     }

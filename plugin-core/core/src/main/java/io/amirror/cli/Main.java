@@ -3,6 +3,7 @@ package io.amirror.cli;
 import io.amirror.config.ConfigException;
 import io.amirror.control.DaemonUnreachableException;
 import io.amirror.standby.Promotion;
+import io.amirror.state.StateDirLock;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -43,6 +44,9 @@ public final class Main implements Runnable {
             }
             if (ex instanceof DaemonUnreachableException) {
                 return ExitCodes.DAEMON_UNREACHABLE;
+            }
+            if (ex instanceof StateDirLock.InUse) {
+                return ExitCodes.STATE_IN_USE;
             }
             return ExitCodes.FAILED;
         });

@@ -11,6 +11,7 @@ import io.amirror.config.PrimaryConfig;
 import io.amirror.libvirt.LibvirtSession;
 import io.amirror.schedule.ReplicationScheduler;
 import io.amirror.spool.Spool;
+import io.amirror.state.StateDirLock;
 import io.amirror.state.StateModes;
 import io.amirror.transport.Identity;
 import io.amirror.util.PrivateFiles;
@@ -57,6 +58,7 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
     private final PrimaryConfig config;
     private final LibvirtSession libvirt;
     private final Instant startedAt = Instant.now();
+    private final StateDirLock stateLock;
     private final Identity identity;
     private final ExecutorService encoders;
     private final PolicySet policies;
@@ -71,28 +73,47 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         return t;
     });
 
+    /**
+     * Takes the state directory first ({@link StateDirLock}: a second primary daemon on it is
+     * refused with {@link StateDirLock.InUse} before anything there is touched), then loads or makes
+     * the identity and sweeps the spool's partial deltas of a crashed run. The lock is held until
+     * {@link #close}.
+     */
     public PrimaryService(PrimaryConfig config, LibvirtSession libvirt, DomainCapture capture) throws IOException,
             SchedulerException {
-        this.config = config;
-        this.libvirt = libvirt;
-        PrivateFiles.createTraversable(config.stateDir()); // QEMU passes through it where the standby shares it
-        StateModes.secure(config.stateDir());
-        this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
-        Spool spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
-        spool.sweepPartials();
-        this.encoders = Executors.newFixedThreadPool(config.threads(), r -> {
-            Thread t = new Thread(r, "encoder");
-            t.setDaemon(true);
-            return t;
-        });
-        this.policies = new PolicySet(config.policyDir());
-        this.guests = new Guests(new Guests.Shared(config.stateDir(), spool, encoders, config.threads(), identity,
-                config.timeouts().disk(), config.timeouts().link()), libvirt, capture);
-        this.cycles = new ScheduledCycles(guests, policies, new Verifier());
-        this.scheduler = new ReplicationScheduler(cycles, config.concurrentCycles(), config.quartz(), 5_000,
-                ZoneId.systemDefault());
-        this.hookEvents = new HookEvents(guests, policies, guest -> requestSync(guest).isPresent());
-        this.alerts = new RpoAlerts(guests, policies, startedAt);
+        StateDirLock lock = StateDirLock.acquire(config.stateDir(), StateDirLock.Daemon.PRIMARY);
+        ExecutorService pool = null;
+        try {
+            this.stateLock = lock;
+            this.config = config;
+            this.libvirt = libvirt;
+            PrivateFiles.createTraversable(config.stateDir()); // QEMU passes through it where the standby shares it
+            StateModes.secure(config.stateDir());
+            this.identity = Identity.loadOrCreate(config.stateDir(), hostName());
+            Spool spool = new Spool(config.stateDir().resolve("spool"), config.spoolLimitBytes());
+            spool.sweepPartials();
+            pool = Executors.newFixedThreadPool(config.threads(), r -> {
+                Thread t = new Thread(r, "encoder");
+                t.setDaemon(true);
+                return t;
+            });
+            this.encoders = pool;
+            this.policies = new PolicySet(config.policyDir());
+            this.guests = new Guests(new Guests.Shared(config.stateDir(), spool, encoders, config.threads(), identity,
+                    config.timeouts().disk(), config.timeouts().link()), libvirt, capture);
+            this.cycles = new ScheduledCycles(guests, policies, new Verifier());
+            this.scheduler = new ReplicationScheduler(cycles, config.concurrentCycles(), config.quartz(), 5_000,
+                    ZoneId.systemDefault());
+            this.hookEvents = new HookEvents(guests, policies, guest -> requestSync(guest).isPresent());
+            this.alerts = new RpoAlerts(guests, policies, startedAt);
+        } catch (IOException | SchedulerException | RuntimeException | Error e) {
+            if (pool != null) {
+                pool.shutdownNow();
+            }
+            watch.shutdownNow();
+            lock.close();
+            throw e;
+        }
     }
 
     /** Loads the policies, schedules the guests, and starts the RPO watch. */
@@ -210,12 +231,19 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         }
     }
 
-    /** Stops scheduling; cycles in progress finish first (their transfers resume after a restart anyway). */
+    /**
+     * Stops scheduling; cycles in progress finish first (their transfers resume after a restart
+     * anyway); then the state directory's lock is released.
+     */
     @Override
     public void close() throws Exception {
-        watch.shutdownNow();
-        scheduler.shutdown(true);
-        alerts.shutdown();
-        encoders.shutdownNow();
+        try {
+            watch.shutdownNow();
+            scheduler.shutdown(true);
+            alerts.shutdown();
+            encoders.shutdownNow();
+        } finally {
+            stateLock.close();
+        }
     }
 }

@@ -16,6 +16,7 @@ import java.util.UUID;
  * <pre>
  * STATE/                       the state directory (default /var/lib/amirror)
  *   identity.p12, identity.pass  the host's TLS identity (transport.Identity)
+ *   standby.lock               held by the running standby daemon (state.StateDirLock)
  *   sockets/                   the replica domains' console and channel sockets (default)
  *   replicas/                  {@link #replicas()}
  *     UUID/                    one replicated domain ({@link DomainFiles})

@@ -2,6 +2,7 @@ package io.amirror.standby;
 
 import io.amirror.config.StandbyConfig;
 import io.amirror.image.DiskImage;
+import io.amirror.state.StateDirLock;
 import io.amirror.state.StateModes;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Receiver;
@@ -29,8 +30,9 @@ import java.util.function.Consumer;
  * {@link Receiver}'s; everything it decodes comes here.
  *
  * <p>The caller's duties: {@link #start} once, {@link #close} at the end. Everything the standby
- * keeps is under the configured state directory ({@link StandbyLayout}); the libvirt hook and the
- * standby's commands work on the same files, under the same locks, while the service runs.
+ * keeps is under the configured state directory ({@link StandbyLayout}), which one standby at a
+ * time holds ({@link StateDirLock}, {@code standby.lock}); the libvirt hook and the standby's
+ * commands work on the same files, under the same per-domain locks, while the service runs.
  */
 public final class StandbyService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StandbyService.class);
@@ -39,12 +41,15 @@ public final class StandbyService implements AutoCloseable {
     private final StandbyLayout layout;
     private final Identity identity;
     private final Receiver receiver;
+    private final StateDirLock stateLock;
 
-    private StandbyService(StandbyConfig config, StandbyLayout layout, Identity identity, Receiver receiver) {
+    private StandbyService(StandbyConfig config, StandbyLayout layout, Identity identity, Receiver receiver,
+                           StateDirLock stateLock) {
         this.config = config;
         this.layout = layout;
         this.identity = identity;
         this.receiver = receiver;
+        this.stateLock = stateLock;
     }
 
     /** Starts the standby of {@code config}: its identity from the state directory, the host's qemu tools. */
@@ -52,23 +57,34 @@ public final class StandbyService implements AutoCloseable {
         return start(config, Identity.load(config.stateDir()), DiskImage.Tools.installed());
     }
 
-    /** Starts the standby of {@code config} as {@code identity}, applying with {@code tools}. */
+    /**
+     * Starts the standby of {@code config} as {@code identity}, applying with {@code tools}. It takes
+     * the state directory first ({@link StateDirLock}): a second standby on it is refused with
+     * {@link StateDirLock.InUse} before anything there is read or written. The lock is held until
+     * {@link #close}.
+     */
     public static StandbyService start(StandbyConfig config, Identity identity, DiskImage.Tools tools) throws IOException {
-        StandbyLayout layout = StandbyLayout.of(config.stateDir());
-        StateModes.secure(layout.stateDir());
-        if (config.defineReplicas()) {
-            PrivateFiles.closedToQemu(layout.stateDir()).ifPresent(closed -> log.warn("QEMU (user {}) may not pass "
-                    + "through {} to the replicas under {}: replica domains would not start; let it through (chmod o+x, "
-                    + "or 0710 with group {})", PrivateFiles.QEMU_USER, closed, layout.stateDir(), PrivateFiles.QEMU_USER));
+        StateDirLock lock = StateDirLock.acquire(config.stateDir(), StateDirLock.Daemon.STANDBY);
+        try {
+            StandbyLayout layout = StandbyLayout.of(config.stateDir());
+            StateModes.secure(layout.stateDir());
+            if (config.defineReplicas()) {
+                PrivateFiles.closedToQemu(layout.stateDir()).ifPresent(closed -> log.warn("QEMU (user {}) may not pass "
+                        + "through {} to the replicas under {}: replica domains would not start; let it through (chmod o+x, "
+                        + "or 0710 with group {})", PrivateFiles.QEMU_USER, closed, layout.stateDir(), PrivateFiles.QEMU_USER));
+            }
+            checkState(layout, tools);
+            Replicas replicas = new Replicas(layout.replicas(), tools, new ReplicaDisk.Retention(config.keep(),
+                    config.keepAge(), Duration.ofDays(config.immutableDays())), new Tenancy(config.tenants()),
+                    config.maxDiskBytes());
+            Consumer<ReplicaDomain> definer = definer(config, layout);
+            Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()),
+                    config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
+            return new StandbyService(config, layout, identity, receiver.start(), lock);
+        } catch (IOException | RuntimeException | Error e) {
+            lock.close();
+            throw e;
         }
-        checkState(layout, tools);
-        Replicas replicas = new Replicas(layout.replicas(), tools, new ReplicaDisk.Retention(config.keep(),
-                config.keepAge(), Duration.ofDays(config.immutableDays())), new Tenancy(config.tenants()),
-                config.maxDiskBytes());
-        Consumer<ReplicaDomain> definer = definer(config, layout);
-        Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()), config.ca()),
-                config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
-        return new StandbyService(config, layout, identity, receiver.start());
     }
 
     /**
@@ -124,9 +140,16 @@ public final class StandbyService implements AutoCloseable {
                 + config.describe() + ")";
     }
 
-    /** Stops listening; connections in progress are cut, and what they received stays for a resume. */
+    /**
+     * Stops listening; connections in progress are cut, and what they received stays for a resume.
+     * Then the state directory's lock is released.
+     */
     @Override
     public void close() throws IOException {
-        receiver.close();
+        try {
+            receiver.close();
+        } finally {
+            stateLock.close();
+        }
     }
 }

@@ -37,7 +37,7 @@ public final class StateModes {
     private static final Logger log = LoggerFactory.getLogger(StateModes.class);
     /** What amirror keeps at the top of a state directory, on either side (names starting with '.' are its temporaries). */
     static final Set<String> OWN = Set.of("identity.p12", "identity.pass", "control", "events", "chains", "maps", "spool",
-            "bridge", "replicas", "sockets", "lost+found");
+            "bridge", "replicas", "sockets", "lost+found", "primary.lock", "standby.lock");
     static final String REPLICAS = "replicas";
     private static final Pattern UUID = Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     private static final Pattern DISK = Pattern.compile("[a-z][a-z0-9]{0,31}");
