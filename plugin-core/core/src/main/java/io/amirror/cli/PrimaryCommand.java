@@ -57,7 +57,8 @@ final class PrimaryCommand implements Callable<Integer> {
         CountDownLatch stop = new CountDownLatch(1);
         try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {
             service.start();
-            try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir());
+            try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir(),
+                    ControlServer.Options.DEFAULT.withMetricsToken(cfg.metricsToken()));
                  HookEventQueue events = new HookEventQueue(cfg.stateDir(),
                          e -> service.onHookEvent(e.operation(), e.subOperation(), e.domain())).start()) {
                 onSignal("HUP", () -> reload(service, "SIGHUP"));

@@ -14,9 +14,12 @@ import java.util.TreeMap;
 /**
  * How {@code amirror primary} runs ({@code primary.schema.json}); every field has a default, and a
  * missing file means all defaults.
+ *
+ * @param metricsToken whether the control API's {@code /metrics} asks for the control token
+ *                     ({@code "control": {"metricsToken": true}}); the other calls always do
  */
 public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, String libvirtUri, InetSocketAddress controlListen,
-                            long spoolLimitBytes, int threads, int concurrentCycles, Timeouts timeouts,
+                            boolean metricsToken, long spoolLimitBytes, int threads, int concurrentCycles, Timeouts timeouts,
                             Map<String, String> quartz) {
 
     /**
@@ -35,7 +38,7 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
     public static PrimaryConfig defaults() {
         return new PrimaryConfig(Path.of("/var/lib/amirror"), Path.of("/etc/amirror/policies.d"),
                 Path.of("/var/lib/libvirt/amirror"), "qemu:///system",
-                new InetSocketAddress("127.0.0.1", DEFAULT_CONTROL_PORT), 20L << 30,
+                new InetSocketAddress("127.0.0.1", DEFAULT_CONTROL_PORT), false, 20L << 30,
                 Runtime.getRuntime().availableProcessors(), 2, Timeouts.DEFAULT, Map.of());
     }
 
@@ -64,6 +67,7 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
         return new PrimaryConfig(path(d, "stateDir", def.stateDir()), path(d, "policyDir", def.policyDir()),
                 path(d, "scratchDir", def.scratchDir()),
                 d.path("libvirtUri").asText(def.libvirtUri()), listen,
+                d.path("control").path("metricsToken").asBoolean(def.metricsToken()),
                 d.has("spoolLimit") ? bytes(d.get("spoolLimit").asText()) : def.spoolLimitBytes(),
                 d.path("threads").asInt(def.threads()), d.path("concurrentCycles").asInt(def.concurrentCycles()),
                 new Timeouts(duration(d.path("timeouts"), "disk", def.timeouts().disk()),
@@ -91,22 +95,22 @@ public record PrimaryConfig(Path stateDir, Path policyDir, Path scratchDir, Stri
     }
 
     public PrimaryConfig withStateDir(Path p) {
-        return new PrimaryConfig(p, policyDir, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
+        return new PrimaryConfig(p, policyDir, scratchDir, libvirtUri, controlListen, metricsToken, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withScratchDir(Path p) {
-        return new PrimaryConfig(stateDir, policyDir, p, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
+        return new PrimaryConfig(stateDir, policyDir, p, libvirtUri, controlListen, metricsToken, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withLibvirtUri(String u) {
-        return new PrimaryConfig(stateDir, policyDir, scratchDir, u, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, u, controlListen, metricsToken, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withPolicyDir(Path p) {
-        return new PrimaryConfig(stateDir, p, scratchDir, libvirtUri, controlListen, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
+        return new PrimaryConfig(stateDir, p, scratchDir, libvirtUri, controlListen, metricsToken, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 
     public PrimaryConfig withControlListen(InetSocketAddress a) {
-        return new PrimaryConfig(stateDir, policyDir, scratchDir, libvirtUri, a, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
+        return new PrimaryConfig(stateDir, policyDir, scratchDir, libvirtUri, a, metricsToken, spoolLimitBytes, threads, concurrentCycles, timeouts, quartz);
     }
 }

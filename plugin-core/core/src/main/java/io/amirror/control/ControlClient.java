@@ -55,8 +55,10 @@ public final class ControlClient {
 
     public String metrics() throws IOException {
         try {
+            // the token too, for a daemon whose metrics ask for it ("control": {"metricsToken": true})
             return http.send(HttpRequest.newBuilder(endpoint.url().resolve("/metrics")).timeout(Duration.ofSeconds(30))
-                    .GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+                    .header("Authorization", "Bearer " + endpoint.token()).GET().build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);

@@ -67,6 +67,23 @@ class PolicyLoaderTest {
         PrimaryConfig c = PrimaryConfig.load(EXAMPLES.resolve("primary.json"), true);
         assertEquals(20L << 30, c.spoolLimitBytes());
         assertEquals(9750, c.controlListen().getPort());
+        assertFalse(c.metricsToken(), "metrics need no token unless asked");
+    }
+
+    @Test
+    void metricsCanAskForTheControlToken(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("primary.json");
+        Files.writeString(f, "{\"control\": {\"listen\": \"127.0.0.1:9751\", \"metricsToken\": true}}");
+        PrimaryConfig c = PrimaryConfig.load(f, true);
+        assertTrue(c.metricsToken());
+        assertEquals(9751, c.controlListen().getPort());
+        assertTrue(c.withStateDir(dir).withControlListen(c.controlListen()).metricsToken(), "kept by the with* copies");
+        assertFalse(PrimaryConfig.defaults().metricsToken());
+        Files.writeString(f, "{\"control\": {\"metricsToken\": \"yes\"}}");
+        ConfigException e = assertThrows(ConfigException.class, () -> PrimaryConfig.load(f, true));
+        assertTrue(e.errors().stream().anyMatch(x -> x.field().equals("/control/metricsToken")), e.errors().toString());
+        Files.writeString(f, "{\"control\": {\"metricToken\": true}}");
+        assertThrows(ConfigException.class, () -> PrimaryConfig.load(f, true), "a misspelt field is refused");
     }
 
     @Test
