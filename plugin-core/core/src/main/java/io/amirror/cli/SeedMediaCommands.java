@@ -4,6 +4,7 @@ import io.amirror.capture.DomainCapture;
 import io.amirror.config.Policy;
 import io.amirror.config.PolicyLoader;
 import io.amirror.config.PrimaryConfig;
+import io.amirror.config.StandbyConfig;
 import io.amirror.delta.DeltaEncoder;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
@@ -89,18 +90,24 @@ final class SeedMediaCommands {
 
     @Command(name = "import", mixinStandardHelpOptions = true,
             description = "On the standby: verify the seed in DIR and apply it to the replica, as if it had arrived "
-                    + "over the link.")
+                    + "over the link. DIR must hold plain files only (no symbolic links); the seed's manifest is "
+                    + "stored for its own domain only.")
     static final class Import implements Callable<Integer> {
         @Mixin
         LinkCommands.StateDir stateDir;
+        @Option(names = "--config", paramLabel = "FILE", description = "The standby's configuration, for its "
+                + "limits.maxDiskBytes (default: ${DEFAULT-VALUE}; a missing file: 16 TiB).")
+        Path config = StandbyConfig.DEFAULT_FILE;
         @Parameters(index = "0", paramLabel = "DIR")
         Path dir;
 
         @Override
         public Integer call() throws Exception {
             long t0 = System.nanoTime();
+            long maxDiskBytes = StandbyConfig.maxDiskBytes(config);
             SeedMedia.Index index = SeedMedia.read(dir);
-            for (String line : SeedMedia.importInto(dir, StandbyCommands.replicas(stateDir), DiskImage.Tools.installed())) {
+            for (String line : SeedMedia.importInto(dir, StandbyCommands.replicas(stateDir), DiskImage.Tools.installed(),
+                    maxDiskBytes)) {
                 System.out.println(index.name() + " " + line);
             }
             System.out.printf("seed of %s (%s) imported in %.1f s%n", index.name(), index.uuid(),

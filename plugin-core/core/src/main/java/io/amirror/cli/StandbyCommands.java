@@ -10,6 +10,7 @@ import io.amirror.standby.ReplicaFailover;
 import io.amirror.standby.Promotion;
 import io.amirror.standby.ReplicaDefinition;
 import io.amirror.standby.ReplicaDisk;
+import io.amirror.standby.SeedSource;
 import io.amirror.standby.ReplicaDomain;
 import io.amirror.standby.ReplicaReport;
 import io.amirror.standby.StandbyLayout;
@@ -304,6 +305,9 @@ final class StandbyCommands {
                         + "failover) the start of the replica of DOMAIN-UUID's DISK. It is copied into the replica and "
                         + "hashed here; the primary fetches the hashes (16 bytes per 4 KiB) before its first point and "
                         + "sends only the blocks that differ.",
+                        "IMAGE is a raw or qcow2 file or block device that holds the whole disk itself: one with a "
+                                + "backing file or an external data file, an encrypted one, or one larger than the "
+                                + "standby's limits.maxDiskBytes is refused, and nothing is made.",
                         "For failback: on the old primary, run a standby, adopt the old disk for the promoted domain's "
                                 + "UUID, and replicate the promoted domain back to it."})
         static final class Adopt implements Callable<Integer> {
@@ -315,15 +319,27 @@ final class StandbyCommands {
             String disk;
             @Option(names = "--image", required = true, paramLabel = "IMAGE", description = "The copy (raw or qcow2).")
             Path image;
+            @Option(names = "--format", paramLabel = "raw|qcow2", description = "The copy's format (default: what "
+                    + "qemu-img finds; give raw for a raw disk, whose guest may have written anything at its start).")
+            String format;
+            @Option(names = "--config", paramLabel = "FILE", description = "The standby's configuration, for its "
+                    + "limits.maxDiskBytes (default: ${DEFAULT-VALUE}; a missing file: 16 TiB).")
+            Path config = StandbyConfig.DEFAULT_FILE;
 
             @Override
             public Integer call() throws Exception {
-                ReplicaDomain d = new ReplicaDomain(replicas(stateDir), domain, DiskImage.Tools.installed());
+                DiskImage.Tools tools = DiskImage.Tools.installed();
+                ReplicaDomain d = new ReplicaDomain(replicas(stateDir), domain, tools);
                 ReplicaDisk r = d.disk(disk, ReplicaDisk.Retention.count(Integer.MAX_VALUE));
                 long t0 = System.nanoTime();
-                r.adopt(image);
-                System.out.printf("%s %s: seeded from %s in %.1f s; the primary's first point sends only what differs%n",
-                        domain, disk, image, (System.nanoTime() - t0) / 1e9);
+                // probed before the replica's directory or lock is made: a refused copy leaves nothing behind
+                SeedSource source = SeedSource.probe(image, format, StandbyConfig.maxDiskBytes(config), tools);
+                try (ReplicaDomain.Lock lock = d.lock()) {
+                    r.adopt(source);
+                }
+                System.out.printf("%s %s: seeded from %s (%s, %d bytes) in %.1f s; the primary's first point sends only "
+                        + "what differs%n", domain, disk, image, source.format(), source.virtualSize(),
+                        (System.nanoTime() - t0) / 1e9);
                 return 0;
             }
         }

@@ -232,6 +232,23 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
         return ReplicaLimits.of(fromFile.path("replicas"));
     }
 
+    /**
+     * Only {@code limits.maxDiskBytes} of {@code file} (a missing file: {@link #DEFAULT_MAX_DISK_BYTES}),
+     * for the commands that fill a replica outside the standby daemon ({@code seed adopt}, {@code seed import}).
+     */
+    public static long maxDiskBytes(Path file) throws ConfigException {
+        if (!Files.exists(file)) {
+            return DEFAULT_MAX_DISK_BYTES;
+        }
+        JsonNode fromFile = PolicyLoader.readJson(PolicyLoader.readFile(file), file.toString());
+        List<ConfigError> errors = SchemaCheck.named(SchemaCheck.STANDBY).check(fromFile, file.toString());
+        if (!errors.isEmpty()) {
+            throw new ConfigException(errors);
+        }
+        long max = fromFile.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES);
+        return max <= 0 ? DEFAULT_MAX_DISK_BYTES : max;
+    }
+
     private static void merge(ObjectNode into, ObjectNode over) {
         Iterator<Map.Entry<String, JsonNode>> it = over.fields();
         while (it.hasNext()) {

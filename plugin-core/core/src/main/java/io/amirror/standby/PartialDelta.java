@@ -41,11 +41,6 @@ final class PartialDelta implements AutoCloseable {
         return new PartialDelta(ch);
     }
 
-    /** Fills {@code file} with a whole delta that came another way (a seed on removable media). */
-    static void copy(Path delta, Path file) throws IOException {
-        PrivateFiles.copy(delta, file);
-    }
-
     /** The bytes held, all good: where the sender resumes. */
     long held() throws IOException {
         return channel.position();

@@ -98,8 +98,12 @@ final class RecoveryPoints {
 
     /** Runs qemu-img; a failure is an error naming its output. */
     static void qemuImg(DiskImage.Tools tools, String... args) {
+        qemuImg(tools, Duration.ofMinutes(5), args);
+    }
+
+    static void qemuImg(DiskImage.Tools tools, Duration timeout, String... args) {
         List<String> cmd = new ArrayList<>(List.of(tools.qemuImg().toString()));
         cmd.addAll(List.of(args));
-        Exec.run(cmd, null, Map.of(), Duration.ofMinutes(5)).orThrow();
+        Exec.run(cmd, null, Map.of(), timeout).orThrow();
     }
 }

@@ -2,6 +2,7 @@ package io.amirror.standby;
 
 import io.amirror.transport.ReplicaManifest;
 
+import io.amirror.config.StandbyConfig;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.DeltaFormat;
 import io.amirror.delta.DeltaFormatException;
@@ -488,8 +489,20 @@ public final class ReplicaDisk {
      * the start of this replica: copied locally into the replica image, and hashed by 4 KiB blocks
      * into {@link #seedMap()}. The primary fetches those hashes before its first point and then
      * sends only the blocks that differ. Only for a replica that holds nothing yet.
+     *
+     * <p>{@code source} is probed first ({@link SeedSource#probe}, with the standby's default disk
+     * limit): nothing is made when it is refused.
      */
     public void adopt(Path source) throws IOException {
+        adopt(SeedSource.probe(source, null, StandbyConfig.DEFAULT_MAX_DISK_BYTES, tools));
+    }
+
+    /**
+     * {@link #adopt(Path)} of a source already probed: it is copied as its probe found it (format
+     * and protocol fixed, no backing file opened), and nothing of the replica is made before the
+     * replica is found empty.
+     */
+    public void adopt(SeedSource source) throws IOException {
         State s = state();
         if (Files.exists(image()) || s.point() != 0 || s.pending() != 0) {
             throw new IOException("the replica of " + domain + " " + disk + " already holds point " + s.point()
@@ -500,12 +513,24 @@ public final class ReplicaDisk {
         Path map = files.adoptingSeedMap();
         PrivateFiles.createEmpty(copy); // qemu-img keeps the mode of the file it fills
         Files.deleteIfExists(map);
-        RecoveryPoints.qemuImg(tools, "convert", "-U", "-O", "qcow2", "-o", "compat=1.1", source.toString(), copy.toString());
         long size;
-        try (DiskImage img = DiskImage.open(copy, false, tools);
-             ReplicaHashMap m = ReplicaHashMap.open(map, img.size())) {
-            size = img.size();
-            m.rebuild(new BufferedInputStream(img.stream(), 1 << 20), 0);
+        try {
+            // a local copy: minutes per 100 GiB, so its deadline follows the size (at least 20 MiB/s)
+            RecoveryPoints.qemuImg(tools, Duration.ofMinutes(10).plusSeconds(source.virtualSize() / (20 << 20)),
+                    "convert", "-U", source.descriptor(), "-O", "qcow2", "-o", "compat=1.1", copy.toString());
+            try (DiskImage img = DiskImage.open(copy, false, tools);
+                 ReplicaHashMap m = ReplicaHashMap.open(map, img.size())) {
+                size = img.size();
+                if (size != source.virtualSize()) {
+                    throw new IOException("the copy of " + source.path() + " has " + size + " bytes, the source "
+                            + source.virtualSize() + ": it changed while it was copied");
+                }
+                m.rebuild(new BufferedInputStream(img.stream(), 1 << 20), 0);
+            }
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(copy);
+            Files.deleteIfExists(map);
+            throw e;
         }
         Files.move(map, seedMap(), StandardCopyOption.ATOMIC_MOVE);
         Files.move(copy, image(), StandardCopyOption.ATOMIC_MOVE);

@@ -112,6 +112,143 @@ class SeedMediaTest {
     }
 
     @Test
+    void aSeedDirectoryWithALinkAnywhereIsRefusedAndNothingIsMade(@TempDir Path dir) throws Exception {
+        Path good = dir.resolve("good");
+        SeedMedia.write(good, DOM, "files", 1, List.of(delta1), List.of("vda"), manifest());
+        Path elsewhere = dir.resolve("elsewhere");
+        Files.createDirectories(elsewhere);
+        Files.copy(good.resolve("vda.delta"), elsewhere.resolve("vda.delta"));
+        Files.copy(good.resolve(SeedMedia.INDEX), elsewhere.resolve(SeedMedia.INDEX));
+        Files.copy(good.resolve(SeedMedia.MANIFEST), elsewhere.resolve(SeedMedia.MANIFEST));
+        Map<String, String> links = new java.util.LinkedHashMap<>();
+        links.put("vda.delta", elsewhere.resolve("vda.delta").toString()); // the very delta, through a link
+        links.put(SeedMedia.INDEX, elsewhere.resolve(SeedMedia.INDEX).toString());
+        links.put(SeedMedia.MANIFEST, "/etc/shadow");
+        links.put("notes", "/etc");
+        Path replicas = dir.resolve("replicas");
+        for (var e : links.entrySet()) {
+            Path media = dir.resolve("link-" + e.getKey());
+            copyTree(good, media);
+            Files.deleteIfExists(media.resolve(e.getKey()));
+            Files.createSymbolicLink(media.resolve(e.getKey()), Path.of(e.getValue()));
+            IOException x = assertThrows(IOException.class, () -> SeedMedia.importInto(media, replicas, tools), e.getKey());
+            assertTrue(x.getMessage().contains("symbolic link"), x.getMessage());
+            assertFalse(x.getMessage().contains("root:"), x.getMessage());
+            assertThrows(IOException.class, () -> SeedMedia.read(media));
+            assertFalse(Files.exists(replicas), e.getKey() + ": nothing under the replicas");
+        }
+        Path linkedDir = dir.resolve("linked-dir");
+        Files.createSymbolicLink(linkedDir, good);
+        IOException x = assertThrows(IOException.class, () -> SeedMedia.importInto(linkedDir, replicas, tools));
+        assertTrue(x.getMessage().contains("symbolic link"), x.getMessage());
+        assertFalse(Files.exists(replicas));
+        // a fifo as the delta: refused, not waited on
+        Path fifo = dir.resolve("fifo");
+        copyTree(good, fifo);
+        Files.delete(fifo.resolve("vda.delta"));
+        Exec.run(T, "mkfifo", fifo.resolve("vda.delta").toString()).orThrow();
+        x = assertThrows(IOException.class, () -> SeedMedia.importInto(fifo, replicas, tools));
+        assertTrue(x.getMessage().contains("not a regular file"), x.getMessage());
+        assertFalse(Files.exists(replicas));
+        // the same seed without links goes in
+        assertEquals(1, SeedMedia.importInto(good, replicas, tools).size());
+    }
+
+    @Test
+    void aManifestOfAnotherDomainOrPointIsRefusedAndStoredForNone(@TempDir Path dir) throws Exception {
+        UUID other = UUID.fromString("5eed0000-0000-4000-8000-0000000000ff");
+        Map<String, ReplicaManifest> wrong = Map.of(
+                "another domain", new ReplicaManifest(other, "files", 1, "<domain type='qemu'><name>files</name></domain>",
+                        Map.of(), Map.of(), 5, 86400, null),
+                "another point", new ReplicaManifest(DOM, "files", 7, "<domain type='qemu'><name>files</name></domain>",
+                        Map.of(), Map.of(), 5, 86400, null),
+                "another name", new ReplicaManifest(DOM, "mail", 1, "<domain type='qemu'><name>mail</name></domain>",
+                        Map.of(), Map.of(), 5, 86400, null));
+        Path replicas = dir.resolve("replicas");
+        for (var e : wrong.entrySet()) {
+            Path media = dir.resolve("m-" + Math.abs(e.getKey().hashCode()));
+            SeedMedia.write(media, DOM, "files", 1, List.of(delta1), List.of("vda"), e.getValue());
+            IOException x = assertThrows(IOException.class, () -> SeedMedia.importInto(media, replicas, tools), e.getKey());
+            assertTrue(x.getMessage().contains("not this seed's manifest"), x.getMessage());
+            assertFalse(Files.exists(replicas.resolve(other.toString())), "nothing for the other domain");
+            assertFalse(Files.exists(replicas.resolve(DOM.toString()).resolve("vda").resolve("replica.qcow2")),
+                    e.getKey() + ": the seed is not applied either");
+        }
+        // a manifest larger than any description, and an index far beyond a seed's
+        Path big = dir.resolve("big");
+        SeedMedia.write(big, DOM, "files", 1, List.of(delta1), List.of("vda"), manifest());
+        Files.write(big.resolve(SeedMedia.MANIFEST), new byte[ReplicaManifest.MAX_JSON + 1]);
+        IOException x = assertThrows(IOException.class, () -> SeedMedia.importInto(big, replicas, tools));
+        assertTrue(x.getMessage().contains("larger than a replica manifest"), x.getMessage());
+        Path bigIndex = dir.resolve("big-index");
+        SeedMedia.write(bigIndex, DOM, "files", 1, List.of(delta1), List.of("vda"), manifest());
+        Files.write(bigIndex.resolve(SeedMedia.INDEX), new byte[(1 << 20) + 1]);
+        x = assertThrows(IOException.class, () -> SeedMedia.importInto(bigIndex, replicas, tools));
+        assertTrue(x.getMessage().contains("more than"), x.getMessage());
+        assertFalse(Files.exists(replicas.resolve(DOM.toString()).resolve("vda").resolve("replica.qcow2")));
+        assertFalse(Files.exists(replicas.resolve(DOM.toString()).resolve("manifest.json")));
+    }
+
+    @Test
+    void aLongerDeltaADuplicatedDiskOrATooLargeDiskIsRefused(@TempDir Path dir) throws Exception {
+        Path good = dir.resolve("good");
+        SeedMedia.write(good, DOM, "files", 1, List.of(delta1), List.of("vda"), manifest());
+        Path replicas = dir.resolve("replicas");
+        Path longer = dir.resolve("longer");
+        copyTree(good, longer);
+        Files.write(longer.resolve("vda.delta"), new byte[100], java.nio.file.StandardOpenOption.APPEND);
+        IOException x = assertThrows(IOException.class, () -> SeedMedia.importInto(longer, replicas, tools));
+        assertTrue(x.getMessage().contains("copy the seed again"), x.getMessage());
+        Path twice = dir.resolve("twice");
+        copyTree(good, twice);
+        String index = Files.readString(good.resolve(SeedMedia.INDEX));
+        int open = index.indexOf("\"disks\" : [") + "\"disks\" : [".length();
+        int close = index.lastIndexOf(']');
+        String one = index.substring(open, close).strip();
+        Files.writeString(twice.resolve(SeedMedia.INDEX), index.substring(0, open) + one + ", " + one + index.substring(close));
+        x = assertThrows(IOException.class, () -> SeedMedia.importInto(twice, replicas, tools));
+        assertTrue(x.getMessage().contains("names a disk delta it may not"), x.getMessage());
+        Path control = dir.resolve("control");
+        copyTree(good, control);
+        Files.writeString(control.resolve(SeedMedia.INDEX), index.replace("\"name\" : \"files\"",
+                "\"name\" : \"files\\u001b[2J\""));
+        x = assertThrows(IOException.class, () -> SeedMedia.importInto(control, replicas, tools), "a name with an escape");
+        assertTrue(x.getMessage().contains("names the domain"), x.getMessage());
+        // the standby takes disks of 1 MiB here; the seed's is 4 MiB
+        x = assertThrows(IOException.class, () -> SeedMedia.importInto(good, replicas, tools, 1 << 20));
+        assertTrue(x.getMessage().contains("limits.maxDiskBytes"), x.getMessage());
+        assertFalse(Files.exists(replicas.resolve(DOM.toString()).resolve("vda").resolve("replica.qcow2")));
+        assertEquals(1, SeedMedia.importInto(good, replicas, tools, 4 << 20).size());
+    }
+
+    @Test
+    void theMediasManifestDoesNotReplaceTheReplicasOwn(@TempDir Path dir) throws Exception {
+        Path media = dir.resolve("usb");
+        SeedMedia.write(media, DOM, "files", 1, List.of(delta1), List.of("vda"), manifest());
+        Path replicas = dir.resolve("replicas");
+        SeedMedia.importInto(media, replicas, tools);
+        ReplicaDomain rd = new ReplicaDomain(replicas, DOM, tools);
+        // the primary described the domain since (its policy keeps 9 points now)
+        try (ReplicaDomain.Lock lock = rd.lock()) {
+            rd.storeManifest(new ReplicaManifest(DOM, "files", 1, "<domain type='qemu'><name>files</name></domain>",
+                    Map.of(), Map.of(), 9, 86400, null));
+        }
+        List<String> again = SeedMedia.importInto(media, replicas, tools);
+        assertTrue(again.contains("vda: already at point 1"), again.toString());
+        assertTrue(again.stream().anyMatch(l -> l.contains("is kept")), again.toString());
+        assertEquals(9, rd.manifest().orElseThrow().keepPoints());
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (var files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            }
+        }
+    }
+
+    @Test
     void theReplicaGrowsWithTheDiskAndRefusesAShrink(@TempDir Path dir) throws Exception {
         ReplicaDisk disk = new ReplicaDisk(dir, DOM, "vda", tools, 5);
         apply(disk, delta1, 0, 1);
