@@ -178,6 +178,31 @@ class StandbyPointTest {
         assertFalse(Files.exists(rd.files().pointJournal()));
     }
 
+    @Test
+    void aFailoverFinishesAHalfAppliedPointForEveryDiskBeforeTheStart(@TempDir Path state) throws Exception {
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            ship(s, entry(f.d01, 0, 1));
+            ship(s, vdb(b01, 0, 1));
+        }
+        // the standby stopped with point 2 journaled and applied to vda only; the primary host is gone
+        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        ReplicaDisk vda = disk(state, "vda");
+        ReplicaDisk vdb = disk(state, "vdb");
+        ReplicaDisk.Staged a = stage(vda, f.d12, 1, 2);
+        ReplicaDisk.Staged b = stage(vdb, b12, 1, 2);
+        PointApply.FILE.write(rd.files().pointJournal(), new PointApply.Pending(2, List.of(
+                new PointApply.Part("vda", 1, a.file().toString(), a.sha256()),
+                new PointApply.Part("vdb", 1, b.file().toString(), b.sha256()))));
+        vda.applyStaged(a);
+        Promotion.Outcome o = Promotion.prepare(rd, "files");
+        assertEquals(2, o.point(), o.steps().toString());
+        assertEquals(List.of(2, 2), List.of(vda.state().point(), vdb.state().point()));
+        assertTrue(sameImage(vdb.image(), f.v1), "vdb reached point 2 too: the replica starts consistent");
+        assertFalse(Files.exists(rd.files().pointJournal()));
+        assertTrue(rd.promoted().isPresent());
+    }
+
     private static ReplicaDisk.Staged stage(ReplicaDisk disk, Path delta, int from, int to) throws IOException {
         byte[] sha = FileDigest.sha256(delta);
         long size = SingleDiskApply.virtualSize(delta);
