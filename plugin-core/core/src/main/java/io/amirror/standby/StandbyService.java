@@ -20,11 +20,13 @@ import java.util.function.Consumer;
  * The standby daemon ({@code amirror standby}): built from the standby's configuration, it listens
  * for its pinned primaries and keeps their replicas.
  *
- * <p>What it does, per primary connection ({@link StandbyConnection}): an offered delta is
- * received into its partial file and resumed at the byte after a cut, verified whole, journaled
- * and applied, and a recovery point kept as the retention says ({@link ReplicaDisk}); a manifest is
- * stored and the replica domain defined from it, shut off, in the standby's libvirt
- * ({@link ReplicaDefiner}); seed and verify requests are answered from the replicas. A replica
+ * <p>What it does, per primary connection ({@link StandbyConnection}), for the peer's own replicas
+ * only ({@link Tenancy}): an offered delta is received into its partial file and resumed at the
+ * byte after a cut, verified whole and staged; once every disk of its point is staged the point
+ * is applied to all of them as one ({@link PointApply}) and a recovery point kept as the standby's
+ * retention (raised, never lowered, by the primary's) says ({@link ReplicaDisk}); a manifest is
+ * stored and the replica domain built from an allowlist and defined, shut off, in the standby's
+ * libvirt ({@link ReplicaDefiner}); seed and verify requests are answered from the replicas. A replica
  * started as the domain ({@link Promotion}, through the hook or {@code amirror failover}) receives
  * nothing more. The network side, TLS with pinned peers and the protocol's framing, is
  * {@link Receiver}'s; everything it decodes comes here.
