@@ -1,6 +1,8 @@
 /**
- * The standby side, after receive: receive into partials, resume, verify, journal "pending k+1", apply (idempotent), keep recovery
- * points, define the replica domain ({@link io.amirror.standby.ReplicaDefinition} is pure), promote it at
+ * The standby side, after receive: for each peer its own replicas only ({@link io.amirror.standby.Tenancy}),
+ * receive into partials, resume, verify and stage each disk's delta, apply a point to all its disks as one
+ * ({@link io.amirror.standby.PointApply}; each disk journals "pending k+1", idempotent), keep recovery points
+ * within the standby's retention floor, refuse what does not fit before writing, define the replica domain ({@link io.amirror.standby.ReplicaDefinition} is pure), promote it at
  * {@code virsh start} ({@link io.amirror.standby.Promotion}, run by the hook), answer verify and seed
  * requests. A replica is a {@link io.amirror.standby.ReplicaDomain} of {@link io.amirror.standby.ReplicaDisk}s.
  *

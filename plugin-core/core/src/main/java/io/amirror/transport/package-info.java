@@ -7,7 +7,8 @@
  * and shaping ({@link io.amirror.transport.TokenBucket}, {@link io.amirror.util.WeeklyRate} read by the bucket).
  *
  * <p>Entry: {@link io.amirror.transport.Sender} (ships one spooled delta, returns the ACK) and
- * {@link io.amirror.transport.Receiver} (accepts pinned peers, decodes, hands each message to a {@link io.amirror.transport.ConnectionHandler} the standby implements).
+ * {@link io.amirror.transport.Receiver} (accepts pinned peers within its connection bounds, decodes, hands each message to the
+{@link io.amirror.transport.ConnectionHandler} the standby makes for the {@link io.amirror.transport.Peer} the handshake proved).
  * May use: {@code spool}, {@code delta}, {@code state}, {@code util}. Must not use {@code standby} or
  * {@code primary}: what a message does belongs to the side that receives it.
  */
