@@ -150,21 +150,9 @@ class StandbyPointTest {
 
     @Test
     void aPointAppliedHalfWhenTheStandbyStoppedIsFinishedForEveryDisk(@TempDir Path state) throws Exception {
-        try (StandbyService r = f.start(state)) {
-            Sender s = f.sender(r);
-            ship(s, entry(f.d01, 0, 1));
-            ship(s, vdb(b01, 0, 1));
-        }
-        // the crash, made by hand: both deltas of point 2 staged, the point journaled, vda applied, vdb not
-        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        ReplicaDomain rd = halfAppliedPoint2(state);
         ReplicaDisk vda = disk(state, "vda");
         ReplicaDisk vdb = disk(state, "vdb");
-        ReplicaDisk.Staged a = stage(vda, f.d12, 1, 2);
-        ReplicaDisk.Staged b = stage(vdb, b12, 1, 2);
-        PointApply.FILE.write(rd.files().pointJournal(), new PointApply.Pending(2, List.of(
-                new PointApply.Part("vda", 1, a.file().toString(), a.sha256()),
-                new PointApply.Part("vdb", 1, b.file().toString(), b.sha256()))));
-        vda.applyStaged(a);
         assertEquals(List.of(2, 1), List.of(vda.state().point(), vdb.state().point()));
         assertEquals("applying", ReplicaReport.of(replicas(state), f.tools, Instant.now(), null).get(0).health());
         // the next request, whatever it is, finishes the point first: here a verify of vdb at point 2
@@ -180,27 +168,36 @@ class StandbyPointTest {
 
     @Test
     void aFailoverFinishesAHalfAppliedPointForEveryDiskBeforeTheStart(@TempDir Path state) throws Exception {
-        try (StandbyService r = f.start(state)) {
-            Sender s = f.sender(r);
-            ship(s, entry(f.d01, 0, 1));
-            ship(s, vdb(b01, 0, 1));
-        }
-        // the standby stopped with point 2 journaled and applied to vda only; the primary host is gone
-        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        // the standby stopped with point 2 half applied; the primary host is gone
+        ReplicaDomain rd = halfAppliedPoint2(state);
         ReplicaDisk vda = disk(state, "vda");
         ReplicaDisk vdb = disk(state, "vdb");
-        ReplicaDisk.Staged a = stage(vda, f.d12, 1, 2);
-        ReplicaDisk.Staged b = stage(vdb, b12, 1, 2);
-        PointApply.FILE.write(rd.files().pointJournal(), new PointApply.Pending(2, List.of(
-                new PointApply.Part("vda", 1, a.file().toString(), a.sha256()),
-                new PointApply.Part("vdb", 1, b.file().toString(), b.sha256()))));
-        vda.applyStaged(a);
         Promotion.Outcome o = Promotion.prepare(rd, "files");
         assertEquals(2, o.point(), o.steps().toString());
         assertEquals(List.of(2, 2), List.of(vda.state().point(), vdb.state().point()));
         assertTrue(sameImage(vdb.image(), f.v1), "vdb reached point 2 too: the replica starts consistent");
         assertFalse(Files.exists(rd.files().pointJournal()));
         assertTrue(rd.promoted().isPresent());
+    }
+
+    /**
+     * Points 1 of both disks shipped for real, then the crash made by hand: both deltas of point 2
+     * staged, the point journaled, vda applied, vdb not.
+     */
+    private ReplicaDomain halfAppliedPoint2(Path state) throws IOException {
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            ship(s, entry(f.d01, 0, 1));
+            ship(s, vdb(b01, 0, 1));
+        }
+        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        ReplicaDisk.Staged a = stage(disk(state, "vda"), f.d12, 1, 2);
+        ReplicaDisk.Staged b = stage(disk(state, "vdb"), b12, 1, 2);
+        PointApply.FILE.write(rd.files().pointJournal(), new PointApply.Pending(2, List.of(
+                new PointApply.Part("vda", 1, a.file().toString(), a.sha256()),
+                new PointApply.Part("vdb", 1, b.file().toString(), b.sha256()))));
+        disk(state, "vda").applyStaged(a);
+        return rd;
     }
 
     private static ReplicaDisk.Staged stage(ReplicaDisk disk, Path delta, int from, int to) throws IOException {
