@@ -141,7 +141,8 @@ class HookScriptTest {
                 + "xmlns:amirror=\"https://amirror.io/libvirt/replica/1\" source=\"u\" state=\"/s\"/></metadata></domain>";
         Run ok = hook(replica, "0", "it's $(x)", "prepare", "begin", "-");
         assertEquals(0, ok.exit(), ok.stderr());
-        assertEquals("replica\nprepare\n", Files.readString(Path.of(calls + ".args")), "the name is not an argument");
+        assertEquals("replica\nprepare\n--wait\n150\n", Files.readString(Path.of(calls + ".args")),
+                "the name is not an argument");
         assertEquals(replica + "\n", Files.readString(Path.of(calls + ".stdin")));
         Run refused = hook(replica, "6", "vm", "prepare", "begin", "-");
         assertEquals(6, refused.exit(), "a refusal stops the start");
@@ -156,5 +157,40 @@ class HookScriptTest {
         assertEquals(1, missing.exit());
         assertTrue(missing.stderr().contains("missing"), missing.stderr());
         assertTrue(events().isEmpty(), "prepare is not queued");
+    }
+
+    static final String REPLICA = "<domain><name>r</name><metadata><amirror:replica "
+            + "xmlns:amirror=\"https://amirror.io/libvirt/replica/1\" source=\"u\" state=\"/s\"/></metadata></domain>";
+
+    @Test
+    void aReplicaSeenRunningIsRecordedAndAFailedStartReleasedWithoutEverFailingLibvirt() throws Exception {
+        // started begin: recorded with amirror, and queued for a primary like any domain's
+        Run started = hook(REPLICA, "5", "r", "started", "begin", "-");
+        assertEquals(0, started.exit(), "a failure to record must not stop a guest that runs");
+        assertTrue(started.stderr().contains("finds it later"), started.stderr());
+        assertEquals("replica\nstarted\n--wait\n150\n", Files.readString(Path.of(calls + ".args")));
+        assertEquals(REPLICA + "\n", Files.readString(Path.of(calls + ".stdin")));
+        assertEquals(1, events().size(), "the event is queued as well");
+        // release end: a start that failed is a replica again
+        Files.delete(Path.of(calls + ".args"));
+        assertEquals(0, hook(REPLICA, "0", "r", "release", "end", "-").exit());
+        assertEquals("replica\nreleased\n--wait\n150\n", Files.readString(Path.of(calls + ".args")));
+        // no other phase asks, and an ordinary domain never does
+        Files.delete(Path.of(calls + ".args"));
+        assertEquals(0, hook(REPLICA, "0", "r", "stopped", "end", "-").exit());
+        assertEquals(0, hook(XML, "0", "vm", "started", "begin", "-").exit());
+        assertEquals(0, hook(XML, "0", "vm", "release", "end", "-").exit());
+        assertFalse(Files.exists(Path.of(calls + ".args")));
+    }
+
+    @Test
+    void theWaitComesFromTheConfigurationAndOnlyDigitsReachTheCommand() throws Exception {
+        Files.writeString(conf, Files.readString(conf) + "replica_wait=30\n");
+        assertEquals(0, hook(REPLICA, "0", "r", "prepare", "begin", "-").exit());
+        assertEquals("replica\nprepare\n--wait\n30\n", Files.readString(Path.of(calls + ".args")));
+        Files.writeString(conf, Files.readString(conf) + "replica_wait=1;touch PWNED\n");
+        assertEquals(0, hook(REPLICA, "0", "r", "prepare", "begin", "-").exit());
+        assertEquals("replica\nprepare\n--wait\n150\n", Files.readString(Path.of(calls + ".args")));
+        assertFalse(Files.exists(dir.resolve("PWNED")));
     }
 }

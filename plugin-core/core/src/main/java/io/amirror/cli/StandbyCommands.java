@@ -30,6 +30,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -345,23 +346,79 @@ final class StandbyCommands {
         }
     }
 
-    @Command(name = "replica", description = "What the libvirt hook runs on the standby.",
-            subcommands = {Replica.Prepare.class})
+    @Command(name = "replica", description = "What the libvirt hook runs on the standby. Each reads the domain XML "
+            + "on stdin, passes any domain that is not an amirror replica untouched, and calls no libvirt.",
+            subcommands = {Replica.Prepare.class, Replica.Started.class, Replica.Released.class})
     static final class Replica {
+        /** The wait for a replica's lock, shared by the hook's three steps. */
+        static final class Wait {
+            @Option(names = "--wait", paramLabel = "SECONDS", description = "How long to wait for the replica's lock "
+                    + "(a transfer lets go when it sees the start, an apply when it ends); default: ${DEFAULT-VALUE}.")
+            long seconds = Promotion.DEFAULT_WAIT.toSeconds();
+
+            Duration duration() {
+                if (seconds < 1 || seconds > 3600) {
+                    throw new IllegalArgumentException("--wait must be 1 to 3600 seconds, not " + seconds);
+                }
+                return Duration.ofSeconds(seconds);
+            }
+        }
+
+        static String readXml() throws IOException {
+            return new String(System.in.readNBytes(16 << 20), StandardCharsets.UTF_8);
+        }
+
+        static void tell(Optional<Promotion.Start> start, String last) {
+            if (start.isPresent() && !start.get().outcome().earlier()) {
+                String name = start.get().name().replaceAll("\\p{Cntrl}", "?"); // a name is data, not terminal codes
+                start.get().outcome().steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
+                if (last != null) {
+                    System.err.println("amirror: " + name + ": " + last + start.get().outcome().point());
+                }
+            }
+        }
+
         @Command(name = "prepare", mixinStandardHelpOptions = true,
-                description = "Read a domain XML on stdin (libvirt's 'prepare begin' hook); if it is an amirror replica, "
-                        + "make it ready to start (see failover) or refuse the start with the reason. Any other domain "
-                        + "passes untouched. Calls no libvirt.")
+                description = "At libvirt's 'prepare begin': if the domain is an amirror replica, make it ready to "
+                        + "start (see failover) or refuse the start with the reason. The standby takes no delta for "
+                        + "it until the start is seen running (then it is promoted) or failed (then it is a replica "
+                        + "again).")
         static final class Prepare implements Callable<Integer> {
+            @Mixin
+            Wait wait;
+
             @Override
             public Integer call() throws Exception {
-                String xml = new String(System.in.readNBytes(16 << 20), StandardCharsets.UTF_8);
-                var start = Promotion.prepareStart(xml, DiskImage.Tools.installed());
-                if (start.isPresent() && !start.get().outcome().earlier()) {
-                    String name = start.get().name();
-                    start.get().outcome().steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
-                    System.err.println("amirror: " + name + ": replica promoted at point " + start.get().outcome().point());
-                }
+                var start = Promotion.prepareStart(readXml(), DiskImage.Tools.installed(), wait.duration());
+                tell(start, "replica ready to start at point ");
+                return 0;
+            }
+        }
+
+        @Command(name = "started", mixinStandardHelpOptions = true,
+                description = "At libvirt's 'started begin': a replica domain runs, so its replica is promoted: the "
+                        + "live disk, which takes nothing more from the old primary.")
+        static final class Started implements Callable<Integer> {
+            @Mixin
+            Wait wait;
+
+            @Override
+            public Integer call() throws Exception {
+                tell(Promotion.startedHook(readXml(), DiskImage.Tools.installed(), wait.duration()), null);
+                return 0;
+            }
+        }
+
+        @Command(name = "released", mixinStandardHelpOptions = true,
+                description = "At libvirt's 'release end': a replica domain whose start failed is a replica again; "
+                        + "after a promoted domain's stop nothing changes.")
+        static final class Released implements Callable<Integer> {
+            @Mixin
+            Wait wait;
+
+            @Override
+            public Integer call() throws Exception {
+                tell(Promotion.releasedHook(readXml(), DiskImage.Tools.installed(), wait.duration()), null);
                 return 0;
             }
         }

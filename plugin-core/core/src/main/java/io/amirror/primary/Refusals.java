@@ -21,6 +21,7 @@ final class Refusals {
             case Refuse.NO_SEED -> "no_seed";
             case Refuse.NOT_OWNER -> "not_owner";
             case Refuse.TOO_LARGE -> "too_large";
+            case Refuse.IN_USE -> "in_use";
             default -> "code_" + code;
         };
     }

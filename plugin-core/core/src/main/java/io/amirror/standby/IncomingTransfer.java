@@ -23,9 +23,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * staged ({@link ReplicaDisk#stage}), and when it was the point's last disk the point is applied
  * to all of them ({@link PointApply}), before it is acknowledged.
  *
- * <p>The domain's in-process lock is held from the offer to the end, so a second connection for
- * the same domain waits its turn; the file lock only around the checks and the apply, so a
- * failover during the transfer wins and the bytes stay unapplied.
+ * <p>Both of the domain's locks are held from the offer to the end: this process's, so a second
+ * connection for the same domain waits its turn, and the file lock ({@link ReplicaDomain#lock}),
+ * so no hook or CLI changes the replica under the receive, the verify or the apply. A start of the
+ * replica that waits for it ({@link Promotion#prepare}) is seen at the next DATA (at most once per
+ * {@link #START_CHECK_NANOS}): the transfer ends there, what came stays for a resume, and the
+ * failover goes first. A peer gone silent holds it at most the receiver's idle timeout.
  */
 final class IncomingTransfer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(IncomingTransfer.class);
@@ -38,10 +41,17 @@ final class IncomingTransfer implements AutoCloseable {
     private final ReentrantLock inProcess;
     private final PointApply points;
     private final AutoCloseable reservation;
+    private final ReplicaDomain.Lock lock;
+    private long lastStartCheck = System.nanoTime();
     private boolean closed;
 
+    /** How often, at most, a transfer looks whether a start of its replica waits. */
+    static final long START_CHECK_NANOS = 1_000_000_000L;
+
     private IncomingTransfer(Offer offer, ReplicaDomain domain, ReplicaDisk disk, Path file, PartialDelta partial,
-                             ReentrantLock inProcess, PointApply points, AutoCloseable reservation) {
+                             ReentrantLock inProcess, PointApply points, AutoCloseable reservation,
+                             ReplicaDomain.Lock lock) {
+        this.lock = lock;
         this.points = points;
         this.reservation = reservation;
         this.offer = offer;
@@ -67,9 +77,11 @@ final class IncomingTransfer implements AutoCloseable {
         boolean admitted = false;
         try {
             ReplicaDomain rd = replicas.domain(o.domain());
-            try (ReplicaDomain.Lock lock = rd.lock()) {
+            ReplicaDomain.Lock lock = rd.lock("standby daemon: receiving " + o.disk() + " " + o.basePoint() + "->"
+                    + o.newPoint() + " from " + peer.shortName());
+            try {
                 replicas.tenancy().check(rd, peer, "offer of " + o.disk());
-                Replicas.refuseIfPromoted(rd);
+                Promotion.refuseDeltas(rd);
                 PointApply points = replicas.points(rd);
                 ReplicaDisk disk = replicas.disk(rd, o.disk());
                 finishEarlierApplies(points, disk, () -> replicas.makeRoom(rd));
@@ -104,7 +116,7 @@ final class IncomingTransfer implements AutoCloseable {
                     release(reservation);
                     throw e;
                 }
-                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess, points, reservation);
+                IncomingTransfer t = new IncomingTransfer(o, rd, disk, file, partial, inProcess, points, reservation, lock);
                 admitted = true;
                 return new Admission(new Resume(partial.held()), t);
             } catch (StandbyRefusal r) {
@@ -113,6 +125,10 @@ final class IncomingTransfer implements AutoCloseable {
                 // a state file this standby cannot read (a newer amirror wrote it): say so, touch nothing
                 log.error("{} {}: {}", o.domain(), o.disk(), e.getMessage());
                 return new Admission(new Refuse(Refuse.INTERNAL, e.getMessage()), null);
+            } finally {
+                if (!admitted) {
+                    lock.close();
+                }
             }
         } finally {
             if (!admitted) {
@@ -166,7 +182,18 @@ final class IncomingTransfer implements AutoCloseable {
         }
     }
 
+    /** The next bytes; ends the transfer (an exception: the connection ends) when a start of the replica waits. */
     void data(byte[] bytes) throws IOException {
+        long now = System.nanoTime();
+        if (now - lastStartCheck >= START_CHECK_NANOS) {
+            lastStartCheck = now;
+            if (domain.startRequested()) {
+                log.info("{} {} {}->{}: a start of the replica waits; the transfer stops at {} bytes, to resume later",
+                        offer.domain(), offer.disk(), offer.basePoint(), offer.newPoint(), partial.held());
+                close();
+                throw new IOException("a start of the replica of " + offer.domain() + " waits on the standby");
+            }
+        }
         partial.append(bytes);
     }
 
@@ -177,8 +204,8 @@ final class IncomingTransfer implements AutoCloseable {
     WireMessage commit() throws IOException {
         partial.close();
         Offer o = offer;
-        try (ReplicaDomain.Lock lock = domain.lock()) {
-            Replicas.refuseIfPromoted(domain); // a failover while the bytes came: they stay unapplied
+        try {
+            Promotion.refuseDeltas(domain); // a failover while the bytes came: they stay unapplied
             ReplicaDisk.Staged staged = disk.stage(file, o.basePoint(), o.newPoint(), o.size(), o.sha256(), o.virtualSize());
             boolean applied = points.applyIfComplete(o.newPoint(), o.pointDisks(), staged);
             if (!applied) {
@@ -211,8 +238,12 @@ final class IncomingTransfer implements AutoCloseable {
         try {
             partial.close();
         } finally {
-            release(reservation);
-            inProcess.unlock();
+            try {
+                release(reservation);
+                lock.close();
+            } finally {
+                inProcess.unlock();
+            }
         }
     }
 }

@@ -152,6 +152,9 @@ public final class ReplicaDisk {
     /** Finishes an apply or a roll back that a crash interrupted. Call before accepting anything. */
     public void recover() throws IOException {
         State s = state();
+        if (s.rollingTo() != 0 || s.pending() != 0) {
+            refuseIfInUse("finishing the interrupted apply");
+        }
         if (s.rollingTo() != 0) {
             rollTo(s.rollingTo());
             return;
@@ -407,6 +410,7 @@ public final class ReplicaDisk {
         try (InputStream in = new BufferedInputStream(Files.newInputStream(st.file()))) {
             h = DeltaReader.readHeader(in);
         }
+        refuseIfInUse("applying point " + st.newPoint());
         State s = state();
         save(new State(s.point(), st.newPoint(), st.file().toString(), h.virtualSize(), s.appliedSha256(), st.sha256()));
         if (st.sources() != null) {
@@ -537,6 +541,43 @@ public final class ReplicaDisk {
         save(new State(0, 0, null, size, null, null));
     }
 
+    /**
+     * QEMU's image locks: every QEMU process (a guest, qemu-img, qemu-nbd) that opens an image
+     * holds shared fcntl locks on bytes 100 to 104 (the permissions it uses) and 200 to 204 (those
+     * it refuses others). Nobody holds one while no QEMU process has the image open.
+     */
+    private static final long QEMU_LOCK_BYTES = 100, QEMU_LOCK_SPAN = 105;
+
+    /**
+     * Whether another process has the replica image open the way QEMU does (a running guest: the
+     * replica domain started by libvirt with or without amirror's hook, or by hand): an exclusive
+     * test of QEMU's lock bytes fails then. Taken and dropped at once; the caller holds the
+     * domain's lock, so no apply of this standby's own has the image open meanwhile.
+     */
+    public boolean inUse() throws IOException {
+        if (!Files.isRegularFile(image())) {
+            return false;
+        }
+        try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock l = ch.tryLock(QEMU_LOCK_BYTES, QEMU_LOCK_SPAN, false);
+            if (l == null) {
+                return true;
+            }
+            l.release();
+            return false;
+        }
+    }
+
+    /** Refuses to change an image that a running process holds: the replica may be a live guest's disk. */
+    void refuseIfInUse(String doing) throws IOException {
+        if (inUse()) {
+            throw new StandbyRefusal(Refuse.IN_USE, "the replica image of " + domain + " " + disk + " is open in a "
+                    + "running process (the replica domain runs, started without amirror's hook, or a tool holds the "
+                    + "image): " + doing + " waits until it is closed, and a replica that ran as the domain is "
+                    + "promoted");
+        }
+    }
+
     /** The recovery points kept, oldest first. */
     public List<Point> points() throws IOException {
         return summary().points();
@@ -558,6 +599,7 @@ public final class ReplicaDisk {
      * the snapshot restores the point exactly, whatever the interrupted apply had written.
      */
     public void rollTo(int point) throws IOException {
+        refuseIfInUse("rolling it to point " + point);
         State s = state();
         if (points().stream().noneMatch(p -> p.point() == point)) {
             throw new IOException("no recovery point " + point + " is kept for " + domain + " " + disk + "; kept: "

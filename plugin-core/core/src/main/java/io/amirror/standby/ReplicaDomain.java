@@ -10,11 +10,9 @@ import io.amirror.util.AtomicFiles;
 import io.amirror.util.PrivateFiles;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,13 +27,19 @@ import java.util.stream.Stream;
  * <ul>
  *   <li>{@code failover.json}: the point an admin chose with {@code amirror failover --point K},
  *       to be rolled to at the next start;</li>
+ *   <li>{@code starting.json}: the replica was prepared for a start (libvirt's {@code prepare}
+ *       hook) that has not been seen running yet; the standby takes no delta meanwhile. The
+ *       {@code started} hook turns it into {@code promoted.json}; a start that failed removes it,
+ *       and the replica is a replica again;</li>
  *   <li>{@code promoted.json}: the replica was started as the domain (failed over) at this point;
  *       from then on it is the live disk and the standby refuses deltas for it.</li>
  * </ul>
  * The receiver, the libvirt hook and the CLI are separate processes; each change of a replica's
  * images or journal happens under {@link #lock()}, an exclusive lock on {@code lock} in the
- * directory. Whoever holds it must not call libvirt: the hook that waits for it runs inside a
- * libvirt start.
+ * directory ({@link DomainLock}), which the receiver holds for a whole transfer. A start waits for
+ * it a bounded time after asking for it ({@code start-requested}), and a transfer lets go as soon
+ * as it sees that request. Whoever holds the lock must not call libvirt: the hook that waits for
+ * it runs inside a libvirt start.
  *
  * <p>This class is the one writer of the domain directory's JSON files (each a {@link StateFile}
  * kind of format 1; the files of format 0, written before formats existed, hold the same fields):
@@ -44,6 +48,13 @@ import java.util.stream.Stream;
 public final class ReplicaDomain {
     /** The replica was promoted: started as the domain, at {@code point}. */
     public record Promoted(int point, String at) {
+    }
+
+    /**
+     * The replica was prepared for a start at {@code point}, at {@code at}; it becomes
+     * {@link Promoted} when the domain is seen running, and a replica again when the start failed.
+     */
+    public record Starting(int point, String at) {
     }
 
     /** The replica domain as last defined in the standby's libvirt. */
@@ -67,6 +78,7 @@ public final class ReplicaDomain {
             .migrating(0, unchanged -> unchanged);
     static final StateFile<Promoted> PROMOTED = StateFile.of("promotion record", Promoted.class, 1)
             .migrating(0, unchanged -> unchanged);
+    static final StateFile<Starting> STARTING = StateFile.of("start record", Starting.class, 1);
     static final StateFile<Owner> OWNER = StateFile.of("replica owner", Owner.class, 1);
     static final StateFile<FailoverChoice> FAILOVER = StateFile.of("failover choice", FailoverChoice.class, 1)
             .migrating(0, unchanged -> unchanged);
@@ -169,25 +181,58 @@ public final class ReplicaDomain {
         OWNER.write(files.owner(), owner);
     }
 
-    /**
-     * Takes the domain's lock, waiting for a receiver's apply or another start to finish. The lock
-     * is per process and file; within one process callers serialise themselves first.
-     */
+    /** Takes the domain's lock, waiting as long as it takes ({@link DomainLock}). */
     public Lock lock() throws IOException {
+        return lock("changing the replica");
+    }
+
+    /** As {@link #lock()}; {@code what} tells a waiter that gives up what the holder is doing. */
+    public Lock lock(String what) throws IOException {
         PrivateFiles.createTraversable(files.dir()); // QEMU passes through to the disks' images (and the NVRAM)
-        FileChannel ch = PrivateFiles.open(files.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock l;
-        try {
-            l = ch.lock();
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
-        }
-        return () -> {
-            try (ch) {
-                l.release();
-            }
-        };
+        return DomainLock.acquire(files.lock(), what, null).orElseThrow();
+    }
+
+    /** The domain's lock if it comes within {@code wait}; empty otherwise ({@link #lockHolder()} says who has it). */
+    public Optional<Lock> tryLock(String what, Duration wait) throws IOException {
+        PrivateFiles.createTraversable(files.dir());
+        return DomainLock.acquire(files.lock(), what, wait);
+    }
+
+    /** What the holder of the domain's lock said it was doing (empty when unknown). */
+    public String lockHolder() {
+        return DomainLock.holder(files.lock());
+    }
+
+    /**
+     * Asks whoever holds the domain's lock for a long time (a receive) to let go soon: a start of the
+     * replica is waiting. Withdrawn with {@link #withdrawStartRequest()}.
+     */
+    void requestStart() throws IOException {
+        PrivateFiles.createTraversable(files.dir());
+        AtomicFiles.writePrivate(files.startRequest(), ("pid " + ProcessHandle.current().pid() + ", " + Instant.now())
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Whether a start of the replica waits for the domain's lock. */
+    boolean startRequested() {
+        return Files.exists(files.startRequest());
+    }
+
+    void withdrawStartRequest() throws IOException {
+        AtomicFiles.delete(files.startRequest());
+    }
+
+    /** The replica was prepared for a start that has not yet been seen running. */
+    public Optional<Starting> starting() throws IOException {
+        return STARTING.read(files.starting());
+    }
+
+    void recordStarting(int point) throws IOException {
+        STARTING.write(files.starting(), new Starting(point, Instant.now().toString()));
+    }
+
+    void clearStarting() throws IOException {
+        AtomicFiles.delete(files.starting());
     }
 
     /** The primary's latest description of the domain, checked as when it arrived. */

@@ -67,11 +67,23 @@ public final class ReplicaFailover {
             if (dom.isActive() == 1) {
                 say.accept(name + " is running");
             } else {
-                dom.create();
+                try {
+                    dom.create();
+                } catch (LibvirtException e) {
+                    // the hook's release step does the same; without the hook this is the only one
+                    Promotion.released(domain, label, Promotion.DEFAULT_WAIT)
+                            .ifPresent(r -> r.steps().forEach(s -> say.accept(label + ": " + s)));
+                    throw e;
+                }
                 say.accept(name + " started");
             }
         } finally {
             c.close();
+        }
+        // the hook's started step does the same; without the hook this is the only one
+        Promotion.Outcome running = Promotion.started(domain, label, Promotion.DEFAULT_WAIT);
+        if (!running.earlier()) {
+            running.steps().forEach(s -> say.accept(label + ": " + s));
         }
     }
 }

@@ -25,7 +25,8 @@ import java.util.Optional;
 public final class ReplicaReport {
 
     /** ok; stale: older than the limit; promoted: started as the domain; applying: a delta is being applied; empty: no point yet. */
-    public enum Health { OK, STALE, PROMOTED, APPLYING, EMPTY }
+    /** {@code STARTING}: prepared for a start not yet seen running (it takes no delta meanwhile). */
+    public enum Health { OK, STALE, PROMOTED, STARTING, APPLYING, EMPTY }
 
     public record Disk(String disk, int point, int pending, long virtualSize, long allocatedBytes, List<Integer> points) {
     }
@@ -74,6 +75,8 @@ public final class ReplicaReport {
             Health h;
             if (promoted.isPresent()) {
                 h = Health.PROMOTED;
+            } else if (d.starting().isPresent()) {
+                h = Health.STARTING;
             } else if (point == null || point == 0) {
                 h = Health.EMPTY;
             } else if (applying) {

@@ -18,8 +18,8 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The replicas a running standby serves, and the order in which it touches them. A domain has two
  * locks: this process's (one connection at a time works on a domain, for the whole of a transfer)
- * and the file lock of {@link ReplicaDomain#lock()}, shared with the libvirt hook and the CLI and
- * taken only around changes, so a start can promote the replica while bytes are still arriving.
+ * and the file lock of {@link ReplicaDomain#lock()}, shared with the libvirt hook and the CLI, held
+ * for a whole transfer too; a start that waits for it asks the transfer to let go.
  */
 final class Replicas {
     private static final Logger log = LoggerFactory.getLogger(Replicas.class);
@@ -131,9 +131,9 @@ final class Replicas {
         ReplicaDomain rd = domain(uuid);
         ReentrantLock mine = inProcessLock(uuid);
         mine.lock();
-        try (ReplicaDomain.Lock lock = rd.lock()) {
+        try (ReplicaDomain.Lock lock = rd.lock("standby daemon: " + what + " for " + peer.shortName())) {
             tenancy.check(rd, peer, what);
-            refuseIfPromoted(rd);
+            Promotion.refuseDeltas(rd);
             points(rd).recover();
             return call.call(rd);
         } catch (StandbyRefusal r) {
@@ -143,15 +143,6 @@ final class Replicas {
             return new Refuse(Refuse.INTERNAL, what + " failed: " + e.getMessage());
         } finally {
             mine.unlock();
-        }
-    }
-
-    /** A replica that was started as the domain on this standby takes nothing more from the old primary. */
-    static void refuseIfPromoted(ReplicaDomain rd) throws IOException {
-        var p = rd.promoted();
-        if (p.isPresent()) {
-            throw new StandbyRefusal(Refuse.PROMOTED, "the replica of " + rd.uuid() + " was started as the domain on the "
-                    + "standby (failover at point " + p.get().point() + ", " + p.get().at() + "); it receives nothing more");
         }
     }
 }

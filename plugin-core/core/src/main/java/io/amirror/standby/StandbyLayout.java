@@ -95,6 +95,16 @@ public final class StandbyLayout {
             return dir.resolve("failover.json");
         }
 
+        /** The replica was prepared for a start not yet seen running: it receives nothing meanwhile. */
+        public Path starting() {
+            return dir.resolve("starting.json");
+        }
+
+        /** A start of the replica waits for the domain's lock: a transfer holding it lets go. */
+        public Path startRequest() {
+            return dir.resolve("start-requested");
+        }
+
         /** The replica was started as the domain: it receives nothing more. */
         public Path promoted() {
             return dir.resolve("promoted.json");

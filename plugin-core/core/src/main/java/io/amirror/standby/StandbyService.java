@@ -101,6 +101,7 @@ public final class StandbyService implements AutoCloseable {
                 d.definedName();
                 d.failoverPoint();
                 d.promoted();
+                d.starting();
                 for (String disk : d.diskNames()) {
                     d.disk(disk, ReplicaDisk.Retention.count(1)).state();
                 }

@@ -117,5 +117,7 @@ public sealed interface WireMessage {
         public static final int NOT_OWNER = 8;
         /** The request is beyond the standby's bounds (a disk too large, too many disks). */
         public static final int TOO_LARGE = 9;
+        /** The replica is in use on the standby: being started as the domain, or its image open in a running process. */
+        public static final int IN_USE = 10;
     }
 }

@@ -3,6 +3,7 @@ package io.amirror.standby;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.image.DiskImage;
+import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.util.Exec;
 import io.amirror.util.FileDigest;
 import org.junit.jupiter.api.BeforeAll;
@@ -85,11 +86,84 @@ class PromotionTest {
         assertTrue(o.steps().stream().anyMatch(s -> s.contains("rolled vda from point 2 to 1")), o.steps().toString());
         assertEquals(1, r.disk("vda").state().point());
         assertTrue(sameContent(r.disk("vda").image(), v[1]), "vda holds point 1's content");
-        assertEquals(1, r.promoted().orElseThrow().point());
-        // a second start finds it promoted and does nothing
+        assertEquals(1, r.starting().orElseThrow().point());
+        assertTrue(r.promoted().isEmpty(), "not promoted before the domain runs");
+        // the same start prepared again (the hook after amirror failover) does nothing more
         Promotion.Outcome again = Promotion.prepare(r, "files");
         assertTrue(again.earlier());
         assertEquals(1, again.point());
+        // the domain runs: promoted, and a later start finds it so
+        assertEquals(1, Promotion.started(r, "files", WAIT).point());
+        assertEquals(1, r.promoted().orElseThrow().point());
+        assertTrue(r.starting().isEmpty());
+        assertTrue(Promotion.prepare(r, "files").earlier());
+        assertTrue(Promotion.released(r, "files", WAIT).isEmpty(), "a promoted domain's stop changes nothing");
+        assertTrue(r.promoted().isPresent());
+    }
+
+    static final Duration WAIT = Duration.ofSeconds(5);
+
+    @Test
+    void aStartThatFailsLeavesAReplicaThatTakesDeltasAgain(@TempDir Path root) throws Exception {
+        ReplicaDomain r = replica(root, 1, 1);
+        Promotion.prepare(r, "files");
+        var refused = assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r));
+        assertEquals(Refuse.IN_USE, refused.code(), "no delta while it starts");
+        // libvirt released the domain without its ever running
+        Promotion.Outcome o = Promotion.released(r, "files", WAIT).orElseThrow();
+        assertTrue(o.steps().get(0).contains("stays a replica"), o.steps().toString());
+        assertTrue(r.starting().isEmpty() && r.promoted().isEmpty());
+        Promotion.refuseDeltas(r); // a replica again
+        apply(r.disk("vda"), "vda", 1, 2);
+        assertEquals(2, r.disk("vda").state().point());
+    }
+
+    @Test
+    void aReplicaStartedWithoutTheHookIsPromotedWhenSeenAndNeverWrittenUnder(@TempDir Path root) throws Exception {
+        ReplicaDomain r = replica(root, 1, 1);
+        byte[] before = FileDigest.sha256(r.disk("vda").image());
+        // a process holds the image as a guest's QEMU does (qemu-nbd takes QEMU's image locks)
+        try (DiskImage held = DiskImage.open(r.disk("vda").image(), true, tools)) {
+            assertTrue(r.disk("vda").inUse());
+            var open = assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r));
+            assertEquals(Refuse.IN_USE, open.code());
+            assertTrue(r.promoted().isEmpty(), "an image held by a tool is refused, not taken for a failover");
+            var apply = assertThrows(StandbyRefusal.class, () -> r.disk("vda").rollTo(1));
+            assertEquals(Refuse.IN_USE, apply.code());
+            // prepared for a start, then seen open: the start ran, its started step was missed
+            r.recordStarting(1);
+            var promoted = assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r));
+            assertEquals(Refuse.PROMOTED, promoted.code());
+            assertEquals(1, r.promoted().orElseThrow().point());
+        }
+        assertFalse(r.disk("vda").inUse());
+        assertArrayEquals(before, FileDigest.sha256(r.disk("vda").image()));
+        // started with no prepare at all (no hook then): promoted at the point it holds
+        ReplicaDomain other = replica(root.resolve("other"), 1, 1);
+        assertEquals(1, Promotion.started(other, "other", WAIT).point());
+        assertTrue(other.promoted().isPresent());
+    }
+
+    @Test
+    void aStartWaitsForTheLockABoundedTimeAndNamesItsHolder(@TempDir Path root) throws Exception {
+        ReplicaDomain r = replica(root, 1, 1);
+        // another process holds the domain's lock, as a standby's receive does
+        r.tryLock("make the directory", WAIT).orElseThrow().close();
+        Process holder = LockHolder.start(r.files().lock());
+        try {
+            long t0 = System.nanoTime();
+            var refused = assertThrows(Promotion.Refused.class, () -> Promotion.prepare(r, "files", Duration.ofSeconds(1)));
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms >= 900 && ms < 10_000, ms + " ms");
+            assertTrue(refused.getMessage().contains("busy") && refused.getMessage().contains("receiving vda 1->2"),
+                    refused.getMessage());
+            assertTrue(r.starting().isEmpty(), "nothing was changed");
+            assertFalse(Files.exists(r.files().startRequest()), "the request is withdrawn");
+        } finally {
+            holder.destroy();
+            holder.waitFor();
+        }
+        assertEquals(1, Promotion.prepare(r, "files", Duration.ofSeconds(5)).point());
     }
 
     @Test

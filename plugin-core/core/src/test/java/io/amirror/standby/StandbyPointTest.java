@@ -177,7 +177,7 @@ class StandbyPointTest {
         assertEquals(List.of(2, 2), List.of(vda.state().point(), vdb.state().point()));
         assertTrue(sameImage(vdb.image(), f.v1), "vdb reached point 2 too: the replica starts consistent");
         assertFalse(Files.exists(rd.files().pointJournal()));
-        assertTrue(rd.promoted().isPresent());
+        assertEquals(2, rd.starting().orElseThrow().point(), "prepared: promoted once it is seen running");
     }
 
     /**
