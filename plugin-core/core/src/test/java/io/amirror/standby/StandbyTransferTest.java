@@ -164,4 +164,59 @@ class StandbyTransferTest {
         // applying twice more (another crash right after) changes nothing either
         assertEquals(List.of(1, 2), disk.points().stream().map(ReplicaDisk.Point::point).toList());
     }
+
+    @Test
+    void aStartDuringATransferGoesFirstAndTheTransferResumesAfterAFailedStart(@TempDir Path state) throws Exception {
+        try (StandbyService r = f.start(state)) {
+            f.sender(r).ship(entry(f.d01, 0, 1));
+            // point 2 at 100 KB/s: the receive holds the domain's lock for seconds
+            Sender slow = f.sender(f.primary, Set.of(f.standby.fingerprint()), local(r.port()),
+                    new io.amirror.transport.TokenBucket(() -> 100_000));
+            var shipping = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return slow.ship(entry(f.d12, 1, 2));
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            ReplicaDomain rd = new ReplicaDomain(LoopbackStandby.replicas(state), LoopbackStandby.DOM, f.tools);
+            Path incoming = f.disk(state).image().resolveSibling("incoming");
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (System.nanoTime() < deadline && !receiving(incoming)) {
+                Thread.sleep(20);
+            }
+            assertTrue(receiving(incoming), "the transfer of point 2 is under way");
+            assertTrue(rd.lockHolder().contains("receiving vda 1->2"), rd.lockHolder());
+            long t0 = System.nanoTime();
+            Promotion.Outcome o = Promotion.prepare(rd, "files", java.time.Duration.ofSeconds(20));
+            double waited = (System.nanoTime() - t0) / 1e9;
+            assertEquals(1, o.point());
+            assertTrue(waited < 5, "the transfer let go within about a second, not at its end: " + waited + " s");
+            assertThrows(Exception.class, shipping::join, "the transfer was ended");
+            // while the replica starts it takes nothing
+            var refused = assertThrows(Sender.RefusedException.class, () -> f.sender(r).ship(entry(f.d12, 1, 2)));
+            assertEquals(io.amirror.transport.WireMessage.Refuse.IN_USE, refused.refusal().code());
+            // the start failed: a replica again, and point 2 resumes after the bytes already there
+            Promotion.released(rd, "files", java.time.Duration.ofSeconds(5)).orElseThrow();
+            Sender.Shipped done = f.sender(r).ship(entry(f.d12, 1, 2));
+            assertEquals(2, done.ack().point());
+            assertTrue(done.resumedAt() > 0, "resumed, not resent");
+        }
+        assertTrue(sameImage(f.disk(state).image(), f.v2));
+    }
+
+    private static boolean receiving(Path incoming) throws IOException {
+        if (!Files.isDirectory(incoming)) {
+            return false;
+        }
+        try (var s = Files.list(incoming)) {
+            return s.anyMatch(p -> {
+                try {
+                    return Files.size(p) > 50_000;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+        }
+    }
 }
