@@ -147,12 +147,30 @@ class DebPackageIT {
             assertFalse(Files.exists(Path.of("/usr/bin/amirror")));
             assertTrue(Files.exists(Path.of("/var/lib/amirror/identity.p12")), "remove must not delete user data");
             assertTrue(Files.exists(Path.of("/etc/amirror/primary.json")), "remove keeps conffiles");
-            assertEquals(0, run("dpkg", "--purge", "amirror").exitCode());
-            assertFalse(Files.exists(Path.of("/var/lib/amirror")), "purge deletes the state");
+            // a replica that failed over is a live disk now: purge keeps it where it is, and only it
+            Path replicas = Path.of("/var/lib/amirror/replicas");
+            Path live = replicas.resolve("7a0c1b52-4a5e-4b4f-9d55-1e7f9c1d2b3a");
+            Path plain = replicas.resolve("8b1d2c63-4a5e-4b4f-9d55-1e7f9c1d2b3a");
+            Files.createDirectories(live.resolve("vda"));
+            Files.writeString(live.resolve("promoted.json"), "{\"format\":1,\"point\":3,\"at\":\"now\"}");
+            Files.writeString(live.resolve("vda").resolve("image.qcow2"), "the live disk");
+            Files.createDirectories(plain.resolve("vda"));
+            Files.writeString(plain.resolve("vda").resolve("image.qcow2"), "a replica");
+            Exec.Result purged = run("dpkg", "--purge", "amirror");
+            assertEquals(0, purged.exitCode());
+            assertTrue((purged.stdout() + purged.stderr()).contains("purge keeps " + live), purged.stderr());
+            assertEquals("the live disk", Files.readString(live.resolve("vda").resolve("image.qcow2")));
+            assertFalse(Files.exists(plain), "a replica that never ran goes");
+            assertFalse(Files.exists(Path.of("/var/lib/amirror/identity.p12")), "purge deletes the keys");
+            try (var left = Files.list(Path.of("/var/lib/amirror"))) {
+                assertEquals(List.of(replicas), left.toList(), "nothing else stays");
+            }
+            FileTrees.delete(Path.of("/var/lib/amirror")); // the admin's part, once the domain moved
             assertFalse(Files.exists(Path.of("/etc/amirror/primary.json")), "purge deletes the configuration");
             assertFalse(Files.exists(Path.of("/etc/libvirt/hooks/qemu.d/amirror")));
         } finally {
             run("dpkg", "--purge", "amirror");
+            FileTrees.deleteQuietly(Path.of("/var/lib/amirror/replicas/7a0c1b52-4a5e-4b4f-9d55-1e7f9c1d2b3a"));
         }
     }
 

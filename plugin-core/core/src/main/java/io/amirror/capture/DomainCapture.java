@@ -255,6 +255,13 @@ public final class DomainCapture {
                             options.nbdTimeout()));
                 }
             }
+            // Nothing written since the base (a guest shut off since its last point, no repair asked
+            // for): no point, so the standby's retention keeps real history, not copies of it
+            if (base != 0 && alsoRead.values().stream().allMatch(List::isEmpty)
+                    && stats.stream().allMatch(st -> st.dataExtents() == 0 && st.zeroExtents() == 0)) {
+                throw new NothingChangedException(name + " is shut off and nothing was written since "
+                        + describe(base) + ": no new point");
+            }
             // Point N+1, made as libvirt makes it: a new recording bitmap, the previous one frozen.
             int latest = chain.state().latest();
             for (DiskInfo d : disks) {
@@ -266,8 +273,8 @@ public final class DomainCapture {
             chain.redefineOffline(newPoint, latest, disks.stream().map(DiskInfo::target).toList());
             return new CaptureResult(name, base, newPoint, true, stats, CaptureResult.Consistency.SHUT_OFF);
         } catch (IOException | RuntimeException e) {
-            if (e instanceof ChainException ce) {
-                throw ce;
+            if (e instanceof ChainException || e instanceof NothingChangedException) {
+                throw (RuntimeException) e;
             }
             throw new CaptureException("offline capture of " + name + " from " + describe(base) + " failed: "
                     + e.getMessage(), e);

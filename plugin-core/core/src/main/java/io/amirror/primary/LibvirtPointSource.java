@@ -1,6 +1,7 @@
 package io.amirror.primary;
 
 import io.amirror.capture.CaptureResult;
+import io.amirror.capture.NothingChangedException;
 import io.amirror.capture.CaptureSink;
 import io.amirror.capture.DomainCapture;
 import io.amirror.config.Policy;
@@ -93,6 +94,8 @@ public final class LibvirtPointSource implements PointSource {
             r = capture.capture(domain, chain, since, sink, quiesce, alsoRead);
         } catch (ChainBrokenException e) {
             throw new TrackingLostException(e.getMessage(), e);
+        } catch (NothingChangedException e) {
+            throw new NothingNewException(e.getMessage());
         }
         if (r.newPoint() != newPoint) { // the chain moved between nextPoint and the cut: nobody else may cut it
             chain.discard(r.newPoint());

@@ -55,6 +55,7 @@ public interface PointSource {
      *
      * @param quiesce freeze the guest's filesystems for the instant of the cut, where the source can
      * @throws TrackingLostException when the source's write tracking is no longer trustworthy
+     * @throws NothingNewException when a shut-off guest has nothing new since {@code since}
      */
     CaptureResult cut(int since, int newPoint, CaptureSink sink, boolean quiesce, Map<String, List<long[]>> alsoRead)
             throws IOException;
@@ -84,6 +85,16 @@ public interface PointSource {
 
     /** What the standby keeps of the guest besides its disks, as of {@code point}, with the policy's parts. */
     ReplicaManifest manifest(int point, Policy policy) throws IOException;
+
+    /**
+     * The guest wrote nothing since {@code since} and will not until it runs again (it is shut
+     * off): no point was cut, nothing needs discarding. Not a failure.
+     */
+    final class NothingNewException extends IOException {
+        public NothingNewException(String message) {
+            super(message);
+        }
+    }
 
     /** The source lost track of the guest's writes (bitmaps lost or inconsistent): reset it and cut in full. */
     final class TrackingLostException extends IOException {

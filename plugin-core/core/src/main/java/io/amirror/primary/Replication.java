@@ -222,6 +222,7 @@ public final class Replication {
         long cutAt = System.currentTimeMillis();
         CaptureResult r;
         try {
+            // a full read always makes a point; an incremental one of a shut-off guest may find nothing new
             r = source.cut(full ? 0 : base, newPoint, wrap.apply(enc), quiesce, repairs());
         } catch (IOException | RuntimeException e) {
             enc.abort();

@@ -48,9 +48,15 @@ public final class ReplicationCycle {
      *
      * @param full     the point was read in full (a first point, or a repair by hashes)
      * @param repaired the source had lost track of the writes and was reset first
+     * @param captured what the capture read; null when the guest is shut off and nothing changed
+     *                 since its last point, so no point was cut ({@link #unchanged()})
      */
     public record Outcome(int basePoint, int newPoint, boolean full, boolean repaired, CaptureResult captured,
                           long deltaBytes, long sentBytes) {
+        /** No point: the shut-off guest wrote nothing since the standby's point. */
+        public boolean unchanged() {
+            return captured == null;
+        }
     }
 
     private final Replication replication;
@@ -117,6 +123,10 @@ public final class ReplicationCycle {
         String lost = null;
         try {
             c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        } catch (PointSource.NothingNewException e) {
+            log.info("{}: {}", name, e.getMessage());
+            int at = replication.acknowledgedPoint();
+            return new Outcome(at, at, false, false, null, 0, 0);
         } catch (PointSource.TrackingLostException e) {
             lost = e.getMessage();
             log.warn("{}: the chain of points broke ({}); starting a new chain and repairing the replica by hashes",

@@ -46,11 +46,51 @@ public final class ReplicaDefiner {
         }
     }
 
+    /**
+     * Brings every replica's definition in libvirt in line with its last description: defines the
+     * ones whose define failed (libvirtd was restarting, or down) or that libvirt lost (undefined by
+     * hand), redefines the ones whose definition is behind. Run by the standby at its start and
+     * every {@link StandbyService#RECONCILE_EVERY}, so a libvirtd that comes back gets them all.
+     * Returns how many were (re)defined; a failure is logged once until its message changes.
+     */
+    public synchronized int reconcile(List<ReplicaDomain> domains) {
+        int done = 0;
+        for (ReplicaDomain d : domains) {
+            try {
+                if (define(d, true)) {
+                    done++;
+                }
+                lastFailure.remove(d.uuid());
+            } catch (IOException | LibvirtException | RuntimeException e) {
+                String why = String.valueOf(e.getMessage());
+                if (!why.equals(lastFailure.put(d.uuid(), why))) {
+                    log.error("the replica domain of {} could not be defined (tried again every {} s): {}", d.uuid(),
+                            StandbyService.RECONCILE_EVERY.toSeconds(), why);
+                }
+                if (e instanceof LibvirtException) {
+                    libvirt = null; // reconnect next time: libvirtd may have restarted
+                }
+            }
+        }
+        return done;
+    }
+
+    private final Map<java.util.UUID, String> lastFailure = new java.util.HashMap<>();
+
     /** Defines (or redefines) the replica of {@code d}; returns the name it has, if it was defined. */
     public synchronized Optional<String> define(ReplicaDomain d) throws IOException, LibvirtException {
+        define(d, true);
+        return d.manifest().isPresent() && d.promoted().isEmpty() ? d.definedName() : Optional.empty();
+    }
+
+    /**
+     * Defines the replica of {@code d} if its definition changed or, checking libvirt first with
+     * {@code checkLibvirt}, if libvirt does not hold it; true when a define was made.
+     */
+    private boolean define(ReplicaDomain d, boolean checkLibvirt) throws IOException, LibvirtException {
         Optional<ReplicaManifest> m = d.manifest();
-        if (m.isEmpty() || m.get().bridged() || d.promoted().isPresent()) {
-            return Optional.empty();
+        if (m.isEmpty() || m.get().bridged() || d.promoted().isPresent() || d.starting().isPresent()) {
+            return false;
         }
         Map<String, Path> images = new LinkedHashMap<>();
         for (String disk : d.diskNames()) {
@@ -69,27 +109,32 @@ public final class ReplicaDefiner {
             if (d.definedName().isPresent()) {
                 log.error("the new description of {} is refused, its replica domain '{}' stays as it was: {}", d.uuid(),
                         d.definedName().get(), e.getMessage());
-                return d.definedName();
+                return false;
             }
             throw e;
         }
         // the report names the point of the description it reflects, written once the define is done
         DefinitionReport report = new DefinitionReport(m.get().point(), r.changes(), null);
-        if (r.xml().equals(d.definedXml().orElse(null))) {
+        boolean same = r.xml().equals(d.definedXml().orElse(null));
+        if (same && !checkLibvirt) {
             report.write(d.directory());
-            return Optional.of(r.name());
+            return false;
         }
         PrivateFiles.createDirectories(options.socketDir()); // libvirtd (root) makes the sockets and gives them to QEMU
         Connect c = connection();
+        Domain existing = null;
         try {
-            Domain existing = c.domainLookupByUUIDString(r.uuid().toString());
-            if (existing.isActive() == 1) {
-                log.warn("the replica domain {} is running on the standby; its definition is not updated", r.name());
-                report.write(d.directory());
-                return Optional.of(r.name());
-            }
-        } catch (LibvirtException notDefinedYet) {
-            // first definition
+            existing = c.domainLookupByUUIDString(r.uuid().toString());
+        } catch (LibvirtException notDefined) {
+            c.getLibVersion(); // libvirt answers (else this throws, and the define waits for it): not defined
+        }
+        if (existing != null && same) {
+            return false; // libvirt holds what was defined last
+        }
+        if (existing != null && existing.isActive() == 1) {
+            log.warn("the replica domain {} is running on the standby; its definition is not updated", r.name());
+            report.write(d.directory());
+            return false;
         }
         try {
             c.domainDefineXML(r.xml());
@@ -102,9 +147,10 @@ public final class ReplicaDefiner {
         }
         d.recordDefined(r.name(), r.xml());
         report.write(d.directory());
-        log.info("replica domain '{}' ({}) defined at point {}, shut off{}", r.name(), r.uuid(), m.get().point(),
+        log.info("replica domain '{}' ({}) defined at point {}, shut off{}{}", r.name(), r.uuid(), m.get().point(),
+                same ? " (libvirt had lost it)" : "",
                 r.notes().isEmpty() ? "" : "; dropped or changed: " + String.join("; ", r.notes()));
-        return Optional.of(r.name());
+        return true;
     }
 
     private Connect connection() throws LibvirtException {

@@ -13,7 +13,11 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -44,6 +48,11 @@ public final class StandbyService implements AutoCloseable {
     private final Identity identity;
     private final Receiver receiver;
     private final StateDirLock stateLock;
+    private final ScheduledExecutorService reconciler = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "standby-reconcile-definitions");
+        t.setDaemon(true);
+        return t;
+    });
 
     private StandbyService(StandbyConfig config, StandbyLayout layout, Identity identity, Receiver receiver,
                            StateDirLock stateLock) {
@@ -79,10 +88,14 @@ public final class StandbyService implements AutoCloseable {
             Replicas replicas = new Replicas(layout.replicas(), tools, new ReplicaDisk.Retention(config.keep(),
                     config.keepAge(), Duration.ofDays(config.immutableDays())), new Tenancy(config.tenants()),
                     config.maxDiskBytes());
-            Consumer<ReplicaDomain> definer = definer(config, layout);
+            Optional<ReplicaDefiner> libvirt = definer(config, layout);
+            Consumer<ReplicaDomain> definer = libvirt.isPresent() ? libvirt.get()::described : d -> {
+            };
             Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()),
                     config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
-            return new StandbyService(config, layout, identity, receiver.start(), lock);
+            StandbyService s = new StandbyService(config, layout, identity, receiver.start(), lock);
+            libvirt.ifPresent(d -> s.reconcileEvery(d, replicas));
+            return s;
         } catch (IOException | RuntimeException | Error e) {
             lock.close();
             throw e;
@@ -112,15 +125,31 @@ public final class StandbyService implements AutoCloseable {
     }
 
     /** Who defines replica domains once a manifest is stored: libvirt's definer, or nobody. */
-    private static Consumer<ReplicaDomain> definer(StandbyConfig config, StandbyLayout layout) {
+    private static Optional<ReplicaDefiner> definer(StandbyConfig config, StandbyLayout layout) {
         if (!config.defineReplicas()) {
-            return d -> {
-            };
+            return Optional.empty();
         }
-        ReplicaDefiner definer = new ReplicaDefiner(config.libvirtUri(), new ReplicaDefinition.Options(
+        return Optional.of(new ReplicaDefiner(config.libvirtUri(), new ReplicaDefinition.Options(
                 config.replicaSuffix(), config.socketDir() != null ? config.socketDir() : layout.sockets(),
-                layout.stateDir(), ReplicaDefinition.Allowlist.of(config.replicaLimits())));
-        return definer::described;
+                layout.stateDir(), ReplicaDefinition.Allowlist.of(config.replicaLimits()))));
+    }
+
+    /** How often the standby brings the replicas' definitions in line with libvirt ({@link ReplicaDefiner#reconcile}). */
+    public static final Duration RECONCILE_EVERY = Duration.ofSeconds(
+            Long.getLong("amirror.standby.reconcileSeconds", 60));
+
+    /** Reconciles the definitions now (in the background: libvirtd may be down) and every {@link #RECONCILE_EVERY}. */
+    private void reconcileEvery(ReplicaDefiner definer, Replicas replicas) {
+        reconciler.scheduleWithFixedDelay(() -> {
+            try {
+                int n = definer.reconcile(replicas.all());
+                if (n > 0) {
+                    log.info("{} replica domain(s) defined again in libvirt", n);
+                }
+            } catch (IOException | RuntimeException e) {
+                log.error("reconciling the replicas' definitions failed: {}", e.getMessage());
+            }
+        }, 0, RECONCILE_EVERY.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** The port primaries connect to (the configured one, or the one chosen for port 0). */
@@ -149,6 +178,7 @@ public final class StandbyService implements AutoCloseable {
      */
     @Override
     public void close() throws IOException {
+        reconciler.shutdownNow();
         try {
             receiver.close();
         } finally {

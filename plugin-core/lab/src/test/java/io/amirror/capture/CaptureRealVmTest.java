@@ -22,6 +22,7 @@ import java.util.TreeSet;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -125,6 +126,12 @@ class CaptureRealVmTest {
                     "the replica equals the image itself");
             chain.acknowledge(3);
             assertEquals(List.of(2, 3), chain.libvirtPoints(), "libvirt deletes checkpoints of running domains only");
+            // still shut off, nothing written since point 3: no point (no bitmap, no checkpoint)
+            NothingChangedException nothing = assertThrows(NothingChangedException.class,
+                    () -> capture.capture(vm.libvirtDomain(), chain, new ReplicaModel(SIZE).next()));
+            assertTrue(nothing.getMessage().contains("nothing was written"), nothing.getMessage());
+            assertEquals(List.of(2, 3), chain.libvirtPoints());
+            assertEquals(3, chain.state().latest());
 
             // point 4: running again; the chain goes on from the point made while shut off
             vm.start();

@@ -138,9 +138,12 @@ class HostilePrimaryRealVmTest {
                         "networks", List.of("office-lan"), "bridges", List.of("br-sb"), "kernelDirs", List.of(kit.toString())),
                 "retention", Map.of("keep", 3, "maxAgeDays", 30, "immutableDays", 1),
                 "limits", Map.of("maxDiskBytes", 1L << 30))));
+        standbyConfig = config;
         standby = AmirrorProcess.start(null, work.resolve("standby.log"), "standby", "--config", config.toString())
                 .awaitLog("standby listening", 60_000);
     }
+
+    static Path standbyConfig;
 
     @AfterAll
     static void cleanUp() throws Exception {
@@ -410,5 +413,22 @@ class HostilePrimaryRealVmTest {
                 s.close();
             }
         }
+    }
+
+    @Test
+    @Order(8)
+    void aReplicaDomainLibvirtLostIsDefinedAgainWhenTheStandbyStarts() throws Exception {
+        String uri = lab.options().libvirtUri();
+        assertEquals(0, Exec.run(T, "virsh", "-c", uri, "domstate", "files-hostile").exitCode(), "defined by now");
+        // libvirt loses the definition (an admin's undefine, a host rebuilt) while the standby is down
+        standby.stop(Duration.ofSeconds(30));
+        assertEquals(0, Exec.run(T, "virsh", "-c", uri, "undefine", "files-hostile", "--nvram").exitCode());
+        assertTrue(Exec.run(T, "virsh", "-c", uri, "domstate", "files-hostile").exitCode() != 0);
+        standby = AmirrorProcess.start(null, work.resolve("standby-2.log"), "standby", "--config", standbyConfig.toString())
+                .awaitLog("standby listening", 60_000);
+        standby.awaitLog("defined again in libvirt", 60_000);
+        assertEquals("shut off", Exec.run(T, "virsh", "-c", uri, "domstate", "files-hostile").orThrow().stdout().strip());
+        assertTrue(Exec.run(T, "virsh", "-c", uri, "dumpxml", "files-hostile").orThrow().stdout()
+                .contains(disk("vda").image().toString()), "defined on the replica's own image");
     }
 }
