@@ -21,6 +21,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -37,10 +38,19 @@ import java.util.stream.Stream;
  *       since captures start from the last acknowledged point and the new delta covers them all. A
  *       delta being shipped (see {@link #markShipping}) is kept, so a long transfer is never thrown
  *       away by a newer capture.</li>
- *   <li>A size bound: a delta that would push the spool past it fails with
- *       {@link SpoolFullException} while it is being written; the partial file is removed and the
- *       capture that produced it is discarded, so no change is lost, only postponed.</li>
+ *   <li>A size bound, one budget for all writers: a delta that would push the spool past it fails
+ *       with {@link SpoolFullException} while it is being written; the partial file is removed and
+ *       the capture that produced it is discarded, so no change is lost, only postponed.</li>
  * </ul>
+ *
+ * <p><b>The budget.</b> Every block a writer writes is counted, before it reaches the file, in one
+ * counter shared by all open writers of this spool ({@code inFlight}); the block is refused when
+ * that counter plus the bytes already settled on disk (complete deltas, and files of other
+ * processes) passes the bound. So concurrent captures share the bound instead of each getting the
+ * room that was free when it started. The settled bytes are measured on disk when a writer opens
+ * and whenever this spool deletes or commits a delta; a committed delta is counted settled before
+ * it leaves the in-flight count (for that instant twice, never zero times). Deltas written by
+ * another process (a {@code bridge sync} by hand) are seen at the next measure only.
  */
 public final class Spool {
     private static final Pattern NAME = Pattern.compile("delta-(\\d{1,9})-(\\d{1,9})\\.amd");
@@ -53,8 +63,17 @@ public final class Spool {
 
     private final Path root;
     private final long maxBytes;
+    /** Bytes written by the open writers of this spool, counted before they reach their files. */
+    private final AtomicLong inFlight = new AtomicLong();
+    /** The open writers' partial files: counted in {@link #inFlight}, not in {@link #settled}. */
+    private final Set<Path> openPartials = ConcurrentHashMap.newKeySet();
+    /** Bytes on disk besides the open writers' partial files, as last measured. */
+    private volatile long settled;
 
     public Spool(Path root, long maxBytes) {
+        if (maxBytes <= 0) {
+            throw new IllegalArgumentException("the spool's size bound must be positive, not " + maxBytes);
+        }
         this.root = root;
         this.maxBytes = maxBytes;
     }
@@ -66,14 +85,23 @@ public final class Spool {
         return root.resolve(domain.toString()).resolve(disk);
     }
 
-    /** Bytes used by complete and partial deltas. */
+    /** Bytes used by complete and partial deltas, on disk now. */
     public long usedBytes() throws IOException {
+        return measure(Set.of());
+    }
+
+    /** Bytes counted against the bound now: settled on disk plus reserved by open writers. */
+    public long committedBytes() {
+        return settled + inFlight.get();
+    }
+
+    private long measure(Set<Path> except) throws IOException {
         if (!Files.isDirectory(root)) {
             return 0;
         }
         try (Stream<Path> s = Files.walk(root)) {
             long sum = 0;
-            for (Path p : s.filter(Files::isRegularFile).toList()) {
+            for (Path p : s.filter(Files::isRegularFile).filter(p -> !except.contains(p)).toList()) {
                 try {
                     sum += Files.size(p);
                 } catch (NoSuchFileException gone) {
@@ -82,6 +110,21 @@ public final class Spool {
             }
             return sum;
         }
+    }
+
+    /** Measures the settled bytes again (after this spool deleted or committed files). */
+    private void resettle() throws IOException {
+        settled = measure(openPartials);
+    }
+
+    /** Counts {@code len} more bytes of a writer; false (and nothing counted) when they do not fit. */
+    private boolean reserve(long len) {
+        long now = inFlight.addAndGet(len);
+        if (settled + now > maxBytes) {
+            inFlight.addAndGet(-len);
+            return false;
+        }
+        return true;
     }
 
     public long maxBytes() {
@@ -94,11 +137,12 @@ public final class Spool {
         PrivateFiles.createDirectories(dir);
         Path target = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd");
         Path partial = dir.resolve("delta-" + basePoint + "-" + newPoint + ".amd.partial");
-        long room = maxBytes - usedBytes();
-        if (room <= 0) {
-            throw new SpoolFullException(usedBytes(), maxBytes);
+        Files.deleteIfExists(partial); // a leftover would keep its old mode, and count
+        resettle();
+        if (committedBytes() >= maxBytes) {
+            throw new SpoolFullException(committedBytes(), 0, maxBytes);
         }
-        return new Writing(domain, disk, basePoint, newPoint, target, partial, room);
+        return new Writing(domain, disk, basePoint, newPoint, target, partial);
     }
 
     /** The complete deltas of a disk, oldest first. */
@@ -138,12 +182,14 @@ public final class Spool {
                 Files.deleteIfExists(shippingMarker(e.file()));
             }
         }
+        resettle();
     }
 
     /** A delta that will never ship (its point was abandoned): gone. */
     public void discard(Entry e) throws IOException {
         Files.deleteIfExists(e.file());
         Files.deleteIfExists(shippingMarker(e.file()));
+        resettle();
     }
 
     /** Removes {@code .partial} files left by a crash while writing. */
@@ -152,10 +198,12 @@ public final class Spool {
             return;
         }
         try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.filter(p -> p.getFileName().toString().endsWith(".partial")).toList()) {
+            for (Path p : s.filter(p -> p.getFileName().toString().endsWith(".partial"))
+                    .filter(p -> !openPartials.contains(p)).toList()) {
                 Files.deleteIfExists(p);
             }
         }
+        resettle();
     }
 
     private static Path shippingMarker(Path delta) {
@@ -175,23 +223,23 @@ public final class Spool {
         private final AtomicLong written = new AtomicLong();
         private boolean done;
 
-        Writing(UUID domain, String disk, int basePoint, int newPoint, Path target, Path partial, long room)
-                throws IOException {
+        Writing(UUID domain, String disk, int basePoint, int newPoint, Path target, Path partial) throws IOException {
             this.domain = domain;
             this.disk = disk;
             this.basePoint = basePoint;
             this.newPoint = newPoint;
             this.target = target;
             this.partial = partial;
-            Files.deleteIfExists(partial); // a leftover would keep its old mode
             this.ch = FileChannel.open(partial, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE);
+            openPartials.add(partial);
             OutputStream raw = Channels.newOutputStream(ch);
             this.out = new BufferedOutputStream(new FilterOutputStream(raw) {
                 @Override
                 public void write(byte[] b, int off, int len) throws IOException {
-                    if (written.addAndGet(len) > room) {
-                        throw new SpoolFullException(usedBytes(), maxBytes);
+                    if (!reserve(len)) {
+                        throw new SpoolFullException(committedBytes(), written.get() + len, maxBytes);
                     }
+                    written.addAndGet(len);
                     raw.write(b, off, len);
                 }
 
@@ -221,16 +269,32 @@ public final class Spool {
                     Files.deleteIfExists(e.file());
                 }
             }
+            try {
+                openPartials.remove(partial);
+                resettle(); // the delta is settled now; only then it leaves the in-flight count
+            } finally {
+                inFlight.addAndGet(-written.get());
+            }
             return new Entry(domain, disk, basePoint, newPoint, target, Files.size(target));
         }
 
         public void abort() throws IOException {
+            if (done) {
+                return;
+            }
             done = true;
             try {
                 ch.close();
             } finally {
                 Files.deleteIfExists(partial);
+                openPartials.remove(partial);
+                inFlight.addAndGet(-written.get());
             }
+        }
+
+        /** Bytes of this delta written so far. */
+        public long written() {
+            return written.get();
         }
 
         @Override

@@ -76,13 +76,78 @@ class SpoolTest {
     }
 
     @Test
+    void concurrentWritersShareOneBoundNeverPassingItTogether() throws Exception {
+        long max = 1 << 20;
+        Spool s = new Spool(root, max);
+        UUID other = UUID.fromString("1f8fad5b-d9cb-469f-a165-70867728950e");
+        // both open while the spool is empty: each alone would have had the whole bound
+        Spool.Writing a = s.begin(DOM, "vda", 0, 1);
+        Spool.Writing b = s.begin(other, "vda", 0, 1);
+        java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(2);
+        java.util.concurrent.ConcurrentLinkedQueue<SpoolFullException> refused = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        List<Thread> threads = new java.util.ArrayList<>();
+        for (Spool.Writing w : List.of(a, b)) {
+            Thread t = new Thread(() -> {
+                try {
+                    start.await();
+                    for (int i = 0; i < 200; i++) { // 800 KiB each, 1.6 MiB together
+                        w.stream().write(new byte[4096]);
+                        w.stream().flush();
+                    }
+                    w.commit();
+                } catch (SpoolFullException e) {
+                    refused.add(e);
+                    try {
+                        w.abort();
+                    } catch (IOException ignored) {
+                        // the assertions below see the file
+                    }
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            t.start();
+            threads.add(t);
+        }
+        for (Thread t : threads) {
+            t.join(30_000);
+        }
+        assertEquals(1, refused.size(), "exactly one of the two passes the shared bound");
+        SpoolFullException e = refused.peek();
+        assertEquals(max, e.max());
+        assertTrue(e.written() > 0 && e.written() <= 200 * 4096, "the refused delta says how far it got: " + e.written());
+        assertTrue(s.usedBytes() <= max, "together never past the bound: " + s.usedBytes());
+        assertEquals(200 * 4096, s.usedBytes(), "only the committed delta remains; the refused one's partial is gone");
+        try (var files = Files.walk(root)) {
+            assertFalse(files.anyMatch(p -> p.toString().endsWith(".partial")));
+        }
+        assertEquals(s.usedBytes(), s.committedBytes(), "nothing is left reserved");
+    }
+
+    @Test
+    void roomComesBackWhenDeltasAreAcknowledgedAndAFullSpoolRefusesAtOnce() throws IOException {
+        Spool s = new Spool(root, 10_000);
+        put(s, 0, 1, 10_000);
+        SpoolFullException full = assertThrows(SpoolFullException.class, () -> s.begin(DOM, "vdb", 0, 1));
+        assertEquals(0, full.written());
+        s.acknowledged(DOM, "vda", 1);
+        assertEquals(0, s.committedBytes());
+        assertEquals(9000, put(s, 1, 2, 9000).size());
+    }
+
+    @Test
+    void aBoundOfZeroIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new Spool(root, 0));
+    }
+
+    @Test
     void partialsLeftByACrashAreSwept() throws IOException {
         Spool s = new Spool(root, 1 << 20);
         Spool.Writing w = s.begin(DOM, "vda", 0, 1);
         w.stream().write(new byte[10]);
         w.stream().flush();
-        // the process dies here: no commit, no abort
-        s.sweepPartials();
+        // the process dies here: no commit, no abort; the next daemon's spool sweeps
+        new Spool(root, 1 << 20).sweepPartials();
         assertFalse(Files.list(root.resolve(DOM.toString()).resolve("vda")).anyMatch(p -> p.toString().endsWith(".partial")));
     }
 
