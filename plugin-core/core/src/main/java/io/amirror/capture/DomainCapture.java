@@ -196,7 +196,7 @@ public final class DomainCapture {
     private CaptureResult captureRunning(Domain domain, String name, CheckpointChain chain, List<DiskInfo> all,
                                          List<DiskInfo> disks, int base, int newPoint, CaptureSink sink,
                                          boolean quiesce, Map<String, List<long[]>> alsoRead) {
-        Path jobDir = jobDir(name, newPoint);
+        Path jobDir = jobDir(domain, newPoint);
         List<String> targets = disks.stream().map(DiskInfo::target).toList();
         boolean created = false;
         boolean[] quiesced = {false};
@@ -240,7 +240,7 @@ public final class DomainCapture {
         if (base != 0 && since.isEmpty()) {
             throw new CaptureException("no checkpoint from " + describe(base) + " on in " + name);
         }
-        Path jobDir = jobDir(name, newPoint);
+        Path jobDir = jobDir(domain, newPoint);
         List<CaptureResult.DiskStats> stats = new ArrayList<>();
         try {
             PrivateFiles.createTraversable(jobDir.getParent()); // the scratch root, shared with running domains' jobs
@@ -327,10 +327,19 @@ public final class DomainCapture {
         }
     }
 
-    private Path jobDir(String domain, int point) {
-        // domain names may hold anything; the directory name must not
-        String safe = domain.replaceAll("[^A-Za-z0-9_.-]", "_");
-        return options.jobRoot().resolve("job-" + safe + "-" + point + "-" + ProcessHandle.current().pid());
+    /**
+     * The job directory of {@code domain}'s point: named by the domain's UUID (names may hold
+     * anything, and two names can look alike once made safe for a path), the point, and this
+     * process (so a leftover names its owner).
+     */
+    private Path jobDir(Domain domain, int point) {
+        String uuid;
+        try {
+            uuid = java.util.UUID.fromString(domain.getUUIDString()).toString();
+        } catch (LibvirtException | IllegalArgumentException e) {
+            throw new CaptureException("cannot read the domain's UUID: " + e.getMessage(), e);
+        }
+        return options.jobRoot().resolve("job-" + uuid + "-" + point + "-" + ProcessHandle.current().pid());
     }
 
     private static void deleteJobDir(Path dir) {

@@ -145,12 +145,17 @@ public final class PullBackup implements AutoCloseable {
             PrivateFiles.createTraversable(jobDir.getParent());
             PrivateFiles.createDirectories(jobDir);
             UserPrincipalLookupService users = jobDir.getFileSystem().getUserPrincipalLookupService();
+            java.nio.file.attribute.UserPrincipal qemu;
             try {
-                Files.setOwner(jobDir, users.lookupPrincipalByName(PrivateFiles.QEMU_USER));
+                qemu = users.lookupPrincipalByName(PrivateFiles.QEMU_USER);
             } catch (IOException noSuchUser) {
-                jobDir.toFile().setWritable(true, false);
-                jobDir.toFile().setExecutable(true, false);
+                // never world-writable instead: the scratch files hold the guest's data
+                throw new ChainException("no user " + PrivateFiles.QEMU_USER + " on this host, which QEMU runs as "
+                        + "under Debian's libvirt: the backup job directory must be QEMU's own and no one else's, so "
+                        + "the point is not cut (install libvirt-daemon-system, or run libvirt's QEMU as that user)",
+                        noSuchUser);
             }
+            Files.setOwner(jobDir, qemu); // 0700: QEMU's user alone writes the socket and the scratch files
         } catch (IOException e) {
             throw new ChainException("cannot prepare backup job directory " + jobDir + ": " + e.getMessage(), e);
         }

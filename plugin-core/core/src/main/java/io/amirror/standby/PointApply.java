@@ -6,6 +6,7 @@ import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.util.AtomicFiles;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,6 +29,8 @@ import java.util.function.Function;
  * changes the replica (an offer, a verify, a failover).
  */
 final class PointApply {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(PointApply.class);
+
     /** One disk's part of a point being applied. */
     record Part(String disk, int basePoint, String delta, String sha256) {
     }
@@ -46,6 +49,7 @@ final class PointApply {
         void makeRoom() throws IOException;
     }
 
+    private final ReplicaDomain domain;
     private final Path file;
     private final Function<String, ReplicaDisk> disks;
     private final RoomMaker roomMaker;
@@ -55,6 +59,7 @@ final class PointApply {
      * {@code roomMaker} is asked once for room when a point does not fit.
      */
     PointApply(ReplicaDomain domain, Function<String, ReplicaDisk> disks, RoomMaker roomMaker) {
+        this.domain = domain;
         this.file = domain.files().pointJournal();
         this.disks = disks;
         this.roomMaker = roomMaker;
@@ -101,7 +106,37 @@ final class PointApply {
             disks.apply(names.get(i)).applyStaged(parts.get(i));
         }
         AtomicFiles.delete(file);
+        retireOthers(point, pointDisks);
         return true;
+    }
+
+    /**
+     * The disks of the domain that point {@code point} no longer has (removed on the primary) are
+     * retired: the disk's directory is renamed {@code DISK.retired-K}, K the point it left at, with
+     * its image and recovery points whole. A retired disk is no longer part of the replica (its
+     * definition, a failover's common point), and nothing of it is deleted: an admin can still
+     * read it, and a primary that drops a disk from a point cannot erase its history. A disk added
+     * back later starts anew from its first delta.
+     */
+    private void retireOthers(int point, List<String> pointDisks) throws IOException {
+        for (String name : domain.diskNames()) {
+            if (pointDisks.contains(name)) {
+                continue;
+            }
+            ReplicaDisk gone = disks.apply(name);
+            int at = gone.state().point();
+            if (at >= point) {
+                continue; // a disk at the point already is in it, whatever the list said
+            }
+            Path dir = gone.image().getParent();
+            Path retired = dir.resolveSibling(name + ".retired-" + at);
+            for (int n = 2; Files.exists(retired); n++) {
+                retired = dir.resolveSibling(name + ".retired-" + at + "-" + n);
+            }
+            Files.move(dir, retired, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            log.warn("{}: disk {} is not in point {}: removed on the primary, its replica retired at point {} as {}",
+                    domain.uuid(), name, point, at, retired.getFileName());
+        }
     }
 
     /**

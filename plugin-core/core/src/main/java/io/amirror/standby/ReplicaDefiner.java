@@ -129,6 +129,7 @@ public final class ReplicaDefiner {
             c.getLibVersion(); // libvirt answers (else this throws, and the define waits for it): not defined
         }
         if (existing != null && same) {
+            report.write(d.directory());
             return false; // libvirt holds what was defined last
         }
         if (existing != null && existing.isActive() == 1) {

@@ -251,4 +251,24 @@ class StandbyPointTest {
         assertEquals(List.of(1, 2, 3), f.disk(state).points().stream().map(ReplicaDisk.Point::point).toList(),
                 "keepPoints 1, keepSeconds 1 from the primary did not prune below the standby's 3");
     }
+
+    @Test
+    void aDiskRemovedOnThePrimaryIsRetiredWithItsHistoryAndTheFailoverGoesOn(@TempDir Path state) throws Exception {
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            ship(s, entry(f.d01, 0, 1));
+            ship(s, vdb(b01, 0, 1));
+            // the primary detached vdb: point 2 is vda's alone
+            assertEquals(2, s.ship(entry(f.d12, 1, 2), List.of("vda"), held -> {
+            }, true).ack().point());
+        }
+        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        assertEquals(List.of("vda"), rd.diskNames(), "vdb is no longer part of the replica");
+        Path retired = rd.directory().resolve("vdb.retired-1");
+        assertTrue(Files.isDirectory(retired), "retired at the point it left at, not deleted");
+        assertTrue(sameImage(retired.resolve("replica.qcow2"), f.v2), "with its image whole");
+        assertEquals(2, disk(state, "vda").state().point());
+        // a failover now starts at point 2, with the disks the domain has
+        assertEquals(2, Promotion.prepare(rd, "files").point());
+    }
 }
