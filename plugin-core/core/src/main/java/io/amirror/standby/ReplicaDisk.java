@@ -26,6 +26,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -151,7 +152,7 @@ public final class ReplicaDisk {
 
         /** The points to drop of {@code points} (oldest first): the rules of the class comment, pure. */
         List<Integer> toDrop(List<Aged> points) {
-            List<Integer> out = new java.util.ArrayList<>();
+            List<Integer> out = new ArrayList<>();
             if (points.isEmpty()) {
                 return out;
             }
