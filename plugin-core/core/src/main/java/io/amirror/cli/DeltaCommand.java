@@ -141,6 +141,8 @@ public final class DeltaCommand {
                                 + "codec %s, blocks <= %d MiB%n", h.version(), h.domain(), h.disk(), h.virtualSize(),
                         h.basePoint(), h.newPoint(), h.blockSize(), h.codec() == DeltaFormat.CODEC_XZ ? "xz" : "none",
                         h.maxBlockRaw() >> 20);
+                System.out.println("cut: " + h.cutTime().map(Object::toString).orElse("unknown (format version "
+                        + h.version() + ")"));
             } catch (DeltaFormatException e) {
                 System.out.println("verification: FAILED: " + e.getMessage());
                 return 1;

@@ -190,7 +190,8 @@ final class StandbyCommands {
         @Option(names = "--json", description = "Print the report as JSON (schema: 'amirror policy schema replicas').")
         boolean json;
         @Option(names = "--max-age", paramLabel = "DURATION", description = "A replica whose newest point was applied "
-                + "longer ago is stale, e.g. 1h (a number and s, m, h or d).")
+                + "longer ago is stale, e.g. 1h (a number and s, m, h or d); the age counts from the primary's cut time "
+                + "when the point carries one.")
         String maxAge;
 
         @Override
@@ -253,7 +254,8 @@ final class StandbyCommands {
                 ReplicaDisk.State s = r.state();
                 System.out.printf("  %s: at point %d%s%n", disk, s.point(), s.pending() == 0 ? "" : " (applying " + s.pending() + ")");
                 for (ReplicaDisk.Point p : r.points()) {
-                    System.out.printf("    point %-6d %s%n", p.point(), p.date());
+                    System.out.printf("    point %-6d %s%s%n", p.point(), p.date(),
+                            p.cutAt() == null ? "" : "  cut on the primary " + p.cutAt());
                 }
             }
             return 0;

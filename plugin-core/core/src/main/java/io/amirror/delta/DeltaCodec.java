@@ -21,7 +21,14 @@ public final class DeltaCodec {
 
     /** Header bytes up to but excluding the header length field's fixed prefix: magic, version, length. */
     public static final int HEADER_PREFIX = 8 + 2 + 4;
+    /** The shortest header of versions 1 and 2 (a one-letter disk name); version 3 adds {@link #CUT_TIME_BYTES}. */
     public static final int HEADER_MIN = HEADER_PREFIX + 16 + 1 + 1 + 8 + 4 + 4 + 4 + 1 + 4 + 32;
+    public static final int CUT_TIME_BYTES = 8;
+
+    /** The shortest header of {@code version}, that is with a one-letter disk name. */
+    public static int headerMin(int version) {
+        return version >= VERSION_CUT_TIME ? HEADER_MIN + CUT_TIME_BYTES : HEADER_MIN;
+    }
 
     public record Trailer(int blockCount, long frameCount, long dataBytes, long zeroBytes, byte[] framesSha256,
                           byte[] resultSha256, byte[] trailerSha256) {
@@ -34,13 +41,16 @@ public final class DeltaCodec {
 
     public static byte[] encodeHeader(DeltaHeader h) {
         byte[] disk = h.disk().getBytes(StandardCharsets.US_ASCII);
-        int len = HEADER_MIN - 1 + disk.length;
+        int len = headerMin(h.version()) - 1 + disk.length;
         ByteBuffer b = ByteBuffer.allocate(len);
         b.putLong(MAGIC).putShort((short) h.version()).putInt(len);
         b.putLong(h.domain().getMostSignificantBits()).putLong(h.domain().getLeastSignificantBits());
         b.put((byte) disk.length).put(disk);
         b.putLong(h.virtualSize()).putInt(h.basePoint()).putInt(h.newPoint()).putInt(h.blockSize());
         b.put((byte) h.codec()).putInt(h.maxBlockRaw());
+        if (h.version() >= VERSION_CUT_TIME) {
+            b.putLong(h.cutMillis());
+        }
         MessageDigest md = BlockHash.sha256();
         md.update(b.array(), 0, b.position());
         b.put(md.digest());
@@ -62,7 +72,7 @@ public final class DeltaCodec {
                     + "versions " + OLDEST_READABLE_VERSION + " to " + VERSION + ")");
         }
         int len = prefix.getInt();
-        if (len < HEADER_MIN || len > HEADER_MIN - 1 + MAX_TARGET_LENGTH) {
+        if (len < headerMin(version) || len > headerMin(version) - 1 + MAX_TARGET_LENGTH) {
             throw new DeltaFormatException("header length " + Integer.toUnsignedString(len) + " out of range");
         }
         return len;
@@ -82,7 +92,7 @@ public final class DeltaCodec {
         }
         UUID domain = new UUID(b.getLong(), b.getLong());
         int diskLen = Byte.toUnsignedInt(b.get());
-        if (diskLen != len - (HEADER_MIN - 1)) {
+        if (diskLen != len - (headerMin(version) - 1)) {
             throw new DeltaFormatException("disk name length " + diskLen + " does not match the header length");
         }
         byte[] disk = new byte[diskLen];
@@ -93,9 +103,10 @@ public final class DeltaCodec {
         int blockSize = b.getInt();
         int codec = Byte.toUnsignedInt(b.get());
         int maxRaw = b.getInt();
+        long cut = version >= VERSION_CUT_TIME ? b.getLong() : 0;
         try {
             return new DeltaHeader(domain, new String(disk, StandardCharsets.US_ASCII), size, base, next, blockSize,
-                    codec, maxRaw, version);
+                    codec, maxRaw, version, cut);
         } catch (IllegalArgumentException e) {
             throw new DeltaFormatException("invalid header: " + e.getMessage());
         }

@@ -37,6 +37,7 @@ public final class DeltaEncoder implements CaptureSink {
     private final XzBlockCodec.Preset preset;
     private final ExecutorService pool;
     private final int threads;
+    private final long cutMillis;
     private final List<DiskDelta> done = new ArrayList<>();
 
     private String disk;
@@ -46,8 +47,12 @@ public final class DeltaEncoder implements CaptureSink {
     private DeltaWriter writer;
     private Refiner refiner;
 
+    /**
+     * @param cutMillis when the point is cut, by this host's clock (milliseconds since 1970): every
+     *                  disk's delta header carries it to the standby ({@link DeltaHeader#cutMillis})
+     */
     public DeltaEncoder(Spool spool, Path mapDir, UUID domain, int basePoint, int newPoint, XzBlockCodec.Preset preset,
-                        ExecutorService pool, int threads) {
+                        ExecutorService pool, int threads, long cutMillis) {
         this.spool = spool;
         this.mapDir = mapDir;
         this.domain = domain;
@@ -56,6 +61,7 @@ public final class DeltaEncoder implements CaptureSink {
         this.preset = preset;
         this.pool = pool;
         this.threads = threads;
+        this.cutMillis = cutMillis;
     }
 
     static Path mapFile(Path mapDir, String disk) {
@@ -95,7 +101,7 @@ public final class DeltaEncoder implements CaptureSink {
         journal = map.journal(newPoint);
         writing = spool.begin(domain, disk, basePoint, newPoint);
         DeltaHeader h = new DeltaHeader(domain, disk, size, basePoint, newPoint, DeltaFormat.BLOCK_SIZE,
-                DeltaFormat.CODEC_XZ, DeltaFormat.DEFAULT_BLOCK_RAW);
+                DeltaFormat.CODEC_XZ, DeltaFormat.DEFAULT_BLOCK_RAW).withCutMillis(cutMillis);
         writer = new DeltaWriter(writing.stream(), h, preset, pool, threads, journal);
         refiner = new Refiner(writer, map, true, SourceIndex.DEFAULT_MAX_ENTRIES);
         refiner.beginDisk(d, size);

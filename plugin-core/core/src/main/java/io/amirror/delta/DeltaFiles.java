@@ -34,9 +34,16 @@ public final class DeltaFiles {
     /**
      * @param preset     the xz preset; null to choose one for {@code linkBytesPerSecond}
      * @param threads    compression threads
+     * @param cutMillis  the new point's cut time for the header (milliseconds since 1970; 0 unknown)
      */
     public record CreateOptions(UUID domain, String disk, int basePoint, int newPoint, XzBlockCodec.Preset preset,
-                                double linkBytesPerSecond, int threads, int blockRaw) {
+                                double linkBytesPerSecond, int threads, int blockRaw, long cutMillis) {
+        /** Options whose cut time is now: the moment the new state is read. */
+        public CreateOptions(UUID domain, String disk, int basePoint, int newPoint, XzBlockCodec.Preset preset,
+                             double linkBytesPerSecond, int threads, int blockRaw) {
+            this(domain, disk, basePoint, newPoint, preset, linkBytesPerSecond, threads, blockRaw,
+                    System.currentTimeMillis());
+        }
     }
 
     public record CreateResult(DeltaWriter.Summary summary, Refiner.Stats refined, XzBlockCodec.Preset preset,
@@ -68,7 +75,7 @@ public final class DeltaFiles {
             XzBlockCodec.Preset preset = o.preset() != null ? o.preset()
                     : PresetChooser.calibrate(sampleOfChanges(to, map), SAMPLE, o.linkBytesPerSecond(), o.threads());
             DeltaHeader h = new DeltaHeader(o.domain(), o.disk(), to.size(), o.basePoint(), o.newPoint(),
-                    DeltaFormat.BLOCK_SIZE, DeltaFormat.CODEC_XZ, o.blockRaw());
+                    DeltaFormat.BLOCK_SIZE, DeltaFormat.CODEC_XZ, o.blockRaw()).withCutMillis(o.cutMillis());
             DeltaWriter.Summary summary;
             Refiner refiner;
             try (OutputStream file = new BufferedOutputStream(PrivateFiles.newOutputStream(tmp), 1 << 20);

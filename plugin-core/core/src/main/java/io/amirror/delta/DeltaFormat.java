@@ -15,9 +15,12 @@ public final class DeltaFormat {
      * The version this amirror writes. Version 2 differs from 1 only in the records of the trailer's
      * result SHA-256: a ZERO frame is one record, not one per 4 KiB block it covers (and every record
      * starts with its kind), so that verifying a delta costs work in proportion to its bytes, never
-     * to the disk size it declares.
+     * to the disk size it declares. Version 3 differs from 2 only in its header, which carries the
+     * primary's cut time of the new point ({@link #VERSION_CUT_TIME}).
      */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
+    /** The first version whose header carries the cut time (8 bytes after max block raw). */
+    public static final int VERSION_CUT_TIME = 3;
     /** The oldest version this amirror still reads (deltas spooled or received before an upgrade). */
     public static final int OLDEST_READABLE_VERSION = 1;
     /** Version 1: every 4 KiB block a ZERO frame covers is a record of the result SHA-256. */

@@ -1,5 +1,7 @@
 package io.amirror.delta;
 
+import java.time.Instant;
+import java.util.Optional;
 import java.util.UUID;
 
 /**
@@ -12,17 +14,33 @@ import java.util.UUID;
  * @param maxBlockRaw the largest uncompressed block in this stream
  * @param version     the stream's format version: {@link DeltaFormat#VERSION} for what this amirror
  *                    writes, {@link DeltaFormat#OLDEST_READABLE_VERSION} or later for what it reads
+ * @param cutMillis   when the new point was cut on the primary, milliseconds since 1970-01-01 UTC by the
+ *                    primary's clock; 0 when unknown (always in versions before
+ *                    {@link DeltaFormat#VERSION_CUT_TIME}). The primary's word: the standby bounds it
+ *                    before it uses it (see {@code standby.PointTimes})
  */
 public record DeltaHeader(UUID domain, String disk, long virtualSize, int basePoint, int newPoint, int blockSize,
-                          int codec, int maxBlockRaw, int version) {
+                          int codec, int maxBlockRaw, int version, long cutMillis) {
 
-    /** A header of the version this amirror writes. */
+    /** A header of the version this amirror writes, without a cut time. */
     public DeltaHeader(UUID domain, String disk, long virtualSize, int basePoint, int newPoint, int blockSize,
                        int codec, int maxBlockRaw) {
-        this(domain, disk, virtualSize, basePoint, newPoint, blockSize, codec, maxBlockRaw, DeltaFormat.VERSION);
+        this(domain, disk, virtualSize, basePoint, newPoint, blockSize, codec, maxBlockRaw, DeltaFormat.VERSION, 0);
+    }
+
+    /** A header of {@code version} without a cut time. */
+    public DeltaHeader(UUID domain, String disk, long virtualSize, int basePoint, int newPoint, int blockSize,
+                       int codec, int maxBlockRaw, int version) {
+        this(domain, disk, virtualSize, basePoint, newPoint, blockSize, codec, maxBlockRaw, version, 0);
     }
 
     public DeltaHeader {
+        if (cutMillis < 0) {
+            throw new IllegalArgumentException("cut time must be 0 (unknown) or milliseconds since 1970: " + cutMillis);
+        }
+        if (cutMillis != 0 && version < DeltaFormat.VERSION_CUT_TIME) {
+            throw new IllegalArgumentException("a version " + version + " header carries no cut time");
+        }
         if (!DeltaFormat.readableVersion(version)) {
             throw new IllegalArgumentException("delta format version " + version + " is not supported (this amirror "
                     + "reads versions " + DeltaFormat.OLDEST_READABLE_VERSION + " to " + DeltaFormat.VERSION + ")");
@@ -45,6 +63,17 @@ public record DeltaHeader(UUID domain, String disk, long virtualSize, int basePo
         if (maxBlockRaw < DeltaFormat.BLOCK_SIZE + DeltaFormat.DATA_FRAME_HEADER || maxBlockRaw > DeltaFormat.MAX_BLOCK_RAW) {
             throw new IllegalArgumentException("block size bound out of range: " + maxBlockRaw);
         }
+    }
+
+    /** This header with the primary's cut time of the new point. */
+    public DeltaHeader withCutMillis(long millis) {
+        return new DeltaHeader(domain, disk, virtualSize, basePoint, newPoint, blockSize, codec, maxBlockRaw, version,
+                millis);
+    }
+
+    /** The cut time, when the header carries one. */
+    public Optional<Instant> cutTime() {
+        return cutMillis == 0 ? Optional.empty() : Optional.of(Instant.ofEpochMilli(cutMillis));
     }
 
     public long blocks() {

@@ -176,9 +176,16 @@ public final class DomainStatus {
         syncRequestedAt = at;
     }
 
-    /** The newest point's age, or empty before the first point. */
+    /**
+     * The newest point's age, or empty before the first point; never negative (a clock set back
+     * since the cut makes it 0 until the next point, which the schedule runs on time all the same).
+     */
     public synchronized Duration rpoNow(Instant now) {
-        return lastPointAt == null ? null : Duration.between(lastPointAt, now);
+        if (lastPointAt == null) {
+            return null;
+        }
+        Duration d = Duration.between(lastPointAt, now);
+        return d.isNegative() ? Duration.ZERO : d;
     }
 
     /**

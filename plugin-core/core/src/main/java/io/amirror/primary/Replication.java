@@ -218,8 +218,8 @@ public final class Replication {
         // refinement against the replica's hashes still sends only what differs
         boolean full = base == 0 || !source.tracks(base);
         int newPoint = source.nextPoint(base);
-        DeltaEncoder enc = new DeltaEncoder(spool, maps, source.uuid(), base, newPoint, preset, pool, threads);
         long cutAt = System.currentTimeMillis();
+        DeltaEncoder enc = new DeltaEncoder(spool, maps, source.uuid(), base, newPoint, preset, pool, threads, cutAt);
         CaptureResult r;
         try {
             // a full read always makes a point; an incremental one of a shut-off guest may find nothing new

@@ -13,6 +13,8 @@ import org.quartz.TriggerBuilder;
 import org.quartz.TriggerKey;
 import org.quartz.impl.StdSchedulerFactory;
 import org.quartz.impl.matchers.GroupMatcher;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.time.Instant;
 import java.time.ZoneId;
@@ -38,6 +40,13 @@ import java.util.TimeZone;
  * <p>Misfires (a fire that could not run on time, because the previous cycle of the domain was
  * still running or the daemon was busy) fire once, now: repeat triggers reschedule from now,
  * cron triggers fire once and proceed.
+ *
+ * <p>Jumps of the wall clock: Quartz keeps each next fire time on the wall clock, so a clock set back
+ * an hour would hold every cycle back an hour. A {@link ClockJumpWatch} compares the wall clock with
+ * elapsed time every {@value #CLOCK_CHECK_MS} ms; on a jump of more than {@value #JUMP_TOLERANCE_MS}
+ * ms either way, every trigger is rescheduled ({@link #clockJumped}): a repeat trigger to fire when it
+ * was due by elapsed time (its old next fire time moved by the jump, or now if that passed), a cron
+ * trigger at its next match from the new time. The jump is logged.
  */
 public final class ReplicationScheduler implements AutoCloseable {
     public static final String GROUP = "amirror";
@@ -49,8 +58,15 @@ public final class ReplicationScheduler implements AutoCloseable {
         }
     }
 
+    /** How often the wall clock is compared with elapsed time, and the difference that is a jump. */
+    static final long CLOCK_CHECK_MS = 5_000;
+    static final long JUMP_TOLERANCE_MS = 10_000;
+    private static final Logger log = LoggerFactory.getLogger(ReplicationScheduler.class);
+
     private final Scheduler scheduler;
     private final ZoneId zone;
+    private final ClockJumpWatch clockWatch = new ClockJumpWatch(JUMP_TOLERANCE_MS, this::clockJumped);
+    private final Map<String, Assignment> current = new HashMap<>();
 
     /**
      * @param threads    how many domains may run a cycle at once
@@ -75,14 +91,44 @@ public final class ReplicationScheduler implements AutoCloseable {
 
     public void start() throws SchedulerException {
         scheduler.start();
+        clockWatch.start(CLOCK_CHECK_MS);
+    }
+
+    /**
+     * The wall clock jumped by {@code jumpMs} (negative: back): every trigger rescheduled as the class
+     * comment says. Returns how many were.
+     */
+    synchronized int clockJumped(long jumpMs) {
+        long now = System.currentTimeMillis();
+        int n = 0;
+        for (Assignment a : current.values()) {
+            TriggerKey key = new TriggerKey(a.domain(), GROUP);
+            try {
+                Trigger old = scheduler.getTrigger(key);
+                if (old == null) {
+                    continue;
+                }
+                Date next = old.getNextFireTime();
+                Date at = next == null ? new Date(now) : new Date(Math.max(now, next.getTime() + jumpMs));
+                scheduler.rescheduleJob(key, trigger(a, new JobKey(a.domain(), GROUP), at));
+                n++;
+            } catch (SchedulerException e) {
+                log.warn("cannot reschedule {} after a clock jump: {}", a.domain(), e.getMessage());
+            }
+        }
+        log.warn("the wall clock jumped {} by {} s: {} schedule(s) moved to follow it", jumpMs < 0 ? "back" : "ahead",
+                Math.abs(jumpMs) / 1000, n);
+        return n;
     }
 
     /** Makes the jobs match {@code assignments}; see the class comment. */
     public synchronized void apply(List<Assignment> assignments) throws SchedulerException {
         Set<String> calendars = new HashSet<>();
         Map<String, Assignment> wanted = new HashMap<>();
+        current.clear();
         for (Assignment a : assignments) {
             wanted.put(a.domain(), a);
+            current.put(a.domain(), a);
             String cal = calendarName(a.policy());
             if (cal != null && calendars.add(cal)) {
                 scheduler.addCalendar(cal, calendar(a.policy()), true, true);
@@ -104,7 +150,7 @@ public final class ReplicationScheduler implements AutoCloseable {
                     .usingJobData(ReplicationJob.POLICY, a.policy().name())
                     .usingJobData("schedule", a.scheduleKey()).storeDurably().build();
             scheduler.addJob(job, true, true);
-            Trigger t = trigger(a, key);
+            Trigger t = trigger(a, key, null);
             if (scheduler.checkExists(t.getKey())) {
                 scheduler.rescheduleJob(t.getKey(), t);
             } else {
@@ -122,10 +168,12 @@ public final class ReplicationScheduler implements AutoCloseable {
         }
     }
 
-    private Trigger trigger(Assignment a, JobKey job) {
+    /** {@code repeatFrom}: when a repeat trigger fires first (null: now); a cron trigger starts now in any case. */
+    private Trigger trigger(Assignment a, JobKey job, Date repeatFrom) {
         Policy.Rpo rpo = a.policy().rpo();
         TriggerBuilder<Trigger> b = TriggerBuilder.newTrigger().withIdentity(new TriggerKey(a.domain(), GROUP))
-                .forJob(job).startNow();
+                .forJob(job);
+        b = repeatFrom != null && rpo.interval() != null ? b.startAt(repeatFrom) : b.startNow();
         String cal = calendarName(a.policy());
         if (cal != null) {
             b.modifiedByCalendar(cal);
@@ -175,6 +223,7 @@ public final class ReplicationScheduler implements AutoCloseable {
 
     /** Stops firing; waits for running cycles when {@code waitForCycles}. */
     public void shutdown(boolean waitForCycles) throws SchedulerException {
+        clockWatch.close();
         scheduler.shutdown(waitForCycles);
     }
 

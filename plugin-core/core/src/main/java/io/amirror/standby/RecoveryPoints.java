@@ -17,21 +17,25 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * The recovery points of one replica image: qcow2 internal snapshots named {@code amirror-K}, one
  * per applied point K, taken, listed, restored and pruned through {@code qemu-img}. The image is
- * their only store; nothing else records which points exist.
+ * their only store of which points exist; their cut and receipt times, by which they are pruned
+ * ({@link Retention#toDrop}), are in {@link PointTimes}.
  */
 final class RecoveryPoints {
     private static final String PREFIX = "amirror-";
 
     private final Path image;
     private final DiskImage.Tools tools;
+    private final PointTimes times;
 
-    RecoveryPoints(Path image, DiskImage.Tools tools) {
+    RecoveryPoints(Path image, DiskImage.Tools tools, PointTimes times) {
         this.image = image;
         this.tools = tools;
+        this.times = times;
     }
 
     static String snapshotName(int point) {
@@ -47,11 +51,13 @@ final class RecoveryPoints {
         String json = Exec.run(List.of(tools.qemuImg().toString(), "info", "--output=json", "-U", image.toString()),
                 null, Map.of(), Duration.ofMinutes(1)).orThrow().stdout();
         JsonNode info = StateFile.JSON.readTree(json);
+        Map<Integer, PointTimes.Entry> known = times.read();
         for (JsonNode s : info.path("snapshots")) {
             String name = s.path("name").asText();
             if (name.matches(PREFIX + "[0-9]{1,9}")) {
-                out.add(new Point(Integer.parseInt(name.substring(PREFIX.length())), name,
-                        Instant.ofEpochSecond(s.path("date-sec").asLong()).toString()));
+                int k = Integer.parseInt(name.substring(PREFIX.length()));
+                out.add(new Point(k, name, Instant.ofEpochSecond(s.path("date-sec").asLong()).toString(),
+                        PointTimes.cut(known, k).map(c -> Instant.ofEpochMilli(c).toString()).orElse(null)));
             }
         }
         out.sort(Comparator.comparingInt(Point::point));
@@ -62,8 +68,10 @@ final class RecoveryPoints {
         return summary().points();
     }
 
-    void take(int point) {
+    /** Takes point {@code point}'s snapshot, then records its times ({@code cutMillis}: the primary's, 0 none). */
+    void take(int point, long cutMillis) throws IOException {
         qemuImg(tools, "snapshot", "-c", snapshotName(point), image.toString());
+        times.record(point, cutMillis, list().stream().map(Point::point).collect(Collectors.toSet()));
     }
 
     /** Removes point {@code point}'s snapshot, if there is one. */
@@ -78,21 +86,21 @@ final class RecoveryPoints {
     }
 
     /**
-     * Drops points beyond the retention's count or age; the newest always stays, and so does every
-     * point younger than the retention's immutable window, whatever the count says.
+     * Drops points beyond the retention's count or age ({@link Retention#toDrop}); the newest always
+     * stays, and so does every point in the retention's immutable window, whatever the count says.
+     * A point without recorded times counts its snapshot's date as its receipt, its cut time unknown.
      */
     void prune(Retention retention) throws IOException {
         List<Point> ps = list();
-        Instant now = Instant.now();
-        Instant oldest = now.minus(retention.maxAge());
-        Instant locked = now.minus(retention.immutable());
-        for (int i = 0; i < ps.size() - 1; i++) {
-            Instant taken = Instant.parse(ps.get(i).date());
-            boolean tooMany = i < ps.size() - retention.count();
-            boolean tooOld = taken.isBefore(oldest);
-            if ((tooMany || tooOld) && !taken.isAfter(locked)) {
-                qemuImg(tools, "snapshot", "-d", ps.get(i).snapshot(), image.toString());
-            }
+        Map<Integer, PointTimes.Entry> known = times.read();
+        List<Retention.Aged> aged = new ArrayList<>();
+        for (Point p : ps) {
+            PointTimes.Entry e = known.get(p.point());
+            aged.add(e != null ? new Retention.Aged(p.point(), e.cutMillis(), e.receivedMillis())
+                    : new Retention.Aged(p.point(), 0, Instant.parse(p.date()).toEpochMilli()));
+        }
+        for (int k : retention.toDrop(aged)) {
+            qemuImg(tools, "snapshot", "-d", snapshotName(k), image.toString());
         }
     }
 

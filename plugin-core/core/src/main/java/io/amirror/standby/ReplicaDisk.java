@@ -26,6 +26,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -60,8 +61,15 @@ public final class ReplicaDisk {
         }
     }
 
-    /** A recovery point: a snapshot of the replica after point {@code point} was applied. */
-    public record Point(int point, String snapshot, String date) {
+    /**
+     * A recovery point: a snapshot of the replica after point {@code point} was applied. {@code date}
+     * is the snapshot's (the standby's clock when it was taken); {@code cutAt} the primary's cut
+     * time of the point as the standby bounded it ({@link PointTimes}), null when unknown.
+     */
+    public record Point(int point, String snapshot, String date, String cutAt) {
+        public Point(int point, String snapshot, String date) {
+            this(point, snapshot, date, null);
+        }
     }
 
     private final DiskFiles files;
@@ -73,8 +81,26 @@ public final class ReplicaDisk {
     private final RecoveryPoints recoveryPoints;
 
     /**
-     * Which recovery points to keep: the newest always; beyond it at most {@code count}, none older
-     * than {@code maxAge}, except that a point younger than {@code immutable} is never dropped.
+     * Which recovery points to keep ({@link #toDrop}, applied after every apply): the newest always;
+     * beyond it at most {@code count}, none older than {@code maxAge}, except that a point younger
+     * than {@code immutable} is never dropped.
+     *
+     * <p>Ages are never the standby's wall clock against a snapshot's date, so a jump of the
+     * standby's clock, either way, prunes nothing more than before ({@link PointTimes}):
+     * <ul>
+     *   <li>a point's <b>age</b> is the newest point's cut time minus its own, on the primary's cut
+     *       time axis (bounded by the standby when recorded); a point whose cut time is unknown
+     *       (received as delta format 1 or 2), or whose newest point's is, has no age: it goes by
+     *       count alone, never by age;</li>
+     *   <li>a point is <b>immutable</b> while the newest point's receipt is less than
+     *       {@code immutable} after its own receipt (the standby's receive clock, which a jump of the
+     *       wall clock while the daemon runs does not move; the snapshot's date for a point received
+     *       before receipt times were recorded), or while its age on the cut axis is less than
+     *       {@code immutable} (plus the hour a cut time may be ahead of its receipt): a forged cut time can stretch the one, a standby clock set forward
+     *       across a restart the other, and it takes both at once to expose a point;</li>
+     *   <li>ages are relative to the newest point, not to "now": a standby that receives nothing
+     *       for weeks keeps its points, and so the last clean ones, until new ones arrive.</li>
+     * </ul>
      *
      * <p>The standby's configuration gives the floor; a primary's policy (its manifest) may ask to
      * keep more points or keep them longer, never fewer or shorter ({@link #withRequest}): whoever
@@ -116,6 +142,38 @@ public final class ReplicaDisk {
             Duration askedAge = Duration.ofSeconds(Math.min(Math.max(m.get().keepSeconds(), 0), LONGEST.toSeconds()));
             return new Retention(Math.max(count, asked), askedAge.compareTo(maxAge) > 0 ? askedAge : maxAge, immutable);
         }
+
+        /**
+         * One kept point as retention sees it: {@code cutMillis} its bounded cut time (0 unknown),
+         * {@code receivedMillis} its receipt by the standby.
+         */
+        record Aged(int point, long cutMillis, long receivedMillis) {
+        }
+
+        /** The points to drop of {@code points} (oldest first): the rules of the class comment, pure. */
+        List<Integer> toDrop(List<Aged> points) {
+            List<Integer> out = new ArrayList<>();
+            if (points.isEmpty()) {
+                return out;
+            }
+            Aged newest = points.get(points.size() - 1);
+            long maxAgeMs = maxAge.toMillis();
+            long lockedMs = immutable.toMillis();
+            for (int i = 0; i < points.size() - 1; i++) {
+                Aged p = points.get(i);
+                boolean tooMany = i < points.size() - count;
+                boolean aged = p.cutMillis() > 0 && newest.cutMillis() > 0;
+                long age = aged ? newest.cutMillis() - p.cutMillis() : 0;
+                boolean tooOld = aged && age > maxAgeMs;
+                // on the cut axis with the slack a cut time may be ahead of its receipt (PointTimes.AHEAD)
+                boolean locked = lockedMs > 0 && (newest.receivedMillis() - p.receivedMillis() < lockedMs
+                        || (aged && age < lockedMs + PointTimes.AHEAD));
+                if ((tooMany || tooOld) && !locked) {
+                    out.add(p.point());
+                }
+            }
+            return out;
+        }
     }
 
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, int keepPoints) {
@@ -133,7 +191,8 @@ public final class ReplicaDisk {
         this.tools = tools;
         this.retention = retention;
         this.journal = new ApplyJournal(files.journal());
-        this.recoveryPoints = new RecoveryPoints(files.image(), tools);
+        this.recoveryPoints = new RecoveryPoints(files.image(), tools,
+                new PointTimes(files.times(), PointTimes.RECEIVE_CLOCK));
     }
 
     public Path image() {
@@ -462,7 +521,7 @@ public final class ReplicaDisk {
         if (again) {
             recoveryPoints.dropIfPresent(h.newPoint()); // the interrupted apply may or may not have taken it
         }
-        recoveryPoints.take(h.newPoint());
+        recoveryPoints.take(h.newPoint(), h.cutMillis());
         save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
         Files.deleteIfExists(seedMap()); // the replica moved on from the seed

@@ -18,9 +18,11 @@ import java.util.Optional;
  * whether it was promoted.
  *
  * <p>This is the standby's own view of the RPO. A primary whose host or uplink is down cannot raise
- * its RPO alert; the standby sees its replicas age and can. The age is measured from the moment
- * the newest point was applied on the standby (the primary's cut was earlier by the transfer
- * time), and a point counts only when every disk of the domain has it.
+ * its RPO alert; the standby sees its replicas age and can. The age is measured from the primary's
+ * cut time of the newest point ({@code cutAt}, carried by delta format 3 and bounded by the
+ * standby: {@link PointTimes}), which is what a failover now would lose; for a point without one
+ * (an older format), from the moment it was applied on the standby (the cut was earlier by the
+ * transfer time). A point counts only when every disk of the domain has it.
  */
 public final class ReplicaReport {
 
@@ -31,8 +33,9 @@ public final class ReplicaReport {
     public record Disk(String disk, int point, int pending, long virtualSize, long allocatedBytes, List<Integer> points) {
     }
 
+    /** {@code ageFrom}: "cut" when {@code ageSeconds} counts from {@code cutAt}, "applied" from {@code appliedAt}. */
     public record Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt,
-                        Long ageSeconds, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
+                        String cutAt, Long ageSeconds, String ageFrom, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
                         DefinitionReport definition, ReplicaDomain.Owner owner) {
     }
 
@@ -59,19 +62,32 @@ public final class ReplicaReport {
             // the domain is at the point all its disks have; it was complete when the last disk applied it
             Integer point = disks.isEmpty() ? null : disks.stream().mapToInt(Disk::point).min().getAsInt();
             Instant applied = null;
+            Instant cut = null;
+            boolean cutKnown = point != null && point > 0;
             if (point != null && point > 0) {
                 for (List<ReplicaDisk.Point> ps : kept) {
-                    Optional<Instant> at = ps.stream().filter(p -> p.point() == point)
-                            .map(p -> Instant.parse(p.date())).findFirst();
+                    Optional<ReplicaDisk.Point> at = ps.stream().filter(p -> p.point() == point).findFirst();
                     if (at.isEmpty()) { // rolled back past it by hand: no date to go by
                         applied = null;
+                        cutKnown = false;
                         break;
                     }
-                    applied = applied == null || at.get().isAfter(applied) ? at.get() : applied;
+                    Instant a = Instant.parse(at.get().date());
+                    applied = applied == null || a.isAfter(applied) ? a : applied;
+                    if (at.get().cutAt() == null) {
+                        cutKnown = false;
+                    } else {
+                        Instant c = Instant.parse(at.get().cutAt());
+                        cut = cut == null || c.isBefore(cut) ? c : cut; // the disks agree; if not, the older
+                    }
                 }
             }
+            if (!cutKnown) {
+                cut = null;
+            }
             Optional<ReplicaDomain.Promoted> promoted = d.promoted();
-            Long age = applied == null ? null : Math.max(0, Duration.between(applied, now).toSeconds());
+            Instant from = cut != null ? cut : applied;
+            Long age = from == null ? null : Math.max(0, Duration.between(from, now).toSeconds());
             Health h;
             if (promoted.isPresent()) {
                 h = Health.PROMOTED;
@@ -87,7 +103,8 @@ public final class ReplicaReport {
                 h = Health.OK;
             }
             out.add(new Entry(d.manifest().map(ReplicaManifest::name).orElse(null), d.uuid().toString(),
-                    d.definedName().orElse(null), point, applied == null ? null : applied.toString(), age,
+                    d.definedName().orElse(null), point, applied == null ? null : applied.toString(),
+                    cut == null ? null : cut.toString(), age, from == null ? null : cut != null ? "cut" : "applied",
                     List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase(),
                     DefinitionReport.read(d.directory()).orElse(null), d.owner().orElse(null)));
         }

@@ -133,6 +133,11 @@ public final class StandbyLayout {
             return dir.resolve("state.json");
         }
 
+        /** The recovery points' cut and receipt times ({@link PointTimes}). */
+        public Path times() {
+            return dir.resolve("times.json");
+        }
+
         /** Deltas being received, one file per offered delta, named by its SHA-256. */
         public Path incoming() {
             return dir.resolve("incoming");

@@ -24,10 +24,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Deltas of every format version this amirror reads, as files: {@code golden/v1-*.amd} were written
  * by the amirror of format version 1 (before version 2 existed) and must verify for as long as
  * version 1 is read, since deltas spooled or received before an upgrade are applied after it;
- * {@code golden/v2-none.amd} is exactly what this writer writes. A change to either is a change of
- * the format: it needs a new {@link DeltaFormat#VERSION}, never new golden files.
+ * {@code golden/v2-*.amd} likewise by the amirror of format version 2; {@code golden/v3-none.amd}
+ * is exactly what this writer writes (with the cut time {@link #CUT}). A change to any of them is a
+ * change of the format: it needs a new {@link DeltaFormat#VERSION}, never new golden files.
  *
- * <p>All four hold the same change of a disk of 40 blocks and 1000 bytes, from point 3 to 4:
+ * <p>All of them hold the same change of a disk of 40 blocks and 1000 bytes, from point 3 to 4:
  * DATA over blocks 1-2, ZERO over 4-6, COPY of blocks 20-21 to 8-9, DATA over 12, ZERO from block
  * 30 to the end of the disk (a short last block), in two delta blocks of at most 12 KiB raw.
  */
@@ -36,6 +37,8 @@ class DeltaGoldenTest {
     static final long SIZE = 40L * BS + 1000;
     static final UUID DOMAIN = UUID.fromString("00112233-4455-6677-8899-aabbccddeeff");
     static final HexFormat HEX = HexFormat.of();
+    /** The cut time the version 3 golden files carry: 2026-01-01T00:00:00Z. */
+    static final long CUT = 1_767_225_600_000L;
     static final String RESULT_V1 = "2f979de68038b51155240461503472e02be3c11b654ee700787b503b14019cba";
     static final String RESULT_V2 = "f9731d80582622297764798e55e43f9c537ae97ba87faa50455a271d38450482";
 
@@ -74,7 +77,7 @@ class DeltaGoldenTest {
 
     /** What the writer of this amirror makes of the golden change. */
     static byte[] write(int codec) throws IOException {
-        DeltaHeader h = new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS, codec, 3 * BS);
+        DeltaHeader h = new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS, codec, 3 * BS).withCutMillis(CUT);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (DeltaWriter w = new DeltaWriter(out, h, new XzBlockCodec.Preset(1, false), DeltaStreamTest.POOL, 1,
                 DeltaWriter.ResultListener.NONE)) {
@@ -114,13 +117,14 @@ class DeltaGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"v1-none.amd", "v1-xz.amd", "v2-none.amd", "v2-xz.amd"})
+    @ValueSource(strings = {"v1-none.amd", "v1-xz.amd", "v2-none.amd", "v2-xz.amd", "v3-none.amd", "v3-xz.amd"})
     void everyGoldenDeltaVerifiesAndHoldsTheGoldenChange(String name) throws IOException {
         byte[] d = golden(name);
-        int version = name.startsWith("v1") ? 1 : 2;
+        int version = name.charAt(1) - '0';
         DeltaReader.Result r = DeltaReader.verify(new ByteArrayInputStream(d));
         assertEquals(new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS,
-                name.endsWith("xz.amd") ? DeltaFormat.CODEC_XZ : DeltaFormat.CODEC_NONE, 3 * BS, version), r.header());
+                name.endsWith("xz.amd") ? DeltaFormat.CODEC_XZ : DeltaFormat.CODEC_NONE, 3 * BS, version,
+                version >= 3 ? CUT : 0), r.header());
         assertEquals(version == 1 ? RESULT_V1 : RESULT_V2, HEX.formatHex(r.trailer().resultSha256()));
         assertEquals(2, r.trailer().blockCount());
         assertEquals(5, r.trailer().frameCount());
@@ -142,10 +146,10 @@ class DeltaGoldenTest {
     }
 
     @Test
-    void theWriterWritesVersion2ByteForByte() throws IOException {
+    void theWriterWritesVersion3ByteForByte() throws IOException {
         byte[] now = write(DeltaFormat.CODEC_NONE);
-        assertEquals(2, ByteBuffer.wrap(now, 8, 2).getShort(), "the header's version field");
-        assertArrayEquals(golden("v2-none.amd"), now);
+        assertEquals(3, ByteBuffer.wrap(now, 8, 2).getShort(), "the header's version field");
+        assertArrayEquals(golden("v3-none.amd"), now);
         // xz output may change with xz-java; what it holds may not
         byte[] xz = write(DeltaFormat.CODEC_XZ);
         assertFrames(expectedFrames(), DeltaVersions.frames(xz));
@@ -167,6 +171,43 @@ class DeltaGoldenTest {
     }
 
     @Test
+    void version3DiffersFromVersion2OnlyInTheHeaderWithItsCutTime() throws IOException {
+        byte[] v2 = golden("v2-none.amd");
+        byte[] v3 = golden("v3-none.amd");
+        int h2 = DeltaCodec.headerMin(2) - 1 + 3;
+        int h3 = DeltaCodec.headerMin(3) - 1 + 3;
+        assertEquals(h2 + 8, h3, "the cut time: 8 bytes more");
+        assertEquals(h3, ByteBuffer.wrap(v3, 10, 4).getInt(), "the header length field");
+        assertArrayEquals(Arrays.copyOfRange(v2, 14, h2 - 32), Arrays.copyOfRange(v3, 14, h2 - 32), "the fields of version 2");
+        assertEquals(CUT, ByteBuffer.wrap(v3, h2 - 32, 8).getLong(), "the cut time after max block raw");
+        int t2 = v2.length - DeltaFormat.TRAILER_SIZE;
+        int t3 = v3.length - DeltaFormat.TRAILER_SIZE;
+        assertArrayEquals(Arrays.copyOfRange(v2, h2, t2 + 96), Arrays.copyOfRange(v3, h3, t3 + 96),
+                "blocks and trailer up to its own SHA-256 (which chains the header's)");
+        // re-encoded as version 2 by the test, it is byte for byte what the version 2 writer wrote
+        assertArrayEquals(v2, DeltaVersions.reencode(v3, 2, DeltaVersions::resultV2));
+    }
+
+    @Test
+    void aCutTimeIsOnlyInVersion3AndNeverNegative() throws IOException {
+        assertThrows(IllegalArgumentException.class, () -> new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS,
+                DeltaFormat.CODEC_NONE, 3 * BS, 2, CUT));
+        assertThrows(IllegalArgumentException.class, () -> new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS,
+                DeltaFormat.CODEC_NONE, 3 * BS).withCutMillis(-1));
+        // a negative cut time in the bytes (re-signed so only that field is wrong) is refused as an invalid header
+        byte[] d = golden("v3-none.amd");
+        int h2 = DeltaCodec.headerMin(2) - 1 + 3;
+        ByteBuffer.wrap(d, h2 - 32, 8).putLong(-5);
+        byte[] header = Arrays.copyOf(d, h2 + 8);
+        System.arraycopy(BlockHash.sha256().digest(Arrays.copyOf(header, h2 - 24)), 0, header, h2 - 24, 32);
+        var e = assertThrows(DeltaFormatException.class, () -> DeltaCodec.decodeHeader(header));
+        assertTrue(e.getMessage().contains("cut time"), e.getMessage());
+        assertEquals(0, DeltaReader.readHeader(new ByteArrayInputStream(golden("v2-xz.amd"))).cutMillis(),
+                "version 2: the cut time is unknown");
+        assertTrue(DeltaReader.readHeader(new ByteArrayInputStream(golden("v2-xz.amd"))).cutTime().isEmpty());
+    }
+
+    @Test
     void aStreamWhoseVersionFieldLiesIsRefused() throws IOException {
         // version 2 blocks and result under a version 1 header (all else re-signed): the result rule differs
         byte[] lie = DeltaVersions.reencode(golden("v2-none.amd"), 1, DeltaVersions::resultV2);
@@ -178,13 +219,13 @@ class DeltaGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 3, 0xffff})
+    @ValueSource(ints = {0, 4, 0xffff})
     void aVersionThisAmirrorDoesNotReadIsRefusedByName(int version) throws IOException {
-        byte[] d = golden("v2-none.amd");
+        byte[] d = golden("v3-none.amd");
         ByteBuffer.wrap(d, 8, 2).putShort((short) version);
         var e = assertThrows(DeltaFormatException.class, () -> DeltaReader.verify(new ByteArrayInputStream(d)));
         assertTrue(e.getMessage().contains("version " + version + " is not supported")
-                && e.getMessage().contains("versions 1 to 2"), e.getMessage());
+                && e.getMessage().contains("versions 1 to 3"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new DeltaHeader(DOMAIN, "vda", SIZE, 3, 4, BS,
                 DeltaFormat.CODEC_NONE, 3 * BS, version));
     }
@@ -199,9 +240,11 @@ class DeltaGoldenTest {
     }
 
     @Test
-    void aVersion1HeaderStillDecodesWithItsVersion() throws IOException {
-        DeltaHeader h = DeltaReader.readHeader(new ByteArrayInputStream(golden("v1-xz.amd")));
-        assertEquals(1, h.version());
-        assertEquals(h, DeltaCodec.decodeHeader(DeltaCodec.encodeHeader(h)));
+    void olderHeadersStillDecodeWithTheirVersion() throws IOException {
+        for (String name : List.of("v1-xz.amd", "v2-xz.amd", "v3-xz.amd")) {
+            DeltaHeader h = DeltaReader.readHeader(new ByteArrayInputStream(golden(name)));
+            assertEquals(name.charAt(1) - '0', h.version());
+            assertEquals(h, DeltaCodec.decodeHeader(DeltaCodec.encodeHeader(h)));
+        }
     }
 }

@@ -16,9 +16,13 @@ class DeltaSpecTest {
     void theSpecStatesTheVersionsAndTheResultRecords() throws IOException {
         String spec = spec();
         assertTrue(spec.startsWith("# amirror delta stream, version " + DeltaFormat.VERSION + "\n"), "the version");
-        assertEquals(2, DeltaFormat.VERSION);
+        assertEquals(3, DeltaFormat.VERSION);
         assertEquals(1, DeltaFormat.OLDEST_READABLE_VERSION);
-        assertContains(spec, "| 8 | 2 | version | 2 (written); 1 or 2 (read); any other is refused |");
+        assertContains(spec, "| 8 | 2 | version | 3 (written); 1, 2 or 3 (read); any other is refused |");
+        assertEquals(96, DeltaCodec.headerMin(3) - 1);
+        assertEquals(88, DeltaCodec.headerMin(2) - 1);
+        assertContains(spec, "| 10 | 4 | header length *H* | 96 + *n* in version 3, 88 + *n* in versions 1 and 2");
+        assertContains(spec, "| 56+*n* | 8 | cut time | version 3 only");
         assertContains(spec, String.format("| DATA | one per 4 KiB block it covers | `%02x`, block index u64",
                 DeltaFormat.RESULT_BLOCK));
         assertContains(spec, String.format("| COPY | one per block | `%02x`, block index u64", DeltaFormat.RESULT_BLOCK));

@@ -60,7 +60,8 @@ class DeltaStreamTest {
      */
     static byte[] write(List<Change> changes, long size, int codec, int maxBlockRaw, byte[] model, byte[] base)
             throws IOException {
-        DeltaHeader h = new DeltaHeader(UUID.nameUUIDFromBytes(new byte[] {1}), "vda", size, 3, 4, BS, codec, maxBlockRaw);
+        DeltaHeader h = new DeltaHeader(UUID.nameUUIDFromBytes(new byte[] {1}), "vda", size, 3, 4, BS, codec, maxBlockRaw)
+                .withCutMillis(SAMPLE_CUT);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (DeltaWriter w = new DeltaWriter(out, h, new XzBlockCodec.Preset(1, false), POOL, 2,
                 DeltaWriter.ResultListener.NONE)) {
@@ -165,6 +166,24 @@ class DeltaStreamTest {
         } else {
             mustBeRejected(lie, "a version 2 result under a version 1 header");
         }
+    }
+
+    /** The cut time every stream this test writes carries (so a flip of it is among those caught). */
+    static final long SAMPLE_CUT = 1_790_000_000_123L;
+
+    /** Any cut time goes through the header as it is, in every header a writer may write. */
+    @Property(tries = 200)
+    void theCutTimeRoundTripsThroughTheHeader(@ForAll @net.jqwik.api.constraints.LongRange(min = 0) long cut,
+                                              @ForAll @IntRange(min = 1, max = 32) int diskLength)
+            throws IOException {
+        DeltaHeader h = new DeltaHeader(UUID.randomUUID(), "v" + "d".repeat(diskLength - 1), 10L * BS, 2, 3, BS,
+                DeltaFormat.CODEC_XZ, 65536).withCutMillis(cut);
+        byte[] bytes = DeltaCodec.encodeHeader(h);
+        assertEquals(DeltaCodec.headerMin(DeltaFormat.VERSION) - 1 + diskLength, bytes.length);
+        DeltaHeader back = DeltaCodec.decodeHeader(bytes);
+        assertEquals(h, back);
+        assertEquals(cut, back.cutMillis());
+        assertEquals(cut, DeltaReader.readHeader(new ByteArrayInputStream(bytes)).cutMillis());
     }
 
     private static byte[] sample;

@@ -78,7 +78,8 @@ final class DeltaVersions {
         DeltaReader.Result r = DeltaReader.verify(new ByteArrayInputStream(stream));
         DeltaHeader h = r.header();
         byte[] header = DeltaCodec.encodeHeader(new DeltaHeader(h.domain(), h.disk(), h.virtualSize(), h.basePoint(),
-                h.newPoint(), h.blockSize(), h.codec(), h.maxBlockRaw(), version));
+                h.newPoint(), h.blockSize(), h.codec(), h.maxBlockRaw(), version,
+                version >= DeltaFormat.VERSION_CUT_TIME ? h.cutMillis() : 0));
         int oldHeader = DeltaReader.readHeaderBytes(new ByteArrayInputStream(stream)).length;
         MessageDigest chain = BlockHash.sha256();
         chain.update(DeltaCodec.headerSha256(header));

@@ -35,7 +35,7 @@ class UpgradeInPlaceTest {
 
     private DeltaEncoder.DiskDelta encode(Spool spool, Path maps, int base, int point, byte[] disk) throws IOException {
         DeltaEncoder enc = new DeltaEncoder(spool, maps, DOMAIN, base, point, new XzBlockCodec.Preset(0, false),
-                DeltaStreamTest.POOL, 1);
+                DeltaStreamTest.POOL, 1, 1_000_000L * point);
         enc.beginDisk(VDA, disk.length);
         enc.data(0, disk.clone());
         enc.endDisk();

@@ -142,11 +142,11 @@ class ReplicaDefinitionTest {
         assertEquals(Optional.of(report), DefinitionReport.read(dir));
         assertEquals(r.changes().size() + " items dropped", report.summary());
         var owner = new ReplicaDomain.Owner("office-a", "sha256:" + "ab".repeat(32), "CN=primary", "2026-12-01T21:00:00Z");
-        var entry = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, List.of(), null, "ok",
+        var entry = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, null, null, List.of(), null, "ok",
                 report, owner);
-        var refused = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, List.of(), null, "ok",
+        var refused = new ReplicaReport.Entry("files", UUID_1.toString(), "files", 3, null, null, null, null, List.of(), null, "ok",
                 new DefinitionReport(4, List.of(), "no disk"), owner);
-        var none = new ReplicaReport.Entry(null, UUID_1.toString(), null, null, null, null, List.of(), null, "empty", null,
+        var none = new ReplicaReport.Entry(null, UUID_1.toString(), null, null, null, null, null, null, List.of(), null, "empty", null,
                 null);
         ObjectMapper json = new ObjectMapper();
         var doc = json.valueToTree(Map.of("now", "2026-12-01T22:00:00Z", "replicas", List.of(entry, refused, none)));

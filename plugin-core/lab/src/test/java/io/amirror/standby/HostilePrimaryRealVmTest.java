@@ -361,7 +361,7 @@ class HostilePrimaryRealVmTest {
         Sender a = as(officeA);
         Map<String, String> before = everything();
         for (long size : new long[] {1L << 62, (1L << 30) + 4096, 8L << 20}) {
-            // 2^62 bytes (the 284-byte CPU bomb), just above the standby's limit, and below the replica's size
+            // 2^62 bytes (the 292-byte CPU bomb), just above the standby's limit, and below the replica's size
             Path bomb = work.resolve("bomb-" + size + ".amd");
             DeltaHeader h = new DeltaHeader(FILES, "vda", size, 3, 4, DeltaFormat.BLOCK_SIZE, DeltaFormat.CODEC_XZ,
                     DeltaFormat.BLOCK_SIZE + DeltaFormat.DATA_FRAME_HEADER);
