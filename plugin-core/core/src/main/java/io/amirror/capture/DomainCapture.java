@@ -54,8 +54,14 @@ import java.util.regex.Pattern;
 public final class DomainCapture {
     private static final Logger log = LoggerFactory.getLogger(DomainCapture.class);
 
-    /** Host tools and where job directories (NBD socket, scratch files) go; QEMU must reach it. */
-    public record Options(Path qemuNbd, Path qemuImg, Path jobRoot, Duration nbdTimeout) {
+    /**
+     * Host tools, where job directories (NBD socket, scratch files) go (QEMU must reach it), and
+     * how far a running domain's scratch files may grow while a point is read.
+     */
+    public record Options(Path qemuNbd, Path qemuImg, Path jobRoot, Duration nbdTimeout, ScratchBudget scratch) {
+        public Options(Path qemuNbd, Path qemuImg, Path jobRoot, Duration nbdTimeout) {
+            this(qemuNbd, qemuImg, jobRoot, nbdTimeout, ScratchBudget.DEFAULT);
+        }
     }
 
     private final Options options;
@@ -200,13 +206,18 @@ public final class DomainCapture {
         List<String> targets = disks.stream().map(DiskInfo::target).toList();
         boolean created = false;
         boolean[] quiesced = {false};
+        ScratchWatch watch = null;
         try (PullBackup job = beginPoint(domain, name, quiesce, quiesced, all, targets, base, newPoint, jobDir)) {
             created = true;
+            watch = ScratchWatch.start(jobDir, options.scratch(), job::close);
             List<CaptureResult.DiskStats> stats = new ArrayList<>();
             for (DiskInfo d : disks) {
                 String dirtyContext = base == 0 ? null : PullBackup.dirtyBitmapContext(d.target());
                 stats.add(ExportReader.read(job.export(d.target()), d, dirtyContext == null ? List.of() : List.of(dirtyContext),
                         alsoRead.getOrDefault(d.target(), List.of()), sink, options.nbdTimeout()));
+            }
+            if (watch.overflow() != null) { // ended just as the last read finished: the job's end is uncertain
+                throw new IOException("the backup job was ended");
             }
             job.close();
             chain.recordCreated(newPoint);
@@ -216,11 +227,18 @@ public final class DomainCapture {
             if (created) {
                 discardQuietly(chain, newPoint, e);
             }
+            if (watch != null && watch.overflow() != null) {
+                throw new ScratchOverflowException("capture of " + name + " from " + describe(base) + " ended: "
+                        + watch.overflow() + "; point " + newPoint + " was discarded, no write was lost", e);
+            }
             if (e instanceof ChainException ce) {
                 throw ce;
             }
             throw new CaptureException("capture of " + name + " from " + describe(base) + " failed: " + e.getMessage(), e);
         } finally {
+            if (watch != null) {
+                watch.close();
+            }
             deleteJobDir(jobDir);
         }
     }

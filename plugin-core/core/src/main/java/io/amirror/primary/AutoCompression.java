@@ -30,8 +30,30 @@ public final class AutoCompression {
     /** Per rung: the output rate (bytes/s) it produced when it was found too slow, 0 if never. */
     private final double[] producedWhenLeft = new double[LADDER.size()];
 
+    /** Set by {@link #readTooSlow}: the next capture takes the fastest preset. */
+    private boolean hurry;
+
+    /**
+     * A capture with {@code used} read its point so slowly that the backup's scratch outgrew its
+     * budget (the guest writes while the point is read): the next capture takes the fastest preset,
+     * whatever the link, and the ladder starts again one rung below {@code used}.
+     */
+    public synchronized void readTooSlow(XzBlockCodec.Preset used) {
+        hurry = true;
+        int at = LADDER.indexOf(used);
+        if (at >= rung && at < LADDER.size() - 1) {
+            rung = at + 1;
+        } else if (at < 0 && rung < LADDER.size() - 1) {
+            rung++;
+        }
+    }
+
     /** The preset for the next capture on a link that carries {@code linkBytesPerSecond} now. */
     public synchronized XzBlockCodec.Preset next(boolean fullCapture, double linkBytesPerSecond) {
+        if (hurry) {
+            hurry = false;
+            return LADDER.get(LADDER.size() - 1);
+        }
         while (rung > 0 && linkBytesPerSecond > 0 && producedWhenLeft[rung - 1] >= linkBytesPerSecond * MARGIN) {
             rung--; // the link got slower: a stronger preset that was left for being too slow keeps up again
         }

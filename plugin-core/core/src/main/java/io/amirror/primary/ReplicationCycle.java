@@ -1,6 +1,7 @@
 package io.amirror.primary;
 
 import io.amirror.capture.CaptureResult;
+import io.amirror.capture.ScratchOverflowException;
 import io.amirror.config.Policy;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
@@ -123,6 +124,11 @@ public final class ReplicationCycle {
         String lost = null;
         try {
             c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+        } catch (ScratchOverflowException e) {
+            // the guest wrote faster than the point was read: the next attempt reads faster
+            link.compression().readTooSlow(preset);
+            log.warn("{}: {}; the next attempt uses the fastest compression", name, e.getMessage());
+            throw e;
         } catch (PointSource.NothingNewException e) {
             log.info("{}: {}", name, e.getMessage());
             int at = replication.acknowledgedPoint();

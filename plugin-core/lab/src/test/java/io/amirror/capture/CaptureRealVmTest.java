@@ -8,6 +8,7 @@ import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.RealVmTest;
 import io.amirror.libvirt.CheckpointChain;
+import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.FileChainStore;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -180,5 +181,76 @@ class CaptureRealVmTest {
             assertArrayEquals(lab.qemuImg().read(vm.image("vda"), "qcow2", 0, size), replica.replica,
                     "the replica equals the trimmed image byte for byte");
         }
+    }
+
+    @Test
+    void aScratchThatOutgrowsItsBudgetEndsTheCaptureCleanlyAndTheGuestsWritesGoOn(Lab lab) throws Exception {
+        try (LabDomain vm = lab.createDomain(DomainSpec.oneDisk(SIZE, DiskSpec.Content.BLANK)).start()) {
+            GuestConsole c = vm.console();
+            CheckpointChain chain = new CheckpointChain(vm.libvirtDomain(), new FileChainStore(state));
+            ReplicaModel replica = new ReplicaModel(SIZE);
+            capturer(lab).capture(vm.libvirtDomain(), chain, replica.next());
+            chain.acknowledge(1);
+            c.check("dd if=/dev/urandom of=/dev/vda bs=1M count=16 seek=16 conv=fsync 2>/dev/null");
+
+            // point 2 read slowly (a slow preset, say) under a 1 MiB scratch budget while the guest
+            // rewrites 4 MiB of the blocks still to be read: each first write copies the old block
+            DomainCapture tight = new DomainCapture(new DomainCapture.Options(lab.host().tool("qemu-nbd"),
+                    lab.host().tool("qemu-img"), lab.options().workDir().resolve("jobs"), Duration.ofSeconds(60),
+                    new ScratchBudget(1 << 20, 1.0, 0)));
+            ReplicaModel slow = replica.next();
+            CaptureSink slowSink = new CaptureSink() {
+                @Override
+                public void beginDisk(DiskInfo disk, long virtualSize) throws java.io.IOException {
+                    slow.beginDisk(disk, virtualSize);
+                }
+
+                @Override
+                public void zero(long offset, long length) throws java.io.IOException {
+                    slow.zero(offset, length);
+                }
+
+                @Override
+                public void data(long offset, byte[] data) throws java.io.IOException {
+                    try {
+                        Thread.sleep(1 + data.length / 4096); // about 4 MB/s
+                    } catch (InterruptedException e) {
+                        throw new java.io.InterruptedIOException();
+                    }
+                    slow.data(offset, data);
+                }
+
+                @Override
+                public void endDisk() throws java.io.IOException {
+                    slow.endDisk();
+                }
+            };
+            var writes = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return c.run("dd if=/dev/urandom of=/dev/vda bs=64k count=64 seek=448 conv=fsync 2>/dev/null", Duration.ofMinutes(2));
+            });
+            ScratchOverflowException over = assertThrows(ScratchOverflowException.class,
+                    () -> tight.capture(vm.libvirtDomain(), chain, slowSink));
+            System.out.println("scratch overflow: " + over.getMessage());
+            assertTrue(over.getMessage().contains("over its budget of"), over.getMessage());
+            assertEquals(0, writes.get().exitCode(), "the guest's writes never failed: " + writes.get().output());
+            assertEquals(List.of(1), chain.libvirtPoints(), "the point was discarded, the chain is as it was");
+            assertEquals(1, vm.libvirtDomain().isActive(), "the guest runs on");
+
+            // the next attempt, read at full speed: everything since point 1, the rewrite included
+            ReplicaModel again = replica.next();
+            CaptureResult r = capturer(lab).capture(vm.libvirtDomain(), chain, again);
+            assertEquals(1, r.basePoint());
+            String guestMd5 = c.check("md5sum /dev/vda").split(" ")[0];
+            assertEquals(guestMd5, md5(again.replica), "the replica holds every write, the rewrite included");
+        }
+    }
+
+    private static String md5(byte[] b) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(b));
     }
 }
