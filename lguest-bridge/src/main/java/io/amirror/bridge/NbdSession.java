@@ -373,7 +373,7 @@ final class NbdSession implements Runnable {
             return EINVAL;
         }
         if (r.type() == CMD_READ && length > limits.maxRequestBytes()) {
-            return EOVERFLOW; // the spec's answer to a read over the maximum block size
+            return EINVAL; // as qemu-nbd: the spec keeps EOVERFLOW for NBD_CMD_FLAG_DF, which this server does not offer
         }
         if (!SUPPORTED.contains(r.type())) {
             return EINVAL;
