@@ -8,9 +8,10 @@ import io.amirror.nbd.NbdProtocolException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSocket;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.Closeable;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
@@ -18,8 +19,11 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,42 +36,73 @@ import static io.amirror.nbd.NbdConstants.*;
  * handled one at a time, in order (which also orders the guest's writes against point cuts).
  *
  * <p>The client is not trusted. Anything that leaves the byte stream in doubt (bad magic, unknown
- * client flags, a write payload over {@link #MAX_PAYLOAD}, too many options) closes the connection
+ * client flags, a write payload over the request bound, too many options) closes the connection
  * before it touches the image. A well-formed request that cannot be honoured (out of range, a
- * write to a point, unknown flags or command) gets an error reply and changes nothing.
+ * read over the bound, a write to a point, unknown flags or command) gets an error reply and
+ * changes nothing; nothing is allocated for a request before its length was checked.
+ *
+ * <p>With {@link BridgeTls} (TCP), TLS is required before anything else (FORCEDTLS):
+ * NBD_OPT_STARTTLS is answered, the connection becomes TLS with a verified client certificate,
+ * and only then are exports named; NBD_OPT_EXPORT_NAME before it closes the connection, other
+ * options get NBD_REP_ERR_TLS_REQD. The caller's {@link Deadlines.Deadline} bounds the handshake
+ * (TLS included), each request, and optionally the idle time between requests; the caller closes
+ * the channel.
  */
 final class NbdSession implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(NbdSession.class);
-    /** Largest read or write payload: the block size maximum announced in NBD_INFO_BLOCK_SIZE. */
-    static final int MAX_PAYLOAD = 32 << 20;
     private static final int MAX_OPTIONS = 64;
-    private static final int EPERM = 1;
-    private static final int EINVAL = 22;
-    private static final int EIO = 5;
-    private static final int ENOSPC = 28;
     private static final List<Integer> SUPPORTED = List.of(CMD_READ, CMD_WRITE, CMD_FLUSH, CMD_TRIM, CMD_WRITE_ZEROES,
             CMD_BLOCK_STATUS, CMD_CACHE);
     private static final int KNOWN_FLAGS = CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_DF | CMD_FLAG_REQ_ONE
             | CMD_FLAG_FAST_ZERO;
 
     private final BridgeVolume volume;
-    private final Closeable socket;
-    private final DataInputStream in;
-    private final OutputStream out;
+    private final SocketChannel channel;
+    private final BridgeTls tls;
+    private final BridgeServer.Limits limits;
+    private final Deadlines.Deadline deadline;
+    private DrainableInput buffered;
+    private DataInputStream in;
+    private OutputStream out;
+    private boolean tlsActive;
     private boolean structured;
     private final Map<Integer, String> contexts = new LinkedHashMap<>();
     private String contextsFor;
 
-    NbdSession(BridgeVolume volume, Closeable socket, InputStream in, OutputStream out) {
+    /** {@code tls}: null for a plain connection (unix sockets, loopback TCP without TLS). */
+    NbdSession(BridgeVolume volume, SocketChannel channel, BridgeTls tls, BridgeServer.Limits limits,
+               Deadlines.Deadline deadline) {
         this.volume = volume;
-        this.socket = socket;
-        this.in = new DataInputStream(new BufferedInputStream(in, 1 << 16));
-        this.out = new BufferedOutputStream(out, 1 << 16);
+        this.channel = channel;
+        this.tls = tls;
+        this.limits = limits;
+        this.deadline = deadline;
+        streams(Channels.newInputStream(channel), Channels.newOutputStream(channel));
+    }
+
+    private void streams(InputStream i, OutputStream o) {
+        buffered = new DrainableInput(i);
+        in = new DataInputStream(buffered);
+        out = new BufferedOutputStream(o, 1 << 16);
+    }
+
+    /** A buffered stream that hands over what it read ahead, for the TLS layer to start from. */
+    private static final class DrainableInput extends BufferedInputStream {
+        DrainableInput(InputStream in) {
+            super(in, 1 << 16);
+        }
+
+        synchronized byte[] drain() {
+            byte[] b = Arrays.copyOfRange(buf, pos, count);
+            pos = count;
+            return b;
+        }
     }
 
     @Override
     public void run() {
-        try (socket) {
+        try {
+            deadline.arm(limits.handshake(), "the handshake");
             Optional<BridgeExport> export = handshake();
             if (export.isPresent()) {
                 transmission(export.get());
@@ -76,6 +111,8 @@ final class NbdSession implements Runnable {
             // the client went away
         } catch (NbdProtocolException e) {
             log.warn("NBD client dropped: {}", e.getMessage());
+        } catch (SSLException e) {
+            log.warn("NBD client {} refused: TLS: {}", peer(), e.getMessage());
         } catch (IOException e) {
             log.debug("NBD connection ended: {}", e.getMessage());
         }
@@ -95,7 +132,33 @@ final class NbdSession implements Runnable {
         for (int i = 0; i < MAX_OPTIONS; i++) {
             OptionHeader h = NbdCodec.decodeOptionHeader(ByteBuffer.wrap(readBytes(16)));
             ByteBuffer data = ByteBuffer.wrap(readBytes(h.length()));
+            if (tls != null && !tlsActive) {
+                switch (h.option()) {
+                    case OPT_STARTTLS -> {
+                        if (data.hasRemaining()) {
+                            reply(h.option(), REP_ERR_INVALID, "STARTTLS takes no data".getBytes(StandardCharsets.UTF_8));
+                        } else {
+                            reply(h.option(), REP_ACK, new byte[0]);
+                            startTls();
+                        }
+                    }
+                    case OPT_ABORT -> {
+                        reply(h.option(), REP_ACK, new byte[0]);
+                        return Optional.empty();
+                    }
+                    case OPT_EXPORT_NAME -> {
+                        log.warn("NBD client {} dropped: it asked for an export without TLS, which this port requires",
+                                peer());
+                        return Optional.empty(); // cannot be answered with an error: close
+                    }
+                    default -> reply(h.option(), REP_ERR_TLS_REQD,
+                            "this server requires TLS: send NBD_OPT_STARTTLS first".getBytes(StandardCharsets.UTF_8));
+                }
+                continue;
+            }
             switch (h.option()) {
+                case OPT_STARTTLS -> reply(h.option(), tls == null ? REP_ERR_UNSUP : REP_ERR_INVALID,
+                        (tls == null ? "no TLS on this socket" : "TLS is already on").getBytes(StandardCharsets.UTF_8));
                 case OPT_EXPORT_NAME -> {
                     String name = new String(data.array(), StandardCharsets.UTF_8);
                     Optional<BridgeExport> e = BridgeExport.resolve(volume, name);
@@ -137,6 +200,22 @@ final class NbdSession implements Runnable {
         throw new NbdProtocolException("more than " + MAX_OPTIONS + " options");
     }
 
+    /** After the ACK: TLS as the server over the same socket, with what the buffer already read. */
+    private void startTls() throws IOException {
+        SSLSocket s = tls.startTls(channel.socket(), buffered.drain());
+        streams(s.getInputStream(), s.getOutputStream());
+        tlsActive = true;
+        log.info("NBD client {}: TLS with {}", peer(), s.getSession().getPeerPrincipal().getName());
+    }
+
+    private String peer() {
+        try {
+            return String.valueOf(channel.getRemoteAddress());
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
     private void listExports(int option) throws IOException {
         List<String> names = new ArrayList<>(List.of(volume.state().name()));
         for (int p : volume.state().points()) {
@@ -169,7 +248,7 @@ final class NbdSession implements Runnable {
             return Optional.empty();
         }
         reply(option, REP_INFO, NbdCodec.encodeInfoExport(e.get().size(), flags(e.get())));
-        reply(option, REP_INFO, NbdCodec.encodeInfoBlockSize(1, DirtyMap.BLOCK, MAX_PAYLOAD));
+        reply(option, REP_INFO, NbdCodec.encodeInfoBlockSize(1, DirtyMap.BLOCK, limits.maxRequestBytes()));
         reply(option, REP_ACK, new byte[0]);
         if (option == OPT_GO && !name.equals(contextsFor)) {
             contexts.clear(); // contexts chosen for another export do not carry over
@@ -252,10 +331,21 @@ final class NbdSession implements Runnable {
 
     private void transmission(BridgeExport export) throws IOException {
         while (true) {
-            Request r = NbdCodec.decodeRequest(ByteBuffer.wrap(readBytes(REQUEST_HEADER_SIZE)));
+            deadline.arm(limits.idle(), "waiting for a request");
+            int first = in.read();
+            if (first < 0) {
+                throw new EOFException();
+            }
+            deadline.arm(limits.request(), "a request");
+            byte[] header = new byte[REQUEST_HEADER_SIZE];
+            header[0] = (byte) first;
+            in.readFully(header, 1, header.length - 1);
+            Request r = NbdCodec.decodeRequest(ByteBuffer.wrap(header));
             long length = Integer.toUnsignedLong(r.length());
-            if (r.type() == CMD_WRITE && length > MAX_PAYLOAD) {
-                throw new NbdProtocolException("WRITE of " + length + " bytes: beyond the " + MAX_PAYLOAD + " announced");
+            if (r.type() == CMD_WRITE && length > limits.maxRequestBytes()) {
+                // its payload follows and cannot be told from the next request without reading it all
+                throw new NbdProtocolException("WRITE of " + length + " bytes: beyond the " + limits.maxRequestBytes()
+                        + " announced");
             }
             byte[] payload = r.type() == CMD_WRITE ? readBytes((int) length) : null;
             if (r.type() == CMD_DISC) {
@@ -282,15 +372,15 @@ final class NbdSession implements Runnable {
         if ((r.flags() & ~KNOWN_FLAGS) != 0) {
             return EINVAL;
         }
+        if (r.type() == CMD_READ && length > limits.maxRequestBytes()) {
+            return EINVAL; // as qemu-nbd: the spec keeps EOVERFLOW for NBD_CMD_FLAG_DF, which this server does not offer
+        }
         if (!SUPPORTED.contains(r.type())) {
             return EINVAL;
         }
         boolean ranged = r.type() != CMD_FLUSH;
         if (ranged && (r.offset() < 0 || r.offset() > export.size() || length > export.size() - r.offset())) {
             return r.type() == CMD_WRITE || r.type() == CMD_WRITE_ZEROES ? ENOSPC : EINVAL;
-        }
-        if (r.type() == CMD_READ && length > MAX_PAYLOAD) {
-            return EINVAL;
         }
         if (export.readOnly() && (r.type() == CMD_WRITE || r.type() == CMD_TRIM || r.type() == CMD_WRITE_ZEROES)) {
             return EPERM;

@@ -4,6 +4,7 @@ import io.amirror.bridge.BridgeClient;
 import io.amirror.bridge.BridgeServer;
 import io.amirror.bridge.BridgeSources;
 import io.amirror.bridge.BridgeState;
+import io.amirror.bridge.BridgeTls;
 import io.amirror.bridge.BridgeVolume;
 import io.amirror.capture.CaptureResult;
 import io.amirror.cli.CommandProvider;
@@ -26,6 +27,7 @@ import io.amirror.transport.Identity;
 import io.amirror.util.Exec;
 import io.amirror.util.HostPort;
 import io.amirror.util.PrivateFiles;
+import io.amirror.util.ShellText;
 import io.amirror.util.WeeklyRate;
 import org.quartz.CronExpression;
 import picocli.CommandLine.Command;
@@ -35,15 +37,18 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.text.ParseException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -85,8 +90,22 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         Path image;
         @Option(names = "--socket", description = "Unix socket for NBD clients.")
         Path socket;
-        @Option(names = "--tcp", paramLabel = "HOST:PORT", description = "Also serve NBD on TCP (plain: keep it local).")
+        @Option(names = "--tcp", paramLabel = "HOST:PORT", description = "Also serve NBD on TCP: a loopback address, "
+                + "or any address with --tls-dir.")
         String tcp;
+        @Option(names = "--tls-dir", paramLabel = "DIR", description = "Require TLS on --tcp, with client certificates: "
+                + "DIR holds ca-cert.pem, server-cert.pem and server-key.pem (QEMU's tls-creds-x509 layout); clients "
+                + "need a certificate signed by that CA.")
+        Path tlsDir;
+        @Option(names = "--tls-client", paramLabel = "FINGERPRINT", description = "With --tls-dir: admit only these "
+                + "client certificates (SHA-256, as 'openssl x509 -noout -fingerprint -sha256' prints it; repeatable).")
+        List<String> tlsClients = List.of();
+        @Option(names = "--max-connections", paramLabel = "N", description = "At most N connections at once on each "
+                + "socket (default: 8); further ones are closed at once.")
+        Integer maxConnections;
+        @Option(names = "--idle-timeout", paramLabel = "DURATION", description = "Close an NBD connection idle this "
+                + "long between requests, e.g. 30m (default: never; TCP peers that vanished are found by keepalive).")
+        String idleTimeout;
         @Option(names = "--state", description = "State directory (default: IMAGE.amirror beside the image).")
         Path state;
         @Option(names = "--name", description = "The guest's name, the first time (default: the image's file name).")
@@ -111,14 +130,33 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             if (image == null || socket == null) {
                 throw new IllegalArgumentException("give --policy FILE, or --image and --socket");
             }
+            // every option is checked before the state directory is made or the image opened
+            if (tlsDir == null && !tlsClients.isEmpty()) {
+                throw new IllegalArgumentException("--tls-client pins TLS clients: give --tls-dir too");
+            }
+            if (tlsDir != null && tcp == null) {
+                throw new IllegalArgumentException("--tls-dir protects NBD over TCP: give --tcp HOST:PORT too");
+            }
+            InetSocketAddress at = tcp == null ? null : HostPort.parse(tcp);
+            BridgeTls tls = tlsDir == null ? null : BridgeTls.load(tlsDir, Set.copyOf(tlsClients));
+            BridgeServer.checkExposure(at, tls);
+            BridgeServer.Limits limits = BridgeServer.Limits.DEFAULTS;
+            if (maxConnections != null) {
+                limits = limits.withMaxConnections(maxConnections);
+            }
+            if (idleTimeout != null) {
+                limits = limits.withIdle(Durations.parse(idleTimeout));
+            }
             Path dir = stateOf(image, state);
             String n = name != null ? name : image.getFileName().toString().replaceFirst("\\.[^.]*$", "");
             try (BridgeVolume v = BridgeVolume.open(image, dir, uuid, n, disk, launcher);
-                 BridgeServer s = BridgeServer.start(v, dir, socket, tcp == null ? null : HostPort.parse(tcp))) {
+                 BridgeServer s = BridgeServer.start(v, dir, socket, at, tls, limits)) {
                 BridgeState st = v.state();
-                System.out.println("bridge serving " + image + " (" + st.size() + " bytes) as '" + st.name() + "' "
-                        + st.uuid() + " on " + socket + (tcp == null ? "" : " and " + s.tcpAddress()) + "; points "
-                        + st.points() + "; control " + dir.resolve(BridgeServer.CONTROL_SOCKET));
+                System.out.println("bridge serving " + image + " (" + st.size() + " bytes) as '"
+                        + ShellText.printable(st.name()) + "' " + st.uuid() + " on " + socket
+                        + (tcp == null ? "" : " and " + s.tcpAddress() + (tls == null ? " (plain, loopback)"
+                        : " (" + tls.describe() + ")")) + "; points " + st.points() + "; control "
+                        + dir.resolve(BridgeServer.CONTROL_SOCKET));
                 System.out.flush();
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
@@ -288,7 +326,8 @@ public final class BridgeCommand implements Runnable, CommandProvider {
                 d.requestFailoverPoint(point);
             }
             Promotion.Outcome o = Promotion.prepare(d, guest);
-            o.steps().forEach(x -> System.out.println(guest + ": " + x));
+            String label = ShellText.printable(guest);
+            o.steps().forEach(x -> System.out.println(label + ": " + ShellText.printable(x)));
             if (d.diskNames().size() != 1) {
                 throw new IllegalStateException(guest + " has disks " + d.diskNames() + "; a bridge guest has one");
             }
@@ -298,14 +337,39 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
                     partial.toString()), null, Map.of(), Duration.ofHours(12)).orThrow();
             Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
-            System.out.println(guest + ": replica at point " + o.point() + " written to " + image);
-            System.out.println("start it: amirror bridge serve --image " + image + " --socket SOCKET --uuid " + d.uuid()
-                    + (manifest == null ? "" : " --name " + manifest.name()));
-            if (manifest != null && !manifest.launcher().isEmpty()) {
-                System.out.println("then its launcher: " + String.join(" ", manifest.launcher()));
-            }
+            System.out.println(label + ": replica at point " + o.point() + " written to "
+                    + ShellText.printable(image.toString()));
+            startLines(image, d.uuid(), manifest == null ? null : manifest.name(),
+                    manifest == null ? List.of() : manifest.launcher()).forEach(System.out::println);
             return 0;
         }
+    }
+
+    /**
+     * What failover prints for the admin to paste: every value quoted for POSIX sh and stripped of
+     * terminal controls (the name and the launcher came from the primary), with a note when that
+     * changed a value.
+     */
+    static List<String> startLines(Path image, UUID uuid, String name, List<String> launcher) {
+        List<String> serve = new ArrayList<>(List.of("amirror", "bridge", "serve", "--image", image.toString(),
+                "--socket"));
+        List<String> lines = new ArrayList<>();
+        String s = ShellText.command(serve) + " SOCKET " + ShellText.command(List.of("--uuid", uuid.toString()))
+                + (name == null ? "" : " " + ShellText.command(List.of("--name", name)));
+        lines.add("start it: " + s);
+        if (!launcher.isEmpty()) {
+            lines.add("then its launcher: " + ShellText.command(launcher));
+        }
+        List<String> all = new ArrayList<>(launcher);
+        all.add(image.toString());
+        if (name != null) {
+            all.add(name);
+        }
+        if (all.stream().anyMatch(ShellText::altered)) {
+            lines.add("note: control characters or terminal escapes were removed from the values above; "
+                    + "check them against the replica's manifest before running these lines");
+        }
+        return lines;
     }
 
     @Command(name = "points", mixinStandardHelpOptions = true, description = "Show a running bridge's guest and points.")
@@ -316,7 +380,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         @Override
         public Integer call() throws Exception {
             BridgeState s = new BridgeClient(bridgeState).state();
-            System.out.println(s.name() + " " + s.uuid() + " disk " + s.disk() + " (" + s.size() + " bytes): points "
+            System.out.println(ShellText.printable(s.name()) + " " + s.uuid() + " disk " + ShellText.printable(s.disk()) + " (" + s.size() + " bytes): points "
                     + s.points());
             return 0;
         }

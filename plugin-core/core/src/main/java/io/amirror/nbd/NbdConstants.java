@@ -22,6 +22,7 @@ public final class NbdConstants {
     public static final int OPT_EXPORT_NAME = 1;
     public static final int OPT_ABORT = 2;
     public static final int OPT_LIST = 3;
+    public static final int OPT_STARTTLS = 5;
     public static final int OPT_INFO = 6;
     public static final int OPT_GO = 7;
     public static final int OPT_STRUCTURED_REPLY = 8;
@@ -102,6 +103,16 @@ public final class NbdConstants {
     public static final int STATE_ZERO = 2;
     public static final int STATE_DIRTY = 1;
 
+    // Transmission errors (the spec's errno values, the same on every platform)
+    public static final int EPERM = 1;
+    public static final int EIO = 5;
+    public static final int ENOMEM = 12;
+    public static final int EINVAL = 22;
+    public static final int ENOSPC = 28;
+    public static final int EOVERFLOW = 75;
+    public static final int ENOTSUP = 95;
+    public static final int ESHUTDOWN = 108;
+
     // Limits this client holds servers to
     public static final int MAX_STRING = 4096;
     public static final int MAX_OPTION_REPLY = 64 * 1024;
@@ -113,14 +124,14 @@ public final class NbdConstants {
     /** The errno-style names of transmission errors, for messages. */
     public static String errorName(int error) {
         return switch (error) {
-            case 1 -> "EPERM";
-            case 5 -> "EIO";
-            case 12 -> "ENOMEM";
-            case 22 -> "EINVAL";
-            case 28 -> "ENOSPC";
-            case 75 -> "EOVERFLOW";
-            case 95 -> "ENOTSUP";
-            case 108 -> "ESHUTDOWN";
+            case EPERM -> "EPERM";
+            case EIO -> "EIO";
+            case ENOMEM -> "ENOMEM";
+            case EINVAL -> "EINVAL";
+            case ENOSPC -> "ENOSPC";
+            case EOVERFLOW -> "EOVERFLOW";
+            case ENOTSUP -> "ENOTSUP";
+            case ESHUTDOWN -> "ESHUTDOWN";
             default -> "error " + error;
         };
     }
@@ -144,6 +155,7 @@ public final class NbdConstants {
             case OPT_EXPORT_NAME -> "NBD_OPT_EXPORT_NAME";
             case OPT_ABORT -> "NBD_OPT_ABORT";
             case OPT_LIST -> "NBD_OPT_LIST";
+            case OPT_STARTTLS -> "NBD_OPT_STARTTLS";
             case OPT_INFO -> "NBD_OPT_INFO";
             case OPT_GO -> "NBD_OPT_GO";
             case OPT_STRUCTURED_REPLY -> "NBD_OPT_STRUCTURED_REPLY";

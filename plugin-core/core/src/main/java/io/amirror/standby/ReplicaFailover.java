@@ -1,6 +1,7 @@
 package io.amirror.standby;
 
 import io.amirror.transport.ReplicaManifest;
+import io.amirror.util.ShellText;
 
 import org.libvirt.Connect;
 import org.libvirt.Domain;
@@ -54,8 +55,10 @@ public final class ReplicaFailover {
             return;
         }
         if (domain.manifest().map(ReplicaManifest::bridged).orElse(false)) {
-            say.accept(label + " is a bridge guest: start it with 'amirror bridge failover', or by hand from "
-                    + "the replica image with its launcher: " + String.join(" ", domain.manifest().get().launcher()));
+            // the launcher came from the primary: quoted and stripped of terminal controls before it is shown
+            say.accept(ShellText.printable(label) + " is a bridge guest: start it with 'amirror bridge failover', or "
+                    + "by hand from the replica image with its launcher: "
+                    + ShellText.command(domain.manifest().get().launcher()));
             return;
         }
         String name = domain.definedName().orElseThrow(() -> new IllegalStateException("the replica of " + label
