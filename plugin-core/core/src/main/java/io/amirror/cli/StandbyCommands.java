@@ -15,6 +15,7 @@ import io.amirror.standby.ReplicaDomain;
 import io.amirror.standby.ReplicaReport;
 import io.amirror.standby.StandbyLayout;
 import io.amirror.standby.StandbyService;
+import io.amirror.util.ShellText;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -372,7 +373,7 @@ final class StandbyCommands {
 
         static void tell(Optional<Promotion.Start> start, String last) {
             if (start.isPresent() && !start.get().outcome().earlier()) {
-                String name = start.get().name().replaceAll("\\p{Cntrl}", "?"); // a name is data, not terminal codes
+                String name = ShellText.printable(start.get().name()); // a name is data, not terminal codes
                 start.get().outcome().steps().forEach(s -> System.err.println("amirror: " + name + ": " + s));
                 if (last != null) {
                     System.err.println("amirror: " + name + ": " + last + start.get().outcome().point());

@@ -5,6 +5,7 @@ import io.amirror.capture.ScratchOverflowException;
 import io.amirror.config.Policy;
 import io.amirror.delta.XzBlockCodec;
 import io.amirror.spool.Spool;
+import io.amirror.spool.SpoolFullException;
 import io.amirror.transport.ReplicaManifest;
 import io.amirror.transport.Sender;
 import io.amirror.util.PrivateFiles;
@@ -84,7 +85,28 @@ public final class ReplicationCycle {
         try (FileChannel f = PrivateFiles.open(replication.mapDirectory().resolve("cycle.lock"), StandardOpenOption.CREATE,
                 StandardOpenOption.WRITE); FileLock lock = tryLock(f)) {
             return runLocked();
+        } catch (RuntimeException | IOException e) {
+            SpoolFullException full = spoolFull(e);
+            if (full == null || replication.acknowledgedPoint() != 0) {
+                throw e;
+            }
+            // a first copy larger than the whole spool stops at the same bound every cycle: say what gets past it
+            throw new SpoolFullException.FirstPointTooLarge(replication.source().name() + ": the first copy does not "
+                    + "fit the spool (" + full.getMessage() + "), so every cycle would stop at the same bound. Raise "
+                    + "\"spoolLimit\" in the primary's configuration above the disks' allocated size, or seed the "
+                    + "replica (amirror seed export and import, or seed adopt) so that the first point sends only what "
+                    + "differs", full);
         }
+    }
+
+    /** The spool's refusal among {@code e}'s causes, if that is what ended the cycle. */
+    private static SpoolFullException spoolFull(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SpoolFullException s) {
+                return s;
+            }
+        }
+        return null;
     }
 
     private FileLock tryLock(FileChannel f) throws IOException {

@@ -35,4 +35,14 @@ public class SpoolFullException extends IOException {
     public long max() {
         return max;
     }
+
+    /**
+     * A domain's first copy does not fit the spool at all: no cycle can succeed until the limit is
+     * raised or the replica is seeded. The message says both.
+     */
+    public static final class FirstPointTooLarge extends IOException {
+        public FirstPointTooLarge(String message, SpoolFullException cause) {
+            super(message, cause);
+        }
+    }
 }
