@@ -381,48 +381,58 @@ final class StandbyCommands {
             }
         }
 
+        /** One of the hook's steps: what it does with the domain XML, and its last line when it changed something. */
+        abstract static class Step implements Callable<Integer> {
+            @Mixin
+            Wait wait;
+
+            abstract Optional<Promotion.Start> run(String xml, DiskImage.Tools tools, Duration wait) throws IOException;
+
+            String lastLine() {
+                return null;
+            }
+
+            @Override
+            public Integer call() throws Exception {
+                tell(run(readXml(), DiskImage.Tools.installed(), wait.duration()), lastLine());
+                return 0;
+            }
+        }
+
         @Command(name = "prepare", mixinStandardHelpOptions = true,
                 description = "At libvirt's 'prepare begin': if the domain is an amirror replica, make it ready to "
                         + "start (see failover) or refuse the start with the reason. The standby takes no delta for "
                         + "it until the start is seen running (then it is promoted) or failed (then it is a replica "
                         + "again).")
-        static final class Prepare implements Callable<Integer> {
-            @Mixin
-            Wait wait;
+        static final class Prepare extends Step {
+            @Override
+            Optional<Promotion.Start> run(String xml, DiskImage.Tools tools, Duration wait) throws IOException {
+                return Promotion.prepareStart(xml, tools, wait);
+            }
 
             @Override
-            public Integer call() throws Exception {
-                var start = Promotion.prepareStart(readXml(), DiskImage.Tools.installed(), wait.duration());
-                tell(start, "replica ready to start at point ");
-                return 0;
+            String lastLine() {
+                return "replica ready to start at point ";
             }
         }
 
         @Command(name = "started", mixinStandardHelpOptions = true,
                 description = "At libvirt's 'started begin': a replica domain runs, so its replica is promoted: the "
                         + "live disk, which takes nothing more from the old primary.")
-        static final class Started implements Callable<Integer> {
-            @Mixin
-            Wait wait;
-
+        static final class Started extends Step {
             @Override
-            public Integer call() throws Exception {
-                tell(Promotion.startedHook(readXml(), DiskImage.Tools.installed(), wait.duration()), null);
-                return 0;
+            Optional<Promotion.Start> run(String xml, DiskImage.Tools tools, Duration wait) throws IOException {
+                return Promotion.startedHook(xml, tools, wait);
             }
         }
 
         @Command(name = "released", mixinStandardHelpOptions = true,
                 description = "At libvirt's 'release end': a replica domain whose start failed is a replica again; "
                         + "after a promoted domain's stop nothing changes.")
-        static final class Released implements Callable<Integer> {
-            @Mixin
-            Wait wait;
-
+        static final class Released extends Step {
             @Override
-            public Integer call() throws Exception {
-                tell(Promotion.releasedHook(readXml(), DiskImage.Tools.installed(), wait.duration()), null);
-                return 0;
+            Optional<Promotion.Start> run(String xml, DiskImage.Tools tools, Duration wait) throws IOException {
+                return Promotion.releasedHook(xml, tools, wait);
             }
         }
     }
