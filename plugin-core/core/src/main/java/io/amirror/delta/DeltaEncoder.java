@@ -64,6 +64,19 @@ public final class DeltaEncoder implements CaptureSink {
         this.cutMillis = cutMillis;
     }
 
+    /** Disks the standby never held (added to the domain since): their deltas start at point 0. */
+    private java.util.Set<String> newDisks = java.util.Set.of();
+
+    /**
+     * Names the disks the standby holds no point of (a disk added to the domain after its last
+     * acknowledged point): each one's delta starts at point 0, since its replica starts empty,
+     * while the other disks' start at the base point. The caller reads such a point in full.
+     */
+    public DeltaEncoder withNewDisks(java.util.Set<String> disks) {
+        this.newDisks = java.util.Set.copyOf(disks);
+        return this;
+    }
+
     static Path mapFile(Path mapDir, String disk) {
         return mapDir.resolve(disk + ".map");
     }
@@ -99,8 +112,9 @@ public final class DeltaEncoder implements CaptureSink {
         PrivateFiles.createDirectories(mapDir);
         map = ReplicaHashMap.open(mapFile(mapDir, disk), size);
         journal = map.journal(newPoint);
-        writing = spool.begin(domain, disk, basePoint, newPoint);
-        DeltaHeader h = new DeltaHeader(domain, disk, size, basePoint, newPoint, DeltaFormat.BLOCK_SIZE,
+        int base = newDisks.contains(disk) ? 0 : basePoint;
+        writing = spool.begin(domain, disk, base, newPoint);
+        DeltaHeader h = new DeltaHeader(domain, disk, size, base, newPoint, DeltaFormat.BLOCK_SIZE,
                 DeltaFormat.CODEC_XZ, DeltaFormat.DEFAULT_BLOCK_RAW).withCutMillis(cutMillis);
         writer = new DeltaWriter(writing.stream(), h, preset, pool, threads, journal);
         refiner = new Refiner(writer, map, true, SourceIndex.DEFAULT_MAX_ENTRIES);

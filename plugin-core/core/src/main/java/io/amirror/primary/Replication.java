@@ -28,7 +28,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.function.UnaryOperator;
@@ -219,7 +221,22 @@ public final class Replication {
         boolean full = base == 0 || !source.tracks(base);
         int newPoint = source.nextPoint(base);
         long cutAt = System.currentTimeMillis();
-        DeltaEncoder enc = new DeltaEncoder(spool, maps, source.uuid(), base, newPoint, preset, pool, threads, cutAt);
+        // a disk added since the standby's point has no replica there yet: its delta starts at 0
+        Set<String> added = new TreeSet<>();
+        if (base != 0) {
+            List<String> held = lastAcknowledged().map(SpooledPoint::disks).orElse(List.of());
+            for (PointSource.Disk d : source.disks()) {
+                if (!held.isEmpty() && !held.contains(d.name())) {
+                    added.add(d.name());
+                }
+            }
+            if (!added.isEmpty()) {
+                log.info("{}: disk(s) {} are new since point {}: the standby gets them whole", source.name(), added, base);
+                full = true;
+            }
+        }
+        DeltaEncoder enc = new DeltaEncoder(spool, maps, source.uuid(), base, newPoint, preset, pool, threads, cutAt)
+                .withNewDisks(added);
         CaptureResult r;
         try {
             // a full read always makes a point; an incremental one of a shut-off guest may find nothing new
@@ -276,7 +293,8 @@ public final class Replication {
         List<Spool.Entry> out = new ArrayList<>();
         for (String disk : p.disks()) {
             for (Spool.Entry e : spool.entries(source.uuid(), disk)) {
-                if (e.newPoint() == p.newPoint() && e.basePoint() == p.basePoint()) {
+                // a disk added since the base starts at 0 ({@link DeltaEncoder#withNewDisks})
+                if (e.newPoint() == p.newPoint() && (e.basePoint() == p.basePoint() || e.basePoint() == 0)) {
                     out.add(e);
                 }
             }

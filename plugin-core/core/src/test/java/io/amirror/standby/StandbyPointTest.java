@@ -271,4 +271,31 @@ class StandbyPointTest {
         // a failover now starts at point 2, with the disks the domain has
         assertEquals(2, Promotion.prepare(rd, "files").point());
     }
+
+    @Test
+    void aDiskAddedOnThePrimaryStartsItsOwnReplicaInThePointItJoins(@TempDir Path state) throws Exception {
+        // the primary sends a disk its standby never acknowledged from point 0, whatever the others' base
+        Path c02 = state.resolve("c02.amd");
+        f.create(f.v0, f.v2, c02, DOM, "vdc", 0, 2);
+        List<String> three = List.of("vda", "vdb", "vdc");
+        try (StandbyService r = f.start(state)) {
+            Sender s = f.sender(r);
+            ship(s, entry(f.d01, 0, 1));
+            ship(s, vdb(b01, 0, 1));
+            for (Spool.Entry e : List.of(entry(f.d12, 1, 2), vdb(b12, 1, 2),
+                    new Spool.Entry(DOM, "vdc", 0, 2, c02, Files.size(c02)))) {
+                assertEquals(2, s.ship(e, three, held -> {
+                }, true).ack().point());
+            }
+            // a disk that holds something never takes a delta of another base
+            var refused = assertThrows(Sender.RefusedException.class, () -> s.ship(vdb(b12, 1, 3), three, held -> {
+            }, true));
+            assertEquals(io.amirror.transport.WireMessage.Refuse.BASE_MISMATCH, refused.refusal().code());
+        }
+        assertEquals(List.of(2, 2, 2), List.of(disk(state, "vda").state().point(), disk(state, "vdb").state().point(),
+                disk(state, "vdc").state().point()));
+        assertTrue(sameImage(disk(state, "vdc").image(), f.v2), "the new disk whole");
+        ReplicaDomain rd = new ReplicaDomain(replicas(state), DOM, f.tools);
+        assertEquals(2, Promotion.prepare(rd, "files").point(), "a failover starts at the point all three hold");
+    }
 }
