@@ -337,6 +337,8 @@ public final class BridgeCommand implements Runnable, CommandProvider {
             Exec.run(List.of(tools.qemuImg().toString(), "convert", "-O", "raw", replica.toString(),
                     partial.toString()), null, Map.of(), Duration.ofHours(12)).orThrow();
             Files.move(partial, image, StandardCopyOption.ATOMIC_MOVE);
+            // the written-out image is the guest's live disk from now on: no libvirt start will say so
+            Promotion.started(d, guest, Promotion.DEFAULT_WAIT);
             System.out.println(label + ": replica at point " + o.point() + " written to "
                     + ShellText.printable(image.toString()));
             startLines(image, d.uuid(), manifest == null ? null : manifest.name(),

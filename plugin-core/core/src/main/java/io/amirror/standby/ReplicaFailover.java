@@ -55,6 +55,7 @@ public final class ReplicaFailover {
             return;
         }
         if (domain.manifest().map(ReplicaManifest::bridged).orElse(false)) {
+            Promotion.started(domain, label, Promotion.DEFAULT_WAIT); // no libvirt start will say it runs
             // the launcher came from the primary: quoted and stripped of terminal controls before it is shown
             say.accept(ShellText.printable(label) + " is a bridge guest: start it with 'amirror bridge failover', or "
                     + "by hand from the replica image with its launcher: "
