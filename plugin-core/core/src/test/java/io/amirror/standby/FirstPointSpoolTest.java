@@ -1,7 +1,6 @@
 package io.amirror.standby;
 
 import io.amirror.config.Policy;
-import io.amirror.config.PolicyLoader;
 import io.amirror.config.StandbyConfig;
 import io.amirror.primary.DomainStatus;
 import io.amirror.primary.Replication;
@@ -16,16 +15,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
-import static io.amirror.standby.LoopbackStandby.local;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -51,15 +47,11 @@ class FirstPointSpoolTest {
         Path primaryState = dir.resolve("primary");
         Identity primary = Identity.loadOrCreate(primaryState, "primary");
         Identity standby = Identity.loadOrCreate(dir.resolve("standby"), "standby");
-        StandbyConfig config = new StandbyConfig(dir.resolve("standby"), local(0), "127.0.0.1:0",
-                List.of(primary.fingerprint()), null, "test:///default", false, "", null, 3, 36500,
-                StandbyConfig.ReplicaLimits.NONE);
-        StateModesOnBothSidesTest.MemorySource source = new StateModesOnBothSidesTest.MemorySource(GUEST, 4 << 20);
+        StandbyConfig config = LoopbackStandby.trusting(dir.resolve("standby"), primary, false);
+        MemoryGuest source = new MemoryGuest(GUEST, StateModesOnBothSidesTest.domainXml(GUEST)).add("vda", 4 << 20);
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try (StandbyService s = StandbyService.start(config, standby, f.tools)) {
-            Policy policy = PolicyLoader.parse(("{\"name\": \"office\", \"domains\": {\"names\": [\"files\"]}, \"standby\": "
-                    + "{\"address\": \"127.0.0.1:" + s.port() + "\", \"fingerprint\": \"" + standby.fingerprint() + "\"}, "
-                    + "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"1\"}").getBytes(StandardCharsets.UTF_8), "office.json");
+            Policy policy = LoopbackStandby.officePolicy(s, standby);
             StandbyLink link = new StandbyLink(primary, policy.standby(), null, Duration.ofSeconds(30));
             // 2 MiB of random data, a 256 KiB spool
             Spool small = new Spool(primaryState.resolve("spool"), 256 << 10);

@@ -1,5 +1,7 @@
 package io.amirror.standby;
 
+import io.amirror.config.Policy;
+import io.amirror.config.PolicyLoader;
 import io.amirror.config.StandbyConfig;
 import io.amirror.delta.DeltaFiles;
 import io.amirror.delta.XzBlockCodec;
@@ -15,6 +17,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -128,6 +131,23 @@ final class LoopbackStandby {
     StandbyConfig config(Path state, Set<String> peers, Path ca, int keep, int keepDays) {
         return new StandbyConfig(state, local(0), "127.0.0.1:0", List.copyOf(peers), ca, "qemu:///system", false, "",
                 null, keep, keepDays);
+    }
+
+    /**
+     * A standby of state {@code state} that trusts {@code primary} only and keeps 3 points;
+     * with {@code define}, it defines replica domains in libvirt's test driver.
+     */
+    static StandbyConfig trusting(Path state, Identity primary, boolean define) {
+        return new StandbyConfig(state, local(0), "127.0.0.1:0", List.of(primary.fingerprint()), null, "test:///default",
+                define, "", null, 3, 36500, StandbyConfig.ReplicaLimits.NONE);
+    }
+
+    /** Policy "office" of domain "files", aimed at {@code s} (whose key is {@code standby}), at xz preset 1. */
+    static Policy officePolicy(StandbyService s, Identity standby) throws io.amirror.config.ConfigException {
+        return PolicyLoader.parse(("{\"name\": \"office\", \"domains\": {\"names\": [\"files\"]}, \"standby\": "
+                + "{\"address\": \"127.0.0.1:" + s.port() + "\", \"fingerprint\": \"" + standby.fingerprint() + "\"}, "
+                + "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"1\"}").getBytes(StandardCharsets.UTF_8),
+                "office.json");
     }
 
     /** A standby of state {@code state} that trusts the primary, keeping {@link #KEEP} points. */

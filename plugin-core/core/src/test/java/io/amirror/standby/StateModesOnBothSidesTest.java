@@ -1,16 +1,11 @@
 package io.amirror.standby;
 
-import io.amirror.capture.CaptureResult;
-import io.amirror.capture.CaptureSink;
 import io.amirror.config.Policy;
-import io.amirror.config.PolicyLoader;
 import io.amirror.config.StandbyConfig;
 import io.amirror.control.HookEventQueue;
 import io.amirror.libvirt.ChainState;
-import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.FileChainStore;
 import io.amirror.primary.DomainStatus;
-import io.amirror.primary.PointSource;
 import io.amirror.primary.Replication;
 import io.amirror.primary.ReplicationCycle;
 import io.amirror.primary.StandbyLink;
@@ -24,7 +19,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -38,14 +32,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
 
-import static io.amirror.standby.LoopbackStandby.local;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -82,25 +74,22 @@ class StateModesOnBothSidesTest {
         Path standbyState = dir.resolve("standby");
         Identity primary = Identity.loadOrCreate(primaryState, "primary");
         Identity standby = Identity.loadOrCreate(standbyState, "standby");
-        MemorySource source = new MemorySource(GUEST, 4 << 20);
-        StandbyConfig config = new StandbyConfig(standbyState, local(0), "127.0.0.1:0", List.of(primary.fingerprint()), null,
-                "test:///default", true, "", null, 3, 36500, StandbyConfig.ReplicaLimits.NONE);
+        MemoryGuest source = new MemoryGuest(GUEST, domainXml(GUEST)).add("vda", 4 << 20);
+        StandbyConfig config = LoopbackStandby.trusting(standbyState, primary, true);
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try (StandbyService s = StandbyService.start(config, standby, f.tools);
              HookEventQueue events = new HookEventQueue(primaryState, e -> { })) {
-            Policy policy = PolicyLoader.parse(("{\"name\": \"office\", \"domains\": {\"names\": [\"files\"]}, \"standby\": "
-                    + "{\"address\": \"127.0.0.1:" + s.port() + "\", \"fingerprint\": \"" + standby.fingerprint() + "\"}, "
-                    + "\"rpo\": {\"interval\": \"1h\"}, \"compression\": \"1\"}").getBytes(StandardCharsets.UTF_8), "office.json");
+            Policy policy = LoopbackStandby.officePolicy(s, standby);
             Spool spool = new Spool(primaryState.resolve("spool"), 1L << 30);
             StandbyLink link = new StandbyLink(primary, policy.standby(), null, Duration.ofSeconds(30));
             Replication replication = new Replication(source, primaryState, spool, pool, 2);
             ReplicationCycle.Outcome first = new ReplicationCycle(replication, policy, link, spool, new DomainStatus("files")).run();
-            source.write(1 << 20, 256 << 10);
+            source.write("vda", 1 << 20, 256 << 10);
             ReplicationCycle.Outcome second = new ReplicationCycle(replication, policy, link, spool, new DomainStatus("files")).run();
             assertEquals(1, first.newPoint());
             assertEquals(2, second.newPoint());
             // a point in the spool, not yet shipped (the daemon was cut off), and a chain's files as a libvirt domain keeps them
-            source.write(2 << 20, 64 << 10);
+            source.write("vda", 2 << 20, 64 << 10);
             replication.capture(new io.amirror.delta.XzBlockCodec.Preset(1, false));
             spool.markShipping(spool.entries(GUEST, "vda").get(0));
             FileChainStore chains = new FileChainStore(primaryState);
@@ -207,91 +196,6 @@ class StateModesOnBothSidesTest {
                     .map(l -> l.substring(6).strip()).findFirst().orElse("unknown");
         } catch (IOException e) {
             return "unknown";
-        }
-    }
-
-    /** A guest whose one disk is a byte array: every cut sends the whole disk (refinement keeps what changed). */
-    static final class MemorySource implements PointSource {
-        private final UUID uuid;
-        private final byte[] disk;
-        private final Random random = new Random(20);
-        private int retired;
-        private int cut;
-
-        MemorySource(UUID uuid, int size) {
-            this.uuid = uuid;
-            this.disk = new byte[size];
-            write(0, size / 2);
-        }
-
-        void write(int offset, int length) {
-            byte[] b = new byte[length];
-            random.nextBytes(b);
-            System.arraycopy(b, 0, disk, offset, length);
-        }
-
-        @Override
-        public UUID uuid() {
-            return uuid;
-        }
-
-        @Override
-        public String name() {
-            return "files";
-        }
-
-        @Override
-        public List<Disk> disks() {
-            return List.of(new Disk("vda", disk.length));
-        }
-
-        @Override
-        public boolean tracks(int point) {
-            return true;
-        }
-
-        @Override
-        public int nextPoint(int acknowledged) {
-            return Math.max(acknowledged, cut) + 1;
-        }
-
-        @Override
-        public CaptureResult cut(int since, int newPoint, CaptureSink sink, boolean quiesce, Map<String, List<long[]>> alsoRead)
-                throws IOException {
-            sink.beginDisk(new DiskInfo("vda", null, "raw", false, "disk"), disk.length);
-            sink.data(0, disk.clone());
-            sink.endDisk();
-            cut = newPoint;
-            return new CaptureResult("files", since, newPoint, false,
-                    List.of(new CaptureResult.DiskStats("vda", disk.length, disk.length, 1, 0, 0)),
-                    CaptureResult.Consistency.CRASH);
-        }
-
-        @Override
-        public void discardNewerThan(int acknowledged) {
-        }
-
-        @Override
-        public void abandon(int point) {
-        }
-
-        @Override
-        public void retire(int point) {
-            retired = point;
-        }
-
-        @Override
-        public int retiredTo() {
-            return retired;
-        }
-
-        @Override
-        public void reset() {
-        }
-
-        @Override
-        public ReplicaManifest manifest(int point, Policy policy) {
-            return new ReplicaManifest(uuid, "files", point, domainXml(uuid), Map.of(), Map.of(), 3, 86400, null);
         }
     }
 }
