@@ -80,16 +80,26 @@ public final class Promotion {
                 marker.get().source(), tools)));
     }
 
+    /** One of the hook's steps on a replica, named as libvirt names it; empty when it changed nothing. */
+    private interface HookStep {
+        Optional<Outcome> run(ReplicaDomain d, String name) throws IOException;
+    }
+
+    /** Runs {@code step} if {@code domainXml} is an amirror replica's (it carries the marker); else empty. */
+    private static Optional<Start> hooked(String domainXml, DiskImage.Tools tools, HookStep step) throws IOException {
+        Optional<Hooked> h = replicaOf(domainXml, tools);
+        if (h.isEmpty()) {
+            return Optional.empty();
+        }
+        return step.run(h.get().domain(), h.get().name()).map(o -> new Start(h.get().name(), o));
+    }
+
     /**
      * What the libvirt hook does at {@code prepare begin} with the XML of a domain being started: for
      * an amirror replica (it carries the marker), prepares it; any other domain is left alone (empty).
      */
     public static Optional<Start> prepareStart(String domainXml, DiskImage.Tools tools, Duration wait) throws IOException {
-        Optional<Hooked> h = replicaOf(domainXml, tools);
-        if (h.isEmpty()) {
-            return Optional.empty();
-        }
-        return Optional.of(new Start(h.get().name(), prepare(h.get().domain(), h.get().name(), wait)));
+        return hooked(domainXml, tools, (d, name) -> Optional.of(prepare(d, name, wait)));
     }
 
     /**
@@ -97,11 +107,7 @@ public final class Promotion {
      * promoted ({@link #started}); empty for any other domain.
      */
     public static Optional<Start> startedHook(String domainXml, DiskImage.Tools tools, Duration wait) throws IOException {
-        Optional<Hooked> h = replicaOf(domainXml, tools);
-        if (h.isEmpty()) {
-            return Optional.empty();
-        }
-        return Optional.of(new Start(h.get().name(), started(h.get().domain(), h.get().name(), wait)));
+        return hooked(domainXml, tools, (d, name) -> Optional.of(started(d, name, wait)));
     }
 
     /**
@@ -109,11 +115,7 @@ public final class Promotion {
      * again ({@link #released}); the outcome is empty for any other domain and for a stop.
      */
     public static Optional<Start> releasedHook(String domainXml, DiskImage.Tools tools, Duration wait) throws IOException {
-        Optional<Hooked> h = replicaOf(domainXml, tools);
-        if (h.isEmpty()) {
-            return Optional.empty();
-        }
-        return released(h.get().domain(), h.get().name(), wait).map(o -> new Start(h.get().name(), o));
+        return hooked(domainXml, tools, (d, name) -> released(d, name, wait));
     }
 
     /** The domain's lock within {@code wait}, or a refusal that names who holds it. */

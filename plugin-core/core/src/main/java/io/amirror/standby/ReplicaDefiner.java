@@ -30,6 +30,8 @@ public final class ReplicaDefiner {
     private final String libvirtUri;
     private final ReplicaDefinition.Options options;
     private Connect libvirt;
+    /** The last reconcile failure per replica, so a libvirtd that stays down is logged once, not every minute. */
+    private final Map<java.util.UUID, String> lastFailure = new java.util.HashMap<>();
 
     public ReplicaDefiner(String libvirtUri, ReplicaDefinition.Options options) {
         this.libvirtUri = libvirtUri;
@@ -74,8 +76,6 @@ public final class ReplicaDefiner {
         }
         return done;
     }
-
-    private final Map<java.util.UUID, String> lastFailure = new java.util.HashMap<>();
 
     /** Defines (or redefines) the replica of {@code d}; returns the name it has, if it was defined. */
     public synchronized Optional<String> define(ReplicaDomain d) throws IOException, LibvirtException {
