@@ -247,8 +247,9 @@ public final class DomainCapture {
     private static PullBackup beginPoint(Domain domain, String name, boolean quiesce, boolean[] quiesced,
                                          List<DiskInfo> all, List<String> targets, int base, int newPoint, Path jobDir) {
         try (GuestFreeze freeze = GuestFreeze.freeze(domain, name, quiesce)) {
-            quiesced[0] = freeze.frozen();
-            return PullBackup.begin(domain, all, targets, base, newPoint, jobDir);
+            PullBackup job = PullBackup.begin(domain, all, targets, base, newPoint, jobDir);
+            quiesced[0] = freeze.heldThroughCut(); // not when the freeze's bound ended it before the cut came back
+            return job;
         }
     }
 

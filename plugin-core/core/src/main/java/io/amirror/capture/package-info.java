@@ -9,7 +9,7 @@
  * shut-off domain with nothing new cuts no point ({@link io.amirror.capture.NothingChangedException}).
  *
  * <p>Entry: {@link io.amirror.capture.DomainCapture}, {@link io.amirror.capture.ExportReader}. May use:
- * {@code libvirt}, {@code nbd}, {@code util}. Must not use {@code delta}, {@code spool},
+ * {@code libvirt}, {@code nbd}, {@code image} (the device state's names and archive), {@code util}. Must not use {@code delta}, {@code spool},
  * {@code transport}, {@code standby} or {@code primary}: refinement plugs in as the sink.
  */
 package io.amirror.capture;

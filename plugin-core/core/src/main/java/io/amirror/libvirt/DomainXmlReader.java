@@ -71,6 +71,38 @@ public final class DomainXmlReader {
         return disks;
     }
 
+    /** The {@code <uuid>} of a domain XML, if it has one. */
+    public static java.util.Optional<java.util.UUID> uuid(String domainXml) {
+        Element u = child(parse(domainXml).getDocumentElement(), "uuid");
+        try {
+            return u == null ? java.util.Optional.empty() : java.util.Optional.of(java.util.UUID.fromString(u.getTextContent().strip()));
+        } catch (IllegalArgumentException e) {
+            return java.util.Optional.empty();
+        }
+    }
+
+    /** The UEFI variable store ({@code <os><nvram>}) of a domain XML, if it names one. */
+    public static java.util.Optional<Path> nvram(String domainXml) {
+        Element os = child(parse(domainXml).getDocumentElement(), "os");
+        Element nvram = os == null ? null : child(os, "nvram");
+        String file = nvram == null ? "" : nvram.getTextContent().strip();
+        return file.isEmpty() ? java.util.Optional.empty() : java.util.Optional.of(Path.of(file));
+    }
+
+    /**
+     * The version ({@code 2.0}, {@code 1.2}, empty for libvirt's default) of the domain's emulated TPM ({@code <tpm><backend
+     * type='emulator'>}), if it has one; libvirt keeps its state in {@code swtpm/<domain uuid>/}.
+     */
+    public static java.util.Optional<String> tpmEmulator(String domainXml) {
+        Element devices = child(parse(domainXml).getDocumentElement(), "devices");
+        Element tpm = devices == null ? null : child(devices, "tpm");
+        Element backend = tpm == null ? null : child(tpm, "backend");
+        if (backend == null || !"emulator".equals(backend.getAttribute("type"))) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(backend.getAttribute("version")); // "" when libvirt's default
+    }
+
     static Element child(Element parent, String name) {
         NodeList nl = parent.getChildNodes();
         for (int i = 0; i < nl.getLength(); i++) {

@@ -3,6 +3,7 @@ package io.amirror.primary;
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.NothingChangedException;
 import io.amirror.capture.CaptureSink;
+import io.amirror.capture.DeviceStateCapture;
 import io.amirror.capture.DomainCapture;
 import io.amirror.config.Policy;
 import io.amirror.libvirt.ChainBrokenException;
@@ -67,8 +68,12 @@ public final class LibvirtPointSource implements PointSource {
     public List<Disk> disks() throws IOException {
         try {
             List<Disk> out = new ArrayList<>();
-            for (DiskInfo d : DomainCapture.replicatedDisks(domain.getName(), DomainXmlReader.disks(domain.getXMLDesc(0)))) {
+            String xml = domain.getXMLDesc(0);
+            for (DiskInfo d : DomainCapture.replicatedDisks(domain.getName(), DomainXmlReader.disks(xml))) {
                 out.add(new Disk(d.target(), domain.blockInfo(d.target()).getCapacity()));
+            }
+            for (DeviceStateCapture.Snapshot s : DeviceStateCapture.read(DeviceStateCapture.sources(xml, uuid))) {
+                out.add(new Disk(s.name(), s.bytes().length));
             }
             return out;
         } catch (LibvirtException e) {
@@ -89,6 +94,12 @@ public final class LibvirtPointSource implements PointSource {
     @Override
     public CaptureResult cut(int since, int newPoint, CaptureSink sink, boolean quiesce, Map<String, List<long[]>> alsoRead)
             throws IOException {
+        List<DeviceStateCapture.Snapshot> state;
+        try {
+            state = DeviceStateCapture.read(DeviceStateCapture.sources(domain.getXMLDesc(0), uuid));
+        } catch (LibvirtException e) {
+            throw new IOException("cannot read the definition of " + uuid + ": " + e.getMessage(), e);
+        }
         CaptureResult r;
         try {
             r = capture.capture(domain, chain, since, sink, quiesce, alsoRead);
@@ -102,7 +113,20 @@ public final class LibvirtPointSource implements PointSource {
             throw new IllegalStateException("the chain of " + uuid + " cut point " + r.newPoint() + ", expected "
                     + newPoint + ": another process is capturing this domain");
         }
-        return r;
+        if (state.isEmpty()) {
+            return r;
+        }
+        // the firmware and TPM state read at the cut, as pseudo-disks after the disks
+        List<CaptureResult.DiskStats> disks = new ArrayList<>(r.disks());
+        try {
+            for (DeviceStateCapture.Snapshot s : state) {
+                disks.add(DeviceStateCapture.write(s, sink));
+            }
+        } catch (IOException | RuntimeException e) {
+            chain.discard(r.newPoint());
+            throw e;
+        }
+        return new CaptureResult(r.domain(), r.basePoint(), r.newPoint(), r.offline(), disks, r.consistency());
     }
 
     @Override

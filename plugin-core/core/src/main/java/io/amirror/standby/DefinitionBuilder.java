@@ -104,6 +104,7 @@ final class DefinitionBuilder {
     /** Primary socket path → the replica's, so a console that mirrors a serial port keeps naming the same one. */
     private final Map<String, String> sockets = new HashMap<>();
     private int socketCount;
+    private int serialCount;
 
     DefinitionBuilder(ReplicaManifest manifest, Map<String, Path> images, ReplicaDefinition.Options options,
                       HostFiles files, UUID uuid) {
@@ -335,6 +336,14 @@ final class DefinitionBuilder {
                 default -> drop(p, reasonFor(tag));
             }
         }
+        if (child(o, "loader") == null && "efi".equals(o.getAttribute("firmware"))) {
+            // libvirt picks the standby's firmware; the variable store is the replica's own file, never
+            // libvirt's default path for the name (which a domain of the standby's own may use)
+            text(o, "nvram", replicaDirectory().resolve("nvram.fd").toString());
+            if (child(os, "nvram") != null) {
+                drop(at + "/nvram", "the NVRAM is the replica's own, " + replicaDirectory().resolve("nvram.fd"));
+            }
+        }
         if (child(o, "kernel") == null && child(o, "initrd") != null) {
             throw new DefinitionRefused("the primary's <os> has an <initrd> without a <kernel>" + refusedFix());
         }
@@ -553,7 +562,8 @@ final class DefinitionBuilder {
                         drop(p, "an audio backend writes to the standby's host (files, sound servers)");
                     }
                 }
-                case "hostdev", "redirdev", "smartcard", "shmem", "tpm", "vsock", "iommu", "nvram", "lease" ->
+                case "tpm" -> tpm(d, e, p);
+                case "hostdev", "redirdev", "smartcard", "shmem", "vsock", "iommu", "nvram", "lease" ->
                         drop(p, "it names the primary's host hardware or host-side state, which the standby does not have");
                 default -> drop(p, reasonFor(tag));
             }
@@ -723,6 +733,54 @@ final class DefinitionBuilder {
         }
     }
 
+    /**
+     * An emulated TPM only (swtpm, its state the replica's own: {@link ReplicaDeviceState}); a
+     * passthrough of the primary's host TPM has no meaning on the standby. An encrypted state
+     * needs a secret of the primary's host, which the standby does not have: the replica's TPM
+     * would not start, so encryption is refused with the reason.
+     */
+    private void tpm(Element devices, Element tpm, String at) throws DefinitionRefused {
+        Element backend = child(tpm, "backend");
+        if (backend == null || !"emulator".equals(backend.getAttribute("type"))) {
+            drop(at, "only an emulated TPM (backend 'emulator') travels; a passthrough names the primary's host TPM");
+            return;
+        }
+        if (child(backend, "encryption") != null) {
+            throw new DefinitionRefused("the primary's TPM state is encrypted with a libvirt secret of its host, which "
+                    + "the standby does not have: the replica's TPM could not start" + refusedFix());
+        }
+        Element t = el("tpm");
+        String model = tpm.getAttribute("model");
+        if (Set.of("tpm-tis", "tpm-crb", "tpm-spapr", "spapr-tpm-proxy").contains(model)) {
+            t.setAttribute("model", model);
+        } else if (!model.isEmpty()) {
+            drop(at, "model '" + clip(model) + "' is not one the standby knows: libvirt's default is used");
+        }
+        Element b = el("backend");
+        b.setAttribute("type", "emulator");
+        String version = backend.getAttribute("version");
+        if (Set.of("1.2", "2.0").contains(version)) {
+            b.setAttribute("version", version);
+        }
+        t.appendChild(b);
+        for (String a : List.of("persistent_state")) {
+            if (!backend.getAttribute(a).isEmpty()) {
+                drop(at + "/backend/@" + a, "the standby keeps the replica's TPM state itself");
+            }
+        }
+        Element pcrs = child(backend, "active_pcr_banks");
+        if (pcrs != null) {
+            Element banks = el("active_pcr_banks");
+            for (Element bank : children(pcrs)) {
+                if (Set.of("sha1", "sha256", "sha384", "sha512").contains(bank.getLocalName())) {
+                    banks.appendChild(el(bank.getLocalName()));
+                }
+            }
+            b.appendChild(banks);
+        }
+        devices.appendChild(t);
+    }
+
     /** Serial ports, consoles, parallel ports: a unix socket the standby places, or a pty. */
     private void chardev(Element devices, Element chr, String at) throws DefinitionRefused {
         String tag = chr.getLocalName();
@@ -755,7 +813,16 @@ final class DefinitionBuilder {
         if (address != null) {
             copy(c, address, at + "/address", ADDRESS);
         }
-        if (child(chr, "log") != null) {
+        if (tag.equals("serial")) {
+            // the boot can be watched where it matters: a log of the replica's own, whatever the primary had
+            Element log = el("log");
+            log.setAttribute("file", replicaDirectory().resolve("serial" + serialCount++ + ".log").toString());
+            log.setAttribute("append", "on");
+            c.appendChild(log);
+            if (child(chr, "log") != null) {
+                drop(at + "/log", "the log is the replica's own, in its directory");
+            }
+        } else if (child(chr, "log") != null) {
             drop(at + "/log", "a log file of the primary's host");
         }
         devices.appendChild(c);

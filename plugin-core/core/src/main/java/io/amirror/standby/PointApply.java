@@ -107,7 +107,21 @@ final class PointApply {
         }
         AtomicFiles.delete(file);
         retireOthers(point, pointDisks);
+        writeDeviceState();
         return true;
+    }
+
+    /**
+     * The point's NVRAM and TPM state where libvirt reads them for the replica. The point is
+     * applied either way: a failure here is written again by the next point, and by a start.
+     */
+    private void writeDeviceState() {
+        try {
+            ReplicaDeviceState.writeOut(domain);
+        } catch (IOException | RuntimeException e) {
+            log.error("{}: the replica's firmware and TPM state could not be written out (the next point and a start "
+                    + "try again): {}", domain.uuid(), e.getMessage());
+        }
     }
 
     /**
@@ -187,6 +201,7 @@ final class PointApply {
             d.applyStaged(new Staged(Path.of(part.delta()), part.basePoint(), p.get().point(), part.sha256(), null));
         }
         AtomicFiles.delete(file);
+        writeDeviceState();
     }
 
     /** Forgets a half-applied point: the disks were rolled to a kept point instead (a failover). */

@@ -225,6 +225,17 @@ public final class Promotion {
             }
         }
         points.discard(); // a point left half applied under an admin's chosen point is not finished
+        try {
+            ReplicaDeviceState.Written w = ReplicaDeviceState.writeOut(d);
+            if (w.nvram() || w.tpm().isPresent()) {
+                steps.add("wrote the firmware state of point " + target + (w.nvram() ? ": NVRAM" : ":")
+                        + w.tpm().map(p -> " TPM state").orElse(""));
+            }
+        } catch (IOException e) {
+            throw new Refused("the firmware state (NVRAM, TPM) of point " + target + " of " + label + " cannot be "
+                    + "written for the replica (" + e.getMessage() + "); without it the guest would boot without its boot "
+                    + "entries or TPM keys. Free the space or fix the cause, then start again");
+        }
         d.recordStarting(target);
         d.clearFailoverPoint();
         return new Outcome(target, false, steps);

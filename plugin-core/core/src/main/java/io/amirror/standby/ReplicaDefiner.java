@@ -94,6 +94,9 @@ public final class ReplicaDefiner {
         }
         Map<String, Path> images = new LinkedHashMap<>();
         for (String disk : d.diskNames()) {
+            if (io.amirror.image.DeviceState.isDeviceState(disk)) {
+                continue; // written out beside the images, named by the definition itself
+            }
             Path image = d.disk(disk).image();
             if (Files.exists(image)) {
                 images.put(disk, image);
@@ -148,10 +151,27 @@ public final class ReplicaDefiner {
         }
         d.recordDefined(r.name(), r.xml());
         report.write(d.directory());
+        writeDeviceState(d); // the TPM's directory is the defined UUID's
         log.info("replica domain '{}' ({}) defined at point {}, shut off{}{}", r.name(), r.uuid(), m.get().point(),
                 same ? " (libvirt had lost it)" : "",
                 r.notes().isEmpty() ? "" : "; dropped or changed: " + String.join("; ", r.notes()));
         return true;
+    }
+
+    /** Under the domain's lock if it comes soon; otherwise the apply that holds it writes the state. */
+    private static void writeDeviceState(ReplicaDomain d) {
+        try {
+            Optional<ReplicaDomain.Lock> lock = d.tryLock("writing the replica's firmware state", java.time.Duration.ofSeconds(2));
+            if (lock.isPresent()) {
+                try (ReplicaDomain.Lock l = lock.get()) {
+                    if (d.promoted().isEmpty() && d.starting().isEmpty()) {
+                        ReplicaDeviceState.writeOut(d);
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.error("{}: the replica's firmware and TPM state could not be written out: {}", d.uuid(), e.getMessage());
+        }
     }
 
     private Connect connection() throws LibvirtException {

@@ -141,6 +141,10 @@ public final class ReplicaDomain {
         return uuid;
     }
 
+    DiskImage.Tools tools() {
+        return tools;
+    }
+
     public Path directory() {
         return files.dir();
     }

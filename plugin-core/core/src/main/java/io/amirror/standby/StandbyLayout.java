@@ -75,6 +75,11 @@ public final class StandbyLayout {
             return dir.resolve("lock");
         }
 
+        /** The replica's UEFI variable store, written from its {@code nvram} pseudo-disk ({@link ReplicaDeviceState}). */
+        public Path nvram() {
+            return dir.resolve("nvram.fd");
+        }
+
         /** The primary's description of the domain ({@link ReplicaManifest}). */
         public Path manifest() {
             return dir.resolve("manifest.json");

@@ -177,6 +177,40 @@ class ReplicaDefinitionTest {
     }
 
     @Test
+    void firmwareChosenByLibvirtStillKeepsTheReplicasOwnNvramAndTheSerialLogsInTheReplicasDirectory() throws Exception {
+        String efi = PRIMARY_XML.replace("<os>", "<os firmware='efi'>").replace("<kernel>/boot/vmlinuz</kernel>",
+                "<nvram>/var/lib/libvirt/qemu/nvram/files_VARS.fd</nvram>");
+        Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(efi), images, SAME_NAME, KERNEL);
+        String replicaDir = "/var/lib/amirror/replicas/" + UUID_1;
+        assertTrue(r.xml().contains("<nvram>" + replicaDir + "/nvram.fd</nvram>"), r.xml());
+        assertFalse(r.xml().contains("files_VARS"), r.xml());
+        assertTrue(r.xml().contains("<log append=\"on\" file=\"" + replicaDir + "/serial0.log\"/>"), r.xml());
+        assertFalse(r.xml().contains("/var/log/x.log"), r.xml());
+    }
+
+    @Test
+    void anEmulatedTpmTravelsAPassthroughOrAnEncryptedOneDoesNot() throws Exception {
+        Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
+        String tpm = PRIMARY_XML.replace("</devices>", "<tpm model='tpm-crb'><backend type='emulator' version='2.0' "
+                + "persistent_state='yes'><active_pcr_banks><sha256/><evil/></active_pcr_banks></backend></tpm></devices>");
+        ReplicaDefinition.Result r = ReplicaDefinition.build(manifest(tpm), images, SAME_NAME, KERNEL);
+        assertTrue(r.xml().contains("<tpm model=\"tpm-crb\"><backend type=\"emulator\" version=\"2.0\"><active_pcr_banks>"
+                + "<sha256/></active_pcr_banks></backend></tpm>"), r.xml());
+        assertTrue(r.notes().stream().anyMatch(n -> n.contains("persistent_state")), r.notes().toString());
+
+        String passthrough = PRIMARY_XML.replace("</devices>", "<tpm model='tpm-tis'><backend type='passthrough'>"
+                + "<device path='/dev/tpm0'/></backend></tpm></devices>");
+        ReplicaDefinition.Result p = ReplicaDefinition.build(manifest(passthrough), images, SAME_NAME, KERNEL);
+        assertFalse(p.xml().contains("tpm"), p.xml());
+        assertTrue(p.notes().stream().anyMatch(n -> n.contains("passthrough")), p.notes().toString());
+
+        String encrypted = tpm.replace("<active_pcr_banks>", "<encryption secret='6dd3e4a5-1d76-44ce-961f-f119f5aad935'/><active_pcr_banks>");
+        var e = assertThrows(DefinitionRefused.class, () -> ReplicaDefinition.build(manifest(encrypted), images, SAME_NAME, KERNEL));
+        assertTrue(e.getMessage().contains("encrypted"), e.getMessage());
+    }
+
+    @Test
     void nicsJoinOnlyWhatTheStandbyAllowsAndTheRestIsDroppedWithANote() throws Exception {
         Map<String, Path> images = Map.of("vda", Path.of("/r/vda.qcow2"), "vdb", Path.of("/r/vdb.qcow2"));
         var strict = new ReplicaDefinition.Options("", Path.of("/run/amirror"), Path.of("/var/lib/amirror"),
