@@ -228,6 +228,12 @@ final class StandbyCommands {
                         System.out.println("  definition: " + e.definition().summary());
                         e.definition().changes().forEach(c -> System.out.println("    " + c));
                     }
+                    if (e.lastStart() != null) {
+                        // the summary and output came from the guest: shown as printable text only
+                        System.out.println("  last start: " + e.lastStart().startedAt() + " at point "
+                                + e.lastStart().point() + ": " + (e.lastStart().passed() ? "" : "NOT UP: ")
+                                + ShellText.printable(e.lastStart().summary()));
+                    }
                 }
             }
             return entries.stream().anyMatch(e -> e.health().equals("stale")) ? ExitCodes.NOT_HEALTHY : ExitCodes.OK;
@@ -280,13 +286,16 @@ final class StandbyCommands {
         Integer point;
         @Option(names = "--no-start", description = "Only prepare (or only choose --point K); do not start the domain.")
         boolean noStart;
+        @Option(names = "--no-check", description = "Do not wait for the started guest's agent nor run the policy's "
+                + "boot check (by default failover waits for both and exits 5 when the guest did not come up).")
+        boolean noCheck;
 
         @Override
         public Integer call() throws Exception {
             ReplicaDomain d = find(stateDir, domain);
             String label = d.definedName().orElse(domain);
             ReplicaFailover failover = new ReplicaFailover(d, label, definition.libvirtUri,
-                    definition.options(stateDir.path), System.out::println);
+                    definition.options(stateDir.path), System.out::println).checkingGuest(!noCheck);
             if (point != null) {
                 failover.choosePoint(point);
                 if (noStart) {
@@ -295,7 +304,7 @@ final class StandbyCommands {
                 }
             }
             failover.run(!noStart);
-            return 0;
+            return failover.guestUp().map(r -> r.passed() ? ExitCodes.OK : ExitCodes.NOT_HEALTHY).orElse(ExitCodes.OK);
         }
     }
 

@@ -40,10 +40,23 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
 
     /**
      * How the standby maps the primary's host-specific parts when it defines the replica domain:
-     * libvirt network names and bridge names of the primary to those of the standby.
+     * libvirt network names and bridge names of the primary to those of the standby; and what it
+     * checks when the replica is started ({@code null}: that its guest agent answers, if it has one).
      */
-    public record ReplicaMapping(Map<String, String> networks, Map<String, String> bridges) {
-        public static final ReplicaMapping NONE = new ReplicaMapping(Map.of(), Map.of());
+    public record ReplicaMapping(Map<String, String> networks, Map<String, String> bridges, BootCheck bootCheck) {
+        public static final ReplicaMapping NONE = new ReplicaMapping(Map.of(), Map.of(), null);
+
+        public ReplicaMapping(Map<String, String> networks, Map<String, String> bridges) {
+            this(networks, bridges, null);
+        }
+    }
+
+    /**
+     * Run in the replica's guest through its agent once it answers after a start (a failover, a
+     * {@code virsh start} of the replica): {@code command} (argv, no shell), which passes with exit
+     * status 0 within {@code timeout} of the start, agent wait included.
+     */
+    public record BootCheck(List<String> command, Duration timeout) {
     }
 
     /** Domains by exact name, shell glob, or a tag in their libvirt metadata. */

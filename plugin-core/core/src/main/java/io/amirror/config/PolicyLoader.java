@@ -31,6 +31,8 @@ import java.util.stream.Stream;
 public final class PolicyLoader {
     public static final int DEFAULT_KEEP = 24;
     public static final int DEFAULT_KEEP_DAYS = 30;
+    /** A guest under TCG or on a slow host can take minutes to boot; its check gets ten. */
+    static final Duration DEFAULT_BOOT_CHECK_TIMEOUT = Duration.ofMinutes(10);
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY);
@@ -228,7 +230,16 @@ public final class PolicyLoader {
                 bandwidthText, List.copyOf(blackouts), compression, ret.path("keep").asInt(DEFAULT_KEEP),
                 Duration.ofDays(ret.path("maxAgeDays").asInt(DEFAULT_KEEP_DAYS)), d.path("quiesce").asBoolean(false),
                 alertAfter, strings(al.path("command")), new Policy.ReplicaMapping(stringMap(d.path("replica").path("networks")),
-                        stringMap(d.path("replica").path("bridges"))), bridge, verifyEvery);
+                        stringMap(d.path("replica").path("bridges")), bootCheck(d.path("replica").path("bootCheck"))),
+                bridge, verifyEvery);
+    }
+
+    private static Policy.BootCheck bootCheck(JsonNode n) {
+        if (n.isMissingNode()) {
+            return null;
+        }
+        return new Policy.BootCheck(strings(n.path("command")),
+                n.has("timeout") ? Durations.parse(n.get("timeout").asText()) : DEFAULT_BOOT_CHECK_TIMEOUT);
     }
 
     private static Map<String, String> stringMap(JsonNode n) {

@@ -166,8 +166,10 @@ public final class LibvirtPointSource implements PointSource {
     public ReplicaManifest manifest(int point, Policy policy) throws IOException {
         try {
             String xml = domain.getXMLDesc(3); // VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE: the definition, not the run
+            Policy.BootCheck check = policy.replica().bootCheck();
             return new ReplicaManifest(uuid, domain.getName(), point, xml, policy.replica().networks(),
-                    policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds(), null);
+                    policy.replica().bridges(), policy.keepPoints(), policy.keepAge().toSeconds(), null,
+                    check == null ? null : new ReplicaManifest.BootCheck(check.command(), check.timeout().toSeconds()));
         } catch (LibvirtException e) {
             throw new IOException("cannot read the definition of " + uuid + ": " + e.getMessage(), e);
         }

@@ -8,13 +8,15 @@ import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
 
 import java.io.IOException;
+import java.time.Instant;
 import java.util.function.Consumer;
 
 /**
  * {@code amirror failover}: the replica of a domain becomes the domain on the standby. Optionally
  * an admin's choice of point first; then the replica domain's definition brought up to date (no
  * lock held: libvirt may call the hook, which takes it), the replica prepared ({@link Promotion})
- * and the replica domain started, unless only the preparation was asked for. A bridge guest has no
+ * and the replica domain started, unless only the preparation was asked for; then it waits for the
+ * guest to answer and runs the policy's boot check ({@link GuestUp}). A bridge guest has no
  * libvirt domain: its launcher is named instead.
  */
 public final class ReplicaFailover {
@@ -23,6 +25,8 @@ public final class ReplicaFailover {
     private final String libvirtUri;
     private final ReplicaDefinition.Options definition;
     private final Consumer<String> say;
+    private boolean checkGuest = true;
+    private GuestUp.Report guestUp;
 
     /** {@code label} names the replica in what is said; {@code say} hears each line of what was done. */
     public ReplicaFailover(ReplicaDomain domain, String label, String libvirtUri, ReplicaDefinition.Options definition,
@@ -68,6 +72,7 @@ public final class ReplicaFailover {
         Connect c = new Connect(libvirtUri);
         try {
             Domain dom = c.domainLookupByName(name);
+            Instant startedAt = Instant.now();
             if (dom.isActive() == 1) {
                 say.accept(name + " is running");
             } else {
@@ -81,13 +86,27 @@ public final class ReplicaFailover {
                 }
                 say.accept(name + " started");
             }
+            // the hook's started step does the same; without the hook this is the only one
+            Promotion.Outcome running = Promotion.started(domain, label, Promotion.DEFAULT_WAIT);
+            if (!running.earlier()) {
+                running.steps().forEach(s -> say.accept(label + ": " + s));
+            }
+            if (checkGuest) {
+                guestUp = new GuestUp(dom, label, say).checkAndRecord(domain, running.point(), startedAt);
+            }
         } finally {
             c.close();
         }
-        // the hook's started step does the same; without the hook this is the only one
-        Promotion.Outcome running = Promotion.started(domain, label, Promotion.DEFAULT_WAIT);
-        if (!running.earlier()) {
-            running.steps().forEach(s -> say.accept(label + ": " + s));
-        }
+    }
+
+    /** Whether {@link #run} waits for the guest to answer and runs the policy's boot check (the default). */
+    public ReplicaFailover checkingGuest(boolean check) {
+        this.checkGuest = check;
+        return this;
+    }
+
+    /** The started guest's check, once {@link #run} made one. */
+    public java.util.Optional<GuestUp.Report> guestUp() {
+        return java.util.Optional.ofNullable(guestUp);
     }
 }

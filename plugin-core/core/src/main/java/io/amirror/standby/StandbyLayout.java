@@ -80,6 +80,11 @@ public final class StandbyLayout {
             return dir.resolve("nvram.fd");
         }
 
+        /** The last start's outcome: whether the guest came up ({@link GuestUp}). */
+        public Path bootCheck() {
+            return dir.resolve("boot-check.json");
+        }
+
         /** The primary's description of the domain ({@link ReplicaManifest}). */
         public Path manifest() {
             return dir.resolve("manifest.json");

@@ -48,6 +48,7 @@ public final class StandbyService implements AutoCloseable {
     private final Identity identity;
     private final Receiver receiver;
     private final StateDirLock stateLock;
+    private StartedReplicas started;
     private final ScheduledExecutorService reconciler = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "standby-reconcile-definitions");
         t.setDaemon(true);
@@ -95,6 +96,7 @@ public final class StandbyService implements AutoCloseable {
                     config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
             StandbyService s = new StandbyService(config, layout, identity, receiver.start(), lock);
             libvirt.ifPresent(d -> s.reconcileEvery(d, replicas));
+            libvirt.ifPresent(d -> s.checkStartedEvery(new StartedReplicas(config.libvirtUri()), replicas));
             return s;
         } catch (IOException | RuntimeException | Error e) {
             lock.close();
@@ -152,6 +154,20 @@ public final class StandbyService implements AutoCloseable {
         }, 0, RECONCILE_EVERY.toMillis(), TimeUnit.MILLISECONDS);
     }
 
+    /** How often the daemon looks for replicas the hook started, to check that their guest came up. */
+    static final Duration STARTED_SCAN_EVERY = Duration.ofSeconds(5);
+
+    private void checkStartedEvery(StartedReplicas started, Replicas replicas) {
+        this.started = started;
+        reconciler.scheduleWithFixedDelay(() -> {
+            try {
+                started.scan(replicas.all());
+            } catch (IOException | RuntimeException e) {
+                log.error("looking for started replicas failed: {}", e.getMessage());
+            }
+        }, STARTED_SCAN_EVERY.toMillis(), STARTED_SCAN_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
     /** The port primaries connect to (the configured one, or the one chosen for port 0). */
     public int port() {
         return receiver.port();
@@ -179,6 +195,9 @@ public final class StandbyService implements AutoCloseable {
     @Override
     public void close() throws IOException {
         reconciler.shutdownNow();
+        if (started != null) {
+            started.close();
+        }
         try {
             receiver.close();
         } finally {

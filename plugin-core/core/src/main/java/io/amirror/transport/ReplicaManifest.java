@@ -1,5 +1,7 @@
 package io.amirror.transport;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.amirror.delta.DeltaFormatException;
 import io.amirror.delta.XzBlockCodec;
@@ -27,12 +29,32 @@ import java.util.UUID;
  * {@link #check} refuses what the standby cannot use, before anything is stored.
  */
 public record ReplicaManifest(UUID uuid, String name, int point, String domainXml, Map<String, String> networks,
-                              Map<String, String> bridges, int keepPoints, long keepSeconds, List<String> launcher) {
+                              Map<String, String> bridges, int keepPoints, long keepSeconds, List<String> launcher,
+                              @JsonInclude(JsonInclude.Include.NON_NULL) BootCheck bootCheck) {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A domain XML is a few KiB; 1 MiB is far beyond any real one. */
     public static final int MAX_JSON = 1 << 20;
     private static final XzBlockCodec.Preset XZ_PRESET = new XzBlockCodec.Preset(6, false);
 
+    /**
+     * What the standby checks once the replica runs, run in the replica's own guest through its
+     * agent (the tenant's own guest: nothing of the standby's host): {@code command} as argv,
+     * passing with exit status 0 within {@code timeoutSeconds} of the start. Absent from the JSON
+     * when the policy has none, so a manifest without one reads the same to every amirror.
+     */
+    public record BootCheck(List<String> command, long timeoutSeconds) {
+        public BootCheck {
+            command = command == null ? List.of() : List.copyOf(command);
+        }
+    }
+
+    /** A manifest without a boot check. */
+    public ReplicaManifest(UUID uuid, String name, int point, String domainXml, Map<String, String> networks,
+                           Map<String, String> bridges, int keepPoints, long keepSeconds, List<String> launcher) {
+        this(uuid, name, point, domainXml, networks, bridges, keepPoints, keepSeconds, launcher, null);
+    }
+
+    @JsonCreator
     public ReplicaManifest {
         networks = Map.copyOf(networks == null ? Map.of() : networks);
         bridges = Map.copyOf(bridges == null ? Map.of() : bridges);
@@ -49,7 +71,8 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
      * something but the point changed.
      */
     public String key() {
-        var samePoint = new ReplicaManifest(uuid, name, 1, domainXml, networks, bridges, keepPoints, keepSeconds, launcher);
+        var samePoint = new ReplicaManifest(uuid, name, 1, domainXml, networks, bridges, keepPoints, keepSeconds, launcher,
+                bootCheck);
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(samePoint.toJson()));
         } catch (NoSuchAlgorithmException e) {
@@ -103,6 +126,12 @@ public record ReplicaManifest(UUID uuid, String name, int point, String domainXm
         }
         if (name.isEmpty() || name.length() > 255 || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
             throw new IOException("the replica manifest names the domain '" + name + "', which libvirt does not accept");
+        }
+        if (bootCheck != null && (bootCheck.command().isEmpty() || bootCheck.command().size() > 64
+                || bootCheck.command().stream().anyMatch(a -> a == null || a.isEmpty() || a.length() > 4096 || a.indexOf('\0') >= 0)
+                || bootCheck.timeoutSeconds() < 1 || bootCheck.timeoutSeconds() > 86_400)) {
+            throw new IOException("the replica manifest's boot check is not one a policy could give (1 to 64 arguments "
+                    + "of at most 4096 characters, a timeout of 1 s to a day)");
         }
         if (point <= 0 || keepPoints < 1 || keepSeconds < 1) {
             throw new IOException("the replica manifest has point " + point + ", keep " + keepPoints + " points for "
