@@ -52,6 +52,7 @@ class PolicyLoaderTest {
         assertNull(office.compression(), "auto");
         assertEquals(Map.of("default", "office-lan"), office.replica().networks());
         assertEquals(Map.of("br0", "br-standby"), office.replica().bridges());
+        assertEquals(new Policy.BootCheck(List.of("/usr/bin/pg_isready", "-q"), Duration.ofMinutes(10)), office.replica().bootCheck());
         assertEquals(48, office.keepPoints());
         assertFalse(office.bridged());
         assertEquals(Duration.ofDays(7), office.verifyEvery());

@@ -299,6 +299,12 @@ class ReplicaDefinitionTest {
         byte[] xz = m.toXz();
         assertTrue(xz.length < PRIMARY_XML.length(), "compressed: " + xz.length);
         assertEquals(m, ReplicaManifest.fromXz(xz));
+        assertFalse(new String(m.toJson(), StandardCharsets.UTF_8).contains("bootCheck"),
+                "a manifest without a boot check reads the same to an amirror that knows none");
+        var checked = new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null,
+                new ReplicaManifest.BootCheck(List.of("/usr/bin/pg_isready", "-q"), 600));
+        assertEquals(checked, ReplicaManifest.fromXz(checked.toXz()));
+        assertNotEquals(m.key(), checked.key(), "a new check is sent again");
         assertThrows(IOException.class, () -> ReplicaManifest.fromXz(new byte[] {1, 2, 3}));
         byte[] cut = Arrays.copyOf(xz, xz.length - 5);
         assertThrows(IOException.class, () -> ReplicaManifest.fromXz(cut));
@@ -307,7 +313,13 @@ class ReplicaDefinitionTest {
                 new ReplicaManifest(UUID_1, "files", 0, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null),
                 new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 0, 1, null),
                 new ReplicaManifest(UUID_1, "pbx", 3, null, Map.of(), Map.of(), 1, 1, Collections.nCopies(2000, "-x")),
-                new ReplicaManifest(null, "pbx", 3, null, Map.of(), Map.of(), 1, 1, List.of("qemu"))}) {
+                new ReplicaManifest(null, "pbx", 3, null, Map.of(), Map.of(), 1, 1, List.of("qemu")),
+                new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null,
+                        new ReplicaManifest.BootCheck(List.of(), 60)),
+                new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null,
+                        new ReplicaManifest.BootCheck(List.of("pg_isready\0"), 60)),
+                new ReplicaManifest(UUID_1, "files", 3, PRIMARY_XML, Map.of(), Map.of(), 1, 1, null,
+                        new ReplicaManifest.BootCheck(List.of("pg_isready"), 0))}) {
             assertThrows(IOException.class, () -> ReplicaManifest.fromXz(bad.toXz()), bad.name() + " " + bad.point());
         }
         // the domain XML is the standby's to judge, before it stores the manifest
