@@ -191,6 +191,9 @@ public final class Promotion {
                 }
                 steps.add("finished applying point " + disk.state().point() + " to " + name);
             }
+            if (io.amirror.image.DeviceState.isDeviceState(name)) {
+                continue; // firmware state follows the disks' point where it has it (below), never limits it
+            }
             at.put(name, disk.state().point());
             TreeSet<Integer> kept = new TreeSet<>();
             disk.points().forEach(p -> kept.add(p.point()));
@@ -199,6 +202,9 @@ public final class Promotion {
             } else {
                 common.retainAll(kept);
             }
+        }
+        if (common == null) {
+            common = new TreeSet<>(); // no guest disk at all: nothing to start from
         }
         int target;
         if (chosen.isPresent()) {
@@ -218,6 +224,13 @@ public final class Promotion {
         }
         for (Map.Entry<String, ReplicaDisk> e : byName.entrySet()) {
             ReplicaDisk.State s = e.getValue().state();
+            if (io.amirror.image.DeviceState.isDeviceState(e.getKey()) && s.point() != target
+                    && e.getValue().points().stream().noneMatch(p -> p.point() == target)) {
+                // a point from before the firmware state travelled (an older amirror): the nearest state there is
+                steps.add("no " + e.getKey() + " state is kept for point " + target + ": the replica starts with that "
+                        + "of point " + s.point());
+                continue;
+            }
             if (s.point() != target || s.pending() != 0) {
                 e.getValue().rollTo(target);
                 steps.add("rolled " + e.getKey() + " from point " + s.point() + " to " + target
