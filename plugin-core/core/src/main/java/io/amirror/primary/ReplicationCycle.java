@@ -1,6 +1,9 @@
 package io.amirror.primary;
 
+import io.amirror.capture.CaptureProgress;
+import io.amirror.capture.CaptureReading;
 import io.amirror.capture.CaptureResult;
+import io.amirror.capture.CaptureSink;
 import io.amirror.capture.ScratchOverflowException;
 import io.amirror.config.Policy;
 import io.amirror.delta.XzBlockCodec;
@@ -145,7 +148,7 @@ public final class ReplicationCycle {
         Replication.Captured c;
         String lost = null;
         try {
-            c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+            c = replication.capture(preset, policy.quiesce(), reading());
         } catch (ScratchOverflowException e) {
             // the guest wrote faster than the point was read: the next attempt reads faster
             link.compression().readTooSlow(preset);
@@ -160,7 +163,7 @@ public final class ReplicationCycle {
             log.warn("{}: the chain of points broke ({}); starting a new chain and repairing the replica by hashes",
                     name, lost);
             replication.resetTracking();
-            c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+            c = replication.capture(preset, policy.quiesce(), reading());
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
@@ -168,8 +171,9 @@ public final class ReplicationCycle {
             link.compression().observe(preset, stored, seconds, link.bytesPerSecondNow());
         }
         CaptureResult captured = c.capture();
-        log.info("{}: point {} captured ({} bytes read, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
-                captured.dataBytes(), stored, preset, captured.consistency(), String.format("%.1f", seconds));
+        log.info("{}: point {} captured ({} bytes read{}, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
+                captured.bytesRead(), captured.readWhole().isEmpty() ? "" : ", read whole: " + captured.readWhole(), stored,
+                preset, captured.consistency(), String.format("%.1f", seconds));
         if (policy.quiesce() && captured.consistency() == CaptureResult.Consistency.CRASH) {
             log.warn("{}: the policy asks for quiesced points but the guest agent did not answer; point {} is "
                     + "crash-consistent", name, captured.newPoint());
@@ -190,6 +194,15 @@ public final class ReplicationCycle {
         describe(captured.newPoint());
         return new Outcome(c.spooled().basePoint(), captured.newPoint(), c.full(), lost != null, captured, stored,
                 sentBytes);
+    }
+
+    /**
+     * How the capture reads for this cycle: disks read whole (raw, no dirty bitmap) at the policy's
+     * {@code fullReadRate}.
+     */
+    private UnaryOperator<CaptureSink> reading() {
+        CaptureReading r = new CaptureReading(policy.fullReadRate(), CaptureProgress.NONE);
+        return sink -> CaptureSink.reading(sink, r);
     }
 
     /** Ships every disk's delta of {@code p}; on the last ACK the point is acknowledged. Returns its bytes. */
