@@ -18,6 +18,10 @@ public interface CaptureProgress {
         }
     };
 
+    /** The capture will read {@code disks} disks, one after the other; each is {@linkplain #planned planned} before its reads. */
+    default void starting(int disks) {
+    }
+
     /**
      * Disk {@code disk} is planned: it will read {@code bytesToRead} (its DATA extents; ZERO extents
      * are never read); {@code whole} when it is read in full because it keeps no dirty bitmap.

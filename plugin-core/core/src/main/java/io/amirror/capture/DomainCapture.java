@@ -120,6 +120,7 @@ public final class DomainCapture {
         List<DiskInfo> all = DomainXmlReader.disks(xml);
         List<DiskInfo> disks = replicatedDisks(name, all);
         checkBitmaps(domain, name, chain, tracked(disks), basePoint);
+        sink.reading().progress().starting(disks.size());
         int newPoint = chain.nextPoint();
         return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink, quiesce, alsoRead)
                 : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink, alsoRead);

@@ -1,6 +1,5 @@
 package io.amirror.primary;
 
-import io.amirror.capture.CaptureProgress;
 import io.amirror.capture.CaptureReading;
 import io.amirror.capture.CaptureResult;
 import io.amirror.capture.CaptureSink;
@@ -135,7 +134,8 @@ public final class ReplicationCycle {
             ship(left.get());
             describe(left.get().newPoint());
         }
-        status.phase(DomainStatus.Phase.CAPTURING);
+        CaptureMeter meter = new CaptureMeter();
+        status.capturing(meter);
         if (replication.acknowledgedPoint() == 0) {
             replication.seedFromStandby(link.sender()).forEach((disk, bytes) -> log.info("{} {}: the standby holds a "
                     + "seed; its block hashes ({} bytes on the link) make the first point send only what differs", name,
@@ -148,7 +148,7 @@ public final class ReplicationCycle {
         Replication.Captured c;
         String lost = null;
         try {
-            c = replication.capture(preset, policy.quiesce(), reading());
+            c = replication.capture(preset, policy.quiesce(), reading(meter));
         } catch (ScratchOverflowException e) {
             // the guest wrote faster than the point was read: the next attempt reads faster
             link.compression().readTooSlow(preset);
@@ -163,7 +163,9 @@ public final class ReplicationCycle {
             log.warn("{}: the chain of points broke ({}); starting a new chain and repairing the replica by hashes",
                     name, lost);
             replication.resetTracking();
-            c = replication.capture(preset, policy.quiesce(), reading());
+            meter = new CaptureMeter();
+            status.capturing(meter);
+            c = replication.capture(preset, policy.quiesce(), reading(meter));
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
@@ -171,6 +173,7 @@ public final class ReplicationCycle {
             link.compression().observe(preset, stored, seconds, link.bytesPerSecondNow());
         }
         CaptureResult captured = c.capture();
+        status.captured(captured.bytesRead(), captured.readWhole());
         log.info("{}: point {} captured ({} bytes read{}, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
                 captured.bytesRead(), captured.readWhole().isEmpty() ? "" : ", read whole: " + captured.readWhole(), stored,
                 preset, captured.consistency(), String.format("%.1f", seconds));
@@ -198,10 +201,10 @@ public final class ReplicationCycle {
 
     /**
      * How the capture reads for this cycle: disks read whole (raw, no dirty bitmap) at the policy's
-     * {@code fullReadRate}.
+     * {@code fullReadRate}, its progress into {@code meter} (status shows it while the phase is capturing).
      */
-    private UnaryOperator<CaptureSink> reading() {
-        CaptureReading r = new CaptureReading(policy.fullReadRate(), CaptureProgress.NONE);
+    private UnaryOperator<CaptureSink> reading(CaptureMeter meter) {
+        CaptureReading r = new CaptureReading(policy.fullReadRate(), meter);
         return sink -> CaptureSink.reading(sink, r);
     }
 

@@ -46,7 +46,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RawDisksRealVmTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long SIZE = 32L << 20;
-    private static final long READ_RATE = 16L << 20; // the policy's fullReadRate below
+    private static final long READ_RATE = 4L << 20; // the policy's fullReadRate below: a point reads for about 9 s
 
     @Test
     void rawFilesAndBlockDevicesReplicateByHashesAndFailOver(Lab lab) throws Exception {
@@ -93,7 +93,7 @@ class RawDisksRealVmTest {
 
             Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\"" + vm.name()
                     + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
-                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"fullReadRate\": \"16MiB/s\"}");
+                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"fullReadRate\": \"4MiB/s\"}");
             daemon = AmirrorProcess.start(null, work.resolve("primary.log"), "primary", "--state", primaryState.toString(),
                     "--policies", policies.toString(), "--control", "127.0.0.1:0", "--scratch",
                     lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri())
@@ -111,16 +111,43 @@ class RawDisksRealVmTest {
             assertReplicasEqual(lab, standbyState, vm, disks, "at point " + p2);
 
             // point 3: 64 KiB on the raw file only: the delta carries those, not the two raw disks it read
+            // while it reads, status shows the capture's progress: bytes read of bytes to read, rate, ETA
             write(c, "vdb", 20 * 16, 1);
-            long t0 = System.nanoTime();
-            int p3 = sync(work, primaryState, vm.name(), p2);
-            double seconds = (System.nanoTime() - t0) / 1e9;
+            cli(work, "sync-progress", 0, "sync", "--state", primaryState.toString(), vm.name());
+            JsonNode progress = null;
+            String human = null;
+            long deadline = System.currentTimeMillis() + 120_000;
+            while (progress == null && System.currentTimeMillis() < deadline) {
+                JsonNode d = status(work, primaryState);
+                JsonNode cap = d.path("capture");
+                if (cap.isObject() && cap.path("bytesRead").asLong() > 0 && cap.path("etaSeconds").isIntegralNumber()) {
+                    progress = cap;
+                    human = cli(work, "status-human", -1, "status", "--state", primaryState.toString());
+                } else if (d.path("lastPoint").asInt() > p2) {
+                    break;
+                } else {
+                    Thread.sleep(200);
+                }
+            }
+            System.out.println("status while capturing: " + progress + "\n" + human);
+            assertTrue(progress != null, "no capture progress in status while the raw disks were read");
+            assertEquals(3, progress.path("disksPlanned").asInt());
+            assertTrue(progress.path("bytesToRead").asLong() >= SIZE && progress.path("bytesRead").asLong()
+                    <= progress.path("bytesToRead").asLong(), progress.toString());
+            assertEquals("[\"vdb\",\"vdc\"]", progress.path("readWhole").toString());
+            assertTrue(progress.path("readBytesPerSecond").asDouble() <= READ_RATE * 1.5, "the bound holds: " + progress);
+            assertTrue(human.contains("capturing [") && human.contains("read whole: vdb, vdc"), human);
+            int p3 = lastPointAfter(work, primaryState, p2, "point 3");
             assertReplicasEqual(lab, standbyState, vm, disks, "at point " + p3);
             long delta = status(work, primaryState).path("lastCycleDeltaBytes").asLong();
             Captured third = captured(work.resolve("primary.log"), vm.name(), p3);
+            JsonNode st3 = status(work, primaryState);
+            assertEquals(third.bytesRead, st3.path("lastCycleBytesRead").asLong());
+            assertEquals("[\"vdb\",\"vdc\"]", st3.path("lastCycleReadWhole").toString());
             System.out.printf("raw disks: point %d after a 64 KiB write on vdb: %d bytes read (whole: %s) in %.1f s of "
-                    + "cycle at a bound of %d MiB/s, %d bytes of delta (disks of %d MiB)%n", p3, third.bytesRead,
-                    third.readWhole, seconds, READ_RATE >> 20, delta, SIZE >> 20);
+                    + "capture (%.1f MiB/s) at a bound of %d MiB/s, %d bytes of delta (disks of %d MiB)%n", p3,
+                    third.bytesRead, third.readWhole, third.seconds, third.bytesRead / third.seconds / (1 << 20),
+                    READ_RATE >> 20, delta, SIZE >> 20);
             assertEquals(List.of("vdb", "vdc"), third.readWhole);
             assertTrue(third.bytesRead >= SIZE, "the block device reads as data throughout: " + third.bytesRead);
             assertTrue(delta >= 60 * 1024 && delta < 256 * 1024, "about the 64 KiB written, not the disk: " + delta);
