@@ -272,7 +272,7 @@ public final class BridgeCommand implements Runnable, CommandProvider {
         private static Policy withCompression(Policy p, String c) {
             return new Policy(p.name(), p.file(), p.domains(), p.standby(), p.rpo(), p.bandwidth(), p.bandwidthText(),
                     p.blackouts(), c, p.keepPoints(), p.keepAge(), p.quiesce(), p.alertAfter(), p.alertCommand(),
-                    p.replica(), p.bridge(), p.verifyEvery());
+                    p.replica(), p.bridge(), p.verifyEvery(), p.fullReadRate());
         }
     }
 

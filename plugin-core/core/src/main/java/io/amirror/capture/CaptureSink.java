@@ -19,4 +19,59 @@ public interface CaptureSink {
     void data(long offset, byte[] data) throws IOException;
 
     void endDisk() throws IOException;
+
+    /**
+     * How the capture reads for this sink ({@link CaptureReading}): the read rate of disks read whole
+     * and who hears the progress. The sink is the one object that travels from the cycle that knows
+     * the policy and the status, through every point source, to the reader; a plain sink is read
+     * unbounded and unobserved.
+     */
+    default CaptureReading reading() {
+        return CaptureReading.DEFAULT;
+    }
+
+    /**
+     * Whether what this sink received so far differs from what the standby holds. A disk that keeps
+     * no dirty bitmap is read whole at every point, so only the sink, which compares it with the
+     * replica's block hashes, knows whether it changed: a shut-off domain whose reads all matched
+     * cuts no point. A sink that cannot tell says true.
+     */
+    default boolean differs() {
+        return true;
+    }
+
+    /** {@code sink} read as {@code reading} says; everything else is passed through. */
+    static CaptureSink reading(CaptureSink sink, CaptureReading reading) {
+        return new CaptureSink() {
+            @Override
+            public void beginDisk(DiskInfo disk, long virtualSize) throws IOException {
+                sink.beginDisk(disk, virtualSize);
+            }
+
+            @Override
+            public void zero(long offset, long length) throws IOException {
+                sink.zero(offset, length);
+            }
+
+            @Override
+            public void data(long offset, byte[] data) throws IOException {
+                sink.data(offset, data);
+            }
+
+            @Override
+            public void endDisk() throws IOException {
+                sink.endDisk();
+            }
+
+            @Override
+            public CaptureReading reading() {
+                return reading;
+            }
+
+            @Override
+            public boolean differs() {
+                return sink.differs();
+            }
+        };
+    }
 }

@@ -48,8 +48,13 @@ import java.util.regex.Pattern;
  * since k), then point N+1 is made the way libvirt would: a new enabled bitmap, the previous one
  * disabled ({@code qemu-img bitmap}), and the checkpoint redefined in libvirt.
  *
- * <p>Every replicated disk must be qcow2: a raw disk cannot carry a dirty bitmap, and the capture
- * fails naming it rather than skip it silently. Read-only disks and cdroms are not replicated.
+ * <p>A qcow2 disk is captured incrementally from its dirty bitmap. A raw disk (a raw file, or a
+ * block device such as an LVM volume) keeps no persistent bitmap in libvirt 9.0: it is read whole at
+ * every point, in the same pull backup as the qcow2 disks (so the point stays consistent across
+ * disks), at the sink's bounded {@linkplain CaptureReading#wholeReadRate() read rate}, and the
+ * refinement against the replica's block hashes keeps the delta to the blocks that differ. A disk
+ * that cannot be read this way (a network or volume disk, another format) stops the capture naming
+ * it and the fix, rather than being skipped. Read-only disks and cdroms are not replicated.
  */
 public final class DomainCapture {
     private static final Logger log = LoggerFactory.getLogger(DomainCapture.class);
@@ -114,7 +119,8 @@ public final class DomainCapture {
         }
         List<DiskInfo> all = DomainXmlReader.disks(xml);
         List<DiskInfo> disks = replicatedDisks(name, all);
-        checkBitmaps(domain, name, chain, disks, basePoint);
+        checkBitmaps(domain, name, chain, tracked(disks), basePoint);
+        sink.reading().progress().starting(disks.size());
         int newPoint = chain.nextPoint();
         return active ? captureRunning(domain, name, chain, all, disks, basePoint, newPoint, sink, quiesce, alsoRead)
                 : captureShutOff(domain, name, chain, disks, basePoint, newPoint, sink, alsoRead);
@@ -170,6 +176,7 @@ public final class DomainCapture {
             throw new CaptureException("cannot read domain: " + e.getMessage(), e);
         }
         chain.reset();
+        disks = tracked(disks);
         for (var e : bitmaps.list(domain, disks).entrySet()) {
             DiskInfo disk = disks.stream().filter(d -> d.target().equals(e.getKey())).findFirst().orElseThrow();
             for (DiskBitmaps.Bitmap b : e.getValue()) {
@@ -180,16 +187,27 @@ public final class DomainCapture {
         }
     }
 
+    /**
+     * The disks of a domain that amirror replicates: every writable disk, qcow2 (incremental) or raw
+     * (read whole at every point). A writable disk it cannot read that way is refused, naming it and
+     * the fix, since leaving it out would make a replica that silently lacks it.
+     */
     public static List<DiskInfo> replicatedDisks(String domain, List<DiskInfo> all) {
         List<DiskInfo> disks = new ArrayList<>();
         for (DiskInfo d : all) {
-            if (!d.replicated()) {
+            if (!d.writable()) {
                 continue;
             }
-            if (!d.incrementallyTrackable()) {
+            if (!d.replicated()) {
+                throw new CaptureException("disk " + d.target() + " of " + domain + " is a " + d.type() + " disk"
+                        + (d.source() == null ? " with no local file or block device" : "") + ", which amirror cannot "
+                        + "read: copy it to a local qcow2 image or block device (qemu-img convert -O qcow2 -o compat=1.1), "
+                        + "or mark it read-only (<readonly/>) to leave it out of replication");
+            }
+            if (!d.incrementallyTrackable() && !d.readWhole()) {
                 throw new CaptureException("disk " + d.target() + " of " + domain + " (" + d.source() + ") is "
-                        + d.format() + ", which cannot track changes: convert it to qcow2 v3 (qemu-img convert -O qcow2 "
-                        + "-o compat=1.1) or mark it read-only to leave it out of replication");
+                        + d.format() + ", which amirror cannot export: convert it to qcow2 v3 (qemu-img convert -O qcow2 "
+                        + "-o compat=1.1) or raw, or mark it read-only to leave it out of replication");
             }
             disks.add(d);
         }
@@ -197,6 +215,11 @@ public final class DomainCapture {
             throw new CaptureException(domain + " has no writable file-backed disk to replicate");
         }
         return disks;
+    }
+
+    /** The disks whose writes a dirty bitmap tracks (qcow2); the others are read whole. */
+    private static List<DiskInfo> tracked(List<DiskInfo> disks) {
+        return disks.stream().filter(DiskInfo::incrementallyTrackable).toList();
     }
 
     private CaptureResult captureRunning(Domain domain, String name, CheckpointChain chain, List<DiskInfo> all,
@@ -212,9 +235,10 @@ public final class DomainCapture {
             watch = ScratchWatch.start(jobDir, options.scratch(), job::close);
             List<CaptureResult.DiskStats> stats = new ArrayList<>();
             for (DiskInfo d : disks) {
-                String dirtyContext = base == 0 ? null : PullBackup.dirtyBitmapContext(d.target());
+                boolean whole = d.readWhole();
+                String dirtyContext = base == 0 || whole ? null : PullBackup.dirtyBitmapContext(d.target());
                 stats.add(ExportReader.read(job.export(d.target()), d, dirtyContext == null ? List.of() : List.of(dirtyContext),
-                        alsoRead.getOrDefault(d.target(), List.of()), sink, options.nbdTimeout()));
+                        alsoRead.getOrDefault(d.target(), List.of()), sink, options.nbdTimeout(), whole));
             }
             if (watch.overflow() != null) { // ended just as the last read finished: the job's end is uncertain
                 throw new IOException("the backup job was ended");
@@ -265,31 +289,38 @@ public final class DomainCapture {
             PrivateFiles.createTraversable(jobDir.getParent()); // the scratch root, shared with running domains' jobs
             PrivateFiles.createDirectories(jobDir); // qemu-nbd runs as amirror's child: the job directory is its only
             for (DiskInfo d : disks) {
-                List<String> bitmaps = base == 0 ? List.of() : since.stream().map(CheckpointChain::name).toList();
+                boolean whole = d.readWhole();
+                List<String> bitmaps = base == 0 || whole ? List.of() : since.stream().map(CheckpointChain::name).toList();
                 QemuNbd.Options o = new QemuNbd.Options(d.format(), true, bitmaps, false);
                 NbdAddress at = NbdAddress.unix(jobDir.resolve(d.target() + ".sock"), d.target());
                 try (QemuNbd server = QemuNbd.start(options.qemuNbd(), d.source(), at, o, options.nbdTimeout())) {
                     List<String> contexts = bitmaps.stream().map(b -> NbdConstants.CONTEXT_DIRTY_BITMAP_PREFIX + b).toList();
                     stats.add(ExportReader.read(server.address(), d, contexts, alsoRead.getOrDefault(d.target(), List.of()), sink,
-                            options.nbdTimeout()));
+                            options.nbdTimeout(), whole));
                 }
             }
             // Nothing written since the base (a guest shut off since its last point, no repair asked
-            // for): no point, so the standby's retention keeps real history, not copies of it
+            // for): no point, so the standby's retention keeps real history, not copies of it. A disk
+            // read whole tells nothing by its extents (it has them all): only the sink, which compared
+            // its blocks with the replica's, knows whether it changed (it may have been written on the
+            // host while the guest was off)
+            boolean wholeDisks = disks.stream().anyMatch(DiskInfo::readWhole);
             if (base != 0 && alsoRead.values().stream().allMatch(List::isEmpty)
-                    && stats.stream().allMatch(st -> st.dataExtents() == 0 && st.zeroExtents() == 0)) {
+                    && stats.stream().allMatch(st -> st.readWhole() || st.dataExtents() == 0 && st.zeroExtents() == 0)
+                    && (!wholeDisks || !sink.differs())) {
                 throw new NothingChangedException(name + " is shut off and nothing was written since "
                         + describe(base) + ": no new point");
             }
             // Point N+1, made as libvirt makes it: a new recording bitmap, the previous one frozen.
             int latest = chain.state().latest();
-            for (DiskInfo d : disks) {
+            for (DiskInfo d : tracked(disks)) {
                 qemuImg("bitmap", "--add", d.source().toString(), CheckpointChain.name(newPoint));
                 if (latest > 0) {
                     qemuImg("bitmap", "--disable", d.source().toString(), CheckpointChain.name(latest));
                 }
             }
-            chain.redefineOffline(newPoint, latest, disks.stream().map(DiskInfo::target).toList());
+            chain.redefineOffline(newPoint, latest, tracked(disks).stream().map(DiskInfo::target).toList(),
+                    disks.stream().filter(d -> !d.incrementallyTrackable()).map(DiskInfo::target).toList());
             return new CaptureResult(name, base, newPoint, true, stats, CaptureResult.Consistency.SHUT_OFF);
         } catch (IOException | RuntimeException e) {
             if (e instanceof ChainException || e instanceof NothingChangedException) {

@@ -31,6 +31,21 @@ public final class ExportReader {
     public static CaptureResult.DiskStats read(NbdAddress export, DiskInfo disk, List<String> dirtyContexts,
                                                List<long[]> alsoRead, CaptureSink sink, Duration timeout)
             throws IOException {
+        return read(export, disk, dirtyContexts, alsoRead, sink, timeout, false);
+    }
+
+    /**
+     * As above; {@code whole} says the disk is read in full because it keeps no dirty bitmap (a raw
+     * file or block device, at every point): its reads are held to the sink's
+     * {@linkplain CaptureReading#wholeReadRate() read rate}, so the guest's own I/O keeps priority.
+     * The sink's {@linkplain CaptureReading#progress() progress} hears the plan and every piece read.
+     */
+    public static CaptureResult.DiskStats read(NbdAddress export, DiskInfo disk, List<String> dirtyContexts,
+                                               List<long[]> alsoRead, CaptureSink sink, Duration timeout, boolean whole)
+            throws IOException {
+        CaptureReading reading = sink.reading();
+        CaptureProgress progress = reading.progress();
+        ReadPacer pacer = ReadPacer.of(whole ? reading.wholeReadRate() : 0);
         List<String> contexts = new ArrayList<>();
         contexts.add(NbdConstants.CONTEXT_BASE_ALLOCATION);
         contexts.addAll(dirtyContexts);
@@ -49,16 +64,23 @@ public final class ExportReader {
             int[] counts = new int[2];
             List<long[]> reads = new ArrayList<>();
             ArrayDeque<PlannedExtent> zeroes = new ArrayDeque<>();
+            long toRead = 0;
             for (PlannedExtent p : plan) {
                 if (p.kind() == PlannedExtent.Kind.ZERO) {
                     zeroes.add(p);
                 } else {
                     reads.add(new long[] {p.offset(), p.length()});
+                    toRead += p.length();
                 }
             }
+            progress.planned(disk.target(), toRead, whole);
+            long[] read = new long[1];
             // Data arrives in plan order; ZERO extents are slotted in between, so the sink sees one
             // increasing sequence.
             c.readRanges(reads, READ_PIECE, true, (offset, data) -> {
+                read[0] += data.length;
+                progress.read(disk.target(), data.length);
+                pacer.paid(data.length);
                 try {
                     while (!zeroes.isEmpty() && zeroes.peekFirst().offset() < offset) {
                         PlannedExtent z = zeroes.pollFirst();
@@ -86,7 +108,7 @@ public final class ExportReader {
                 counts[1]++;
             }
             sink.endDisk();
-            return new CaptureResult.DiskStats(disk.target(), size, bytes[0], counts[0], bytes[1], counts[1]);
+            return new CaptureResult.DiskStats(disk.target(), size, bytes[0], counts[0], bytes[1], counts[1], whole, read[0]);
         }
     }
 

@@ -101,7 +101,7 @@ final class StatusCommand implements Callable<Integer> {
                             : Progress.rate(d.path("rateBitsPerSecond").asDouble()),
                     d.path("etaSeconds").isNull() ? "-" : Progress.duration(d.path("etaSeconds").asLong()));
             String phase = d.path("phase").asText();
-            if (phase.equals("shipping") || phase.equals("verifying")) {
+            if (phase.equals("shipping") || phase.equals("verifying") || phase.equals("capturing") && d.path("capture").isObject()) {
                 out.printf("  %s%n", Progress.statusLine(d));
             }
             if (d.path("pointsAcknowledged").asLong() > 0) {

@@ -19,12 +19,27 @@ import java.util.Optional;
  *                    the encoder reads it (config holds plain values: it depends on no stage)
  * @param alertAfter  the age of the newest standby point at which the RPO counts as missed
  * @param verifyEvery how often the replica is verified end to end, after a cycle; {@code null}: only when asked
+ * @param fullReadRate bytes per second a disk read whole at every point (raw: no dirty bitmap) may be read at;
+ *                     0: unbounded
  */
 public record Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
                      WeeklyRate bandwidth, String bandwidthText, List<WeekWindow> blackouts,
                      String compression, int keepPoints, Duration keepAge, boolean quiesce,
                      Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge,
-                     Duration verifyEvery) {
+                     Duration verifyEvery, long fullReadRate) {
+
+    /** The read rate of a disk read whole when a policy gives none: 50 MiB/s, well below a disk's own. */
+    public static final long DEFAULT_FULL_READ_RATE = 50L << 20;
+
+    /** A policy with the default {@link #DEFAULT_FULL_READ_RATE}. */
+    public Policy(String name, String file, DomainSelector domains, StandbyTarget standby, Rpo rpo,
+                  WeeklyRate bandwidth, String bandwidthText, List<WeekWindow> blackouts,
+                  String compression, int keepPoints, Duration keepAge, boolean quiesce,
+                  Duration alertAfter, List<String> alertCommand, ReplicaMapping replica, BridgeSource bridge,
+                  Duration verifyEvery) {
+        this(name, file, domains, standby, rpo, bandwidth, bandwidthText, blackouts, compression, keepPoints, keepAge,
+                quiesce, alertAfter, alertCommand, replica, bridge, verifyEvery, DEFAULT_FULL_READ_RATE);
+    }
 
     /**
      * A guest outside libvirt ({@code source: bridge}): its raw image, the NBD socket its launcher

@@ -231,7 +231,7 @@ public final class PolicyLoader {
                 Duration.ofDays(ret.path("maxAgeDays").asInt(DEFAULT_KEEP_DAYS)), d.path("quiesce").asBoolean(false),
                 alertAfter, strings(al.path("command")), new Policy.ReplicaMapping(stringMap(d.path("replica").path("networks")),
                         stringMap(d.path("replica").path("bridges")), bootCheck(d.path("replica").path("bootCheck"))),
-                bridge, verifyEvery);
+                bridge, verifyEvery, fullReadRate(d.path("fullReadRate").asText("")));
     }
 
     private static Policy.BootCheck bootCheck(JsonNode n) {
@@ -240,6 +240,26 @@ public final class PolicyLoader {
         }
         return new Policy.BootCheck(strings(n.path("command")),
                 n.has("timeout") ? Durations.parse(n.get("timeout").asText()) : DEFAULT_BOOT_CHECK_TIMEOUT);
+    }
+
+    /** {@code "50MiB/s"} in bytes per second, {@code "unlimited"} as 0, absent as the default. The schema checked the form. */
+    static long fullReadRate(String text) {
+        if (text.isEmpty()) {
+            return Policy.DEFAULT_FULL_READ_RATE;
+        }
+        if (text.equals("unlimited")) {
+            return 0;
+        }
+        var m = Pattern.compile("([0-9]+)(KiB|MiB|GiB)/s").matcher(text);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a read rate: " + text);
+        }
+        int shift = switch (m.group(2)) {
+            case "KiB" -> 10;
+            case "MiB" -> 20;
+            default -> 30;
+        };
+        return Long.parseLong(m.group(1)) << shift;
     }
 
     private static Map<String, String> stringMap(JsonNode n) {

@@ -17,6 +17,17 @@ public record StatusReport(String host, String version, String startedAt, String
                        String lastCycleEndedAt,
                        Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
                        long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds,
-                         String standbyRefusal) {
+                         String standbyRefusal, Capture capture, Long lastCycleBytesRead, List<String> lastCycleReadWhole) {
+    }
+
+    /**
+     * A capture's reads while the phase is {@code capturing}: bytes read of those planned so far
+     * (each disk's DATA extents, known once its plan is made), the read rate and the time left.
+     *
+     * @param etaSeconds null while the rate is unknown or disks are still to be planned
+     * @param readWhole  disks read in full (raw files and block devices: no dirty bitmap)
+     */
+    public record Capture(int disks, int disksPlanned, long bytesToRead, long bytesRead, double readBytesPerSecond,
+                          Long etaSeconds, List<String> readWhole) {
     }
 }

@@ -145,6 +145,12 @@ public final class DeltaEncoder implements CaptureSink {
         map = null;
     }
 
+    /** Whether any disk so far got a block that differs from the replica's (data, zero or copy). */
+    @Override
+    public boolean differs() {
+        return done.stream().anyMatch(d -> d.refined().differs()) || refiner != null && refiner.stats().differs();
+    }
+
     public List<DiskDelta> deltas() {
         return List.copyOf(done);
     }

@@ -28,6 +28,10 @@ public final class Refiner implements CaptureSink {
 
     /** What the refinement did, in blocks. */
     public record Stats(long dataBlocks, long zeroBlocks, long unchangedBlocks, long copyBlocks) {
+        /** Whether any block differs from the replica's: the delta changes something. */
+        public boolean differs() {
+            return dataBlocks + zeroBlocks + copyBlocks > 0;
+        }
     }
 
     private final DeltaWriter writer;

@@ -145,6 +145,14 @@ public final class CheckpointChain {
      * of inactive domains, but it accepts their definition, as after a metadata loss.
      */
     public void redefineOffline(int point, int parent, List<String> disks) {
+        redefineOffline(point, parent, disks, List.of());
+    }
+
+    /**
+     * As above, with {@code withoutBitmap} (disks read whole at every point: raw files and block
+     * devices) listed {@code checkpoint='no'}, as the pull backup's checkpoints list them.
+     */
+    public void redefineOffline(int point, int parent, List<String> disks, List<String> withoutBitmap) {
         StringBuilder x = new StringBuilder("<domaincheckpoint>\n  <name>").append(name(point)).append("</name>\n");
         x.append("  <description>amirror replication point (domain shut off)</description>\n");
         if (parent > 0) {
@@ -154,6 +162,9 @@ public final class CheckpointChain {
         for (String d : disks) {
             x.append("    <disk name='").append(d).append("' checkpoint='bitmap' bitmap='").append(name(point))
                     .append("'/>\n");
+        }
+        for (String d : withoutBitmap) {
+            x.append("    <disk name='").append(d).append("' checkpoint='no'/>\n");
         }
         x.append("  </disks>\n");
         try {

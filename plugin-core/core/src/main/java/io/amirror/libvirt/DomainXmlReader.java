@@ -61,12 +61,18 @@ public final class DomainXmlReader {
             Element target = child(disk, "target");
             Element source = child(disk, "source");
             Element driver = child(disk, "driver");
-            String file = source == null ? "" : source.getAttribute("file");
+            String type = disk.getAttribute("type").isEmpty() ? "file" : disk.getAttribute("type");
+            // a file's path, or a block device's node; network and volume disks have no local path
+            String file = source == null ? "" : switch (type) {
+                case "file" -> source.getAttribute("file");
+                case "block" -> source.getAttribute("dev");
+                default -> "";
+            };
             disks.add(new DiskInfo(target == null ? "" : target.getAttribute("dev"),
                     file.isEmpty() ? null : Path.of(file),
                     driver == null || driver.getAttribute("type").isEmpty() ? "raw" : driver.getAttribute("type"),
                     child(disk, "readonly") != null,
-                    disk.getAttribute("device").isEmpty() ? "disk" : disk.getAttribute("device")));
+                    disk.getAttribute("device").isEmpty() ? "disk" : disk.getAttribute("device"), type));
         }
         return disks;
     }

@@ -20,6 +20,12 @@ import java.util.regex.Pattern;
  * {@code basePoint} as the metadata context {@code qemu:dirty-bitmap:backup-<disk>} (none for a
  * full backup). {@link #close()} ends the job.
  *
+ * <p>A disk that keeps no persistent bitmap (raw: a raw file or a block device) is in the same job,
+ * so its export is consistent with the others', exported in full ({@code backupmode='full'}, which
+ * libvirt 9.0 accepts next to incremental disks) and listed in the checkpoint with
+ * {@code checkpoint='no'}. A domain of raw disks alone gets checkpoints without bitmaps, which
+ * libvirt accepts too: they still mark the chain's points.
+ *
  * <p>The socket and the scratch files live in a job directory that QEMU (user libvirt-qemu) can
  * write; the caller provides it and removes it afterwards.
  */
@@ -44,6 +50,8 @@ public final class PullBackup implements AutoCloseable {
         prepareJobDir(jobDir);
         String backupXml = backupXml(allDisks, disks, basePoint, socket, jobDir);
         String checkpointXml = checkpointXml(allDisks, disks, newPoint);
+        // the same request libvirt gets, for a refusal to be diagnosed from the log
+        org.slf4j.LoggerFactory.getLogger(PullBackup.class).debug("backup XML:\n{}checkpoint XML:\n{}", backupXml, checkpointXml);
         try {
             domain.backupBegin(backupXml, checkpointXml, 0);
         } catch (LibvirtException e) {
@@ -87,15 +95,23 @@ public final class PullBackup implements AutoCloseable {
         return "qemu:dirty-bitmap:backup-" + disk;
     }
 
+    /**
+     * The job: {@code disks} exported (incrementally from {@code basePoint} when it is a point and the
+     * disk tracks changes, in full otherwise), every other disk device {@code backup='no'}.
+     */
     static String backupXml(List<DiskInfo> all, List<String> disks, int basePoint, Path socket, Path jobDir) {
         StringBuilder x = new StringBuilder("<domainbackup mode='pull'>\n");
-        if (basePoint > 0) {
+        boolean anyIncremental = basePoint > 0 && all.stream()
+                .anyMatch(d -> disks.contains(d.target()) && d.incrementallyTrackable());
+        if (anyIncremental) {
             x.append("  <incremental>").append(CheckpointChain.name(basePoint)).append("</incremental>\n");
         }
         x.append("  <server transport='unix' socket='").append(esc(socket.toString())).append("'/>\n  <disks>\n");
         for (DiskInfo d : all) {
             if (disks.contains(d.target())) {
-                x.append("    <disk name='").append(esc(d.target())).append("' backup='yes' type='file'>")
+                // a disk without a bitmap is read whole at every point; the scratch is a file also for a block device
+                String mode = anyIncremental && !d.incrementallyTrackable() ? " backupmode='full'" : "";
+                x.append("    <disk name='").append(esc(d.target())).append("' backup='yes' type='file'").append(mode).append(">")
                         .append("<scratch file='").append(esc(jobDir.resolve(d.target() + ".scratch").toString()))
                         .append("'/></disk>\n");
             } else if (d.device().equals("disk")) {
@@ -111,7 +127,7 @@ public final class PullBackup implements AutoCloseable {
         for (DiskInfo d : all) {
             if (d.device().equals("disk")) {
                 x.append("    <disk name='").append(esc(d.target())).append("' checkpoint='")
-                        .append(disks.contains(d.target()) ? "bitmap" : "no").append("'/>\n");
+                        .append(disks.contains(d.target()) && d.incrementallyTrackable() ? "bitmap" : "no").append("'/>\n");
             }
         }
         return x.append("  </disks>\n</domaincheckpoint>\n").toString();

@@ -52,6 +52,9 @@ public final class DomainStatus {
     private long pointsAcknowledged;
     private Double lastPointLagSeconds;
     private Duration worstRpo;
+    private CaptureMeter capture;
+    private Long lastCycleBytesRead;
+    private java.util.List<String> lastCycleReadWhole;
 
     public DomainStatus(String domain) {
         this.domain = domain;
@@ -97,6 +100,18 @@ public final class DomainStatus {
 
     public synchronized void phase(Phase p) {
         this.phase = p;
+    }
+
+    /** A capture begins; {@code meter} hears its reads, which status shows until the phase moves on. */
+    public synchronized void capturing(CaptureMeter meter) {
+        phase = Phase.CAPTURING;
+        capture = meter;
+    }
+
+    /** What the cycle's capture read: {@code bytesRead} in all, the disks in {@code readWhole} in full. */
+    public synchronized void captured(long bytesRead, java.util.List<String> readWhole) {
+        lastCycleBytesRead = bytesRead;
+        lastCycleReadWhole = java.util.List.copyOf(readWhole);
     }
 
     public synchronized void shipping(long totalBytes) {
@@ -232,7 +247,17 @@ public final class DomainStatus {
                 moving ? rateBitsPerSecond : 0, eta, str(nextRun), consistency, cycles, errors,
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
                 lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
-                worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal);
+                worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal, captureView(), lastCycleBytesRead,
+                lastCycleReadWhole);
+    }
+
+    private StatusReport.Capture captureView() {
+        if (phase != Phase.CAPTURING || capture == null) {
+            return null;
+        }
+        CaptureMeter.View v = capture.view();
+        return new StatusReport.Capture(v.disks(), v.disksPlanned(), v.bytesToRead(), v.bytesRead(), v.readRate(),
+                v.etaSeconds(), v.readWhole());
     }
 
     private static String str(Instant t) {

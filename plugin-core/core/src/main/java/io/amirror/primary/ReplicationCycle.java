@@ -1,6 +1,8 @@
 package io.amirror.primary;
 
+import io.amirror.capture.CaptureReading;
 import io.amirror.capture.CaptureResult;
+import io.amirror.capture.CaptureSink;
 import io.amirror.capture.ScratchOverflowException;
 import io.amirror.config.Policy;
 import io.amirror.delta.XzBlockCodec;
@@ -132,7 +134,8 @@ public final class ReplicationCycle {
             ship(left.get());
             describe(left.get().newPoint());
         }
-        status.phase(DomainStatus.Phase.CAPTURING);
+        CaptureMeter meter = new CaptureMeter();
+        status.capturing(meter);
         if (replication.acknowledgedPoint() == 0) {
             replication.seedFromStandby(link.sender()).forEach((disk, bytes) -> log.info("{} {}: the standby holds a "
                     + "seed; its block hashes ({} bytes on the link) make the first point send only what differs", name,
@@ -145,7 +148,7 @@ public final class ReplicationCycle {
         Replication.Captured c;
         String lost = null;
         try {
-            c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+            c = replication.capture(preset, policy.quiesce(), reading(meter));
         } catch (ScratchOverflowException e) {
             // the guest wrote faster than the point was read: the next attempt reads faster
             link.compression().readTooSlow(preset);
@@ -160,7 +163,9 @@ public final class ReplicationCycle {
             log.warn("{}: the chain of points broke ({}); starting a new chain and repairing the replica by hashes",
                     name, lost);
             replication.resetTracking();
-            c = replication.capture(preset, policy.quiesce(), UnaryOperator.identity());
+            meter = new CaptureMeter();
+            status.capturing(meter);
+            c = replication.capture(preset, policy.quiesce(), reading(meter));
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
@@ -168,8 +173,10 @@ public final class ReplicationCycle {
             link.compression().observe(preset, stored, seconds, link.bytesPerSecondNow());
         }
         CaptureResult captured = c.capture();
-        log.info("{}: point {} captured ({} bytes read, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
-                captured.dataBytes(), stored, preset, captured.consistency(), String.format("%.1f", seconds));
+        status.captured(captured.bytesRead(), captured.readWhole());
+        log.info("{}: point {} captured ({} bytes read{}, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
+                captured.bytesRead(), captured.readWhole().isEmpty() ? "" : ", read whole: " + captured.readWhole(), stored,
+                preset, captured.consistency(), String.format("%.1f", seconds));
         if (policy.quiesce() && captured.consistency() == CaptureResult.Consistency.CRASH) {
             log.warn("{}: the policy asks for quiesced points but the guest agent did not answer; point {} is "
                     + "crash-consistent", name, captured.newPoint());
@@ -190,6 +197,15 @@ public final class ReplicationCycle {
         describe(captured.newPoint());
         return new Outcome(c.spooled().basePoint(), captured.newPoint(), c.full(), lost != null, captured, stored,
                 sentBytes);
+    }
+
+    /**
+     * How the capture reads for this cycle: disks read whole (raw, no dirty bitmap) at the policy's
+     * {@code fullReadRate}, its progress into {@code meter} (status shows it while the phase is capturing).
+     */
+    private UnaryOperator<CaptureSink> reading(CaptureMeter meter) {
+        CaptureReading r = new CaptureReading(policy.fullReadRate(), meter);
+        return sink -> CaptureSink.reading(sink, r);
     }
 
     /** Ships every disk's delta of {@code p}; on the last ACK the point is acknowledged. Returns its bytes. */

@@ -94,6 +94,17 @@ class PolicyLoaderTest {
         assertEquals(Duration.ofMinutes(30), p.alertAfter(), "twice the RPO");
         assertNull(p.bandwidth());
         assertFalse(p.quiesce());
+        assertEquals(50L << 20, p.fullReadRate(), "disks read whole: 50 MiB/s");
+    }
+
+    @Test
+    void theReadRateOfDisksReadWholeIsBytesPerSecondOrUnlimited() throws Exception {
+        assertEquals(8L << 20, PolicyLoader.parse(good(", \"fullReadRate\": \"8MiB/s\"").getBytes(StandardCharsets.UTF_8),
+                "p.json").fullReadRate());
+        assertEquals(512L << 10, PolicyLoader.parse(good(", \"fullReadRate\": \"512KiB/s\"").getBytes(StandardCharsets.UTF_8),
+                "p.json").fullReadRate());
+        assertEquals(0, PolicyLoader.parse(good(", \"fullReadRate\": \"unlimited\"").getBytes(StandardCharsets.UTF_8),
+                "p.json").fullReadRate());
     }
 
     /** Each kind of bad policy: the field named, and a fix given. */
@@ -110,6 +121,8 @@ class PolicyLoaderTest {
         "alert command empty | , \"alerts\": {\"command\": []}                                        | /alerts/command    | without a shell",
         "verify too often    | , \"verify\": {\"every\": \"5s\"}                                     | /verify/every      | at least 10s",
         "quiesce not bool    | , \"quiesce\": \"yes\"                                                 | /quiesce           | guest agent",
+        "read rate in MB     | , \"fullReadRate\": \"50MB/s\"                                         | /fullReadRate      | 50MiB/s",
+        "read rate zero      | , \"fullReadRate\": \"0MiB/s\"                                         | /fullReadRate      | unlimited",
     })
     void badPolicyNamesFieldAndFix(String what, String extra, String field, String fix) {
         ConfigException e = refused(good(extra.trim()));

@@ -67,6 +67,26 @@ class LibvirtPureTest {
     }
 
     @Test
+    void readsBlockDevicesAndKnowsNetworkDisksHaveNoLocalSource() {
+        String xml = """
+                <domain type='kvm'><name>n</name><devices>
+                  <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none'/>
+                    <source dev='/dev/vg0/data'/><target dev='vdb' bus='virtio'/></disk>
+                  <disk type='network' device='disk'><driver name='qemu' type='raw'/>
+                    <source protocol='nbd' name='export'><host name='nas' port='10809'/></source>
+                    <target dev='vdc' bus='virtio'/></disk>
+                  <disk device='disk'><source file='/img/untyped'/><target dev='vdd'/></disk>
+                </devices></domain>""";
+        List<DiskInfo> disks = DomainXmlReader.disks(xml);
+        assertEquals(new DiskInfo("vdb", Path.of("/dev/vg0/data"), "raw", false, "disk", "block"), disks.get(0));
+        assertTrue(disks.get(0).replicated() && disks.get(0).readWhole() && !disks.get(0).incrementallyTrackable());
+        assertEquals(new DiskInfo("vdc", null, "raw", false, "disk", "network"), disks.get(1));
+        assertTrue(disks.get(1).writable() && !disks.get(1).replicated(), "writable, but no local source to read");
+        assertEquals(new DiskInfo("vdd", Path.of("/img/untyped"), "raw", false, "disk", "file"), disks.get(2),
+                "libvirt's defaults: a file, raw");
+    }
+
+    @Test
     void refusesXmlWithEntities() {
         String evil = "<!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]><domain><devices>&x;</devices></domain>";
         assertThrows(IllegalArgumentException.class, () -> DomainXmlReader.disks(evil));
@@ -82,6 +102,36 @@ class LibvirtPureTest {
         String root = CheckpointXml.withParent(saved, null);
         assertFalse(root.contains("<parent>"), root);
         assertTrue(root.contains("<name>amirror.5</name>") && root.contains("checkpoint=\"bitmap\""), root);
+    }
+
+    @Test
+    void rawDisksAreExportedInFullBesideIncrementalOnesAndCheckpointedWithoutBitmap() {
+        List<DiskInfo> all = List.of(new DiskInfo("vda", Path.of("/a"), "qcow2", false, "disk"),
+                new DiskInfo("vdb", Path.of("/b.raw"), "raw", false, "disk"),
+                new DiskInfo("vdc", Path.of("/dev/loop3"), "raw", false, "disk", "block"),
+                new DiskInfo("vdd", Path.of("/t"), "raw", true, "disk"));
+        List<String> exported = List.of("vda", "vdb", "vdc");
+        String backup = PullBackup.backupXml(all, exported, 4, Path.of("/j/s.sock"), Path.of("/j"));
+        assertTrue(backup.contains("<incremental>amirror.4</incremental>"), backup);
+        assertTrue(backup.contains("<disk name='vda' backup='yes' type='file'><scratch file='/j/vda.scratch'/>"), backup);
+        assertTrue(backup.contains("<disk name='vdb' backup='yes' type='file' backupmode='full'><scratch file='/j/vdb.scratch'/>"),
+                backup);
+        // a block device's scratch is a file all the same
+        assertTrue(backup.contains("<disk name='vdc' backup='yes' type='file' backupmode='full'><scratch file='/j/vdc.scratch'/>"),
+                backup);
+        assertTrue(backup.contains("<disk name='vdd' backup='no'/>"), backup);
+        String first = PullBackup.backupXml(all, exported, 0, Path.of("/j/s.sock"), Path.of("/j"));
+        assertFalse(first.contains("incremental") || first.contains("backupmode"), "a first point is full anyway: " + first);
+        String cp = PullBackup.checkpointXml(all, exported, 5);
+        assertTrue(cp.contains("<disk name='vda' checkpoint='bitmap'/>"), cp);
+        assertTrue(cp.contains("<disk name='vdb' checkpoint='no'/>") && cp.contains("<disk name='vdc' checkpoint='no'/>")
+                && cp.contains("<disk name='vdd' checkpoint='no'/>"), cp);
+
+        // raw disks alone: no incremental part at all, and a checkpoint without bitmaps (libvirt 9.0 accepts both)
+        List<DiskInfo> rawOnly = all.subList(1, 3);
+        String raw = PullBackup.backupXml(rawOnly, List.of("vdb", "vdc"), 4, Path.of("/j/s.sock"), Path.of("/j"));
+        assertFalse(raw.contains("incremental") || raw.contains("backupmode"), raw);
+        assertFalse(PullBackup.checkpointXml(rawOnly, List.of("vdb", "vdc"), 5).contains("bitmap"));
     }
 
     @Test

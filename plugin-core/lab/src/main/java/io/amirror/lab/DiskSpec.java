@@ -7,8 +7,15 @@ package io.amirror.lab;
  * @param sizeBytes virtual size
  * @param content {@link Content#BLANK} or pre-formatted {@link Content#EXT4}
  * @param format  {@code qcow2} (version 3, so persistent bitmaps work) or {@code raw}
+ * @param blockDevice a host block device the disk is ({@code <disk type='block'>}, raw; the test made it and
+ *                    removes it, e.g. a loop device), or null for an image file the lab creates
  */
-public record DiskSpec(String target, long sizeBytes, Content content, String format) {
+public record DiskSpec(String target, long sizeBytes, Content content, String format, java.nio.file.Path blockDevice) {
+
+    /** An image file the lab creates. */
+    public DiskSpec(String target, long sizeBytes, Content content, String format) {
+        this(target, sizeBytes, content, format, null);
+    }
 
     public enum Content { BLANK, EXT4 }
 
@@ -22,6 +29,14 @@ public record DiskSpec(String target, long sizeBytes, Content content, String fo
         if (!format.equals("qcow2") && !format.equals("raw")) {
             throw new IllegalArgumentException("disk format must be qcow2 or raw, not " + format);
         }
+        if (blockDevice != null && (!format.equals("raw") || content != Content.BLANK)) {
+            throw new IllegalArgumentException("a block device disk is raw and used as it is: " + blockDevice);
+        }
+    }
+
+    /** The host block device {@code device} (of {@code sizeBytes}) as the raw disk {@code target}. */
+    public static DiskSpec block(String target, java.nio.file.Path device, long sizeBytes) {
+        return new DiskSpec(target, sizeBytes, Content.BLANK, "raw", device);
     }
 
     public static DiskSpec qcow2(String target, long sizeBytes, Content content) {

@@ -27,10 +27,12 @@ final class DomainXml {
         x.append("  <devices>\n");
         x.append("    <emulator>").append(esc(emulator)).append("</emulator>\n");
         for (DiskSpec d : spec.disks()) {
-            x.append("    <disk type='file' device='disk'>\n");
+            boolean block = d.blockDevice() != null;
+            x.append("    <disk type='").append(block ? "block" : "file").append("' device='disk'>\n");
             // discard=unmap lets guest TRIM reach the image, so fstrim tests see holes.
             x.append("      <driver name='qemu' type='").append(d.format()).append("' discard='unmap'/>\n");
-            x.append("      <source file='").append(esc(diskImages.get(d.target()))).append("'/>\n");
+            x.append("      <source ").append(block ? "dev" : "file").append("='").append(esc(diskImages.get(d.target())))
+                    .append("'/>\n");
             x.append("      <target dev='").append(d.target()).append("' bus='virtio'/>\n");
             x.append("    </disk>\n");
         }

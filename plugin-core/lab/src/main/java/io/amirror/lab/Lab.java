@@ -107,6 +107,10 @@ public final class Lab implements AutoCloseable {
             dir.toFile().setExecutable(true, false);
             Map<String, Path> images = new LinkedHashMap<>();
             for (DiskSpec d : spec.disks()) {
+                if (d.blockDevice() != null) { // the test's own device: used as it is, never deleted here
+                    images.put(d.target(), d.blockDevice());
+                    continue;
+                }
                 Path image = dir.resolve(d.target() + "." + d.format());
                 createImage(d, image);
                 images.put(d.target(), image);
