@@ -77,7 +77,7 @@ public final class HostileDomains {
     /** Elements no replica has, wherever they appear. */
     static final Set<String> FORBIDDEN = Set.of("commandline", "arg", "env", "capabilities", "seclabel", "filesystem",
             "hostdev", "redirdev", "smartcard", "shmem", "transient", "emulator", "resource", "partition", "numatune",
-            "memoryBacking", "hugepages", "script", "backingStore", "bootloader", "dtb", "log", "audio", "tpm",
+            "memoryBacking", "hugepages", "script", "backingStore", "bootloader", "dtb", "audio",
             "include", "filterref", "bandwidth", "virtualport", "acpi-table", "table", "numa", "description", "idmap",
             "launchSecurity", "keywrap", "cputune", "blkiotune", "lease", "vsock", "fwcfg", "auth", "secret", "host",
             "reconnect", "protocol", "acceleration", "title", "b");
@@ -331,6 +331,10 @@ public final class HostileDomains {
         switch (e.getTagName()) {
             case "serial", "console", "channel", "parallel" -> assertTrue(Set.of("pty", "unix").contains(e.getAttribute("type")), x);
             case "interface" -> assertTrue(Set.of("network", "bridge").contains(e.getAttribute("type")), x);
+            // the standby's own: a serial port's log in the replica's directory, an emulated TPM with its state there
+            case "log" -> assertTrue(e.getAttribute("file").matches(".*/replicas/[0-9a-f-]{36}/serial[0-9]+\\.log"), x);
+            case "backend" -> assertTrue(!e.getParentNode().getNodeName().equals("tpm")
+                    || e.getAttribute("type").equals("emulator"), "only an emulated TPM: " + x);
             case "graphics" -> {
                 assertEquals("127.0.0.1", e.getAttribute("listen"), x);
                 assertFalse(e.hasAttribute("passwd"), x);
