@@ -32,8 +32,6 @@ import java.util.UUID;
  */
 public final class DeviceStateCapture {
     private static final Logger log = LoggerFactory.getLogger(DeviceStateCapture.class);
-    /** Where libvirt keeps the emulated TPMs' state, one directory per domain UUID. */
-    public static final Path SWTPM_ROOT = Path.of(System.getProperty("amirror.swtpmDir", "/var/lib/libvirt/swtpm"));
     private static final int CHUNK = 64 * 1024;
 
     /** One piece of device state as read at the cut: its pseudo-disk name, where it came from, its bytes. */
@@ -51,7 +49,7 @@ public final class DeviceStateCapture {
         List<DiskInfo> out = new ArrayList<>();
         DomainXmlReader.nvram(domainXml).ifPresent(p -> out.add(pseudoDisk(DeviceState.NVRAM, p)));
         if (DomainXmlReader.tpmEmulator(domainXml).isPresent()) {
-            out.add(pseudoDisk(DeviceState.TPM, SWTPM_ROOT.resolve(uuid.toString())));
+            out.add(pseudoDisk(DeviceState.TPM, DeviceState.SWTPM_ROOT.resolve(uuid.toString())));
         }
         return out;
     }
@@ -105,27 +103,18 @@ public final class DeviceStateCapture {
         int dataExtents = 0;
         int zeroExtents = 0;
         for (int off = 0; off < s.bytes().length; off += CHUNK) {
-            int len = Math.min(CHUNK, s.bytes().length - off);
-            if (allZero(s.bytes(), off, len)) {
-                sink.zero(off, len);
-                zero += len;
+            byte[] chunk = java.util.Arrays.copyOfRange(s.bytes(), off, Math.min(off + CHUNK, s.bytes().length));
+            if (ExportReader.allZero(chunk)) {
+                sink.zero(off, chunk.length);
+                zero += chunk.length;
                 zeroExtents++;
             } else {
-                sink.data(off, java.util.Arrays.copyOfRange(s.bytes(), off, off + len));
-                data += len;
+                sink.data(off, chunk);
+                data += chunk.length;
                 dataExtents++;
             }
         }
         sink.endDisk();
         return new CaptureResult.DiskStats(s.name(), s.bytes().length, data, dataExtents, zero, zeroExtents);
-    }
-
-    private static boolean allZero(byte[] b, int off, int len) {
-        for (int i = off; i < off + len; i++) {
-            if (b[i] != 0) {
-                return false;
-            }
-        }
-        return true;
     }
 }

@@ -22,6 +22,12 @@ public final class DeviceState {
     public static final String NVRAM = "nvram";
     /** The emulated TPM's state directory. */
     public static final String TPM = "tpm";
+    /**
+     * Where libvirt keeps the emulated TPMs' state, one directory per domain UUID, on either host
+     * (the primary reads from it, the standby writes the replica's into it).
+     */
+    public static final java.nio.file.Path SWTPM_ROOT = java.nio.file.Path.of(
+            System.getProperty("amirror.swtpmDir", "/var/lib/libvirt/swtpm"));
 
     private DeviceState() {
     }

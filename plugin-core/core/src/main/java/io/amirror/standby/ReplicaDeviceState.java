@@ -39,8 +39,6 @@ import java.util.UUID;
  */
 final class ReplicaDeviceState {
     private static final Logger log = LoggerFactory.getLogger(ReplicaDeviceState.class);
-    /** Where the standby's libvirt keeps the emulated TPMs' state, one directory per domain UUID. */
-    static final Path SWTPM_ROOT = Path.of(System.getProperty("amirror.swtpmDir", "/var/lib/libvirt/swtpm"));
 
     private ReplicaDeviceState() {
     }
@@ -50,7 +48,7 @@ final class ReplicaDeviceState {
     }
 
     static Written writeOut(ReplicaDomain d) throws IOException {
-        return writeOut(d, SWTPM_ROOT);
+        return writeOut(d, DeviceState.SWTPM_ROOT);
     }
 
     static Written writeOut(ReplicaDomain d, Path swtpmRoot) throws IOException {
