@@ -6,7 +6,8 @@ package io.amirror.lab;
  * @param target  the guest device name libvirt gets ({@code vda}, {@code vdb}, ...)
  * @param sizeBytes virtual size
  * @param content {@link Content#BLANK} or pre-formatted {@link Content#EXT4}
- * @param format  {@code qcow2} (version 3, so persistent bitmaps work) or {@code raw}
+ * @param format  {@code qcow2} (version 3, so persistent bitmaps work) or {@code raw}; {@code vmdk} (blank only)
+ *                for a disk in a format amirror refuses
  * @param blockDevice a host block device the disk is ({@code <disk type='block'>}, raw; the test made it and
  *                    removes it, e.g. a loop device), or null for an image file the lab creates
  */
@@ -26,8 +27,11 @@ public record DiskSpec(String target, long sizeBytes, Content content, String fo
         if (sizeBytes < (1 << 20) || sizeBytes % 512 != 0) {
             throw new IllegalArgumentException("disk size must be a multiple of 512 and at least 1 MiB: " + sizeBytes);
         }
-        if (!format.equals("qcow2") && !format.equals("raw")) {
-            throw new IllegalArgumentException("disk format must be qcow2 or raw, not " + format);
+        if (!format.equals("qcow2") && !format.equals("raw") && !format.equals("vmdk")) {
+            throw new IllegalArgumentException("disk format must be qcow2, raw or vmdk, not " + format);
+        }
+        if (format.equals("vmdk") && content != Content.BLANK) {
+            throw new IllegalArgumentException("a vmdk disk is blank: " + target);
         }
         if (blockDevice != null && (!format.equals("raw") || content != Content.BLANK)) {
             throw new IllegalArgumentException("a block device disk is raw and used as it is: " + blockDevice);

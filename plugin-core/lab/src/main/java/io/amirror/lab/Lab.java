@@ -98,10 +98,31 @@ public final class Lab implements AutoCloseable {
         return libvirt;
     }
 
+    /** A name for a new lab domain: {@code amirror-lab-<pid>-<n>}, swept once this process is gone. */
+    String newDomainName() {
+        return NAME_PREFIX + ProcessHandle.current().pid() + "-" + counter.incrementAndGet();
+    }
+
+    /** The directory of lab domain {@code name}, deleted with it (and swept once its process is gone). */
+    Path domainDirectory(String name) {
+        return options.workDir().resolve("dom-" + name);
+    }
+
+    /**
+     * Defines {@code xml} as lab domain {@code name}, whose files are already in {@link #domainDirectory};
+     * {@code spec} is null for a guest that is not the lab's initramfs guest.
+     */
+    LabDomain define(String name, String xml, DomainSpec spec, Map<String, Path> images) throws LibvirtException {
+        libvirt.domainDefineXML(xml);
+        LabDomain ld = new LabDomain(this, name, spec, domainDirectory(name), images);
+        domains.add(ld);
+        return ld;
+    }
+
     /** Creates the disks and defines a new domain; it is not started. */
     public LabDomain createDomain(DomainSpec spec) {
-        String name = NAME_PREFIX + ProcessHandle.current().pid() + "-" + counter.incrementAndGet();
-        Path dir = options.workDir().resolve("dom-" + name);
+        String name = newDomainName();
+        Path dir = domainDirectory(name);
         try {
             Files.createDirectories(dir);
             dir.toFile().setExecutable(true, false);
@@ -117,10 +138,7 @@ public final class Lab implements AutoCloseable {
             }
             String xml = DomainXml.render(name, spec, host.tool("qemu-system-x86_64"), images,
                     dir.resolve("console.sock"), kit.kernel(), kit.initramfs(), kit.testData());
-            libvirt.domainDefineXML(xml);
-            LabDomain ld = new LabDomain(this, name, spec, dir, images);
-            domains.add(ld);
-            return ld;
+            return define(name, xml, spec, images);
         } catch (IOException | LibvirtException e) {
             try {
                 FileTrees.delete(dir);
@@ -136,7 +154,7 @@ public final class Lab implements AutoCloseable {
             if (d.format().equals("qcow2")) {
                 qemuImg.createQcow2(image, d.sizeBytes());
             } else {
-                qemuImg.createRaw(image, d.sizeBytes());
+                qemuImg.create(image, d.format(), d.sizeBytes());
             }
             return;
         }
@@ -213,8 +231,7 @@ public final class Lab implements AutoCloseable {
                         if (d.isActive() == 1) {
                             d.destroy();
                         }
-                        d.undefine(LabDomain.UNDEFINE_MANAGED_SAVE | LabDomain.UNDEFINE_SNAPSHOTS_METADATA
-                                | LabDomain.UNDEFINE_CHECKPOINTS_METADATA);
+                        d.undefine(LabDomain.UNDEFINE_ALL_METADATA);
                     } catch (LibvirtException e) {
                         log.warn("could not remove stale lab domain {}: {}", name, e.getMessage());
                     }

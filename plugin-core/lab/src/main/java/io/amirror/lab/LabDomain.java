@@ -23,6 +23,10 @@ public final class LabDomain implements AutoCloseable {
     static final int UNDEFINE_MANAGED_SAVE = 0x1;
     static final int UNDEFINE_SNAPSHOTS_METADATA = 0x2;
     static final int UNDEFINE_CHECKPOINTS_METADATA = 0x10;
+    /** A domain with an NVRAM file cannot be undefined without a word on it; the file goes with the directory. */
+    static final int UNDEFINE_KEEP_NVRAM = 0x8;
+    static final int UNDEFINE_ALL_METADATA = UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA
+            | UNDEFINE_CHECKPOINTS_METADATA | UNDEFINE_KEEP_NVRAM;
 
     private final Lab lab;
     private final String name;
@@ -44,7 +48,11 @@ public final class LabDomain implements AutoCloseable {
         return name;
     }
 
+    /** What the lab's initramfs guest was made of; a distribution guest ({@link DebianGuest}) has none. */
     public DomainSpec spec() {
+        if (spec == null) {
+            throw new IllegalStateException(name + " is not the lab's initramfs guest");
+        }
         return spec;
     }
 
@@ -69,7 +77,7 @@ public final class LabDomain implements AutoCloseable {
         try {
             Domain d = libvirtDomain();
             String xml = d.getXMLDesc(2 /* VIR_DOMAIN_XML_INACTIVE */);
-            d.undefine(dropCheckpointMetadata ? UNDEFINE_CHECKPOINTS_METADATA : 0);
+            d.undefine(UNDEFINE_KEEP_NVRAM | (dropCheckpointMetadata ? UNDEFINE_CHECKPOINTS_METADATA : 0));
             lab.libvirt().domainDefineXML(xml);
         } catch (LibvirtException e) {
             throw new GuestException("cannot redefine " + name + ": " + e.getMessage(), e);
@@ -95,14 +103,28 @@ public final class LabDomain implements AutoCloseable {
 
     /** Starts the guest and waits for its console; returns once it runs commands. */
     public LabDomain start() {
+        if (spec == null) {
+            throw new IllegalStateException(name + " has no lab console: boot() it and use its guest agent");
+        }
+        boot();
+        console = GuestConsole.connect(name, consoleSocket(), Duration.ofSeconds(30));
+        console.awaitReady(lab.options().bootTimeout());
+        return this;
+    }
+
+    /** Starts the domain and returns at once, without waiting for anything in the guest. */
+    public LabDomain boot() {
         try {
             libvirtDomain().create();
         } catch (LibvirtException e) {
             throw new GuestException("libvirt could not start " + name + ": " + e.getMessage(), e);
         }
-        console = GuestConsole.connect(name, consoleSocket(), Duration.ofSeconds(30));
-        console.awaitReady(lab.options().bootTimeout());
         return this;
+    }
+
+    /** The guest agent of this domain (its channel must be in the definition). */
+    public GuestAgent agent() {
+        return new GuestAgent(this::libvirtDomain, name);
     }
 
     /** The running guest's console. */
@@ -199,7 +221,7 @@ public final class LabDomain implements AutoCloseable {
             // gone already
         }
         try {
-            libvirtDomain().undefine(UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA | UNDEFINE_CHECKPOINTS_METADATA);
+            libvirtDomain().undefine(UNDEFINE_ALL_METADATA);
         } catch (LibvirtException | GuestException ignored) {
             // not defined any more (a test may have undefined it itself)
         }

@@ -41,11 +41,16 @@ public final class LabHost {
             new Tool("virtlogd", "libvirt-daemon-system"),
             new Tool("virsh", "libvirt-clients"),
             new Tool("mkfs.ext4", "e2fsprogs"),
-            new Tool("nbdinfo", "libnbd-bin"));
+            new Tool("nbdinfo", "libnbd-bin"),
+            // the Debian guest's build (DebianImage)
+            new Tool("debootstrap", "debootstrap"),
+            new Tool("mkfs.vfat", "dosfstools"),
+            new Tool("mcopy", "mtools"),
+            new Tool("sfdisk", "fdisk"));
 
-    /** Packages with no single tool to look for: the driver, the kernel, a static busybox. */
+    /** Packages with no single tool to look for: the driver, the kernel, a static busybox, UEFI firmware. */
     static final List<String> ALWAYS_NEEDED_PACKAGES = List.of(
-            "libvirt-daemon-driver-qemu", "linux-image-amd64", "busybox-static");
+            "libvirt-daemon-driver-qemu", "linux-image-amd64", "busybox-static", "ovmf");
 
     static final Path LIBVIRT_SOCKET = Path.of("/var/run/libvirt/libvirt-sock");
     static final Path VIRTLOGD_SOCKET = Path.of("/var/run/libvirt/virtlogd-sock");

@@ -32,7 +32,12 @@ public final class QemuImg {
     }
 
     public void createRaw(Path image, long sizeBytes) {
-        run("create", "-q", "-f", "raw", image.toString(), Long.toString(sizeBytes));
+        create(image, "raw", sizeBytes);
+    }
+
+    /** A blank image of {@code format} with qemu-img's default options. */
+    public void create(Path image, String format, long sizeBytes) {
+        run("create", "-q", "-f", format, image.toString(), Long.toString(sizeBytes));
     }
 
     /** Converts {@code source} to {@code format}, keeping holes (zero clusters are not allocated). */

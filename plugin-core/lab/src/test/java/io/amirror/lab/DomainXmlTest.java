@@ -34,6 +34,25 @@ class DomainXmlTest {
     }
 
     @Test
+    void theDebianGuestIsUefiOnQ35WithItsOwnNvramRootOnVirtioScsiAndAnAgentChannel() throws Exception {
+        String xml = DebianGuest.render("lab-2", Path.of("/usr/bin/qemu"), Path.of("/d/root.qcow2"),
+                Path.of("/d/data.qcow2"), Path.of("/d/nvram.fd"), Path.of("/d/serial.log"));
+        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        var xp = XPathFactory.newInstance().newXPath();
+        assertEquals("q35", xp.evaluate("/domain/os/type/@machine", doc));
+        assertEquals(DebianGuest.OVMF_CODE.toString(), xp.evaluate("/domain/os/loader", doc));
+        assertEquals("pflash", xp.evaluate("/domain/os/loader/@type", doc));
+        assertEquals("/d/nvram.fd", xp.evaluate("/domain/os/nvram", doc));
+        assertEquals("virtio-scsi", xp.evaluate("/domain/devices/controller[@type='scsi']/@model", doc));
+        assertEquals("scsi", xp.evaluate("/domain/devices/disk[target/@dev='sda']/target/@bus", doc));
+        assertEquals("/d/root.qcow2", xp.evaluate("/domain/devices/disk[target/@dev='sda']/source/@file", doc));
+        assertEquals("virtio", xp.evaluate("/domain/devices/disk[target/@dev='vda']/target/@bus", doc));
+        assertEquals("org.qemu.guest_agent.0", xp.evaluate("/domain/devices/channel/target/@name", doc));
+        assertEquals("/d/serial.log", xp.evaluate("/domain/devices/serial/log/@file", doc));
+    }
+
+    @Test
     void rejectsNonsenseSpecs() {
         assertThrows(IllegalArgumentException.class, () -> DiskSpec.qcow2("sda", 1 << 20, DiskSpec.Content.BLANK));
         assertThrows(IllegalArgumentException.class, () -> DiskSpec.qcow2("vda", 1000, DiskSpec.Content.BLANK));

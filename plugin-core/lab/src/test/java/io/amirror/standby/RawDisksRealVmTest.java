@@ -1,23 +1,17 @@
 package io.amirror.standby;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.DiskSpec;
 import io.amirror.lab.DomainSpec;
 import io.amirror.lab.GuestConsole;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabDomain;
 import io.amirror.lab.RealVmTest;
-import io.amirror.transport.Identity;
 import io.amirror.util.Exec;
-import io.amirror.util.PrivateFiles;
 import org.junit.jupiter.api.Test;
 import org.libvirt.Domain;
-import org.libvirt.LibvirtException;
 
 import java.io.RandomAccessFile;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,42 +38,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @RealVmTest
 class RawDisksRealVmTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final long SIZE = 32L << 20;
     private static final long READ_RATE = 4L << 20; // the policy's fullReadRate below: a point reads for about 9 s
 
     @Test
     void rawFilesAndBlockDevicesReplicateByHashesAndFailOver(Lab lab) throws Exception {
-        Path work = Files.createTempDirectory(lab.options().workDir(), "rawdisks-");
-        PrivateFiles.makeTraversable(work);
-        Path primaryState = work.resolve("primary");
-        Path standbyState = work.resolve("standby");
-        Path policies = Files.createDirectories(work.resolve("policies.d"));
-        Path sockets = Files.createTempDirectory(Path.of("/tmp"), "amsock");
+        ReplicationRun run = ReplicationRun.open(lab, "rawdisks-");
+        Path work = run.work;
+        Path primaryState = run.primaryState;
+        Path standbyState = run.standbyState;
+        Path sockets = run.sockets;
         Path backing = work.resolve("block.img");
         try (RandomAccessFile f = new RandomAccessFile(backing.toFile(), "rw")) {
             f.setLength(SIZE);
         }
         Path loop = Path.of(Exec.run(Duration.ofSeconds(30), "losetup", "-f", "--show", backing.toString()).orThrow()
                 .stdout().trim());
-        AmirrorProcess standby = null;
-        AmirrorProcess daemon = null;
         LabDomain vm = null;
         String replicaName = null;
         try {
-            Identity primaryId = Identity.loadOrCreate(primaryState, "primary");
-            Identity standbyId = Identity.loadOrCreate(standbyState, "standby");
-            int port;
-            try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
-            List<String> definition = List.of("--libvirt", lab.options().libvirtUri(), "--replica-suffix", "-replica",
-                    "--socket-dir", sockets.toString(), "--kernel-dir", lab.kit().kernel().getParent().toString());
-            List<String> standbyArgs = new java.util.ArrayList<>(List.of("standby", "--state", standbyState.toString(),
-                    "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint()));
-            standbyArgs.addAll(definition);
-            standby = AmirrorProcess.start(null, work.resolve("standby.log"), standbyArgs.toArray(String[]::new))
-                    .awaitLog("standby listening", 60_000);
+            run.startStandby();
             vm = lab.createDomain(new DomainSpec(256, List.of(DiskSpec.qcow2("vda", SIZE, DiskSpec.Content.BLANK),
                     new DiskSpec("vdb", SIZE, DiskSpec.Content.BLANK, "raw"), DiskSpec.block("vdc", loop, SIZE)), false))
                     .start();
@@ -91,14 +69,11 @@ class RawDisksRealVmTest {
                 at4.put(d, write(c, d, 4 * 16, 16)); // 1 MiB at MiB 4 of each disk
             }
 
-            Files.writeString(policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\"" + vm.name()
-                    + "\"]}, \"standby\": {\"address\": \"127.0.0.1:" + port + "\", \"fingerprint\": \""
-                    + standbyId.fingerprint() + "\"}, \"rpo\": {\"interval\": \"1h\"}, \"fullReadRate\": \"4MiB/s\"}");
-            daemon = AmirrorProcess.start(null, work.resolve("primary.log"), "primary", "--state", primaryState.toString(),
-                    "--policies", policies.toString(), "--control", "127.0.0.1:0", "--scratch",
-                    lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri())
-                    .awaitLog("primary running", 60_000);
-            int p1 = lastPointAfter(work, primaryState, 0, "first point");
+            Files.writeString(run.policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
+                    + vm.name() + "\"]}, " + run.standbyMember() + ", \"rpo\": {\"interval\": \"1h\"}, "
+                    + "\"fullReadRate\": \"4MiB/s\"}");
+            run.startPrimary();
+            int p1 = run.lastPointAfter(0, "first point", Duration.ofMinutes(3));
             assertReplicasEqual(lab, standbyState, vm, disks, "at the first point " + p1);
             Captured first = captured(work.resolve("primary.log"), vm.name(), p1);
             assertEquals(List.of("vdb", "vdc"), first.readWhole, "the raw file and the block device are read whole");
@@ -107,7 +82,7 @@ class RawDisksRealVmTest {
             for (String d : disks.keySet()) {
                 write(c, d, 10 * 16, 16);
             }
-            int p2 = sync(work, primaryState, vm.name(), p1);
+            int p2 = run.sync(vm.name(), p1);
             assertReplicasEqual(lab, standbyState, vm, disks, "at point " + p2);
 
             // point 3: 64 KiB on the raw file only: the delta carries those, not the two raw disks it read
@@ -118,7 +93,7 @@ class RawDisksRealVmTest {
             String human = null;
             long deadline = System.currentTimeMillis() + 120_000;
             while (progress == null && System.currentTimeMillis() < deadline) {
-                JsonNode d = status(work, primaryState);
+                JsonNode d = run.status();
                 JsonNode cap = d.path("capture");
                 if (cap.isObject() && cap.path("bytesRead").asLong() > 0 && cap.path("etaSeconds").isIntegralNumber()) {
                     progress = cap;
@@ -137,11 +112,11 @@ class RawDisksRealVmTest {
             assertEquals("[\"vdb\",\"vdc\"]", progress.path("readWhole").toString());
             assertTrue(progress.path("readBytesPerSecond").asDouble() <= READ_RATE * 1.5, "the bound holds: " + progress);
             assertTrue(human.contains("capturing [") && human.contains("read whole: vdb, vdc"), human);
-            int p3 = lastPointAfter(work, primaryState, p2, "point 3");
+            int p3 = run.lastPointAfter(p2, "point 3", Duration.ofMinutes(3));
             assertReplicasEqual(lab, standbyState, vm, disks, "at point " + p3);
-            long delta = status(work, primaryState).path("lastCycleDeltaBytes").asLong();
+            long delta = run.status().path("lastCycleDeltaBytes").asLong();
             Captured third = captured(work.resolve("primary.log"), vm.name(), p3);
-            JsonNode st3 = status(work, primaryState);
+            JsonNode st3 = run.status();
             assertEquals(third.bytesRead, st3.path("lastCycleBytesRead").asLong());
             assertEquals("[\"vdb\",\"vdc\"]", st3.path("lastCycleReadWhole").toString());
             System.out.printf("raw disks: point %d after a 64 KiB write on vdb: %d bytes read (whole: %s) in %.1f s of "
@@ -158,7 +133,7 @@ class RawDisksRealVmTest {
             // shut off: nothing new on any disk, the raw ones read and refined all the same: no point
             c.check("sync");
             vm.powerOff(Duration.ofMinutes(2));
-            int p4 = sync(work, primaryState, vm.name(), -1);
+            int p4 = run.sync(vm.name(), -1);
             assertEquals(p3, p4, "a shut-off domain whose disks all match the replica cuts no point");
             awaitLogLine(work.resolve("primary.log"), "nothing was written since");
             // written on the host while off, on the raw file alone (no bitmap could see it): the next cycle finds it
@@ -168,19 +143,18 @@ class RawDisksRealVmTest {
                 f.seek(25L << 20);
                 f.write(host);
             }
-            int p5 = sync(work, primaryState, vm.name(), p3);
-            JsonNode st = status(work, primaryState);
+            int p5 = run.sync(vm.name(), p3);
+            JsonNode st = run.status();
             assertEquals("SHUT_OFF", st.path("consistency").asText());
             assertTrue(st.path("lastCycleDeltaBytes").asLong() < 64 * 1024, "one 4 KiB block: " + st);
             assertReplicasEqual(lab, standbyState, vm, disks, "at the shut-off point " + p5);
 
             // failover: the replica domain runs on replica images of all three disks and holds their data
-            daemon.kill9();
-            daemon = null;
+            run.killPrimary();
             List<String> failover = new java.util.ArrayList<>(List.of("failover", "--state", standbyState.toString()));
-            failover.addAll(definition);
+            failover.addAll(run.definition);
             failover.add(replicaName);
-            Domain replica = awaitDefined(lab, replicaName);
+            Domain replica = run.awaitDefined(replicaName);
             String replicaXml = replica.getXMLDesc(0);
             for (String d : disks.keySet()) {
                 assertTrue(replicaXml.contains(standbyState.resolve("replicas").resolve(vm.libvirtDomain().getUUIDString())
@@ -201,22 +175,14 @@ class RawDisksRealVmTest {
                 rc.close();
             }
         } finally {
-            if (daemon != null) {
-                daemon.kill9();
-            }
-            if (standby != null) {
-                standby.kill9();
-            }
             if (vm != null) {
                 vm.close();
             }
             if (replicaName != null) {
-                undefine(lab, replicaName);
+                ReplicationRun.undefine(lab, replicaName);
             }
+            run.close();
             Exec.run(Duration.ofSeconds(30), "losetup", "-d", loop.toString());
-            if (System.getProperty("amirror.keep") == null) {
-                Exec.run(Duration.ofMinutes(1), "rm", "-rf", work.toString(), sockets.toString());
-            }
         }
     }
 
@@ -247,32 +213,6 @@ class RawDisksRealVmTest {
         return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(b));
     }
 
-    /** One cycle now; returns the standby's point after it (waits for a newer one than {@code after} unless -1). */
-    private static int sync(Path work, Path primaryState, String domain, int after) throws Exception {
-        String out = cli(work, "sync-" + System.nanoTime(), 0, "sync", "--state", primaryState.toString(), domain, "--wait");
-        assertTrue(out.contains("standby holds point"), out);
-        int point = status(work, primaryState).path("lastPoint").asInt();
-        assertTrue(after < 0 || point > after, "no point after " + after + ": " + out);
-        return point;
-    }
-
-    private static JsonNode status(Path work, Path primaryState) throws Exception {
-        return JSON.readTree(cli(work, "status-" + System.nanoTime(), -1, "status", "--json", "--state",
-                primaryState.toString())).path("domains").path(0);
-    }
-
-    private static int lastPointAfter(Path work, Path primaryState, int after, String what) throws Exception {
-        long deadline = System.currentTimeMillis() + 180_000;
-        while (System.currentTimeMillis() < deadline) {
-            int point = status(work, primaryState).path("lastPoint").asInt();
-            if (point > after) {
-                return point;
-            }
-            Thread.sleep(2_000);
-        }
-        throw new AssertionError("no " + what + " within 3 minutes");
-    }
-
     private static void assertReplicasEqual(Lab lab, Path standbyState, LabDomain vm, Map<String, Path> disks, String when)
             throws Exception {
         for (var d : disks.entrySet()) {
@@ -282,29 +222,6 @@ class RawDisksRealVmTest {
             Exec.Result r = Exec.run(Duration.ofMinutes(2), lab.host().tool("qemu-img").toString(), "compare", "-U",
                     "-f", "qcow2", "-F", format, replica.toString(), d.getValue().toString());
             assertEquals(0, r.exitCode(), d.getKey() + " replica differs " + when + ": " + r.stdout() + r.stderr());
-        }
-    }
-
-    private static Domain awaitDefined(Lab lab, String name) throws Exception {
-        for (int i = 0; i < 120; i++) {
-            try {
-                return lab.libvirt().domainLookupByName(name);
-            } catch (LibvirtException notYet) {
-                Thread.sleep(500);
-            }
-        }
-        throw new AssertionError("replica domain " + name + " not defined within 60 s");
-    }
-
-    private static void undefine(Lab lab, String name) {
-        try {
-            Domain r = lab.libvirt().domainLookupByName(name);
-            if (r.isActive() == 1) {
-                r.destroy();
-            }
-            r.undefine();
-        } catch (LibvirtException gone) {
-            // never defined
         }
     }
 
