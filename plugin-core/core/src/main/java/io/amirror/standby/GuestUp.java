@@ -22,8 +22,9 @@ import java.util.function.Consumer;
 /**
  * Says whether a started replica's guest is up: waits for its guest agent to answer
  * ({@code guest-ping}), then runs the policy's boot check in the guest ({@code guest-exec} with its
- * output captured, then {@code guest-exec-status} until it exits), all within the check's timeout
- * from the start. The outcome ({@link Report}) is the replica's {@code boot-check.json}, which
+ * output captured, then {@code guest-exec-status} until it exits), again every
+ * {@link #CHECK_RETRY} while it fails (the agent answers before the services are up), all within
+ * the check's timeout from the start. The outcome ({@link Report}) is the replica's {@code boot-check.json}, which
  * {@code amirror replicas} shows; the standby's log has it too.
  *
  * <p>Run by {@code amirror failover} after its start, and by the standby daemon for a replica the
@@ -36,6 +37,8 @@ public final class GuestUp {
     /** Without a policy check, how long a start waits for the agent. */
     public static final Duration DEFAULT_WAIT = Duration.ofMinutes(10);
     static final int OUTPUT_KEPT = 4096;
+    /** How long a failing boot check waits before it runs again. */
+    static final Duration CHECK_RETRY = Duration.ofSeconds(5);
 
     /**
      * A start's outcome. {@code agentSeconds}: from the start to the agent's first answer (null: it
@@ -113,14 +116,25 @@ public final class GuestUp {
                 if (command.isEmpty()) {
                     summary = String.format("up: the guest agent answered %.0f s after the start", agentSeconds);
                 } else {
-                    Exec e = exec(command, deadline);
+                    // the agent comes up before the services it is asked about (a database still in
+                    // crash recovery): a failing check is run again until it passes or time is up
+                    int attempts = 0;
+                    Exec e;
+                    do {
+                        e = exec(command, deadline);
+                        attempts++;
+                    } while (e.exitCode() != null && e.exitCode() != 0 && running()
+                            && Instant.now().plus(CHECK_RETRY).isBefore(deadline) && pause(CHECK_RETRY));
                     exit = e.exitCode();
                     output = e.output();
+                    String tries = attempts == 1 ? "" : " (attempt " + attempts + ")";
                     summary = e.exitCode() == null ? "the check " + command.get(0) + " did not end within "
                             + budget.toSeconds() + " s of the start"
-                            : e.exitCode() == 0 ? String.format("up: the agent answered %.0f s after the start, %s passed",
-                            agentSeconds, command.get(0))
-                            : "the check " + command.get(0) + " failed with exit status " + e.exitCode();
+                            : e.exitCode() == 0 ? String.format("up: the agent answered %.0f s after the start, %s passed%s",
+                            agentSeconds, command.get(0), tries)
+                            : "the check " + command.get(0) + " still failed with exit status " + e.exitCode()
+                            + " after " + attempts + (attempts == 1 ? " attempt" : " attempts") + " within "
+                            + budget.toSeconds() + " s of the start";
                 }
             }
         } catch (LibvirtException | IOException e) {
@@ -138,6 +152,11 @@ public final class GuestUp {
         }
         return new Report(point, startedAt.toString(), Instant.now().toString(), agentSeconds, command, exit, output,
                 passed, summary);
+    }
+
+    private static boolean pause(Duration d) throws InterruptedException {
+        Thread.sleep(d.toMillis());
+        return true;
     }
 
     private boolean hasAgentChannel() throws LibvirtException {

@@ -61,11 +61,11 @@ mount -t sysfs sys "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 
+# the cloud kernel (virtio, SCSI, ext4, vfat; no drivers for hardware a VM never has), as in Debian's
+# cloud images: a third of the generic kernel's modules
 step "packages: cloud kernel, systemd, GRUB for EFI, guest agent, PostgreSQL"
 chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C bash -euc '
     apt-get -q update
-    # the cloud kernel (virtio, SCSI, ext4, vfat; no drivers for hardware a VM never has) as in
-    # Debian's cloud images: a third of the generic kernel's modules
     apt-get -q install -y --no-install-recommends linux-image-cloud-amd64 systemd-sysv udev kmod \
         grub-efi-amd64-bin efibootmgr dosfstools e2fsprogs qemu-guest-agent postgresql procps
 ' >"$work/packages.log" 2>&1 || { tail -30 "$work/packages.log" >&2; exit 1; }

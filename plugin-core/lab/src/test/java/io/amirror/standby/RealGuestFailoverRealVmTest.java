@@ -91,9 +91,9 @@ class RealGuestFailoverRealVmTest {
             pg.awaitReady(Duration.ofMinutes(3));
             pg.startFor("lab-pgbench", 900);
             awaitRows(pg, pg.historyRows() + 50);
-            GuestAgent agent = vm.agent();
-            agent.sh("systemd-run --on-active=2 --collect systemctl stop qemu-guest-agent");
             long committedBeforeCut = pg.historyRows();
+            GuestAgent agent = vm.agent();
+            agent.sh("systemd-run --on-active=1 --collect systemctl stop qemu-guest-agent");
             awaitAgentGone(agent);
             int p4 = run.sync(vm.name(), p3);
             JsonNode st4 = run.status();
