@@ -118,7 +118,8 @@ public final class DebianGuest {
     private static void copy(Path from, Path to) throws IOException {
         // sparse copies: the images are mostly holes
         Exec.run(Duration.ofMinutes(5), "cp", "--sparse=always", from.toString(), to.toString()).orThrow();
-        Files.setPosixFilePermissions(to, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        // guest data: the owner's only (libvirt gives the images to QEMU's user while the domain runs)
+        Files.setPosixFilePermissions(to, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
     }
 
     /** The libvirt XML. Pure: paths in, XML out. */

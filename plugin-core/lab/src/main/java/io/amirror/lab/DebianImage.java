@@ -120,7 +120,7 @@ public final class DebianImage {
         String xml = DebianGuest.render(name, lab.host().tool("qemu-system-x86_64"), out.resolve("root.qcow2"),
                 out.resolve("data.qcow2"), out.resolve("nvram.fd"), serial);
         for (String f : List.of("root.qcow2", "data.qcow2", "nvram.fd")) {
-            Files.setPosixFilePermissions(out.resolve(f), java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+            Files.setPosixFilePermissions(out.resolve(f), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         }
         try {
             Domain d = lab.libvirt().domainDefineXML(xml);
