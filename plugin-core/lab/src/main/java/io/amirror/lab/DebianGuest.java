@@ -16,7 +16,8 @@ import java.util.Map;
  * A Debian 12 server as offices run them, made from the lab's cached {@link DebianImage}: q35 on
  * OVMF with its boot entry in its own NVRAM (no fallback loader), the root disk {@code sda} on
  * virtio-scsi, PostgreSQL's data and WAL on the virtio disk {@code vda}, qemu-guest-agent, and the
- * serial console logged to {@code serial.log} in its directory. Tests drive it through its
+ * serial console logged to {@code serial.log} in its directory, and an emulated TPM 2.0 with
+ * {@code tpm2-tools} inside ({@link #TPM_NV_INDEX} is free for a test's secret). Tests drive it through its
  * {@link LabDomain#agent() guest agent}; it boots to the agent in about a minute under TCG.
  *
  * <pre>{@code
@@ -32,6 +33,8 @@ public final class DebianGuest {
     public static final String ROOT_TARGET = "sda";
     public static final String DATA_TARGET = "vda";
     static final int MEMORY_MIB = 1024;
+    /** A TPM NV index in the owner's range that the image leaves undefined. */
+    public static final String TPM_NV_INDEX = "0x1500016";
 
     private DebianGuest() {
     }
@@ -63,7 +66,7 @@ public final class DebianGuest {
             copy(image.data(), images.get(DATA_TARGET));
             copy(freshNvram ? OVMF_VARS : image.nvram(), dir.resolve("nvram.fd"));
             String xml = render(name, lab.host().tool("qemu-system-x86_64"), images.get(ROOT_TARGET),
-                    images.get(DATA_TARGET), dir.resolve("nvram.fd"), dir.resolve("serial.log"));
+                    images.get(DATA_TARGET), dir.resolve("nvram.fd"), dir.resolve("serial.log"), true);
             return lab.define(name, xml, null, images);
         } catch (IOException | LibvirtException e) {
             try {
@@ -100,6 +103,27 @@ public final class DebianGuest {
         }
     }
 
+    /**
+     * Stores {@code secret} (32 characters) in the guest's TPM at {@link #TPM_NV_INDEX}: the TPM
+     * keeps it in its own state (swtpm's files on the host), not on any disk, as it keeps a
+     * BitLocker key or a sealed LUKS key.
+     */
+    public static void tpmStore(GuestAgent agent, String secret) {
+        if (secret.length() != 32 || !secret.matches("[0-9a-zA-Z]+")) {
+            throw new IllegalArgumentException("a TPM secret here is 32 letters or digits: " + secret);
+        }
+        agent.sh(TPM_TCTI + "tpm2_nvdefine " + TPM_NV_INDEX + " -C o -s 32 -a 'ownerread|ownerwrite' >/dev/null && "
+                + "printf %s " + secret + " | " + TPM_TCTI + "tpm2_nvwrite " + TPM_NV_INDEX + " -C o -i -");
+    }
+
+    /** What the guest's TPM holds at {@link #TPM_NV_INDEX}. */
+    public static String tpmRead(GuestAgent agent) {
+        return agent.sh(TPM_TCTI + "tpm2_nvread " + TPM_NV_INDEX + " -C o -s 32");
+    }
+
+    /** The kernel's TPM resource manager directly (the image runs no access broker). */
+    private static final String TPM_TCTI = "TPM2TOOLS_TCTI=device:/dev/tpmrm0 ";
+
     /** The guest's serial console as logged so far. */
     public static Path serialLog(LabDomain vm) {
         return vm.directory().resolve("serial.log");
@@ -122,8 +146,12 @@ public final class DebianGuest {
         Files.setPosixFilePermissions(to, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
     }
 
-    /** The libvirt XML. Pure: paths in, XML out. */
-    static String render(String name, Path emulator, Path root, Path data, Path nvram, Path serialLog) {
+    /**
+     * The libvirt XML. Pure: paths in, XML out. With {@code tpm}, an emulated TPM 2.0 (CRB, swtpm
+     * under libvirt, its state in libvirt's swtpm directory of the domain's UUID), as a Windows 11 or
+     * BitLocker guest has; the image's first boot runs without one.
+     */
+    static String render(String name, Path emulator, Path root, Path data, Path nvram, Path serialLog, boolean tpm) {
         StringBuilder x = new StringBuilder();
         x.append("<domain type='qemu'>\n");
         x.append("  <name>").append(DomainXml.esc(name)).append("</name>\n");
@@ -143,6 +171,9 @@ public final class DebianGuest {
         x.append("    <channel type='unix'>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n    </channel>\n");
         x.append("    <serial type='pty'>\n      <log file='").append(DomainXml.esc(serialLog)).append("' append='on'/>\n");
         x.append("      <target port='0'/>\n    </serial>\n");
+        if (tpm) {
+            x.append("    <tpm model='tpm-crb'>\n      <backend type='emulator' version='2.0'/>\n    </tpm>\n");
+        }
         x.append("    <memballoon model='none'/>\n");
         x.append("  </devices>\n</domain>\n");
         return x.toString();

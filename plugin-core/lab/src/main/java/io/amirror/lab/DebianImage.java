@@ -33,9 +33,9 @@ import java.util.stream.Stream;
  * <p>The build (about 5 minutes on two cores under TCG) runs once per key, under a file lock so two
  * test JVMs do not build it twice, in a {@code .build} directory renamed into place only when done:
  * the script debootstraps Debian 12 from {@link #MIRROR_PROPERTY} (default {@link #DEFAULT_MIRROR}),
- * installs the kernel, GRUB, the guest agent and PostgreSQL, and writes the disks; then the lab boots
- * the guest once from its fallback loader, and the guest registers its {@code debian} boot entry in
- * its NVRAM, removes the fallback, makes the {@code pgbench} database and powers off.
+ * installs the kernel, GRUB, the guest agent, PostgreSQL (with its {@code pgbench} database) and the
+ * TPM tools, and writes the disks; then the lab boots the guest once from its fallback loader, and the
+ * guest registers its {@code debian} boot entry in its NVRAM, removes the fallback and powers off.
  */
 public final class DebianImage {
     private static final Logger log = LoggerFactory.getLogger(DebianImage.class);
@@ -118,7 +118,7 @@ public final class DebianImage {
         String name = lab.newDomainName();
         Path serial = out.resolve("first-boot.log");
         String xml = DebianGuest.render(name, lab.host().tool("qemu-system-x86_64"), out.resolve("root.qcow2"),
-                out.resolve("data.qcow2"), out.resolve("nvram.fd"), serial);
+                out.resolve("data.qcow2"), out.resolve("nvram.fd"), serial, false);
         for (String f : List.of("root.qcow2", "data.qcow2", "nvram.fd")) {
             Files.setPosixFilePermissions(out.resolve(f), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         }

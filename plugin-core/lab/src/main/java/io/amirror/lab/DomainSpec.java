@@ -25,6 +25,6 @@ public record DomainSpec(int memoryMiB, List<DiskSpec> disks, boolean testData) 
 
     /** The device name the test-data disk gets in the guest. */
     public String testDataTarget() {
-        return "vd" + (char) ('a' + disks.size());
+        return "vd" + (char) ('a' + disks.stream().filter(d -> d.bus().equals("virtio")).count());
     }
 }

@@ -26,6 +26,12 @@ final class DomainXml {
         x.append("  <on_crash>destroy</on_crash>\n");
         x.append("  <devices>\n");
         x.append("    <emulator>").append(esc(emulator)).append("</emulator>\n");
+        if (spec.disks().stream().anyMatch(d -> d.bus().equals("scsi"))) {
+            x.append("    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
+        }
+        if (spec.disks().stream().anyMatch(d -> d.bus().equals("sata"))) {
+            x.append("    <controller type='sata' index='0'/>\n");
+        }
         for (DiskSpec d : spec.disks()) {
             boolean block = d.blockDevice() != null;
             x.append("    <disk type='").append(block ? "block" : "file").append("' device='disk'>\n");
@@ -33,7 +39,7 @@ final class DomainXml {
             x.append("      <driver name='qemu' type='").append(d.format()).append("' discard='unmap'/>\n");
             x.append("      <source ").append(block ? "dev" : "file").append("='").append(esc(diskImages.get(d.target())))
                     .append("'/>\n");
-            x.append("      <target dev='").append(d.target()).append("' bus='virtio'/>\n");
+            x.append("      <target dev='").append(d.target()).append("' bus='").append(d.bus()).append("'/>\n");
             x.append("    </disk>\n");
         }
         if (spec.testData()) {

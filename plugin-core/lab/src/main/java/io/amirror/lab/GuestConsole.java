@@ -2,6 +2,7 @@ package io.amirror.lab;
 
 import io.amirror.util.Pause;
 
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
@@ -116,6 +117,62 @@ public final class GuestConsole implements AutoCloseable {
 
     public String check(String script) {
         return check(script, Duration.ofSeconds(120));
+    }
+
+    /**
+     * Loads the guest's drivers for disks off virtio ({@link GuestKit#BUS_MODULES}: virtio-scsi, AHCI,
+     * PIIX IDE); a driver already loaded is left as it is.
+     */
+    public void loadDiskBuses() {
+        StringBuilder script = new StringBuilder();
+        for (String m : GuestKit.BUS_MODULES) {
+            String ko = m.substring(m.lastIndexOf('/') + 1);
+            // the kernel names a module by its file with '-' as '_'
+            script.append("grep -q '^").append(ko.replace('-', '_')).append(" ' /proc/modules || insmod /lib/modules/")
+                    .append(ko).append(".ko || exit 1\n");
+        }
+        check(script.toString(), Duration.ofSeconds(120));
+    }
+
+    /**
+     * The guest's name ({@code sdb}, {@code vdc}...) of the one block device of {@code sizeBytes},
+     * waiting for it to appear (ATA and SCSI disks are probed after their driver loads). The guest
+     * names disks off virtio in the order it finds them, so tests tell them apart by size.
+     */
+    public String diskOfSize(long sizeBytes, Duration timeout) {
+        String script = "for d in /sys/block/*; do [ \"$(cat $d/size)\" = " + sizeBytes / 512
+                + " ] && echo ${d##*/}; done; true";
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            String[] found = check(script).trim().split("\\s+");
+            if (found.length == 1 && !found[0].isEmpty()) {
+                return found[0];
+            }
+            if (found.length > 1) {
+                throw new GuestException("in " + guestName + ", several disks of " + sizeBytes + " bytes: "
+                        + String.join(", ", found));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new GuestException("in " + guestName + ", no disk of " + sizeBytes + " bytes within "
+                        + timeout.toSeconds() + " s: " + check("ls /sys/block").trim());
+            }
+            Pause.millis(500);
+        }
+    }
+
+    /**
+     * Writes {@code count} random 64 KiB blocks at 64 KiB block {@code at} of the guest's disk
+     * {@code disk} ({@code vdb}, {@code sda}...) and fsyncs it; returns the MD5 of what it wrote.
+     */
+    public String writeRandom(String disk, int at, int count) {
+        check("dd if=/dev/urandom of=/dev/" + disk + " bs=64k seek=" + at + " count=" + count + " conv=fsync 2>/dev/null");
+        return md5(disk, at, count);
+    }
+
+    /** The MD5 of {@code count} 64 KiB blocks at 64 KiB block {@code at} of the guest's disk {@code disk}. */
+    public String md5(String disk, int at, int count) {
+        return check("dd if=/dev/" + disk + " bs=64k skip=" + at + " count=" + count + " 2>/dev/null | md5sum").trim()
+                .split("\\s+")[0];
     }
 
     /**

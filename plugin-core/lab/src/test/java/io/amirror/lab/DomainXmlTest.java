@@ -36,7 +36,7 @@ class DomainXmlTest {
     @Test
     void theDebianGuestIsUefiOnQ35WithItsOwnNvramRootOnVirtioScsiAndAnAgentChannel() throws Exception {
         String xml = DebianGuest.render("lab-2", Path.of("/usr/bin/qemu"), Path.of("/d/root.qcow2"),
-                Path.of("/d/data.qcow2"), Path.of("/d/nvram.fd"), Path.of("/d/serial.log"));
+                Path.of("/d/data.qcow2"), Path.of("/d/nvram.fd"), Path.of("/d/serial.log"), true);
         Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
                 .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
         var xp = XPathFactory.newInstance().newXPath();
@@ -50,6 +50,35 @@ class DomainXmlTest {
         assertEquals("virtio", xp.evaluate("/domain/devices/disk[target/@dev='vda']/target/@bus", doc));
         assertEquals("org.qemu.guest_agent.0", xp.evaluate("/domain/devices/channel/target/@name", doc));
         assertEquals("/d/serial.log", xp.evaluate("/domain/devices/serial/log/@file", doc));
+        assertEquals("emulator", xp.evaluate("/domain/devices/tpm/backend/@type", doc));
+        assertEquals("2.0", xp.evaluate("/domain/devices/tpm/backend/@version", doc));
+        String firstBoot = DebianGuest.render("lab-3", Path.of("/usr/bin/qemu"), Path.of("/d/root.qcow2"),
+                Path.of("/d/data.qcow2"), Path.of("/d/nvram.fd"), Path.of("/d/serial.log"), false);
+        assertEquals(-1, firstBoot.indexOf("<tpm"), firstBoot);
+    }
+
+    @Test
+    void putsEachDiskOnItsBusWithTheControllersItNeeds() throws Exception {
+        DiskSpec blank = DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK);
+        DomainSpec spec = new DomainSpec(256, List.of(blank, blank.on("scsi", "sda"), blank.on("sata", "sdb"),
+                blank.on("ide", "hda")), true);
+        String xml = DomainXml.render("lab-4", spec, Path.of("/usr/bin/qemu"), Map.of("vda", Path.of("/x/a"), "sda",
+                Path.of("/x/b"), "sdb", Path.of("/x/c"), "hda", Path.of("/x/d")), Path.of("/x/c.sock"),
+                Path.of("/k/vmlinuz"), Path.of("/k/initrd"), Path.of("/k/testdata.img"));
+        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        var xp = XPathFactory.newInstance().newXPath();
+        assertEquals("virtio", xp.evaluate("/domain/devices/disk[target/@dev='vda']/target/@bus", doc));
+        assertEquals("scsi", xp.evaluate("/domain/devices/disk[target/@dev='sda']/target/@bus", doc));
+        assertEquals("sata", xp.evaluate("/domain/devices/disk[target/@dev='sdb']/target/@bus", doc));
+        assertEquals("ide", xp.evaluate("/domain/devices/disk[target/@dev='hda']/target/@bus", doc));
+        assertEquals("virtio-scsi", xp.evaluate("/domain/devices/controller[@type='scsi']/@model", doc));
+        assertEquals("1", xp.evaluate("count(/domain/devices/controller[@type='sata'])", doc));
+        // the test data follows the virtio disks, whatever the others are
+        assertEquals("vdb", spec.testDataTarget());
+        assertThrows(IllegalArgumentException.class, () -> blank.on("sata", "vdb"));
+        assertThrows(IllegalArgumentException.class, () -> blank.on("ide", "hde"));
+        assertThrows(IllegalArgumentException.class, () -> blank.on("usb", "sdc"));
     }
 
     @Test

@@ -200,7 +200,7 @@ class FailoverRealVmTest {
             assertEquals(p3, rd.promoted().orElseThrow().point());
             assertEquals(p3, vda.state().point());
             assertEquals(0, vda.state().pending());
-            GuestConsole rc = GuestConsole.connect(replicaName, replicaConsole(sockets, replicaXml), Duration.ofSeconds(30));
+            GuestConsole rc = GuestConsole.connect(replicaName, ReplicationRun.consoleSocket(sockets, replicaXml), Duration.ofSeconds(30));
             try {
                 rc.awaitReady(lab.options().bootTimeout());
                 assertEquals(a, md5(rc, 10), "data of the first point");
@@ -226,7 +226,7 @@ class FailoverRealVmTest {
             Domain promoted = lab.libvirt().domainLookupByName(replicaName);
             promoted.create();
             String e;
-            try (GuestConsole pc = GuestConsole.connect(replicaName, replicaConsole(sockets, replicaXml), Duration.ofSeconds(30))) {
+            try (GuestConsole pc = GuestConsole.connect(replicaName, ReplicationRun.consoleSocket(sockets, replicaXml), Duration.ofSeconds(30))) {
                 pc.awaitReady(lab.options().bootTimeout());
                 e = write(pc, 20);
             }
@@ -279,7 +279,7 @@ class FailoverRealVmTest {
                 Domain home = awaitDefined(lab, backName, xml -> true, "after the failback's final point");
                 String homeXml = home.getXMLDesc(0);
                 home.create(); // the hook promotes the copy on the old primary
-                try (GuestConsole hc = GuestConsole.connect(backName, replicaConsole(sockets, homeXml), Duration.ofSeconds(30))) {
+                try (GuestConsole hc = GuestConsole.connect(backName, ReplicationRun.consoleSocket(sockets, homeXml), Duration.ofSeconds(30))) {
                     hc.awaitReady(lab.options().bootTimeout());
                     assertEquals(a, md5(hc, 10), "data from before the failover");
                     assertEquals(e, md5(hc, 20), "data written while the domain ran on the standby");
@@ -412,11 +412,5 @@ class FailoverRealVmTest {
         String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(deltaBytes));
         Files.write(disk.image().resolveSibling("state.json"), JSON.writeValueAsBytes(new ReplicaDisk.State(at.point(), next,
                 delta.toString(), at.virtualSize(), at.appliedSha256(), sha)));
-    }
-
-    private static Path replicaConsole(Path sockets, String replicaXml) {
-        String path = replicaXml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
-        assertTrue(path.startsWith(sockets.toString()), "serial socket moved: " + path);
-        return Path.of(path);
     }
 }

@@ -66,7 +66,7 @@ class RawDisksRealVmTest {
             GuestConsole c = vm.console();
             Map<String, String> at4 = new TreeMap<>();
             for (String d : disks.keySet()) {
-                at4.put(d, write(c, d, 4 * 16, 16)); // 1 MiB at MiB 4 of each disk
+                at4.put(d, c.writeRandom(d, 4 * 16, 16)); // 1 MiB at MiB 4 of each disk
             }
 
             Files.writeString(run.policies.resolve("lab.json"), "{\"name\": \"lab\", \"domains\": {\"names\": [\""
@@ -80,14 +80,14 @@ class RawDisksRealVmTest {
 
             // point 2: a MiB on each disk; the qcow2 disk is read by its bitmap, the raw ones whole
             for (String d : disks.keySet()) {
-                write(c, d, 10 * 16, 16);
+                c.writeRandom(d, 10 * 16, 16);
             }
             int p2 = run.sync(vm.name(), p1);
             assertReplicasEqual(lab, standbyState, vm, disks, "at point " + p2);
 
             // point 3: 64 KiB on the raw file only: the delta carries those, not the two raw disks it read
             // while it reads, status shows the capture's progress: bytes read of bytes to read, rate, ETA
-            write(c, "vdb", 20 * 16, 1);
+            c.writeRandom("vdb", 20 * 16, 1);
             cli(work, "sync-progress", 0, "sync", "--state", primaryState.toString(), vm.name());
             JsonNode progress = null;
             String human = null;
@@ -162,11 +162,11 @@ class RawDisksRealVmTest {
             }
             assertTrue(!replicaXml.contains("type='block'") && !replicaXml.contains(loop.toString()), replicaXml);
             cli(work, "failover", 0, failover.toArray(String[]::new));
-            GuestConsole rc = GuestConsole.connect(replicaName, replicaConsole(sockets, replicaXml), Duration.ofSeconds(30));
+            GuestConsole rc = GuestConsole.connect(replicaName, ReplicationRun.consoleSocket(sockets, replicaXml), Duration.ofSeconds(30));
             try {
                 rc.awaitReady(lab.options().bootTimeout());
                 for (String d : disks.keySet()) {
-                    assertEquals(at4.get(d), md5(rc, d, 4 * 16, 16), "data of the first point on " + d);
+                    assertEquals(at4.get(d), rc.md5(d, 4 * 16, 16), "data of the first point on " + d);
                 }
                 String onHost = rc.check("dd if=/dev/vdb bs=4k skip=" + (25 * 256) + " count=1 2>/dev/null | md5sum")
                         .trim().split("\\s+")[0];
@@ -198,16 +198,6 @@ class RawDisksRealVmTest {
                 Double.parseDouble(m.group(3)));
     }
 
-    /** Writes {@code count} random 64 KiB blocks at block {@code at} of the guest's {@code disk}; returns their MD5. */
-    private static String write(GuestConsole c, String disk, int at, int count) {
-        c.check("dd if=/dev/urandom of=/dev/" + disk + " bs=64k seek=" + at + " count=" + count + " conv=fsync 2>/dev/null");
-        return md5(c, disk, at, count);
-    }
-
-    private static String md5(GuestConsole c, String disk, int at, int count) {
-        return c.check("dd if=/dev/" + disk + " bs=64k skip=" + at + " count=" + count + " 2>/dev/null | md5sum").trim()
-                .split("\\s+")[0];
-    }
 
     private static String md5(byte[] b) throws Exception {
         return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(b));
@@ -233,11 +223,5 @@ class RawDisksRealVmTest {
             Thread.sleep(100);
         }
         throw new AssertionError("no '" + text + "' in " + log);
-    }
-
-    private static Path replicaConsole(Path sockets, String replicaXml) {
-        String path = replicaXml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
-        assertTrue(path.startsWith(sockets.toString()), "serial socket moved: " + path);
-        return Path.of(path);
     }
 }

@@ -130,14 +130,22 @@ final class ReplicationRun implements AutoCloseable {
     }
 
     Domain awaitDefined(String name) throws Exception {
-        for (int i = 0; i < 120; i++) {
+        // the standby defines it after the point's apply; on a loaded host that can take a minute
+        for (int i = 0; i < 360; i++) {
             try {
                 return lab.libvirt().domainLookupByName(name);
             } catch (LibvirtException notYet) {
                 Thread.sleep(500);
             }
         }
-        throw new AssertionError("replica domain " + name + " not defined within 60 s");
+        throw new AssertionError("replica domain " + name + " not defined within 3 minutes");
+    }
+
+    /** The serial console socket a replica domain's definition binds, which must be under {@code sockets}. */
+    static Path consoleSocket(Path sockets, String replicaXml) {
+        String path = replicaXml.replaceAll("(?s).*<serial type='unix'>\\s*<source mode='bind' path='([^']+)'.*", "$1");
+        assertTrue(path.startsWith(sockets.toString()), "serial socket moved: " + path);
+        return Path.of(path);
     }
 
     /** Stops and undefines domain {@code name} (keeping its NVRAM file: it is under the test's directory). */
