@@ -20,11 +20,8 @@ class DomainXmlTest {
     void rendersWellFormedXmlWithEscapedPathsAndTheTestDataDiskLast() throws Exception {
         DomainSpec spec = new DomainSpec(256, List.of(DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK),
                 new DiskSpec("vdb", 2 << 20, DiskSpec.Content.BLANK, "raw")), true);
-        String xml = DomainXml.render("lab-1", spec, Path.of("/usr/bin/qemu"),
-                Map.of("vda", Path.of("/x/it's <a>.qcow2"), "vdb", Path.of("/x/b.raw")), Path.of("/x/c.sock"),
-                Path.of("/k/vmlinuz"), Path.of("/k/initrd"), Path.of("/k/testdata.img"));
-        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
-                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        String xml = render(spec, Map.of("vda", Path.of("/x/it's <a>.qcow2"), "vdb", Path.of("/x/b.raw")));
+        Document doc = parse(xml);
         var xp = XPathFactory.newInstance().newXPath();
         assertEquals("/x/it's <a>.qcow2", xp.evaluate("/domain/devices/disk[1]/source/@file", doc));
         assertEquals("vdc", xp.evaluate("/domain/devices/disk[3]/target/@dev", doc));
@@ -37,8 +34,7 @@ class DomainXmlTest {
     void theDebianGuestIsUefiOnQ35WithItsOwnNvramRootOnVirtioScsiAndAnAgentChannel() throws Exception {
         String xml = DebianGuest.render("lab-2", Path.of("/usr/bin/qemu"), Path.of("/d/root.qcow2"),
                 Path.of("/d/data.qcow2"), Path.of("/d/nvram.fd"), Path.of("/d/serial.log"), true);
-        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
-                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        Document doc = parse(xml);
         var xp = XPathFactory.newInstance().newXPath();
         assertEquals("q35", xp.evaluate("/domain/os/type/@machine", doc));
         assertEquals(DebianGuest.OVMF_CODE.toString(), xp.evaluate("/domain/os/loader", doc));
@@ -62,11 +58,9 @@ class DomainXmlTest {
         DiskSpec blank = DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK);
         DomainSpec spec = new DomainSpec(256, List.of(blank, blank.on("scsi", "sda"), blank.on("sata", "sdb"),
                 blank.on("ide", "hda")), true);
-        String xml = DomainXml.render("lab-4", spec, Path.of("/usr/bin/qemu"), Map.of("vda", Path.of("/x/a"), "sda",
-                Path.of("/x/b"), "sdb", Path.of("/x/c"), "hda", Path.of("/x/d")), Path.of("/x/c.sock"),
-                Path.of("/k/vmlinuz"), Path.of("/k/initrd"), Path.of("/k/testdata.img"));
-        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder()
-                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
+        String xml = render(spec, Map.of("vda", Path.of("/x/a"), "sda", Path.of("/x/b"), "sdb", Path.of("/x/c"),
+                "hda", Path.of("/x/d")));
+        Document doc = parse(xml);
         var xp = XPathFactory.newInstance().newXPath();
         assertEquals("virtio", xp.evaluate("/domain/devices/disk[target/@dev='vda']/target/@bus", doc));
         assertEquals("scsi", xp.evaluate("/domain/devices/disk[target/@dev='sda']/target/@bus", doc));
@@ -88,5 +82,15 @@ class DomainXmlTest {
         assertThrows(IllegalArgumentException.class, () -> new DomainSpec(256,
                 List.of(DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK),
                         DiskSpec.qcow2("vda", 1 << 20, DiskSpec.Content.BLANK)), false));
+    }
+
+    private static String render(DomainSpec spec, Map<String, Path> images) {
+        return DomainXml.render("lab-1", spec, Path.of("/usr/bin/qemu"), images, Path.of("/x/c.sock"),
+                Path.of("/k/vmlinuz"), Path.of("/k/initrd"), Path.of("/k/testdata.img"));
+    }
+
+    private static Document parse(String xml) throws Exception {
+        return DocumentBuilderFactory.newInstance().newDocumentBuilder()
+                .parse(new ByteArrayInputStream(xml.getBytes(StandardCharsets.UTF_8)));
     }
 }
