@@ -40,6 +40,11 @@ public final class QemuImg {
         run("create", "-q", "-f", format, image.toString(), Long.toString(sizeBytes));
     }
 
+    /** A qcow2 v3 overlay of {@code backing} (a qcow2 image), as a guest's disk on a template is made. */
+    public void createOverlay(Path overlay, Path backing) {
+        run("create", "-q", "-f", "qcow2", "-o", "compat=1.1", "-b", backing.toString(), "-F", "qcow2", overlay.toString());
+    }
+
     /** Converts {@code source} to {@code format}, keeping holes (zero clusters are not allocated). */
     public void convert(Path source, String sourceFormat, Path target, String format) {
         if (format.equals("qcow2")) {
