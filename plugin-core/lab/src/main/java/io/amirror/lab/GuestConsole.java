@@ -2,7 +2,6 @@ package io.amirror.lab;
 
 import io.amirror.util.Pause;
 
-
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
