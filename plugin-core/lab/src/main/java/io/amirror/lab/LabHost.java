@@ -2,12 +2,18 @@ package io.amirror.lab;
 
 import io.amirror.util.Exec;
 import io.amirror.util.Pause;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -28,6 +34,8 @@ import java.util.stream.Stream;
  * naming the missing part and the package, never in a hang: every external step has a deadline.
  */
 public final class LabHost {
+
+    private static final Logger log = LoggerFactory.getLogger(LabHost.class);
 
     /** One host tool the lab needs, and the Debian package that provides it. */
     record Tool(String name, String debianPackage) {
@@ -50,11 +58,12 @@ public final class LabHost {
 
     /** Packages with no single tool to look for: the driver, the kernel, a static busybox, UEFI firmware. */
     static final List<String> ALWAYS_NEEDED_PACKAGES = List.of(
-            "libvirt-daemon-driver-qemu", "linux-image-amd64", "busybox-static", "ovmf");
+            "libvirt-daemon-driver-qemu", "linux-image-amd64", "busybox-static", "ovmf", "swtpm", "swtpm-tools");
 
     static final Path LIBVIRT_SOCKET = Path.of("/var/run/libvirt/libvirt-sock");
     static final Path VIRTLOGD_SOCKET = Path.of("/var/run/libvirt/virtlogd-sock");
     static final Path STATIC_BUSYBOX = Path.of("/bin/busybox");
+    static final Path KVM_DEVICE = Path.of("/dev/kvm");
 
     private final LabOptions options;
 
@@ -101,6 +110,7 @@ public final class LabHost {
             tools.put(t.name(), Exec.which(t.name(), options.searchPath()));
         }
         Kernel kernel = findKernel();
+        giveKvmToItsGroup();
         startDaemons(tools);
         return new Prepared(Map.copyOf(tools), kernel);
     }
@@ -185,6 +195,33 @@ public final class LabHost {
         }
         throw new LabUnavailableException("no kernel in /boot with uncompressed virtio_blk.ko modules under "
                 + "/lib/modules; install one with: apt-get install linux-image-amd64");
+    }
+
+    /**
+     * Does what udev's rule for {@code /dev/kvm} ({@code GROUP="kvm", MODE="0660"}) does on a booted host,
+     * where no udev runs (a container whose device node came with a foreign group id). Without it QEMU,
+     * running as {@code libvirt-qemu} in group {@code kvm}, cannot open the device while libvirtd, as root,
+     * can: libvirtd then finds its cached QEMU capabilities stale on every call and probes QEMU again,
+     * and each define or start takes 30-100 s instead of well under one.
+     */
+    private static void giveKvmToItsGroup() {
+        if (!isRoot() || !Files.exists(KVM_DEVICE)) {
+            return;
+        }
+        try {
+            GroupPrincipal kvm = KVM_DEVICE.getFileSystem().getUserPrincipalLookupService()
+                    .lookupPrincipalByGroupName("kvm");
+            PosixFileAttributeView view = Files.getFileAttributeView(KVM_DEVICE, PosixFileAttributeView.class);
+            if (!view.readAttributes().group().equals(kvm)) {
+                view.setGroup(kvm);
+                Files.setPosixFilePermissions(KVM_DEVICE, PosixFilePermissions.fromString("rw-rw----"));
+                log.info("{} now belongs to group kvm (mode 0660), as udev would set it", KVM_DEVICE);
+            }
+        } catch (UserPrincipalNotFoundException e) {
+            // no kvm group: libvirt's packages were not installed with it; nothing to match
+        } catch (IOException e) {
+            throw new LabUnavailableException("cannot give " + KVM_DEVICE + " to group kvm: " + e.getMessage(), e);
+        }
     }
 
     private void startDaemons(Map<String, Path> tools) {
