@@ -140,6 +140,11 @@ class ArchitectureTest {
             .because("the standby runs on another host: it knows the wire and its replicas, never the "
                     + "primary's cycle or how the primary captures");
 
+    static final ArchRule standby_runs_no_drill = noClasses().that().resideInAPackage("io.amirror.standby..")
+            .should().dependOnClassesThat().resideInAPackage("io.amirror.drill..")
+            .because("a drill boots a replica aside and goes away; the standby's receive and apply must work "
+                    + "the same with or without drills (the commands run them and sweep their leftovers)");
+
     static final ArchRule primary_knows_no_standby = noClasses().that().resideInAPackage("io.amirror.primary..")
             .should().dependOnClassesThat().resideInAPackage("io.amirror.standby..")
             .because("the primary reaches the standby only over the wire (transport), so that either side "
@@ -168,6 +173,7 @@ class ArchitectureTest {
     @Test void codecsDoNoIo() { codecs_do_no_io.check(core); }
     @Test void transportOnlyCarries() { transport_only_carries.check(core); }
     @Test void standbyTrustsNoPrimary() { standby_trusts_no_primary.check(core); }
+    @Test void standbyRunsNoDrill() { standby_runs_no_drill.check(core); }
     @Test void primaryKnowsNoStandby() { primary_knows_no_standby.check(core); }
     @Test void controlServesWithoutPrimary() { control_serves_without_primary.check(core); }
     @Test void cliIsTheTop() { cli_is_the_top.check(core); }

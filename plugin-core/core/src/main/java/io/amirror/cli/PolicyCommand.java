@@ -111,7 +111,7 @@ public final class PolicyCommand {
     }
 
     @Command(name = "schema", mixinStandardHelpOptions = true,
-            description = "Print a JSON Schema: policy (default), primary, standby, status or replicas.")
+            description = "Print a JSON Schema: policy (default), primary, standby, status, replicas or drill-report.")
     static final class Schema implements Callable<Integer> {
         @Parameters(paramLabel = "NAME", arity = "0..1", defaultValue = SchemaCheck.POLICY)
         String name;

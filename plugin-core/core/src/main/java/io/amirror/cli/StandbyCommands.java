@@ -3,9 +3,13 @@ package io.amirror.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.amirror.config.ConfigException;
+import io.amirror.config.DrillPlan;
 import io.amirror.config.Durations;
 import io.amirror.config.StandbyConfig;
+import io.amirror.drill.DrillScheduler;
+import io.amirror.drill.ReplicaDrill;
 import io.amirror.image.DiskImage;
+import io.amirror.standby.DrillReport;
 import io.amirror.standby.ReplicaFailover;
 import io.amirror.standby.Promotion;
 import io.amirror.standby.ReplicaDefinition;
@@ -170,7 +174,19 @@ final class StandbyCommands {
                 System.out.println("standby configuration ok: " + cfg.describe());
                 return ExitCodes.OK;
             }
-            try (StandbyService standby = StandbyService.start(cfg)) {
+            if (cfg.defineReplicas()) {
+                try {
+                    for (String id : ReplicaDrill.sweep(StandbyLayout.of(cfg.stateDir()), cfg.libvirtUri())) {
+                        System.out.println("removed what drill " + id + " left behind (its process was killed)");
+                    }
+                } catch (IOException | RuntimeException e) {
+                    System.err.println("amirror: the leftovers of killed drills were not swept: " + e.getMessage());
+                }
+            }
+            try (StandbyService standby = StandbyService.start(cfg);
+                 DrillScheduler drills = DrillScheduler.start(cfg.defineReplicas() ? cfg.drills() : DrillPlan.NONE,
+                         StandbyLayout.of(cfg.stateDir()), cfg.libvirtUri(), cfg.socketDirOrDefault(),
+                         DiskImage.Tools.installed())) {
                 System.out.println(standby.describe());
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
@@ -219,7 +235,8 @@ final class StandbyCommands {
                             Progress.bytes(e.disks().stream().mapToLong(ReplicaReport.Disk::allocatedBytes).sum()),
                             e.health().equals("stale") ? "STALE (older than " + maxAge + ")"
                                     : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
-                                    + e.promoted().at() : e.health());
+                                    + e.promoted().at() + (e.promoted().committed() ? "" : " (a trial: not committed)")
+                                    : e.health());
                     if (e.owner() != null) {
                         System.out.println("  owner: " + e.owner().tenant() + (e.owner().tenant().equals(
                                 e.owner().fingerprint()) ? "" : " (" + e.owner().fingerprint() + ")"));
@@ -233,6 +250,16 @@ final class StandbyCommands {
                         System.out.println("  last start: " + e.lastStart().startedAt() + " at point "
                                 + e.lastStart().point() + ": " + (e.lastStart().passed() ? "" : "NOT UP: ")
                                 + ShellText.printable(e.lastStart().summary()));
+                    }
+                    if (e.drilling() != null) {
+                        System.out.println("  drill " + e.drilling().id() + " under way since " + e.drilling().since()
+                                + " at point " + e.drilling().point() + " (kept until it ends)");
+                    }
+                    if (e.lastDrill() != null) {
+                        DrillReport r = e.lastDrill();
+                        System.out.println("  last drill: " + r.endedAt() + " at point " + r.point() + ": "
+                                + (r.passed() ? "passed" : "FAILED") + (r.bootSeconds() == null ? ""
+                                : String.format(", up in %.0f s", r.bootSeconds())) + ": " + ShellText.printable(r.summary()));
                     }
                 }
             }
@@ -254,7 +281,9 @@ final class StandbyCommands {
             var m = d.manifest();
             System.out.printf("%s (%s)%s%s%n", m.map(x -> x.name()).orElse("?"), d.uuid(),
                     d.definedName().map(n -> ", replica domain '" + n + "'").orElse(""),
-                    d.promoted().map(p -> ", PROMOTED at point " + p.point() + " on " + p.at()).orElse(""));
+                    d.promoted().map(p -> ", PROMOTED at point " + p.point() + " on " + p.at()
+                            + (p.committed() ? "" : " (a trial: --point K tries another once it is shut down, --commit "
+                            + "makes it final)")).orElse(""));
             d.failoverPoint().ifPresent(k -> System.out.println("  the next start rolls to point " + k));
             for (String disk : d.diskNames()) {
                 ReplicaDisk r = d.disk(disk);
@@ -274,7 +303,9 @@ final class StandbyCommands {
                     + "any pending apply and goes to the newest consistent point, or to --point K; from then on it "
                     + "receives nothing from the old primary.",
                     "A plain 'virsh start' of the replica does the same through the libvirt hook; --point K with "
-                            + "--no-start only chooses the point for that start."})
+                            + "--no-start only chooses the point for that start.",
+                    "A failover is a trial until --commit: shut the domain down and fail over again with --point K to "
+                            + "try another kept point (newer points are kept until then)."})
     static final class Failover implements Callable<Integer> {
         @Mixin
         LinkCommands.StateDir stateDir;
@@ -289,6 +320,10 @@ final class StandbyCommands {
         @Option(names = "--no-check", description = "Do not wait for the started guest's agent nor run the policy's "
                 + "boot check (by default failover waits for both and exits 5 when the guest did not come up).")
         boolean noCheck;
+        @Option(names = "--commit", description = "Make the failover's point final. Until then the failover is a "
+                + "trial: with the domain shut down, --point K tries another kept point (what the guest wrote since "
+                + "its start is discarded), and the newer points stay.")
+        boolean commit;
 
         @Override
         public Integer call() throws Exception {
@@ -296,6 +331,14 @@ final class StandbyCommands {
             String label = d.definedName().orElse(domain);
             ReplicaFailover failover = new ReplicaFailover(d, label, definition.libvirtUri,
                     definition.options(stateDir.path), System.out::println).checkingGuest(!noCheck);
+            if (commit) {
+                if (point != null || noStart) {
+                    throw new IllegalArgumentException("--commit takes no --point nor --no-start: it makes the "
+                            + "running failover's point final");
+                }
+                failover.commit();
+                return ExitCodes.OK;
+            }
             if (point != null) {
                 failover.choosePoint(point);
                 if (noStart) {

@@ -30,6 +30,7 @@ public final class SchemaCheck {
     public static final String STATUS = "status";
     public static final String STANDBY = "standby";
     public static final String REPLICAS = "replicas";
+    public static final String DRILL_REPORT = "drill-report";
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, SchemaCheck> LOADED = new ConcurrentHashMap<>();

@@ -27,7 +27,7 @@ import java.util.Map;
 public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
                             String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
                             int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
-                            long maxDiskBytes) {
+                            long maxDiskBytes, DrillPlan drills) {
 
     /** The largest disk a replica may have unless the configuration says otherwise: 16 TiB. */
     public static final long DEFAULT_MAX_DISK_BYTES = 16L << 40;
@@ -87,9 +87,19 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
     }
 
     public StandbyConfig {
+        drills = drills == null ? DrillPlan.NONE : drills;
         replicaLimits = replicaLimits == null ? ReplicaLimits.NONE : replicaLimits;
         tenants = tenants == null ? List.of() : List.copyOf(tenants);
         maxDiskBytes = maxDiskBytes <= 0 ? DEFAULT_MAX_DISK_BYTES : maxDiskBytes;
+    }
+
+    /** A configuration without scheduled drills. */
+    public StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
+                         String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
+                         int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
+                         long maxDiskBytes) {
+        this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
+                replicaLimits, tenants, immutableDays, maxDiskBytes, DrillPlan.NONE);
     }
 
     /** A configuration without tenants, immutable points or a disk size limit of its own. */
@@ -188,7 +198,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 replicas.has("socketDir") ? Path.of(replicas.get("socketDir").asText()) : null,
                 retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas),
                 tenants, retention.path("immutableDays").asInt(0),
-                merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES));
+                merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES), DrillPlan.of(merged.path("drills")));
     }
 
     /** A key or subject bound to two tenants, or a tenant no peer can be, is a mistake to name now. */
@@ -286,6 +296,8 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 + " allowed networks and bridges, " + replicaLimits.kernelDirs().size() + " kernel director"
                 + (replicaLimits.kernelDirs().size() == 1 ? "y" : "ies") : "not defined") + "; keep at least " + keep + " points, "
                 + keepDays + " days" + (immutableDays > 0 ? ", none younger than " + immutableDays + " days deleted" : "")
-                + (tenants.isEmpty() ? "" : "; " + tenants.size() + " tenant" + (tenants.size() == 1 ? "" : "s"));
+                + (tenants.isEmpty() ? "" : "; " + tenants.size() + " tenant" + (tenants.size() == 1 ? "" : "s"))
+                + (drills.schedules().isEmpty() ? "" : "; " + drills.schedules().size() + " drill schedule"
+                + (drills.schedules().size() == 1 ? "" : "s") + ", at most " + drills.maxAtOnce() + " at once");
     }
 }

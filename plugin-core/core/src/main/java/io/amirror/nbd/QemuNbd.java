@@ -27,14 +27,33 @@ public final class QemuNbd implements AutoCloseable {
      * @param bitmaps   persistent dirty bitmaps to expose, each as {@code qemu:dirty-bitmap:NAME}
      * @param discard   pass trims through to the image ({@code --discard=unmap})
      */
-    /** @param snapshot an internal snapshot to export instead of the image's current state (read-only), or null */
-    public record Options(String format, boolean readOnly, List<String> bitmaps, boolean discard, String snapshot) {
+    /**
+     * @param snapshot      an internal snapshot to export instead of the image's current state (read-only), or null
+     * @param besideWriters open the image without QEMU's image locks ({@code force-share}, no lock bytes;
+     *                      read-only only), so that another process may write it meanwhile and sees no
+     *                      reader: safe for an internal snapshot, whose clusters a writer of the image's
+     *                      current state never changes
+     */
+    public record Options(String format, boolean readOnly, List<String> bitmaps, boolean discard, String snapshot,
+                          boolean besideWriters) {
         public Options {
             bitmaps = List.copyOf(bitmaps);
+            if (besideWriters && !readOnly) {
+                throw new IllegalArgumentException("only a read-only export may share the image with its writers");
+            }
         }
 
         public Options(String format, boolean readOnly, List<String> bitmaps, boolean discard) {
-            this(format, readOnly, bitmaps, discard, null);
+            this(format, readOnly, bitmaps, discard, null, false);
+        }
+
+        public Options(String format, boolean readOnly, List<String> bitmaps, boolean discard, String snapshot) {
+            this(format, readOnly, bitmaps, discard, snapshot, false);
+        }
+
+        /** Internal snapshot {@code snapshot} read-only, while the image's current state goes on being written. */
+        public static Options snapshotBesideWriters(String format, String snapshot) {
+            return new Options(format, true, List.of(), false, snapshot, true);
         }
 
         public static Options readWrite(String format) {
@@ -61,7 +80,10 @@ public final class QemuNbd implements AutoCloseable {
     public static QemuNbd start(Path qemuNbd, Path image, NbdAddress listen, Options options, Duration timeout)
             throws NbdException {
         List<String> cmd = new ArrayList<>(List.of(qemuNbd.toString(), "--persistent", "--shared=8",
-                "--export-name=" + listen.exportName(), "--format=" + options.format()));
+                "--export-name=" + listen.exportName()));
+        if (!options.besideWriters()) {
+            cmd.add("--format=" + options.format());
+        }
         if (listen.isUnix()) {
             cmd.add("--socket=" + listen.socket());
         } else {
@@ -79,7 +101,16 @@ public final class QemuNbd implements AutoCloseable {
         if (options.discard()) {
             cmd.add("--discard=unmap");
         }
-        cmd.add(image.toString());
+        if (options.besideWriters()) {
+            // qemu-nbd 7.2 has no --force-share; the block layer's options are reached through --image-opts
+            // (commas in a value are written twice). Without file.locking=off the export would hold QEMU's
+            // read lock byte, and the writer (the standby's apply) would take the image for a running guest's.
+            cmd.add("--image-opts");
+            cmd.add("driver=" + options.format() + ",file.driver=file,file.filename="
+                    + image.toString().replace(",", ",,") + ",file.locking=off,force-share=on,read-only=on");
+        } else {
+            cmd.add(image.toString());
+        }
         Process p;
         try {
             if (listen.isUnix()) {
@@ -110,6 +141,11 @@ public final class QemuNbd implements AutoCloseable {
         p.destroyForcibly();
         throw new NbdTimeoutException("qemu-nbd for " + image + " did not listen on " + listen + " within "
                 + timeout.toSeconds() + " s");
+    }
+
+    /** The qemu-nbd process's id, for a record that lets a later run stop it if this one dies. */
+    public long pid() {
+        return process.pid();
     }
 
     public NbdAddress address() {

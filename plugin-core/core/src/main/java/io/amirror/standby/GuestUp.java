@@ -61,6 +61,21 @@ public final class GuestUp {
         this.say = say;
     }
 
+    /**
+     * Checks a domain started at {@code startedAt} (a drill's, which has no replica files of its
+     * own): its agent within {@code timeout} of the start, then {@code command} if not empty.
+     */
+    public static Report check(Domain domain, String label, int point, Instant startedAt, List<String> command,
+                               Duration timeout, Consumer<String> say) {
+        return new GuestUp(domain, label, say).check(point, startedAt,
+                Optional.of(new ReplicaManifest.BootCheck(command, Math.max(1, timeout.toSeconds()))));
+    }
+
+    /** Whether {@code domain}'s definition has the guest agent's channel. */
+    public static boolean hasAgentChannel(Domain domain) throws LibvirtException {
+        return new GuestUp(domain, "", s -> { }).hasAgentChannel();
+    }
+
     /** The last start's outcome of {@code d}, if one was checked. */
     public static Optional<Report> last(ReplicaDomain d) throws IOException {
         return FILE.read(d.files().bootCheck());

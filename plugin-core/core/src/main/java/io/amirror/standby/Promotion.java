@@ -148,16 +148,22 @@ public final class Promotion {
 
     private static Outcome prepareLocked(ReplicaDomain d, String label) throws IOException {
         Optional<ReplicaDomain.Promoted> done = d.promoted();
-        if (done.isPresent()) {
+        Optional<Integer> chosen = d.failoverPoint();
+        boolean retrial = done.isPresent() && !done.get().committed() && chosen.isPresent();
+        if (done.isPresent() && !retrial) {
             return new Outcome(done.get().point(), true, List.of("promoted earlier, at point " + done.get().point()));
+        }
+        List<String> steps = new ArrayList<>();
+        if (retrial) {
+            // a trial failover, not committed: the admin tries another point (or the same one afresh); every
+            // disk is rolled back to it, which discards what the guest wrote since its start
+            steps.add("the trial at point " + done.get().point() + " is taken back: what its guest wrote is discarded");
         }
         Optional<ReplicaDomain.Starting> prepared = d.starting();
         if (prepared.isPresent()) {
             return new Outcome(prepared.get().point(), true, List.of("prepared earlier, at point "
                     + prepared.get().point()));
         }
-        Optional<Integer> chosen = d.failoverPoint();
-        List<String> steps = new ArrayList<>();
         PointApply points = new PointApply(d, d::disk);
         if (points.pending() && chosen.isEmpty()) {
             try {
@@ -231,7 +237,7 @@ public final class Promotion {
                         + "of point " + s.point());
                 continue;
             }
-            if (s.point() != target || s.pending() != 0) {
+            if (s.point() != target || s.pending() != 0 || retrial) {
                 e.getValue().rollTo(target);
                 steps.add("rolled " + e.getKey() + " from point " + s.point() + " to " + target
                         + (s.pending() != 0 ? ", discarding the unfinished apply of " + s.pending() : ""));
@@ -249,7 +255,10 @@ public final class Promotion {
                     + "written for the replica (" + e.getMessage() + "); without it the guest would boot without its boot "
                     + "entries or TPM keys. Free the space or fix the cause, then start again");
         }
-        d.recordStarting(target);
+        d.recordStarting(target, retrial);
+        if (retrial) {
+            d.withdrawPromotion();
+        }
         d.clearFailoverPoint();
         return new Outcome(target, false, steps);
     }
@@ -308,6 +317,14 @@ public final class Promotion {
             if (prepared.isEmpty()) {
                 return Optional.empty();
             }
+            if (prepared.get().trial()) {
+                // the replica was the domain before this try: it stays the domain (a trial), now at the rolled point
+                d.recordPromoted(prepared.get().point());
+                d.clearStarting();
+                String how = "the start failed: the failover stays a trial, now at point " + prepared.get().point();
+                log.warn("{}: {}", label, how);
+                return Optional.of(new Outcome(prepared.get().point(), false, List.of(how)));
+            }
             d.clearStarting();
             String how = "the start failed: the replica stays a replica, at point " + prepared.get().point()
                     + ", and takes the primary's points again";
@@ -340,6 +357,11 @@ public final class Promotion {
                 throw new StandbyRefusal(Refuse.IN_USE, "the replica of " + rd.uuid() + " is being started as the "
                         + "domain on the standby (prepared at point " + s.get().point() + ", " + s.get().at()
                         + "); it takes nothing meanwhile");
+            }
+            if (s.get().trial()) { // a trial failover's next try that never ran: still the domain, not a replica
+                rd.recordPromoted(s.get().point());
+                rd.clearStarting();
+                throw promotedRefusal(rd, rd.promoted().orElseThrow());
             }
             log.warn("{}: a start prepared at {} was never seen running and no image is open: the replica takes "
                     + "deltas again", rd.uuid(), s.get().at());

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
@@ -89,8 +90,9 @@ final class RecoveryPoints {
      * Drops points beyond the retention's count or age ({@link Retention#toDrop}); the newest always
      * stays, and so does every point in the retention's immutable window, whatever the count says.
      * A point without recorded times counts its snapshot's date as its receipt, its cut time unknown.
+     * The points in {@code held} (a drill's) stay whatever the retention says.
      */
-    void prune(Retention retention) throws IOException {
+    void prune(Retention retention, Set<Integer> held) throws IOException {
         List<Point> ps = list();
         Map<Integer, PointTimes.Entry> known = times.read();
         List<Retention.Aged> aged = new ArrayList<>();
@@ -100,6 +102,9 @@ final class RecoveryPoints {
                     : new Retention.Aged(p.point(), 0, Instant.parse(p.date()).toEpochMilli()));
         }
         for (int k : retention.toDrop(aged)) {
+            if (held.contains(k)) {
+                continue;
+            }
             qemuImg(tools, "snapshot", "-d", snapshotName(k), image.toString());
         }
     }

@@ -203,7 +203,7 @@ public final class ReplicaDefinition {
     }
 
     /** The first child {@code <tag>} in no namespace (libvirt's own elements have none). */
-    static Element child(Element parent, String tag) {
+    public static Element child(Element parent, String tag) {
         for (Element e : children(parent)) {
             if (tag.equals(e.getLocalName()) && e.getNamespaceURI() == null) {
                 return e;
@@ -212,7 +212,7 @@ public final class ReplicaDefinition {
         return null;
     }
 
-    static List<Element> children(Element parent) {
+    public static List<Element> children(Element parent) {
         List<Element> out = new ArrayList<>();
         for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
             if (n instanceof Element e) {
@@ -222,7 +222,8 @@ public final class ReplicaDefinition {
         return out;
     }
 
-    private static String serialize(Document doc) throws IOException {
+    /** A domain XML as text, without the XML declaration. */
+    public static String serialize(Document doc) throws IOException {
         try {
             TransformerFactory f = TransformerFactory.newInstance();
             f.setAttribute(XMLConstants.ACCESS_EXTERNAL_DTD, "");
@@ -233,7 +234,7 @@ public final class ReplicaDefinition {
             t.transform(new DOMSource(doc), new StreamResult(w));
             return w.toString();
         } catch (TransformerException e) {
-            throw new IOException("cannot write the replica XML: " + e.getMessage());
+            throw new IOException("cannot write the domain XML: " + e.getMessage());
         }
     }
 }

@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.stream.Stream;
 
@@ -79,6 +80,7 @@ public final class ReplicaDisk {
     private final Retention retention;
     private final ApplyJournal journal;
     private final RecoveryPoints recoveryPoints;
+    private final Path root;
 
     /**
      * Which recovery points to keep ({@link #toDrop}, applied after every apply): the newest always;
@@ -186,6 +188,7 @@ public final class ReplicaDisk {
      */
     public ReplicaDisk(Path root, UUID domain, String disk, DiskImage.Tools tools, Retention retention) {
         this.files = StandbyLayout.disk(root, domain, disk);
+        this.root = root;
         this.domain = domain;
         this.disk = disk;
         this.tools = tools;
@@ -311,7 +314,7 @@ public final class ReplicaDisk {
 
     /** Drops recovery points down to {@code floor} (never the newest, never an immutable one), to make room. */
     void pruneTo(Retention floor) throws IOException {
-        recoveryPoints.prune(floor);
+        recoveryPoints.prune(floor, heldPoints());
     }
 
     /** A disk may grow this much at one point, beyond which an offer is taken for an attack or a mistake. */
@@ -525,7 +528,13 @@ public final class ReplicaDisk {
         save(new State(h.newPoint(), 0, null, h.virtualSize(), s.pendingSha256(), null));
         Files.deleteIfExists(delta);
         Files.deleteIfExists(seedMap()); // the replica moved on from the seed
-        recoveryPoints.prune(retention);
+        recoveryPoints.prune(retention, heldPoints());
+    }
+
+    /** The points no pruning may drop now: a drill's under way ({@link ReplicaDomain#pinForDrill}). */
+    private Set<Integer> heldPoints() throws IOException {
+        return ReplicaDomain.DRILL_PIN.read(StandbyLayout.domain(root, domain).drillPin())
+                .map(p -> Set.of(p.point())).orElse(Set.of());
     }
 
     /**

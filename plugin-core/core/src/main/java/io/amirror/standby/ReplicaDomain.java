@@ -47,14 +47,19 @@ import java.util.stream.Stream;
  */
 public final class ReplicaDomain {
     /** The replica was promoted: started as the domain, at {@code point}. */
-    public record Promoted(int point, String at) {
+    /**
+     * {@code committed}: the admin said the point is final ({@code amirror failover --commit});
+     * until then, with the domain shut down, another kept point may be tried, the guest's writes
+     * since its start then being discarded.
+     */
+    public record Promoted(int point, String at, boolean committed) {
     }
 
     /**
      * The replica was prepared for a start at {@code point}, at {@code at}; it becomes
      * {@link Promoted} when the domain is seen running, and a replica again when the start failed.
      */
-    public record Starting(int point, String at) {
+    public record Starting(int point, String at, boolean trial) {
     }
 
     /** The replica domain as last defined in the standby's libvirt. */
@@ -72,14 +77,22 @@ public final class ReplicaDomain {
     public record Owner(String tenant, String fingerprint, String subject, String since) {
     }
 
+    /** Drill {@code id} boots point {@code point} since {@code since}: pruning keeps that point until it ends. */
+    public record DrillPin(String id, int point, String since) {
+    }
+
     static final StateFile<ReplicaManifest> MANIFEST = StateFile.of("replica manifest", ReplicaManifest.class, 1)
             .migrating(0, unchanged -> unchanged);
     static final StateFile<Defined> DEFINED = StateFile.of("replica definition record", Defined.class, 1)
             .migrating(0, unchanged -> unchanged);
-    static final StateFile<Promoted> PROMOTED = StateFile.of("promotion record", Promoted.class, 1)
-            .migrating(0, unchanged -> unchanged);
-    static final StateFile<Starting> STARTING = StateFile.of("start record", Starting.class, 1);
+    static final StateFile<Promoted> PROMOTED = StateFile.of("promotion record", Promoted.class, 2)
+            .migrating(0, unchanged -> unchanged)
+            .migrating(1, older -> older.put("committed", true)); // made before trials existed: final
+    static final StateFile<Starting> STARTING = StateFile.of("start record", Starting.class, 2)
+            .migrating(1, older -> older.put("trial", false));
     static final StateFile<Owner> OWNER = StateFile.of("replica owner", Owner.class, 1);
+    static final StateFile<DrillPin> DRILL_PIN = StateFile.of("drill pin", DrillPin.class, 1);
+    static final StateFile<DrillReport> LAST_DRILL = StateFile.of("drill report", DrillReport.class, 1);
     static final StateFile<FailoverChoice> FAILOVER = StateFile.of("failover choice", FailoverChoice.class, 1)
             .migrating(0, unchanged -> unchanged);
 
@@ -231,8 +244,9 @@ public final class ReplicaDomain {
         return STARTING.read(files.starting());
     }
 
-    void recordStarting(int point) throws IOException {
-        STARTING.write(files.starting(), new Starting(point, Instant.now().toString()));
+    /** {@code trial}: the start tries another point after a failover not committed, which it stays if the start fails. */
+    void recordStarting(int point, boolean trial) throws IOException {
+        STARTING.write(files.starting(), new Starting(point, Instant.now().toString(), trial));
     }
 
     void clearStarting() throws IOException {
@@ -271,7 +285,23 @@ public final class ReplicaDomain {
     }
 
     void recordPromoted(int point) throws IOException {
-        PROMOTED.write(files.promoted(), new Promoted(point, Instant.now().toString()));
+        PROMOTED.write(files.promoted(), new Promoted(point, Instant.now().toString(), false));
+    }
+
+    /** The promotion's point becomes final: no other kept point can be tried from now on. */
+    public Promoted commitPromotion() throws IOException {
+        try (Lock l = lock("committing the failover")) {
+            Promoted p = promoted().orElseThrow(() -> new IllegalStateException("the replica of " + uuid
+                    + " was not started as the domain: there is no failover to commit"));
+            Promoted done = new Promoted(p.point(), p.at(), true);
+            PROMOTED.write(files.promoted(), done);
+            return done;
+        }
+    }
+
+    /** A trial failover is taken back for another point (the caller holds the lock, the domain does not run). */
+    void withdrawPromotion() throws IOException {
+        AtomicFiles.delete(files.promoted());
     }
 
     public Optional<Integer> failoverPoint() throws IOException {
@@ -285,5 +315,50 @@ public final class ReplicaDomain {
 
     void clearFailoverPoint() throws IOException {
         AtomicFiles.delete(files.failoverPoint());
+    }
+
+    /** The drill under way, if one holds a point. */
+    public Optional<DrillPin> drillPin() throws IOException {
+        return DRILL_PIN.read(files.drillPin());
+    }
+
+    /**
+     * Holds {@code point} for drill {@code id}: refused when another drill holds one, when the
+     * replica was promoted, or when a disk does not keep the point. Call under {@link #lock()}, so
+     * no prune runs between the check and the pin.
+     */
+    public void pinForDrill(String id, int point) throws IOException {
+        Optional<DrillPin> held = drillPin();
+        if (held.isPresent() && !held.get().id().equals(id)) {
+            throw new IllegalStateException("drill " + held.get().id() + " of this replica is under way since "
+                    + held.get().since() + " (point " + held.get().point() + "); one drill per replica at a time");
+        }
+        if (promoted().isPresent()) {
+            throw new IllegalStateException("the replica was started as the domain at point " + promoted().get().point()
+                    + ": there is no replica left to drill");
+        }
+        for (String disk : diskNames()) {
+            if (disk(disk).points().stream().noneMatch(p -> p.point() == point)) {
+                throw new IllegalArgumentException("disk " + disk + " keeps no point " + point + " (see amirror points)");
+            }
+        }
+        DRILL_PIN.write(files.drillPin(), new DrillPin(id, point, Instant.now().toString()));
+    }
+
+    /** Lets go of drill {@code id}'s point (nothing if another drill, or none, holds one). */
+    public void unpinDrill(String id) throws IOException {
+        Optional<DrillPin> held = drillPin();
+        if (held.isPresent() && held.get().id().equals(id)) {
+            AtomicFiles.delete(files.drillPin());
+        }
+    }
+
+    /** The report of the replica's last drill. */
+    public Optional<DrillReport> lastDrill() throws IOException {
+        return LAST_DRILL.read(files.lastDrill());
+    }
+
+    public void recordDrill(DrillReport d) throws IOException {
+        LAST_DRILL.write(files.lastDrill(), d);
     }
 }

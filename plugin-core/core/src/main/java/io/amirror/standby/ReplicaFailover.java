@@ -9,6 +9,7 @@ import org.libvirt.LibvirtException;
 
 import java.io.IOException;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -38,13 +39,49 @@ public final class ReplicaFailover {
         this.say = say;
     }
 
-    /** Records {@code point} as the one the next start rolls to; refused once the replica was promoted. */
-    public void choosePoint(int point) throws IOException {
-        if (domain.promoted().isPresent()) {
-            throw new Promotion.Refused(label + " was already started as the domain at point "
-                    + domain.promoted().get().point() + "; its replica no longer has points to choose from");
+    /**
+     * Records {@code point} as the one the next start rolls to. After a failover not yet committed,
+     * another kept point may be tried once the domain is shut down (what its guest wrote since its
+     * start is then discarded); refused once the failover was committed, or while the domain runs.
+     */
+    public void choosePoint(int point) throws IOException, LibvirtException {
+        Optional<ReplicaDomain.Promoted> p = domain.promoted();
+        if (p.isPresent() && p.get().committed()) {
+            throw new Promotion.Refused(label + " was started as the domain at point " + p.get().point()
+                    + " and that failover was committed; its replica no longer has points to choose from");
+        }
+        if (p.isPresent() && running()) {
+            throw new Promotion.Refused(label + " runs, started at point " + p.get().point() + " (a trial: not "
+                    + "committed); shut it down first (virsh shutdown " + label + "), then choose point " + point
+                    + ": what its guest wrote since its start is discarded then");
         }
         domain.requestFailoverPoint(point);
+        if (p.isPresent()) {
+            say.accept(label + ": a trial at point " + p.get().point() + " was not committed: the next start rolls "
+                    + "every disk back to point " + point + ", discarding what the guest wrote since its start");
+        }
+    }
+
+    /** Makes the failover's point final ({@code --commit}): no other point can be tried afterwards. */
+    public ReplicaDomain.Promoted commit() throws IOException {
+        ReplicaDomain.Promoted p = domain.commitPromotion();
+        say.accept(label + ": the failover at point " + p.point() + " is committed");
+        return p;
+    }
+
+    private boolean running() throws LibvirtException, IOException {
+        Optional<String> name = domain.definedName();
+        if (name.isEmpty()) {
+            return false;
+        }
+        Connect c = new Connect(libvirtUri);
+        try {
+            return c.domainLookupByName(name.get()).isActive() == 1;
+        } catch (LibvirtException gone) {
+            return false;
+        } finally {
+            c.close();
+        }
     }
 
     /** Prepares the replica and, with {@code start}, starts its domain. */

@@ -36,7 +36,15 @@ public final class ReplicaReport {
     /** {@code ageFrom}: "cut" when {@code ageSeconds} counts from {@code cutAt}, "applied" from {@code appliedAt}. */
     public record Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt,
                         String cutAt, Long ageSeconds, String ageFrom, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
-                        DefinitionReport definition, ReplicaDomain.Owner owner, GuestUp.Report lastStart) {
+                        DefinitionReport definition, ReplicaDomain.Owner owner, GuestUp.Report lastStart,
+                        DrillReport lastDrill, ReplicaDomain.DrillPin drilling) {
+        public Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt, String cutAt,
+                     Long ageSeconds, String ageFrom, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
+                     DefinitionReport definition, ReplicaDomain.Owner owner, GuestUp.Report lastStart) {
+            this(domain, uuid, replicaDomain, point, appliedAt, cutAt, ageSeconds, ageFrom, disks, promoted, health,
+                    definition, owner, lastStart, null, null);
+        }
+
         /** An entry without a start checked yet. */
         public Entry(String domain, String uuid, String replicaDomain, Integer point, String appliedAt, String cutAt,
                      Long ageSeconds, String ageFrom, List<Disk> disks, ReplicaDomain.Promoted promoted, String health,
@@ -113,7 +121,8 @@ public final class ReplicaReport {
                     d.definedName().orElse(null), point, applied == null ? null : applied.toString(),
                     cut == null ? null : cut.toString(), age, from == null ? null : cut != null ? "cut" : "applied",
                     List.copyOf(disks), promoted.orElse(null), h.name().toLowerCase(),
-                    DefinitionReport.read(d.directory()).orElse(null), d.owner().orElse(null), GuestUp.last(d).orElse(null)));
+                    DefinitionReport.read(d.directory()).orElse(null), d.owner().orElse(null), GuestUp.last(d).orElse(null),
+                    d.lastDrill().orElse(null), d.drillPin().orElse(null)));
         }
         return out;
     }

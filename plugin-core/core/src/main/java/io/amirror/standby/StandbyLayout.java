@@ -18,9 +18,11 @@ import java.util.UUID;
  *   identity.p12, identity.pass  the host's TLS identity (transport.Identity)
  *   standby.lock               held by the running standby daemon (state.StateDirLock)
  *   sockets/                   the replica domains' console and channel sockets (default)
+ *   drills/ID/                 a drill under way: overlays, NBD sockets, NVRAM copy, undo record
  *   replicas/                  {@link #replicas()}
  *     UUID/                    one replicated domain ({@link DomainFiles})
  *       lock manifest.json defined.json definition.json failover.json promoted.json
+ *       drill-pin.json drill.json  the point a drill under way holds, the last drill's outcome
  *       DISK/                  one disk's replica ({@link DiskFiles})
  *         replica.qcow2 state.json delta-A-B.amd seed.map incoming/SHA256.partial
  * </pre>
@@ -48,6 +50,11 @@ public final class StandbyLayout {
     /** One directory per replicated domain, named by the primary's UUID. */
     public Path replicas() {
         return stateDir.resolve("replicas");
+    }
+
+    /** One directory per drill under way ({@code io.amirror.drill}): its overlays, device state and undo record. */
+    public Path drills() {
+        return stateDir.resolve("drills");
     }
 
     /** The default directory of the replica domains' sockets. */
@@ -98,6 +105,16 @@ public final class StandbyLayout {
         /** What the replica's definition dropped or changed, or why it was refused ({@link DefinitionReport}). */
         public Path definitionReport() {
             return dir.resolve("definition.json");
+        }
+
+        /** The point a drill under way boots from, which no pruning drops until the drill ends. */
+        public Path drillPin() {
+            return dir.resolve("drill-pin.json");
+        }
+
+        /** The outcome of the replica's last drill. */
+        public Path lastDrill() {
+            return dir.resolve("drill.json");
         }
 
         /** The point an admin chose for the next start. */

@@ -24,7 +24,7 @@ import java.util.stream.Stream;
  * whose umask is 0022) is tightened, once, with a log line. The target (see
  * {@code schemas/state-layout.md}): files 0600 and directories 0700, except the way QEMU walks to
  * a replica image, the state directory itself, {@code replicas/}, {@code replicas/UUID/} and
- * {@code replicas/UUID/DISK/}, which are {@linkplain PrivateFiles#makeTraversable traversable}
+ * {@code replicas/UUID/DISK/}, and to a drill's overlays, {@code drills/} and {@code drills/ID/}, which are {@linkplain PrivateFiles#makeTraversable traversable}
  * (0710 with QEMU's group, else 0711). The primary and the standby may share one state directory:
  * both apply the same rules.
  *
@@ -37,8 +37,10 @@ public final class StateModes {
     private static final Logger log = LoggerFactory.getLogger(StateModes.class);
     /** What amirror keeps at the top of a state directory, on either side (names starting with '.' are its temporaries). */
     static final Set<String> OWN = Set.of("identity.p12", "identity.pass", "control", "events", "chains", "maps", "spool",
-            "bridge", "replicas", "sockets", "lost+found", "primary.lock", "standby.lock");
+            "bridge", "replicas", "sockets", "drills", "lost+found", "primary.lock", "standby.lock");
     static final String REPLICAS = "replicas";
+    static final String DRILLS = "drills";
+    private static final Pattern DRILL = Pattern.compile("[0-9a-f]{8}");
     private static final Pattern UUID = Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
     private static final Pattern DISK = Pattern.compile("[a-z][a-z0-9]{0,31}");
     private static final int NAMED = 5;
@@ -114,13 +116,19 @@ public final class StateModes {
         return new Result(changed, List.of());
     }
 
-    /** Whether {@code dir} is on QEMU's way to a replica image: the root, replicas/, replicas/UUID/, replicas/UUID/DISK/. */
+    /**
+     * Whether {@code dir} is on QEMU's way to a replica image or a drill's overlay: the root,
+     * replicas/, replicas/UUID/, replicas/UUID/DISK/, drills/, drills/ID/.
+     */
     static boolean traversed(Path root, Path dir) {
         Path rel = root.relativize(dir);
         if (rel.toString().isEmpty()) {
             return true;
         }
         int n = rel.getNameCount();
+        if (rel.getName(0).toString().equals(DRILLS)) { // a drill's overlays and NVRAM copy, handed to its domain
+            return n == 1 || n == 2 && DRILL.matcher(rel.getName(1).toString()).matches();
+        }
         return rel.getName(0).toString().equals(REPLICAS) && n <= 3
                 && (n < 2 || UUID.matcher(rel.getName(1).toString()).matches())
                 && (n < 3 || DISK.matcher(rel.getName(2).toString()).matches());

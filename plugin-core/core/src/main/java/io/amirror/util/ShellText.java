@@ -58,4 +58,57 @@ public final class ShellText {
     public static boolean altered(String s) {
         return !printable(s).equals(s);
     }
+
+    /**
+     * The words of one command line as POSIX sh splits it, without expansions: blanks separate
+     * words, single quotes keep everything up to the next one, double quotes keep everything but
+     * a backslash before {@code "} or {@code \\}, a backslash outside quotes keeps the next
+     * character. An unterminated quote is an error.
+     */
+    public static List<String> words(String line) {
+        List<String> out = new java.util.ArrayList<>();
+        StringBuilder w = null;
+        for (int i = 0; i < line.length(); i++) {
+            char c = line.charAt(i);
+            if (c == ' ' || c == '\t' || c == '\n') {
+                if (w != null) {
+                    out.add(w.toString());
+                    w = null;
+                }
+                continue;
+            }
+            if (w == null) {
+                w = new StringBuilder();
+            }
+            if (c == '\'') {
+                int end = line.indexOf('\'', i + 1);
+                if (end < 0) {
+                    throw new IllegalArgumentException("unterminated single quote in: " + printable(line));
+                }
+                w.append(line, i + 1, end);
+                i = end;
+            } else if (c == '"') {
+                int j = i + 1;
+                for (; j < line.length() && line.charAt(j) != '"'; j++) {
+                    char d = line.charAt(j);
+                    if (d == '\\' && j + 1 < line.length() && (line.charAt(j + 1) == '"' || line.charAt(j + 1) == '\\')) {
+                        d = line.charAt(++j);
+                    }
+                    w.append(d);
+                }
+                if (j >= line.length()) {
+                    throw new IllegalArgumentException("unterminated double quote in: " + printable(line));
+                }
+                i = j;
+            } else if (c == '\\' && i + 1 < line.length()) {
+                w.append(line.charAt(++i));
+            } else {
+                w.append(c);
+            }
+        }
+        if (w != null) {
+            out.add(w.toString());
+        }
+        return out;
+    }
 }

@@ -37,6 +37,28 @@ class StandbyConfigTest {
         assertEquals(List.of(), c.replicaLimits().kernelDirs(), "no direct kernel boot unless the admin allows it");
         assertNull(c.replicaLimits().emulator(), "libvirt's default emulator");
         assertEquals(Path.of("/usr/share/OVMF"), c.replicaLimits().firmwareDir());
+        DrillPlan d = c.drills();
+        assertEquals(1024, d.memoryReserveMiB());
+        assertEquals(2, d.schedules().size());
+        assertEquals(java.time.Duration.ofDays(7), d.schedules().get(0).every());
+        assertEquals(List.of(List.of("/usr/bin/pg_isready", "-q")), d.schedules().get(0).checks());
+        assertEquals("isolated", d.schedules().get(1).network(), "the default network of a drill");
+        assertTrue(d.schedules().get(0).names("files-replica", "files") && !d.schedules().get(0).names("mail", null));
+    }
+
+    @Test
+    void aBadDrillScheduleIsRefusedWithItsField(@TempDir Path dir) throws Exception {
+        for (String bad : List.of("{\"schedules\": [{\"replicas\": [\"*\"]}]}",
+                "{\"schedules\": [{\"replicas\": [\"*\"], \"every\": \"weekly\"}]}",
+                "{\"schedules\": [{\"replicas\": [], \"every\": \"7d\"}]}",
+                "{\"schedules\": [{\"replicas\": [\"a b\"], \"every\": \"7d\"}]}",
+                "{\"maxAtOnce\": 0}", "{\"schedules\": [{\"replicas\": [\"*\"], \"every\": \"7d\", \"checks\": [[]]}]}")) {
+            Path f = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"], \"drills\": " + bad + "}");
+            ConfigException e = assertThrows(ConfigException.class, () -> StandbyConfig.load(f, true, StandbyConfig.overrides()), bad);
+            assertTrue(e.getMessage().contains("/drills"), e.getMessage());
+        }
+        Path none = write(dir, "{\"listen\": \"0.0.0.0:10809\", \"peers\": [\"" + A + "\"]}");
+        assertEquals(DrillPlan.NONE, StandbyConfig.load(none, true, StandbyConfig.overrides()).drills(), "no drill unless asked");
     }
 
     @Test

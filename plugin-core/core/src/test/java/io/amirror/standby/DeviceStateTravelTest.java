@@ -103,7 +103,10 @@ class DeviceStateTravelTest {
         // definition without its TPM meanwhile, so the start writes nothing under the host's own swtpm directory)
         String withTpm = rd.definedXml().orElseThrow();
         rd.recordDefined("files-replica", "<domain><name>files-replica</name><uuid>" + replicaUuid + "</uuid></domain>");
-        rd.requestFailoverPoint(1);
+        // the admin names the replica domain, as libvirt lists it, to choose the point
+        assertEquals(0, io.amirror.cli.Main.execute("failover", "--state", dir.resolve("standby").toString(),
+                "--point", "1", "--no-start", "files-replica"));
+        assertEquals(1, rd.failoverPoint().orElseThrow());
         Promotion.Outcome start = Promotion.prepare(rd, "files");
         assertEquals(1, start.point());
         assertArrayEquals(nvram1, Files.readAllBytes(nvram), "the NVRAM of point 1, as the guest had it then");

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.UUID;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -131,7 +132,7 @@ class PromotionTest {
             var apply = assertThrows(StandbyRefusal.class, () -> r.disk("vda").rollTo(1));
             assertEquals(Refuse.IN_USE, apply.code());
             // prepared for a start, then seen open: the start ran, its started step was missed
-            r.recordStarting(1);
+            r.recordStarting(1, false);
             var promoted = assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r));
             assertEquals(Refuse.PROMOTED, promoted.code());
             assertEquals(1, r.promoted().orElseThrow().point());
@@ -181,6 +182,39 @@ class PromotionTest {
         assertEquals(1, Promotion.prepare(r, "files").point());
         assertTrue(sameContent(r.disk("vda").image(), v[1]) && sameContent(r.disk("vdb").image(), v[1]));
         assertTrue(r.failoverPoint().isEmpty(), "the choice is used up");
+    }
+
+    @Test
+    void aFailoverIsATrialUntilCommittedAndAnotherKeptPointCanBeTriedMeanwhile(@TempDir Path root) throws Exception {
+        ReplicaDomain r = replica(root, 2, 2);
+        Promotion.prepare(r, "files");
+        Promotion.started(r, "files", WAIT);
+        assertFalse(r.promoted().orElseThrow().committed(), "a failover is a trial until the admin commits it");
+        // the guest ran and wrote; then it was shut down, and the admin tries the older point
+        Exec.run(T, Exec.tool("qemu-io"), "-f", "qcow2", "-c", "write -P 9 0 64k", r.disk("vda").image().toString()).orThrow();
+        ReplicaFailover f = new ReplicaFailover(r, "files", "test:///default", null, line -> { });
+        f.choosePoint(1);
+        Promotion.Outcome o = Promotion.prepare(r, "files");
+        assertEquals(1, o.point());
+        assertTrue(o.steps().get(0).contains("taken back"), o.steps().toString());
+        assertTrue(sameContent(r.disk("vda").image(), v[1]) && sameContent(r.disk("vdb").image(), v[1]));
+        assertTrue(r.starting().orElseThrow().trial());
+        assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r), "no delta while it starts");
+        // that start fails: still the domain (a trial), at point 1, never a replica that takes deltas again
+        Promotion.released(r, "files", WAIT);
+        assertEquals(1, r.promoted().orElseThrow().point());
+        assertEquals(Refuse.PROMOTED, assertThrows(StandbyRefusal.class, () -> Promotion.refuseDeltas(r)).code());
+        // the newer point is still kept: back to point 2, the same point afresh
+        f.choosePoint(2);
+        assertEquals(2, Promotion.prepare(r, "files").point());
+        assertTrue(sameContent(r.disk("vda").image(), v[2]), "point 2 exactly: the guest's writes discarded");
+        Promotion.started(r, "files", WAIT);
+        assertEquals(List.of(1, 2), r.disk("vda").points().stream().map(ReplicaDisk.Point::point).toList());
+        // final: no other point from now on
+        assertTrue(f.commit().committed());
+        assertThrows(Promotion.Refused.class, () -> f.choosePoint(1));
+        assertTrue(Promotion.prepare(r, "files").earlier());
+        assertTrue(sameContent(r.disk("vda").image(), v[2]));
     }
 
     @Test

@@ -57,6 +57,30 @@ class ShellTextTest {
         assertEquals(ShellText.printable(a) + "|" + ShellText.printable(b) + "|", r.stdout(), line);
     }
 
+    @Property(tries = 200)
+    void wordsReadBackWhatCommandWrote(@ForAll("oddNames") String a, @ForAll("oddNames") String b) {
+        assertEquals(List.of("check", ShellText.printable(a), ShellText.printable(b)),
+                ShellText.words(ShellText.command(List.of("check", a, b))));
+    }
+
+    @Property(tries = 100)
+    void wordsSplitAsTheShellDoes(@ForAll("oddNames") String a) throws IOException {
+        String line = "printf '%s|' " + ShellText.quote(a) + " \"x\\\"y\" z\\ w";
+        Exec.Result r = sh(line);
+        assertEquals(String.join("|", ShellText.words(line).subList(2, ShellText.words(line).size())) + "|", r.stdout(), line);
+    }
+
+    @Test
+    void wordsExamples() {
+        assertEquals(List.of("pg_isready", "-q"), ShellText.words("  pg_isready   -q "));
+        assertEquals(List.of("su", "postgres", "-c", "psql -tAc 'select 1'"),
+                ShellText.words("su postgres -c \"psql -tAc 'select 1'\""));
+        assertEquals(List.of("a b", "c\"d", "e"), ShellText.words("'a b' \"c\\\"d\" e"));
+        assertEquals(List.of(), ShellText.words("   "));
+        assertThrows(IllegalArgumentException.class, () -> ShellText.words("echo 'open"));
+        assertThrows(IllegalArgumentException.class, () -> ShellText.words("echo \"open"));
+    }
+
     /** Runs a script from a UTF-8 file, so that no locale stands between the text and the shell. */
     private static Exec.Result sh(String script) throws IOException {
         Path f = Files.createTempFile("shelltext-", ".sh");
