@@ -58,7 +58,16 @@ chmod 0755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
-mount --bind /dev "$root/dev"
+# a /dev of the build's own, never the host's: the packages' scripts set device modes and groups
+# (udev's runs systemd-tmpfiles on static-nodes-permissions.conf, which gives /dev/kvm to the
+# chroot's kvm group id), and the host's libvirtd must keep its own
+mount -t tmpfs -o mode=0755,size=1m lab-build-dev "$root/dev"
+for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+    IFS=: read -r name major minor <<<"$node"
+    mknod -m 0666 "$root/dev/$name" c "$major" "$minor"
+done
+mkdir "$root/dev/pts" "$root/dev/shm"
+ln -s /proc/self/fd "$root/dev/fd"
 mount --bind /dev/pts "$root/dev/pts"
 
 # the cloud kernel (virtio, SCSI, ext4, vfat; no drivers for hardware a VM never has), as in Debian's
