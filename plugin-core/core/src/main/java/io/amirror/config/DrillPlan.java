@@ -14,9 +14,13 @@ import java.util.regex.Pattern;
 public record DrillPlan(int maxAtOnce, long memoryReserveMiB, List<Schedule> schedules) {
     public static final DrillPlan NONE = new DrillPlan(1, 512, List.of());
 
-    /** Replicas named by {@code replicas} (names or {@code *}/{@code ?} patterns) drilled {@code every}. */
+    /**
+     * Replicas named by {@code replicas} (names or {@code *}/{@code ?} patterns) drilled {@code every},
+     * with these checks, network and timeout; {@code settle}: how long a guest without an agent runs
+     * before the evidence is taken.
+     */
     public record Schedule(List<String> replicas, Duration every, List<List<String>> checks, Duration timeout,
-                           String network) {
+                           String network, Duration settle) {
         public Schedule {
             replicas = List.copyOf(replicas);
             checks = checks.stream().map(List::copyOf).toList();
@@ -55,7 +59,8 @@ public record DrillPlan(int maxAtOnce, long memoryReserveMiB, List<Schedule> sch
                 checks.add(argv);
             }
             schedules.add(new Schedule(names, Durations.parse(s.path("every").asText()), checks,
-                    Durations.parse(s.path("timeout").asText("10m")), s.path("network").asText("isolated")));
+                    Durations.parse(s.path("timeout").asText("10m")), s.path("network").asText("isolated"),
+                    Durations.parse(s.path("settle").asText("60s"))));
         }
         return new DrillPlan(drills.path("maxAtOnce").asInt(1), drills.path("memoryReserveMiB").asLong(512), schedules);
     }

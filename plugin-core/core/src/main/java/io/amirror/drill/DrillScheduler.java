@@ -162,7 +162,7 @@ public final class DrillScheduler implements AutoCloseable {
         drills.submit(() -> {
             try {
                 DrillReport r = drill.run(new ReplicaDrill.Request(null, s.network(), s.checks(), s.timeout(), Duration.ZERO,
-                        Duration.ofSeconds(60), true));
+                        s.settle(), true));
                 log.info("scheduled drill of {} at point {}: {}: {}", c.replica(), r.point(), r.passed() ? "passed" : "FAILED",
                         r.summary());
             } catch (Exception e) {

@@ -22,8 +22,8 @@ class DrillSchedulerTest {
 
     static DrillPlan plan(int atOnce) {
         return new DrillPlan(atOnce, 512, List.of(
-                new DrillPlan.Schedule(List.of("files*"), Duration.ofDays(7), List.of(), Duration.ofMinutes(10), "isolated"),
-                new DrillPlan.Schedule(List.of("*"), Duration.ofDays(30), List.of(), Duration.ofMinutes(10), "none")));
+                new DrillPlan.Schedule(List.of("files*"), Duration.ofDays(7), List.of(), Duration.ofMinutes(10), "isolated", Duration.ofSeconds(60)),
+                new DrillPlan.Schedule(List.of("*"), Duration.ofDays(30), List.of(), Duration.ofMinutes(10), "none", Duration.ofSeconds(60))));
     }
 
     @Test

@@ -69,9 +69,15 @@ final class ReplicationRun implements AutoCloseable {
     }
 
     ReplicationRun startStandby() throws Exception {
+        return startStandby(new String[0]);
+    }
+
+    /** The standby with {@code more} options (a {@code --config} file, say). */
+    ReplicationRun startStandby(String... more) throws Exception {
         List<String> args = new ArrayList<>(List.of("standby", "--state", standbyState.toString(),
                 "--listen", "127.0.0.1:" + port, "--peer", primaryId.fingerprint()));
         args.addAll(definition);
+        args.addAll(List.of(more));
         standby = AmirrorProcess.start(null, work.resolve("standby.log"), args.toArray(String[]::new))
                 .awaitLog("standby listening", 60_000);
         return this;

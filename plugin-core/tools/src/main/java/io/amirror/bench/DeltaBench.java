@@ -23,7 +23,6 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -65,25 +64,41 @@ public final class DeltaBench {
     private DeltaBench() {
     }
 
-    /** Tees captured extents into files: all DATA extents, and the 4 KiB blocks the replica lacks. */
+    /**
+     * Tees captured extents into files, per disk: all DATA extents ({@code NAME-DISK-extents.bin}),
+     * and the 4 KiB blocks the replica lacks ({@code NAME-DISK-changed.bin}), by the disk's replica
+     * hash map in {@code maps} (as the refinement reads it before the capture updates it).
+     */
     static final class MeasuringSink implements CaptureSink {
         final CaptureSink next;
-        final Path mapFile;
-        final OutputStream extents;
-        final OutputStream changed;
+        final Path maps;
+        final Path work;
+        final String name;
+        OutputStream extents;
+        OutputStream changed;
         ReplicaHashMap map;
 
-        MeasuringSink(CaptureSink next, Path mapFile, Path extentsFile, Path changedFile) throws IOException {
+        MeasuringSink(CaptureSink next, Path maps, Path work, String name) {
             this.next = next;
-            this.mapFile = mapFile;
-            this.extents = new BufferedOutputStream(Files.newOutputStream(extentsFile), 1 << 20);
-            this.changed = new BufferedOutputStream(Files.newOutputStream(changedFile), 1 << 20);
+            this.maps = maps;
+            this.work = work;
+            this.name = name;
+        }
+
+        Path extentsFile(String disk) {
+            return work.resolve(name + "-" + disk + "-extents.bin");
+        }
+
+        Path changedFile(String disk) {
+            return work.resolve(name + "-" + disk + "-changed.bin");
         }
 
         @Override
         public void beginDisk(DiskInfo disk, long size) throws IOException {
             next.beginDisk(disk, size);
-            map = ReplicaHashMap.open(mapFile, size);
+            map = ReplicaHashMap.open(maps.resolve(disk.target() + ".map"), size);
+            extents = new BufferedOutputStream(Files.newOutputStream(extentsFile(disk.target())), 1 << 20);
+            changed = new BufferedOutputStream(Files.newOutputStream(changedFile(disk.target())), 1 << 20);
         }
 
         @Override
@@ -155,17 +170,13 @@ public final class DeltaBench {
                 }
                 XzBlockCodec.Preset preset = previousChanged == null ? new XzBlockCodec.Preset(6, false)
                         : choose(previousChanged, WeeklyRate.parseRate("1mbit"));
-                Path extents = work.resolve("extents-" + day + ".bin");
-                Path changed = work.resolve("changed-" + day + ".bin");
+                MeasuringSink[] sink = new MeasuringSink[1];
+                String dayName = "day" + day;
                 long t0 = System.nanoTime();
-                Path mapFile = repl.mapDirectory().resolve("vda.map");
-                Replication.Captured cap = repl.capture(preset, enc -> {
-                    try {
-                        return new MeasuringSink(enc, mapFile, extents, changed);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                });
+                Replication.Captured cap = repl.capture(preset,
+                        enc -> sink[0] = new MeasuringSink(enc, repl.mapDirectory(), work, dayName));
+                Path extents = sink[0].extentsFile("vda");
+                Path changed = sink[0].changedFile("vda");
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 long amirror = cap.deltas().get(0).entry().size();
                 repl.acknowledged(cap);

@@ -2,6 +2,8 @@ package io.amirror.tools;
 
 import io.amirror.bench.CopyBench;
 import io.amirror.bench.DeltaBench;
+import io.amirror.bench.PgbenchBench;
+import io.amirror.delta.XzBlockCodec;
 import io.amirror.bench.ScaleBench;
 import io.amirror.lab.Lab;
 import io.amirror.lab.LabOptions;
@@ -13,7 +15,7 @@ import java.util.concurrent.Callable;
 
 /** {@code amirror bench ...}: measured figures for BENCHMARKS.md. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks on the real-VM lab (needs root).",
-        subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class, BenchCommand.Scale.class})
+        subcommands = {BenchCommand.Delta.class, BenchCommand.Copy.class, BenchCommand.Scale.class, BenchCommand.Pgbench.class})
 public final class BenchCommand {
 
     /** The office workload every benchmark runs. */
@@ -38,6 +40,27 @@ public final class BenchCommand {
         public Integer call() throws Exception {
             try (Lab lab = Lab.open(LabOptions.defaults())) {
                 DeltaBench.print(DeltaBench.run(lab, w.days, w.seed, w.diskMiB, peer, System.out), System.out);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "pgbench", mixinStandardHelpOptions = true,
+            description = "Bytes per pgbench day on the lab's Debian server (UEFI, PostgreSQL), per disk, against xz -9e "
+                    + "of the changed 4 KiB blocks.")
+    static final class Pgbench implements Callable<Integer> {
+        @Option(names = "--days", description = "pgbench days after the first point (default: ${DEFAULT-VALUE}).")
+        int days = 2;
+        @Option(names = "--transactions", description = "Transactions per day (default: ${DEFAULT-VALUE}).")
+        int transactions = 4000;
+        @Option(names = "--preset", description = "xz preset of the points, as a policy's compression (default: ${DEFAULT-VALUE}).")
+        String preset = "6";
+
+        @Override
+        public Integer call() throws Exception {
+            try (Lab lab = Lab.open(LabOptions.defaults())) {
+                PgbenchBench.print(PgbenchBench.run(lab, days, transactions, XzBlockCodec.Preset.parse(preset), System.out),
+                        System.out);
             }
             return 0;
         }
