@@ -2,6 +2,7 @@ package io.amirror.standby;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.amirror.lab.AmirrorProcess;
 import io.amirror.lab.DebianGuest;
 import io.amirror.lab.GuestAgent;
 import io.amirror.lab.Lab;
@@ -10,17 +11,21 @@ import io.amirror.lab.PostgresWorkload;
 import io.amirror.lab.RealVmTest;
 import io.amirror.util.Exec;
 import org.junit.jupiter.api.Test;
+import org.libvirt.LibvirtException;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 
 import static io.amirror.lab.Cli.cli;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -33,15 +38,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>a secret stored in the guest's emulated TPM (swtpm) before the first point;</li>
  *   <li>a point under load with the agent freezes the filesystems: QUIESCED, and the replica's NVRAM
  *       is the primary's byte for byte;</li>
- *   <li>with the agent gone the point is CRASH, and the primary dies right after it, mid-pgbench;</li>
- *   <li>the replica boots through its own NVRAM's {@code debian} entry (the image has no fallback
- *       loader, so a replica without it stops in the UEFI shell), its agent answers, the boot check
- *       {@code pg_isready} passes, PostgreSQL's recovery keeps every transaction committed before the
- *       last cut with the pgbench sums in agreement, and its TPM holds the secret (a fresh TPM would
- *       not: a BitLocker guest would ask for its recovery key).</li>
+ *   <li>with the agent hung (SIGSTOP) the freeze times out and the point is cut anyway, CRASH with a
+ *       note, pgbench still committing;</li>
+ *   <li>a drill of that point while the primary keeps committing and the next point is applied: the
+ *       drill boots through the point's NVRAM copy on an isolated network, its checks
+ *       ({@code pg_isready}, a count) pass through its agent, PostgreSQL's recovery keeps every
+ *       transaction committed before the cut with the pgbench sums in agreement, its TPM holds the
+ *       secret; ended, it leaves no domain and no network;</li>
+ *   <li>a clean shutdown (ACPI) mid-pgbench: the shut-off point is both disks and the NVRAM byte for
+ *       byte; the primary host dies; the replica boots through its own NVRAM's {@code debian} entry
+ *       (the image has no fallback loader, so a replica without it stops in the UEFI shell), its
+ *       agent answers, the boot check {@code pg_isready} passes, not one transaction is lost, and
+ *       its TPM holds the secret (a fresh TPM would not: a BitLocker guest would ask for its
+ *       recovery key).</li>
  * </ul>
- * One boot of the primary and one of the replica: the clean-shutdown point's byte-for-byte check is
- * the busybox guests' business ({@code FailoverRealVmTest}), the same code path on another bus.
+ * One boot of the primary, one of the drill and one of the replica.
  */
 @RealVmTest
 class RealGuestFailoverRealVmTest {
@@ -84,19 +95,69 @@ class RealGuestFailoverRealVmTest {
             assertArrayEquals(Files.readAllBytes(DebianGuest.nvram(vm)),
                     Files.readAllBytes(run.replicaDirectory(uuid).resolve("nvram.fd")), "the NVRAM at point " + p2);
 
-            // pgbench committing, the agent gone: the cut is crash-consistent
+            // pgbench committing, the agent hung (stopped by SIGSTOP: its channel open, nothing answers):
+            // the freeze times out and the point is cut anyway, crash-consistent, with a note
             pg.startFor("lab-pgbench", 900);
             awaitRows(pg, pg.historyRows() + 50);
             long committedBeforeCut = pg.historyRows();
             GuestAgent agent = vm.agent();
-            agent.sh("systemd-run --on-active=1 --collect systemctl stop qemu-guest-agent");
+            agent.sh("systemd-run --on-active=1 --collect /bin/sh -c 'kill -STOP $(pidof qemu-ga)'");
             awaitAgentGone(agent);
             int p3 = run.sync(vm.name(), p2);
             JsonNode st3 = run.status();
             assertEquals("CRASH", st3.path("consistency").asText(), st3.toString());
-            // the primary host dies with pgbench still committing
-            run.killPrimary();
-            vm.destroy();
+            assertTrue(run.primary.output().contains("the guest agent did not answer; point " + p3 + " is crash-consistent"),
+                    "the note of the hung agent in the primary's log");
+
+            // a drill of the crash-consistent point while the primary goes on committing and points land:
+            // it boots through the point's NVRAM copy, PostgreSQL recovers, the point's TPM state is there
+            String drillName = replicaName + "-drill";
+            List<String> drillArgs = new ArrayList<>(List.of("drill", "--state", run.standbyState.toString()));
+            drillArgs.addAll(run.definition);
+            drillArgs.addAll(List.of("--point", Integer.toString(p3), "--check", "/usr/bin/pg_isready -q", "--check",
+                    "runuser -u postgres -- psql -X -At -d pgbench -c 'select count(*) from pgbench_history'",
+                    "--timeout", "8m", "--keep", "15m", "--json", replicaName));
+            AmirrorProcess drill = AmirrorProcess.start(null, run.work.resolve("drill.out"), drillArgs.toArray(String[]::new));
+            drill.awaitLog("kept running for", 10 * 60_000);
+            int p4 = run.sync(vm.name(), p3);
+            GuestAgent drillAgent = GuestAgent.of(lab.libvirt(), drillName);
+            PostgresWorkload.Consistency atP3 = new PostgresWorkload(drillAgent).consistency().check();
+            assertTrue(atP3.rows() >= committedBeforeCut, "the drill of point " + p3 + " holds every transaction "
+                    + "committed before its cut: " + atP3.rows() + " rows, " + committedBeforeCut + " committed before it");
+            assertEquals(secret, DebianGuest.tpmRead(drillAgent), "the drill's TPM is the point's");
+            assertTrue(Arrays.stream(lab.libvirt().listNetworks()).anyMatch(n -> n.startsWith("amirror-drill-")),
+                    "the drill's isolated network runs while it does");
+            assertFalse(lab.libvirt().domainLookupByName(drillName).getXMLDesc(0).contains(run.replicaDirectory(uuid).toString()),
+                    "the drill uses nothing of the replica's directory");
+            drill.stop(Duration.ofSeconds(120)); // as Ctrl-C: the drill removes what it made
+            String drillOut = drill.output();
+            JsonNode report = JSON.readTree(drillOut.substring(drillOut.indexOf("{\n")));
+            JsonNode checks = report.path("checks");
+            assertEquals(2, checks.size(), report.toString());
+            assertTrue(checks.path(0).path("passed").asBoolean() && checks.path(1).path("passed").asBoolean(), report.toString());
+            assertEquals(atP3.rows(), Long.parseLong(checks.path(1).path("output").asText().strip()), report.toString());
+            assertThrows(LibvirtException.class, () -> lab.libvirt().domainLookupByName(drillName), "the drill domain is gone");
+            assertFalse(Arrays.stream(lab.libvirt().listNetworks()).anyMatch(n -> n.startsWith("amirror-drill-")),
+                    "the drill's network is gone");
+            System.out.printf("Debian guest: drill of point %d: agent %.0f s after its start, %d rows (%d committed "
+                    + "before the cut), sums agree, TPM secret; point %d applied meanwhile%n", p3,
+                    report.path("bootSeconds").asDouble(), atP3.rows(), committedBeforeCut, p4);
+
+            // a clean shutdown mid-pgbench (ACPI: the agent still hangs), then failover: the shut-off point is
+            // the disks exactly, and PostgreSQL starts from its clean shutdown, not from a crash
+            Exec.run(Duration.ofSeconds(30), lab.host().tool("virsh").toString(), "-c", lab.options().libvirtUri(),
+                    "shutdown", vm.name(), "--mode", "acpi").orThrow();
+            awaitShutOff(vm, Duration.ofMinutes(4));
+            int p5 = run.sync(vm.name(), p4);
+            assertEquals("SHUT_OFF", run.status().path("consistency").asText());
+            for (String target : List.of(DebianGuest.ROOT_TARGET, DebianGuest.DATA_TARGET)) {
+                Exec.Result r = Exec.run(Duration.ofMinutes(3), lab.host().tool("qemu-img").toString(), "compare", "-U",
+                        "-f", "qcow2", "-F", "qcow2", run.replicaImage(uuid, target).toString(), vm.image(target).toString());
+                assertEquals(0, r.exitCode(), target + " differs at the shut-off point " + p5 + ": " + r.stdout() + r.stderr());
+            }
+            assertArrayEquals(Files.readAllBytes(DebianGuest.nvram(vm)),
+                    Files.readAllBytes(run.replicaDirectory(uuid).resolve("nvram.fd")), "the NVRAM at point " + p5);
+            run.killPrimary(); // then the primary host dies
 
             // failover: the replica boots through its NVRAM's entry and its boot check passes
             List<String> failover = new ArrayList<>(List.of("failover", "--state", run.standbyState.toString()));
@@ -107,20 +168,22 @@ class RealGuestFailoverRealVmTest {
             JsonNode started = JSON.readTree(cli(run.work, "replicas", 0, "replicas", "--json", "--state",
                     run.standbyState.toString())).path("replicas").path(0).path("lastStart");
             assertTrue(started.path("passed").asBoolean(), started.toString());
-            assertEquals(p3, started.path("point").asInt(), started.toString());
+            assertEquals(p5, started.path("point").asInt(), started.toString());
             Path serial = run.replicaDirectory(uuid).resolve("serial0.log");
             String console = Files.readString(serial, java.nio.charset.StandardCharsets.ISO_8859_1);
             assertTrue(console.contains("BdsDxe: starting Boot") && console.contains("\"debian\""),
                     "the replica's firmware started its debian entry: " + serial);
             GuestAgent replicaAgent = GuestAgent.of(lab.libvirt(), replicaName);
             assertEquals(secret, DebianGuest.tpmRead(replicaAgent), "the replica's TPM holds the primary's secret");
-            PostgresWorkload replicaDb = new PostgresWorkload(replicaAgent);
-            PostgresWorkload.Consistency c = replicaDb.consistency().check();
-            assertTrue(c.rows() >= committedBeforeCut, "the replica keeps every transaction committed before the "
-                    + "last cut: " + c.rows() + " rows, " + committedBeforeCut + " committed before it");
-            System.out.printf("Debian guest: failover to point %d: agent %.0f s after the start, %d pgbench rows "
-                    + "(%d committed before the cut), sums agree, the TPM's secret kept%n", p3, started.path("agentSeconds").asDouble(),
-                    c.rows(), committedBeforeCut);
+            PostgresWorkload.Consistency c = new PostgresWorkload(replicaAgent).consistency().check();
+            assertTrue(c.rows() > atP3.rows(), "pgbench went on after point " + p3 + " until the shutdown: " + c.rows()
+                    + " rows, " + atP3.rows() + " at that point");
+            String pgLog = replicaAgent.sh("grep -h 'database system was' /var/log/postgresql/postgresql-15-main.log | tail -n 1");
+            assertTrue(pgLog.contains("was shut down at") && !pgLog.contains("interrupted"),
+                    "the replica's PostgreSQL starts from the primary's clean shutdown, with nothing to recover: " + pgLog);
+            System.out.printf("Debian guest: clean shutdown, point %d byte for byte, failover: agent %.0f s after the "
+                    + "start, %d pgbench rows (%d at point %d), PostgreSQL from its clean shutdown, sums agree, the "
+                    + "TPM's secret kept%n", p5, started.path("agentSeconds").asDouble(), c.rows(), atP3.rows(), p3);
         } finally {
             if (vm != null) {
                 vm.close();
@@ -139,6 +202,17 @@ class RealGuestFailoverRealVmTest {
             Thread.sleep(500);
         }
         throw new AssertionError("pgbench did not reach " + rows + " rows in 2 minutes");
+    }
+
+    private static void awaitShutOff(LabDomain vm, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!vm.isRunning()) {
+                return;
+            }
+            Thread.sleep(1000);
+        }
+        throw new AssertionError(vm.name() + " did not shut down within " + timeout.toSeconds() + " s of the ACPI power button");
     }
 
     private static void awaitAgentGone(GuestAgent agent) throws InterruptedException {
