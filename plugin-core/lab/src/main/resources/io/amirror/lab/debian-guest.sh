@@ -72,10 +72,12 @@ mount --bind /dev/pts "$root/dev/pts"
 
 # the cloud kernel (virtio, SCSI, ext4, vfat; no drivers for hardware a VM never has), as in Debian's
 # cloud images: a third of the generic kernel's modules
-step "packages: cloud kernel, systemd, GRUB for EFI, guest agent, PostgreSQL, TPM tools"
+# D-Bus and logind as an installed server has them: the power button (virsh shutdown --mode acpi) and
+# the agent's guest-shutdown (shutdown -P +0) go through logind
+step "packages: cloud kernel, systemd with logind, GRUB for EFI, guest agent, PostgreSQL, TPM tools"
 chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C bash -euc '
     apt-get -q update
-    apt-get -q install -y --no-install-recommends linux-image-cloud-amd64 systemd-sysv udev kmod \
+    apt-get -q install -y --no-install-recommends linux-image-cloud-amd64 systemd-sysv udev kmod dbus libpam-systemd \
         grub-efi-amd64-bin efibootmgr dosfstools e2fsprogs qemu-guest-agent postgresql procps tpm2-tools
 ' >"$work/packages.log" 2>&1 || { tail -30 "$work/packages.log" >&2; exit 1; }
 

@@ -39,13 +39,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>a point under load with the agent freezes the filesystems: QUIESCED, and the replica's NVRAM
  *       is the primary's byte for byte;</li>
  *   <li>with the agent hung (SIGSTOP) the freeze times out and the point is cut anyway, CRASH with a
- *       note, pgbench still committing;</li>
+ *       note, pgbench still committing; when the agent goes on (SIGCONT) the guest is not frozen;</li>
  *   <li>a drill of that point while the primary keeps committing and the next point is applied: the
  *       drill boots through the point's NVRAM copy on an isolated network, its checks
  *       ({@code pg_isready}, a count) pass through its agent, PostgreSQL's recovery keeps every
  *       transaction committed before the cut with the pgbench sums in agreement, its TPM holds the
  *       secret; ended, it leaves no domain and no network;</li>
- *   <li>a clean shutdown (ACPI) mid-pgbench: the shut-off point is both disks and the NVRAM byte for
+ *   <li>a clean shutdown ({@code virsh shutdown}) mid-pgbench: the shut-off point is both disks and the NVRAM byte for
  *       byte; the primary host dies; the replica boots through its own NVRAM's {@code debian} entry
  *       (the image has no fallback loader, so a replica without it stops in the UEFI shell), its
  *       agent answers, the boot check {@code pg_isready} passes, not one transaction is lost, and
@@ -58,6 +58,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RealGuestFailoverRealVmTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration BOOT = Duration.ofMinutes(6);
+    /** How long the agent hangs: longer than a cut of the running guest takes here (freeze attempt included). */
+    private static final Duration AGENT_HANG = Duration.ofSeconds(150);
 
     @Test
     void aDebianServerOnUefiFailsOverWithItsNvramAndItsDatabase(Lab lab) throws Exception {
@@ -101,8 +103,7 @@ class RealGuestFailoverRealVmTest {
             awaitRows(pg, pg.historyRows() + 50);
             long committedBeforeCut = pg.historyRows();
             GuestAgent agent = vm.agent();
-            agent.sh("systemd-run --on-active=1 --collect /bin/sh -c 'kill -STOP $(pidof qemu-ga)'");
-            awaitAgentGone(agent);
+            hangAgent(vm, agent);
             int p3 = run.sync(vm.name(), p2);
             JsonNode st3 = run.status();
             assertEquals("CRASH", st3.path("consistency").asText(), st3.toString());
@@ -143,10 +144,15 @@ class RealGuestFailoverRealVmTest {
                     + "before the cut), sums agree, TPM secret; point %d applied meanwhile%n", p3,
                     report.path("bootSeconds").asDouble(), atP3.rows(), committedBeforeCut, p4);
 
-            // a clean shutdown mid-pgbench (ACPI: the agent still hangs), then failover: the shut-off point is
+            // the agent goes on (SIGCONT): the freeze amirror gave up on was never carried out behind its back
+            agent.awaitAnswering(Duration.ofMinutes(4));
+            String freezeStatus = vm.libvirtDomain().qemuAgentCommand("{\"execute\":\"guest-fsfreeze-status\"}", 10, 0);
+            assertTrue(freezeStatus.contains("thawed"), "the guest's filesystems after its agent went on: " + freezeStatus);
+
+            // a clean shutdown mid-pgbench (the admin's virsh shutdown), then failover: the shut-off point is
             // the disks exactly, and PostgreSQL starts from its clean shutdown, not from a crash
-            Exec.run(Duration.ofSeconds(30), lab.host().tool("virsh").toString(), "-c", lab.options().libvirtUri(),
-                    "shutdown", vm.name(), "--mode", "acpi").orThrow();
+            Exec.run(Duration.ofSeconds(60), lab.host().tool("virsh").toString(), "-c", lab.options().libvirtUri(),
+                    "shutdown", vm.name(), "--mode", "agent").orThrow();
             awaitShutOff(vm, Duration.ofMinutes(4));
             int p5 = run.sync(vm.name(), p4);
             assertEquals("SHUT_OFF", run.status().path("consistency").asText());
@@ -212,16 +218,36 @@ class RealGuestFailoverRealVmTest {
             }
             Thread.sleep(1000);
         }
-        throw new AssertionError(vm.name() + " did not shut down within " + timeout.toSeconds() + " s of the ACPI power button");
+        throw new AssertionError(vm.name() + " did not shut down within " + timeout.toSeconds() + " s of virsh shutdown");
     }
 
-    private static void awaitAgentGone(GuestAgent agent) throws InterruptedException {
-        for (int i = 0; i < 60; i++) {
+    /**
+     * Stops the guest agent's process with SIGSTOP (its channel stays open, nothing answers) for
+     * {@link #AGENT_HANG}: systemd sends the signal a second after the command returns, and SIGCONT
+     * at the end; should the agent still answer, its own child stops it (an exec whose status is
+     * never asked for), and systemd's SIGCONT ends that hang all the same.
+     */
+    private static void hangAgent(LabDomain vm, GuestAgent agent) throws Exception {
+        agent.sh("systemd-run --on-active=" + AGENT_HANG.toSeconds() + " --collect systemctl kill --signal=SIGCONT "
+                + "qemu-guest-agent.service && systemd-run --on-active=1 --collect systemctl kill --signal=SIGSTOP "
+                + "qemu-guest-agent.service");
+        if (agentGoneWithin(agent, 40)) {
+            return;
+        }
+        vm.libvirtDomain().qemuAgentCommand("{\"execute\":\"guest-exec\",\"arguments\":{\"path\":\"/bin/sh\","
+                + "\"arg\":[\"-c\",\"sleep 1; kill -STOP $(pidof qemu-ga)\"]}}", 10, 0);
+        if (!agentGoneWithin(agent, 40)) {
+            throw new AssertionError("the guest agent still answers 40 s after SIGSTOP, twice");
+        }
+    }
+
+    private static boolean agentGoneWithin(GuestAgent agent, int halfSeconds) throws InterruptedException {
+        for (int i = 0; i < halfSeconds; i++) {
             if (!agent.ping()) {
-                return;
+                return true;
             }
             Thread.sleep(500);
         }
-        throw new AssertionError("the guest agent still answers 30 s after it was stopped");
+        return false;
     }
 }
