@@ -30,6 +30,11 @@ public final class Main implements Runnable {
 
     /** Runs the command line and returns its exit status (for tests: no System.exit). */
     public static int execute(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The whole command tree, with the commands other modules provide, ready to execute. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         for (CommandProvider p : ServiceLoader.load(CommandProvider.class)) {
             cl.addSubcommand(p.command());
@@ -50,7 +55,7 @@ public final class Main implements Runnable {
             }
             return ExitCodes.FAILED;
         });
-        return cl.execute(args);
+        return cl;
     }
 
     @Override

@@ -351,7 +351,7 @@ final class StandbyCommands {
         }
     }
 
-    @Command(name = "seed", description = "Start replicas without a full copy over the link: from a copy already on "
+    @Command(name = "seed", mixinStandardHelpOptions = true, description = "Start replicas without a full copy over the link: from a copy already on "
             + "the standby (adopt), or from removable media (export on the primary, import on the standby).",
             subcommands = {Seed.Adopt.class, SeedMediaCommands.Export.class, SeedMediaCommands.Import.class,
                 SeedMediaCommands.Cancel.class})
@@ -401,7 +401,7 @@ final class StandbyCommands {
         }
     }
 
-    @Command(name = "replica", description = "What the libvirt hook runs on the standby. Each reads the domain XML "
+    @Command(name = "replica", mixinStandardHelpOptions = true, description = "What the libvirt hook runs on the standby. Each reads the domain XML "
             + "on stdin, passes any domain that is not an amirror replica untouched, and calls no libvirt.",
             subcommands = {Replica.Prepare.class, Replica.Started.class, Replica.Released.class})
     static final class Replica {

@@ -8,6 +8,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Installs amirror's qemu hook script (from the libvirt-hooks module) into libvirt's hook
@@ -18,6 +20,9 @@ public final class LibvirtHook {
     public static final Path HOOKS_DIR = Path.of("/etc/libvirt/hooks");
     public static final Path CONF = Path.of("/etc/amirror/hook.conf");
     private static final String RESOURCE = "/io/amirror/hooks/amirror";
+    /** The line every version of amirror's hook script starts with after its shebang: how an installed one is recognised. */
+    static final String MARKER = "# amirror's libvirt hook for QEMU domains.";
+    private static final Path SYSTEMD_RUNTIME = Path.of("/run/systemd/system");
 
     /** Where the hook went, and whether libvirtd has to be restarted to see it. */
     public record Installed(Path script, Path conf, boolean restartLibvirtd) {
@@ -66,6 +71,54 @@ public final class LibvirtHook {
         writeScript(script);
         writeConf(conf, primaryState, amirror);
         return new Installed(script, conf, first);
+    }
+
+    /** What {@link #uninstall} removed, and whether libvirtd must be restarted to stop looking for the hook. */
+    public record Removed(List<Path> files, boolean restartLibvirtd) {
+    }
+
+    /**
+     * Removes amirror's hook ({@code hooksDir/qemu.d/amirror}, or the single {@code hooksDir/qemu}
+     * when it is amirror's) and its settings file. A script at amirror's path that is not amirror's
+     * (no {@link #MARKER}) is refused before anything is removed; another tool's {@code qemu} hook is
+     * left alone. Removing nothing is not an error: the result then lists no file.
+     */
+    public static Removed uninstall(Path hooksDir, Path conf) throws IOException {
+        Path inDir = hooksDir.resolve("qemu.d").resolve("amirror");
+        Path single = hooksDir.resolve("qemu");
+        if (Files.exists(inDir, java.nio.file.LinkOption.NOFOLLOW_LINKS) && !isOurs(inDir)) {
+            throw new IOException(inDir + " is not amirror's hook (no line '" + MARKER + "'); remove it by hand if it "
+                    + "should go");
+        }
+        List<Path> removed = new ArrayList<>();
+        boolean restart = false;
+        if (Files.deleteIfExists(inDir)) {
+            removed.add(inDir);
+        }
+        if (Files.isRegularFile(single, java.nio.file.LinkOption.NOFOLLOW_LINKS) && isOurs(single)) {
+            Files.delete(single);
+            removed.add(single);
+            restart = true; // libvirtd keeps calling its single hook path until it starts again
+        }
+        if (Files.deleteIfExists(conf)) {
+            removed.add(conf);
+        }
+        return new Removed(List.copyOf(removed), restart);
+    }
+
+    /** How to restart libvirtd on this host: with systemctl where systemd runs, else by hand. */
+    public static String restartAdvice() {
+        return Files.isDirectory(SYSTEMD_RUNTIME) ? "systemctl restart libvirtd"
+                : "this host runs no systemd: stop libvirtd (kill $(pidof libvirtd)) and start it again (libvirtd -d)";
+    }
+
+    private static boolean isOurs(Path script) throws IOException {
+        if (!Files.isRegularFile(script, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+        }
+        try (var lines = Files.lines(script, StandardCharsets.ISO_8859_1)) {
+            return lines.limit(3).anyMatch(MARKER::equals);
+        }
     }
 
     private static void writeScript(Path script) throws IOException {

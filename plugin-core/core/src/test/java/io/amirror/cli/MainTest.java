@@ -1,7 +1,10 @@
 package io.amirror.cli;
 
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -24,5 +27,32 @@ class MainTest {
             assertFalse(out.lines().anyMatch(l -> l.strip().startsWith(tool + " ")), tool + " offered:\n" + out);
         }
         assertEquals(2, Main.execute("--no-such-option"));
+    }
+
+    @Test
+    void everyCommandAndGroupAnswersHelp() {
+        List<List<String>> paths = new ArrayList<>();
+        collect(Main.commandLine(), new ArrayList<>(), paths);
+        assertTrue(paths.size() > 30, "the tree walked: " + paths);
+        for (List<String> path : paths) {
+            List<String> args = new ArrayList<>(path);
+            args.add("--help");
+            String name = path.isEmpty() ? "amirror" : path.get(path.size() - 1);
+            String out = StdoutCapture.of(() -> assertEquals(0, Main.execute(args.toArray(String[]::new)),
+                    "amirror " + String.join(" ", args)));
+            assertTrue(out.startsWith("Usage: amirror") && out.lines().findFirst().orElse("").contains(name),
+                    "amirror " + String.join(" ", args) + " printed:\n" + out);
+        }
+    }
+
+    private static void collect(CommandLine cl, List<String> path, List<List<String>> into) {
+        into.add(List.copyOf(path));
+        cl.getSubcommands().forEach((name, sub) -> {
+            if (!name.equals("help") && sub.getCommandName().equals(name)) { // aliases once
+                List<String> next = new ArrayList<>(path);
+                next.add(name);
+                collect(sub, next, into);
+            }
+        });
     }
 }

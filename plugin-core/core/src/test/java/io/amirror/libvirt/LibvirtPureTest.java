@@ -40,6 +40,41 @@ class LibvirtPureTest {
     }
 
     @Test
+    void hookUninstallRemovesOnlyAmirrorsHook(@TempDir Path dir) throws Exception {
+        Path hooks = dir.resolve("hooks");
+        Path conf = dir.resolve("etc/hook.conf");
+        LibvirtHook.Installed in = LibvirtHook.install(hooks, conf, Path.of("/s"), Path.of("/a"));
+        Path neighbour = hooks.resolve("qemu.d/other-tool");
+        Files.writeString(neighbour, "#!/bin/sh\nexit 0\n");
+        LibvirtHook.Removed r = LibvirtHook.uninstall(hooks, conf);
+        assertEquals(List.of(in.script(), conf), r.files());
+        assertFalse(r.restartLibvirtd(), "libvirtd lists qemu.d at each event");
+        assertTrue(Files.exists(neighbour), "another tool's script stays");
+        assertEquals(List.of(), LibvirtHook.uninstall(hooks, conf).files(), "twice: nothing left to remove");
+
+        // an older amirror's script (another text, the same marker) is amirror's too
+        Path single = dir.resolve("single");
+        LibvirtHook.installSingleFile(single, conf, Path.of("/s"), Path.of("/a"));
+        Files.writeString(single.resolve("qemu"), "#!/bin/sh\n" + LibvirtHook.MARKER + "\n# an older version\nexit 0\n");
+        LibvirtHook.Removed s = LibvirtHook.uninstall(single, conf);
+        assertEquals(List.of(single.resolve("qemu"), conf), s.files());
+        assertTrue(s.restartLibvirtd(), "the single hook path is libvirtd's until it restarts");
+
+        // another tool's single qemu hook stays; a foreign script at amirror's own path is refused, nothing removed
+        Path foreign = dir.resolve("foreign");
+        Files.createDirectories(foreign.resolve("qemu.d"));
+        Files.writeString(foreign.resolve("qemu"), "#!/bin/sh\nexit 0\n");
+        Files.writeString(conf, "primary_state=/s\n");
+        assertEquals(List.of(conf), LibvirtHook.uninstall(foreign, conf).files());
+        assertTrue(Files.exists(foreign.resolve("qemu")));
+        Files.writeString(foreign.resolve("qemu.d/amirror"), "#!/bin/sh\necho not ours\n");
+        Files.writeString(conf, "primary_state=/s\n");
+        IOException e = assertThrows(IOException.class, () -> LibvirtHook.uninstall(foreign, conf));
+        assertTrue(e.getMessage().contains("not amirror's hook"), e.getMessage());
+        assertTrue(Files.exists(foreign.resolve("qemu.d/amirror")) && Files.exists(conf), "nothing removed");
+    }
+
+    @Test
     void onlyAmirrorCheckpointNamesAreOurs() {
         assertEquals(OptionalInt.of(12), CheckpointChain.parse("amirror.12"));
         for (String other : List.of("amirror.", "amirror.0", "amirror.01", "amirror.1x", "backup.1", "amirror.99999999999",
