@@ -1,6 +1,7 @@
 package io.amirror.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.amirror.util.Units;
 
 /** Human forms of bytes, rates, durations and a progress bar, for the CLI's output. */
 public final class Progress {
@@ -8,16 +9,7 @@ public final class Progress {
     }
 
     public static String bytes(long b) {
-        if (b < 1_000) {
-            return b + " B";
-        }
-        if (b < 1_000_000) {
-            return String.format("%.1f kB", b / 1e3);
-        }
-        if (b < 1_000_000_000) {
-            return String.format("%.2f MB", b / 1e6);
-        }
-        return String.format("%.2f GB", b / 1e9);
+        return Units.bytes(b);
     }
 
     public static String rate(double bitsPerSecond) {
@@ -26,13 +18,7 @@ public final class Progress {
     }
 
     public static String duration(long seconds) {
-        if (seconds < 120) {
-            return seconds + "s";
-        }
-        if (seconds < 7200) {
-            return seconds / 60 + "m" + (seconds % 60 == 0 ? "" : seconds % 60 + "s");
-        }
-        return seconds / 3600 + "h" + (seconds % 3600 / 60 == 0 ? "" : seconds % 3600 / 60 + "m");
+        return Units.duration(seconds);
     }
 
     /** {@code [#########...........]  45%}, 20 cells wide. */

@@ -224,11 +224,14 @@ final class StandbyCommands {
                 doc.put("replicas", entries);
                 System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(doc));
             } else {
-                System.out.printf("%-24s %-7s %-22s %-8s %-7s %-10s %s%n", "DOMAIN", "POINT", "APPLIED", "AGE", "KEPT",
+                // the replica domain's name first (what virsh shows on this host); the primary's name and the
+                // UUID below it, since two primaries may each send a domain of the same name
+                System.out.printf("%-24s %-7s %-22s %-8s %-7s %-10s %s%n", "REPLICA", "POINT", "APPLIED", "AGE", "KEPT",
                         "ON DISK", "STATE");
                 for (var e : entries) {
                     System.out.printf("%-24s %-7s %-22s %-8s %-7d %-10s %s%n",
-                            e.domain() != null ? e.domain() : e.uuid(), e.point() == null ? "-" : e.point(),
+                            e.replicaDomain() != null ? e.replicaDomain() : e.domain() != null ? e.domain() : e.uuid(),
+                            e.point() == null ? "-" : e.point(),
                             e.appliedAt() == null ? "-" : e.appliedAt().replaceFirst("\\.\\d+Z$", "Z"),
                             e.ageSeconds() == null ? "-" : Progress.duration(e.ageSeconds()),
                             e.disks().stream().mapToInt(d -> d.points().size()).min().orElse(0),
@@ -237,6 +240,8 @@ final class StandbyCommands {
                                     : e.health().equals("promoted") ? "PROMOTED at point " + e.promoted().point() + " on "
                                     + e.promoted().at() + (e.promoted().committed() ? "" : " (a trial: not committed)")
                                     : e.health());
+                    System.out.println("  of: " + (e.domain() != null ? e.domain() : "(name not known yet)") + ", uuid "
+                            + e.uuid() + (e.replicaDomain() != null ? "" : " (no replica domain defined)"));
                     if (e.owner() != null) {
                         System.out.println("  owner: " + e.owner().tenant() + (e.owner().tenant().equals(
                                 e.owner().fingerprint()) ? "" : " (" + e.owner().fingerprint() + ")"));

@@ -1,6 +1,7 @@
 package io.amirror.primary;
 
 import io.amirror.transport.Sender;
+import io.amirror.util.Units;
 
 import io.amirror.control.StatusReport;
 
@@ -220,6 +221,34 @@ public final class DomainStatus {
     /** The one rule for a missed RPO: the newest point is older than the policy's alert threshold. */
     private boolean beyondAlert(Duration age) {
         return alertAfter != null && age.compareTo(alertAfter) > 0;
+    }
+
+    /**
+     * Why there is no point yet and how far the first copy is, for an alert that fires before the
+     * first point: "being captured: 1.20 GB of 3.40 GB read, about 6m left"; null once a point exists.
+     */
+    public synchronized String firstCopyProgress() {
+        if (lastPoint != null) {
+            return null;
+        }
+        if (phase == Phase.CAPTURING && capture != null) {
+            CaptureMeter.View v = capture.view();
+            return "the first copy is being captured: " + Units.bytes(v.bytesRead()) + " of "
+                    + (v.disksPlanned() < v.disks() ? "at least " : "") + Units.bytes(v.bytesToRead()) + " read"
+                    + (v.etaSeconds() == null ? "" : ", about " + Units.duration(v.etaSeconds()) + " left to read");
+        }
+        if (phase == Phase.SHIPPING) {
+            String left = rateBitsPerSecond > 0
+                    ? ", about " + Units.duration((long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond)) + " left"
+                    : "";
+            return "the first copy is being shipped: " + Units.bytes(shippedBytes) + " of " + Units.bytes(pendingBytes)
+                    + " on the standby" + left;
+        }
+        if (lastError != null) {
+            return "the first copy's last attempt failed (" + lastError + ")";
+        }
+        return cycles == 0 && lastCycleStartedAt == null ? "the first copy has not started yet"
+                : "the first copy is in progress";
     }
 
     public synchronized String policy() {

@@ -35,9 +35,12 @@ final class RpoAlerts {
             }
             Policy p = policies.get(s.policy());
             Duration age = s.rpoNow(now);
-            String msg = "RPO missed for " + s.domain() + ": newest point on the standby is "
-                    + (age == null ? "missing" : age.toSeconds() + " s old") + ", alert threshold "
-                    + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
+            String threshold = "alert threshold " + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
+            String firstCopy = age == null ? s.firstCopyProgress() : null;
+            String msg = firstCopy != null
+                    ? "RPO missed for " + s.domain() + ": the standby has no point yet: " + firstCopy + "; " + threshold
+                    : "RPO missed for " + s.domain() + ": newest point on the standby is " + age.toSeconds() + " s old, "
+                    + threshold;
             log.warn(msg);
             if (p != null && !p.alertCommand().isEmpty()) {
                 Map<String, String> env = new HashMap<>();

@@ -85,4 +85,33 @@ class CaptureMeterTest {
         json.set("capture", new ObjectMapper().valueToTree(new StatusReport.Capture(1, 1, 1000, 0, 0, null, List.of())));
         assertEquals("capturing [....................]   0% read 0 B of 1.0 kB", Progress.statusLine(json));
     }
+
+    @Test
+    void anAlertBeforeTheFirstPointSaysHowFarTheFirstCopyIs() {
+        DomainStatus s = new DomainStatus("files");
+        s.assign("p", "standby:1", java.time.Duration.ofMinutes(15), java.time.Duration.ofMinutes(30));
+        assertEquals("the first copy has not started yet", s.firstCopyProgress());
+        s.cycleStarted();
+        s.phase(DomainStatus.Phase.CAPTURING);
+        s.capturing(meter);
+        meter.starting(2);
+        meter.planned("vda", 3_000_000_000L, false);
+        for (int i = 0; i < 20; i++) { // 10 MB/s
+            advance(0.1);
+            meter.read("vda", 1_000_000);
+        }
+        assertEquals("the first copy is being captured: 20.00 MB of at least 3.00 GB read", s.firstCopyProgress(),
+                "one of two disks planned: at least, and no end to tell yet");
+        meter.planned("vdb", 1_000_000_000L, false);
+        for (int i = 0; i < 20; i++) {
+            advance(0.1);
+            meter.read("vda", 1_000_000);
+        }
+        assertEquals("the first copy is being captured: 40.00 MB of 4.00 GB read, about 6m36s left to read",
+                s.firstCopyProgress());
+        s.shipping(2_000_000);
+        assertTrue(s.firstCopyProgress().startsWith("the first copy is being shipped: 0 B of 2.00 MB"), s.firstCopyProgress());
+        s.acknowledged(1, java.time.Instant.now(), java.time.Instant.now(), "CRASH", 2_000_000);
+        assertNull(s.firstCopyProgress(), "a point exists: the alert names its age instead");
+    }
 }

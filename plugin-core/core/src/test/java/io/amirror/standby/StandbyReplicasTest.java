@@ -61,6 +61,7 @@ class StandbyReplicasTest {
         String stale = StdoutCapture.of(() -> assertEquals(5, Main.execute("replicas",
                 "--state", state.toString(), "--max-age", "1s")));
         assertTrue(stale.contains("STALE (older than 1s)") && stale.contains(DOM.toString()), stale);
+        assertTrue(stale.startsWith("REPLICA ") && stale.contains("\n  of: ") && stale.contains("uuid " + DOM), stale);
         // a promoted replica takes no more points: it is not stale, it is the domain now
         Files.writeString(replicas(state).resolve(DOM.toString()).resolve("promoted.json"),
                 "{\"point\": 2, \"at\": \"2026-11-26T04:00:00Z\"}");
