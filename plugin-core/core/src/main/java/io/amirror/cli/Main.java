@@ -6,6 +6,8 @@ import io.amirror.standby.Promotion;
 import io.amirror.state.StateDirLock;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import ch.qos.logback.classic.Level;
+import org.slf4j.LoggerFactory;
 
 import java.util.ServiceLoader;
 
@@ -23,6 +25,25 @@ public final class Main implements Runnable {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** amirror's own log level for this run, on every command (libraries stay at WARN: logback.xml). */
+    @CommandLine.Option(names = "--log-level", paramLabel = "LEVEL", scope = CommandLine.ScopeType.INHERIT,
+            description = "amirror's log level for this run: error, warn, info, debug or trace (default: info, or "
+                    + "the environment's AMIRROR_LOG).")
+    void logLevel(String level) {
+        Level l = switch (level.toLowerCase(java.util.Locale.ROOT)) {
+            case "error" -> Level.ERROR;
+            case "warn", "warning" -> Level.WARN;
+            case "info" -> Level.INFO;
+            case "debug" -> Level.DEBUG;
+            case "trace" -> Level.TRACE;
+            default -> throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--log-level: '" + level + "' is none of error, warn, info, debug, trace");
+        };
+        if (LoggerFactory.getLogger("io.amirror") instanceof ch.qos.logback.classic.Logger own) {
+            own.setLevel(l);
+        }
+    }
 
     public static void main(String[] args) {
         System.exit(execute(args));

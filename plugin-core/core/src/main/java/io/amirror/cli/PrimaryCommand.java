@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -32,6 +33,8 @@ import java.util.concurrent.TimeUnit;
                 + "serve the control API for status, sync and the hooks.")
 final class PrimaryCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(PrimaryCommand.class);
+    /** How long a stop (SIGTERM) waits for running cycles; systemd kills after 90 s. */
+    static final Duration STOP_WAIT = Duration.ofSeconds(Long.getLong("amirror.stopWaitSeconds", 75));
 
     @Mixin
     PrimarySettings settings;
@@ -55,6 +58,7 @@ final class PrimaryCommand implements Callable<Integer> {
         DomainCapture capture = new DomainCapture(new DomainCapture.Options(tools.qemuNbd(), tools.qemuImg(), cfg.scratchDir(),
                 cfg.timeouts().disk()));
         CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch stopped = new CountDownLatch(1);
         try (PrimaryService service = new PrimaryService(cfg, libvirt, capture)) {
             service.start();
             try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir(),
@@ -63,15 +67,30 @@ final class PrimaryCommand implements Callable<Integer> {
                          e -> service.onHookEvent(e.operation(), e.subOperation(), e.domain())).start()) {
                 onSignal("HUP", () -> reload(service, "SIGHUP"));
                 Thread watcher = watchPolicies(cfg.policyDir(), service);
-                Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
+                // SIGTERM: the JVM halts once this hook returns, so it waits for the main thread's
+                // close (running cycles end first), within a bound below systemd's 90 s stop timeout
+                Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                    stop.countDown();
+                    try {
+                        if (!stopped.await(STOP_WAIT.toSeconds(), TimeUnit.SECONDS)) {
+                            log.warn("exiting after {} s with cycles still running: {}", STOP_WAIT.toSeconds(),
+                                    service.cyclesInFlight());
+                        }
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }, "amirror-stop"));
                 System.out.println("primary running as " + service.identity().fingerprint() + "; control API on "
                         + api.endpoint().url());
                 stop.await();
                 watcher.interrupt();
-                log.info("stopping: running cycles finish first");
+                log.info("stopping: {}", service.cyclesInFlight().isEmpty() ? "no cycle running"
+                        : "running cycles end first (at most " + STOP_WAIT.toSeconds() + " s)");
             }
         } finally {
             libvirt.close();
+            log.info("stopped");
+            stopped.countDown();
         }
         return ExitCodes.OK;
     }

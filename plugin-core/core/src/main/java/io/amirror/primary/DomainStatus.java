@@ -251,6 +251,30 @@ public final class DomainStatus {
                 : "the first copy is in progress";
     }
 
+    /** The newest point the standby acknowledged, or null before the first. */
+    public synchronized Integer lastPoint() {
+        return lastPoint;
+    }
+
+    /**
+     * What a cycle in progress is doing and what a stop now would mean for it, e.g. "shipping
+     * 2.10 MB of 5.00 MB: the next start resumes it at its byte offset"; null when none runs.
+     */
+    public synchronized String inFlight() {
+        return switch (phase) {
+            case IDLE -> null;
+            case CAPTURING -> "capturing: the next start captures again from the last acknowledged point";
+            case SHIPPING -> "shipping " + Units.bytes(shippedBytes) + " of " + Units.bytes(pendingBytes)
+                    + ": the next start resumes it where the standby's copy ends";
+            case VERIFYING -> "verifying: the next verify starts over";
+        };
+    }
+
+    /** The last cycle's error, or null. */
+    public synchronized String lastError() {
+        return lastError;
+    }
+
     public synchronized String policy() {
         return policy;
     }

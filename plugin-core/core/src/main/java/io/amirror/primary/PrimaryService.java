@@ -231,15 +231,48 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         }
     }
 
+    /** The cycles in progress, one line each: the domain, what it is doing, what a stop now would mean for it. */
+    public List<String> cyclesInFlight() {
+        List<String> out = new ArrayList<>();
+        for (DomainStatus s : guests.statuses()) {
+            String doing = s.inFlight();
+            if (doing != null) {
+                out.add(s.domain() + ": " + doing);
+            }
+        }
+        out.sort(null);
+        return out;
+    }
+
     /**
      * Stops scheduling; cycles in progress finish first (their transfers resume after a restart
-     * anyway); then the state directory's lock is released.
+     * anyway), and the log says how each ended; then the state directory's lock is released. A
+     * caller that cannot wait that long (a service manager's stop timeout) exits anyway and says
+     * what was cut short with {@link #cyclesInFlight()}.
      */
     @Override
     public void close() throws Exception {
         try {
             watch.shutdownNow();
+            java.util.Map<DomainStatus, Integer> running = new java.util.LinkedHashMap<>();
+            for (DomainStatus s : guests.statuses()) {
+                if (s.inFlight() != null) {
+                    running.put(s, s.lastPoint());
+                }
+            }
+            if (!running.isEmpty()) {
+                log.info("stopping: waiting for {} running cycle(s) to end: {}", running.size(), cyclesInFlight());
+            }
             scheduler.shutdown(true);
+            running.forEach((s, before) -> {
+                Integer after = s.lastPoint();
+                if (after != null && !after.equals(before)) {
+                    log.info("stopped: {}'s cycle ended with point {} acknowledged by the standby", s.domain(), after);
+                } else {
+                    log.info("stopped: {}'s cycle ended without a new point{}", s.domain(),
+                            s.lastError() == null ? "" : " (" + s.lastError() + ")");
+                }
+            });
             alerts.shutdown();
             encoders.shutdownNow();
         } finally {

@@ -45,6 +45,26 @@ class MainTest {
         }
     }
 
+    @Test
+    void logLevelIsAnOptionOfEveryCommandAndLibrariesStayQuiet() {
+        ch.qos.logback.classic.Logger own = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.amirror");
+        ch.qos.logback.classic.Level before = own.getLevel();
+        try {
+            StdoutCapture.of(() -> assertEquals(0, Main.execute("policy", "schema", "--log-level", "debug", "policy")));
+            assertEquals(ch.qos.logback.classic.Level.DEBUG, own.getLevel());
+            assertEquals(2, Main.execute("policy", "schema", "--log-level", "loud", "policy"), "an unknown level");
+        } finally {
+            own.setLevel(before);
+        }
+        assertEquals(ch.qos.logback.classic.Level.INFO, before, "amirror's own lines at INFO by default");
+        assertTrue(org.slf4j.LoggerFactory.getLogger("org.quartz.core.QuartzSchedulerThread").isWarnEnabled()
+                && !org.slf4j.LoggerFactory.getLogger("org.quartz.core.QuartzSchedulerThread").isInfoEnabled(),
+                "libraries' DEBUG and INFO lines are off (logback.xml is on the class path)");
+        assertEquals(4, JournalPriority.priority(ch.qos.logback.classic.Level.WARN));
+        assertEquals(3, JournalPriority.priority(ch.qos.logback.classic.Level.ERROR));
+        assertEquals(7, JournalPriority.priority(ch.qos.logback.classic.Level.DEBUG));
+    }
+
     private static void collect(CommandLine cl, List<String> path, List<List<String>> into) {
         into.add(List.copyOf(path));
         cl.getSubcommands().forEach((name, sub) -> {

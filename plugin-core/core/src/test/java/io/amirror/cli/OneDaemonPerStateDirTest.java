@@ -65,7 +65,7 @@ class OneDaemonPerStateDirTest {
 
             // the standby's commands work beside it
             String replicas = StdoutCapture.of(() -> assertEquals(0, Main.execute("replicas", "--state", state.toString())));
-            assertTrue(replicas.startsWith("DOMAIN"), replicas);
+            assertTrue(replicas.startsWith("REPLICA"), replicas);
             assertEquals(before, digest(state));
         }
     }
@@ -140,6 +140,21 @@ class OneDaemonPerStateDirTest {
             assertTrue(text(lock).startsWith("pid=" + next.pid() + "\n"), text(lock));
             String s = StdoutCapture.of(() -> assertEquals(0, Main.execute("status", "--state", state.toString())));
             assertTrue(!s.isBlank(), s);
+        }
+    }
+
+    @Test
+    void aPrimaryStoppedBySigtermSaysWhatItStoppedBeforeItExits() throws Exception {
+        Path state = dir.resolve("primary");
+        Run primary = startPrimary(state, "stopped");
+        primary.term();
+        primary.waitFor(SECOND_WITHIN_MS);
+        String out = primary.output();
+        // the JVM halts when its shutdown hooks return: the hook waits for the close, so its last lines get out
+        assertTrue(out.contains("stopping: no cycle running"), out);
+        assertTrue(out.strip().endsWith("stopped"), out);
+        try (Run next = startPrimary(state, "after")) { // the state directory is free again
+            assertTrue(next.alive());
         }
     }
 
@@ -226,6 +241,11 @@ class OneDaemonPerStateDirTest {
 
         String output() throws IOException {
             return Files.exists(log) ? Files.readString(log) : "";
+        }
+
+        /** SIGTERM, as systemd stops a service. */
+        void term() {
+            process.destroy();
         }
 
         /** kill -9: the kernel drops the process's file locks, nothing of amirror's runs. */
