@@ -89,12 +89,32 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
     /**
      * Exactly one of {@code interval} and {@code cron}; {@code target} is the longest time between
      * two points it schedules (for a cron expression, the widest gap over a week), which status
-     * measures the newest point's age against.
+     * measures the newest point's age against. {@code continuous}: the admin gave a target, and
+     * {@code interval} is the least spacing of cuts: a repeat trigger of that interval, whose fires
+     * wait while a cycle runs, cuts the next point as soon as the previous cycle (acknowledged)
+     * ends, and never sooner than the spacing after the previous cut.
      */
-    public record Rpo(Duration interval, String cron, Duration target) {
+    public record Rpo(Duration interval, String cron, Duration target, boolean continuous) {
+        public Rpo(Duration interval, String cron, Duration target) {
+            this(interval, cron, target, false);
+        }
+
+        /** Continuous replication with a target and the least spacing of cuts. */
+        public static Rpo continuous(Duration target, Duration minSpacing) {
+            return new Rpo(minSpacing, null, target, true);
+        }
+
+        /** A tenth of the target, at least 10 s: the spacing when the admin names none. */
+        public static Duration defaultSpacing(Duration target) {
+            Duration tenth = target.dividedBy(10);
+            return tenth.compareTo(Duration.ofSeconds(10)) < 0 ? Duration.ofSeconds(10) : tenth;
+        }
+
         @Override
         public String toString() {
-            return interval != null ? "every " + Durations.format(interval) : "cron " + cron;
+            return continuous ? "continuous, target " + Durations.format(target) + ", cuts at least "
+                    + Durations.format(interval) + " apart"
+                    : interval != null ? "every " + Durations.format(interval) : "cron " + cron;
         }
     }
 

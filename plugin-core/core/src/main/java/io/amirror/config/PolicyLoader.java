@@ -137,6 +137,23 @@ public final class PolicyLoader {
                         + "seconds", "use 10s or more"));
             }
             rpo = new Policy.Rpo(every, null, every);
+        } else if (r.has("target")) {
+            Duration target = Durations.parse(r.get("target").asText());
+            Duration spacing = r.has("minSpacing") ? Durations.parse(r.get("minSpacing").asText())
+                    : Policy.Rpo.defaultSpacing(target);
+            if (target.toSeconds() < 20) {
+                errors.add(new ConfigError(file, "/rpo/target", "an RPO target under 20 s cannot be held: a cycle alone "
+                        + "takes seconds, and the next one's cut waits for its acknowledgement", "use 20s or more"));
+            } else if (spacing.toSeconds() < 10) {
+                errors.add(new ConfigError(file, "/rpo/minSpacing", "cuts less than 10 s apart cost a checkpoint and a "
+                        + "backup job each for almost nothing", "use 10s or more"));
+            } else if (spacing.compareTo(target.dividedBy(2)) > 0) {
+                errors.add(new ConfigError(file, "/rpo/minSpacing", "a spacing of " + Durations.format(spacing)
+                        + " leaves less than itself for the point's own transfer within the target "
+                        + Durations.format(target), "use at most half the target, e.g. " + Durations.format(
+                        Policy.Rpo.defaultSpacing(target))));
+            }
+            rpo = Policy.Rpo.continuous(target, spacing);
         } else {
             String cron = r.path("cron").asText();
             try {
@@ -191,7 +208,8 @@ public final class PolicyLoader {
         String c = d.path("compression").asText("auto");
         String compression = c.equals("auto") ? null : c; // the schema admits a digit and an optional e
         JsonNode ret = d.path("retention");
-        Duration alertAfter = rpo == null ? null : rpo.target().multipliedBy(2);
+        // a continuous target is what the admin holds us to; an interval's point may be up to one more interval late
+        Duration alertAfter = rpo == null ? null : rpo.continuous() ? rpo.target() : rpo.target().multipliedBy(2);
         JsonNode al = d.path("alerts");
         if (al.has("rpoMissedAfter")) {
             alertAfter = Durations.parse(al.get("rpoMissedAfter").asText());

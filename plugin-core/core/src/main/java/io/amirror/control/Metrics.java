@@ -43,6 +43,9 @@ public final class Metrics {
         gauge("amirror_worst_rpo_seconds", "The RPO achieved since the daemon started: the oldest the standby's newest "
                 + "point got before a newer one landed (NaN: fewer than two points).",
                 v -> v.worstRpoSeconds() == null ? Double.NaN : v.worstRpoSeconds());
+        gauge("amirror_rpo_achievable_seconds", "The RPO the schedule and the link hold now: max(cycle, spacing) + "
+                + "cycle, with the longest cut-to-acknowledgement of the last 5 points (NaN: no point yet).",
+                v -> v.rpoAchievableSeconds() == null ? Double.NaN : v.rpoAchievableSeconds());
         counter("amirror_delta_bytes_sent", "Bytes of deltas sent to the standby since the daemon started.",
                 StatusReport.Domain::deltaBytesSent);
         counter("amirror_cycles", "Replication cycles run.", StatusReport.Domain::cycles);

@@ -17,7 +17,8 @@ public record StatusReport(String host, String version, String startedAt, String
                        String lastCycleEndedAt,
                        Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
                        long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds,
-                         String standbyRefusal, Capture capture, Long lastCycleBytesRead, List<String> lastCycleReadWhole) {
+                         String standbyRefusal, Capture capture, Long lastCycleBytesRead, List<String> lastCycleReadWhole,
+                         Long rpoAchievableSeconds) {
     }
 
     /**

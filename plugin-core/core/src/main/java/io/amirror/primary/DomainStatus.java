@@ -56,6 +56,11 @@ public final class DomainStatus {
     private CaptureMeter capture;
     private Long lastCycleBytesRead;
     private java.util.List<String> lastCycleReadWhole;
+    private Duration spacing;
+    /** Cut to acknowledgement of the newest points, newest last. */
+    private final java.util.ArrayDeque<Duration> recentLags = new java.util.ArrayDeque<>();
+    static final int RECENT_CYCLES = 5;
+    private boolean unsustainable;
 
     public DomainStatus(String domain) {
         this.domain = domain;
@@ -66,10 +71,49 @@ public final class DomainStatus {
     }
 
     public synchronized void assign(String policy, String standby, Duration rpoTarget, Duration alertAfter) {
+        assign(policy, standby, rpoTarget, alertAfter, rpoTarget);
+    }
+
+    /** {@code spacing}: the least time between two cuts the schedule allows (its interval, or its widest gap). */
+    public synchronized void assign(String policy, String standby, Duration rpoTarget, Duration alertAfter,
+                                    Duration spacing) {
         this.policy = policy;
         this.standby = standby;
         this.rpoTarget = rpoTarget;
         this.alertAfter = alertAfter;
+        this.spacing = spacing;
+    }
+
+    /**
+     * The RPO this schedule and link hold now: a point is exposed from its cut until the next one
+     * is acknowledged, and the next cut comes after the spacing or, when the cycle took longer, at
+     * its end: max(cycle, spacing) + cycle, with the longest cut-to-acknowledgement of the last
+     * {@value #RECENT_CYCLES} points as the cycle (a point's size follows the guest's change rate,
+     * its time the compression and the link's current rate and windows). Null before a point.
+     */
+    public synchronized Duration rpoAchievable() {
+        if (recentLags.isEmpty() || spacing == null) {
+            return null;
+        }
+        Duration cycle = longestRecentLag();
+        return (cycle.compareTo(spacing) > 0 ? cycle : spacing).plus(cycle);
+    }
+
+    /** The longest cut-to-acknowledgement of the last {@value #RECENT_CYCLES} points; zero before one. */
+    public synchronized Duration longestRecentLag() {
+        return recentLags.stream().max(Duration::compareTo).orElse(Duration.ZERO);
+    }
+
+    /**
+     * Whether the achievable RPO just went beyond the target; true once per such transition, so
+     * the "cannot be held" alert runs once, not at every check.
+     */
+    public synchronized boolean checkUnsustainableTransition() {
+        Duration a = rpoAchievable();
+        boolean beyond = a != null && rpoTarget != null && a.compareTo(rpoTarget) > 0;
+        boolean transition = beyond && !unsustainable;
+        unsustainable = beyond;
+        return transition;
     }
 
     public synchronized void cycleStarted() {
@@ -166,6 +210,10 @@ public final class DomainStatus {
         }
         pointsAcknowledged++;
         lastPointLagSeconds = Duration.between(cutAt, ackedAt).toMillis() / 1000.0;
+        recentLags.addLast(Duration.between(cutAt, ackedAt).isNegative() ? Duration.ZERO : Duration.between(cutAt, ackedAt));
+        while (recentLags.size() > RECENT_CYCLES) {
+            recentLags.removeFirst();
+        }
         lastPoint = point;
         lastPointAt = cutAt;
         this.consistency = consistency;
@@ -301,7 +349,7 @@ public final class DomainStatus {
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
                 lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
                 worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal, captureView(), lastCycleBytesRead,
-                lastCycleReadWhole);
+                lastCycleReadWhole, rpoAchievable() == null ? null : rpoAchievable().toSeconds());
     }
 
     private StatusReport.Capture captureView() {

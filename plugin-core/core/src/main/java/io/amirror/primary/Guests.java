@@ -62,7 +62,8 @@ final class Guests {
             keep.add(a.domain());
             Policy p = a.policy();
             statuses.computeIfAbsent(a.domain(), name -> loadStatus(name, p))
-                    .assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter());
+                    .assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter(),
+                            p.rpo().interval() != null ? p.rpo().interval() : p.rpo().target());
             StandbyLink link = links.get(p.standby().key());
             if (link == null) {
                 links.put(p.standby().key(), new StandbyLink(shared.identity(), p.standby(), p.bandwidth(),

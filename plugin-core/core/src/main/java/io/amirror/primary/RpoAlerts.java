@@ -30,6 +30,9 @@ final class RpoAlerts {
     void check() {
         Instant now = Instant.now();
         for (DomainStatus s : guests.statuses()) {
+            if (s.checkUnsustainableTransition()) {
+                unsustainable(s);
+            }
             if (!s.checkRpoMissedTransition(now, daemonStart)) {
                 continue;
             }
@@ -50,6 +53,26 @@ final class RpoAlerts {
                 env.put("AMIRROR_MESSAGE", msg);
                 command.fire(p.alertCommand(), env);
             }
+        }
+    }
+
+    /** The achievable RPO went beyond the target: the link (or the change rate) cannot hold it, said before it is missed. */
+    private void unsustainable(DomainStatus s) {
+        Policy p = policies.get(s.policy());
+        java.time.Duration achievable = s.rpoAchievable();
+        String msg = "RPO target of " + s.domain() + " cannot be held now: about " + achievable.toSeconds()
+                + " s of writes could be lost (the last points took up to " + s.longestRecentLag().toSeconds()
+                + " s from cut to acknowledgement), beyond the target of "
+                + (p == null ? "?" : p.rpo().target().toSeconds() + " s")
+                + "; a higher bandwidth limit, a faster link or a longer target would hold it";
+        log.warn(msg);
+        if (p != null && !p.alertCommand().isEmpty()) {
+            Map<String, String> env = new HashMap<>();
+            env.put("AMIRROR_EVENT", "rpo-unsustainable");
+            env.put("AMIRROR_DOMAIN", s.domain());
+            env.put("AMIRROR_POLICY", p.name());
+            env.put("AMIRROR_MESSAGE", msg);
+            command.fire(p.alertCommand(), env);
         }
     }
 

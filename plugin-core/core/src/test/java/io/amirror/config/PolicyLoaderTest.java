@@ -154,6 +154,31 @@ class PolicyLoaderTest {
     }
 
     @Test
+    void aContinuousTargetSpacesItsCutsAndIsWhatTheAlertHoldsTo() throws Exception {
+        Policy p = PolicyLoader.parse(good("").replace("{\"interval\": \"15m\"}", "{\"target\": \"5m\"}")
+                .getBytes(StandardCharsets.UTF_8), "p.json");
+        assertTrue(p.rpo().continuous());
+        assertEquals(Duration.ofMinutes(5), p.rpo().target());
+        assertEquals(Duration.ofSeconds(30), p.rpo().interval(), "a tenth of the target by default");
+        assertEquals(Duration.ofMinutes(5), p.alertAfter(), "the target itself, not twice it");
+        Policy spaced = PolicyLoader.parse(good("").replace("{\"interval\": \"15m\"}",
+                "{\"target\": \"2m\", \"minSpacing\": \"20s\"}").getBytes(StandardCharsets.UTF_8), "p.json");
+        assertEquals(Duration.ofSeconds(20), spaced.rpo().interval());
+        assertEquals(Duration.ofSeconds(10), Policy.Rpo.defaultSpacing(Duration.ofSeconds(30)), "at least 10 s");
+
+        assertEquals("/rpo/minSpacing", refused(good("").replace("{\"interval\": \"15m\"}",
+                "{\"target\": \"2m\", \"minSpacing\": \"90s\"}")).errors().get(0).field(), "more than half the target");
+        assertEquals("/rpo/minSpacing", refused(good("").replace("{\"interval\": \"15m\"}",
+                "{\"target\": \"2m\", \"minSpacing\": \"5s\"}")).errors().get(0).field());
+        assertEquals("/rpo/target", refused(good("").replace("{\"interval\": \"15m\"}", "{\"target\": \"10s\"}"))
+                .errors().get(0).field());
+        assertEquals("/rpo", refused(good("").replace("{\"interval\": \"15m\"}",
+                "{\"interval\": \"15m\", \"minSpacing\": \"30s\"}")).errors().get(0).field(), "a spacing belongs to a target");
+        assertEquals("/rpo", refused(good("").replace("{\"interval\": \"15m\"}",
+                "{\"target\": \"5m\", \"cron\": \"0 0 * * * ?\"}")).errors().get(0).field());
+    }
+
+    @Test
     void aBridgePolicyNamesOneGuestAndItsBridge() {
         String bridge = ", \"source\": \"bridge\", \"bridge\": {\"image\": \"/srv/g.raw\", \"socket\": \"/run/g.sock\"}";
         assertEquals("/bridge", refused(good(", \"source\": \"bridge\"")).errors().get(0).field(), "source bridge without a bridge");

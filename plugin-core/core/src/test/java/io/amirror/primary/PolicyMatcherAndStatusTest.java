@@ -12,6 +12,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PolicyMatcherAndStatusTest {
@@ -38,6 +39,28 @@ class PolicyMatcherAndStatusTest {
         assertEquals(List.of("a 'quoted' $(name)"), b);
         assertEquals(1, r.conflicts().size());
         assertTrue(r.conflicts().get(0).problem().contains("office-db"), r.conflicts().toString());
+    }
+
+    @Test
+    void theAchievableRpoIsTheSpacingOrTheCycleThenTheCycleAndSaysOnceWhenTheTargetCannotBeHeld() {
+        DomainStatus s = new DomainStatus("web");
+        s.assign("p", "standby:1", Duration.ofMinutes(5), Duration.ofMinutes(5), Duration.ofSeconds(30));
+        Instant t0 = Instant.parse("2026-11-25T10:00:00Z");
+        assertNull(s.rpoAchievable(), "no point yet");
+        s.acknowledged(1, t0, t0.plusSeconds(12), "CRASH", 1000);
+        assertEquals(Duration.ofSeconds(42), s.rpoAchievable(), "the spacing (30 s), then the 12 s cycle");
+        assertFalse(s.checkUnsustainableTransition());
+        // the link slows down: 200 s from cut to ack; the next cut waits for that ack
+        s.acknowledged(2, t0.plusSeconds(40), t0.plusSeconds(240), "CRASH", 1000);
+        assertEquals(Duration.ofSeconds(400), s.rpoAchievable());
+        assertEquals(400L, s.view(t0.plusSeconds(241), null).rpoAchievableSeconds());
+        assertTrue(s.checkUnsustainableTransition(), "beyond the 5 min target");
+        assertFalse(s.checkUnsustainableTransition(), "once per transition");
+        for (int k = 3; k < 3 + DomainStatus.RECENT_CYCLES; k++) { // fast again: the slow point ages out of the window
+            s.acknowledged(k, t0.plusSeconds(300L * k), t0.plusSeconds(300L * k + 10), "CRASH", 1000);
+        }
+        assertEquals(Duration.ofSeconds(40), s.rpoAchievable());
+        assertFalse(s.checkUnsustainableTransition());
     }
 
     @Test

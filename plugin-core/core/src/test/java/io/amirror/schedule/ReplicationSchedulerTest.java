@@ -65,6 +65,37 @@ class ReplicationSchedulerTest {
         }
     }
 
+    static Policy continuous(String name, Duration target, Duration minSpacing) {
+        Policy p = policy(name, minSpacing, List.of());
+        return new Policy(p.name(), p.file(), p.domains(), p.standby(), Policy.Rpo.continuous(target, minSpacing),
+                null, null, List.of(), null, 24, Duration.ofDays(30), false, target, List.of(), Policy.ReplicaMapping.NONE,
+                null, null);
+    }
+
+    @Test
+    void aContinuousScheduleCutsTheNextPointAsSoonAsTheCycleEndsAndNeverSoonerThanTheSpacing() throws Exception {
+        Recorder rec = new Recorder();
+        rec.sleepByRun = Map.of(0, 1_500L, 1, 1_500L, 2, 1_500L); // a slow link: cycles longer than the spacing
+        rec.sleepMs = 50; // then a quiet one
+        try (ReplicationScheduler s = new ReplicationScheduler(rec, 2, Map.of(), 500, ZONE)) {
+            s.apply(List.of(new ReplicationScheduler.Assignment("web",
+                    continuous("p", Duration.ofSeconds(20), Duration.ofMillis(700)))));
+            s.start();
+            Thread.sleep(8_000);
+        }
+        List<long[]> r = rec.of("web");
+        assertTrue(r.size() >= 8, "cycles in 8 s: " + r.size());
+        for (int i = 1; i < 3; i++) {
+            long idle = r.get(i)[0] - r.get(i - 1)[1];
+            assertTrue(idle >= 0 && idle < 300, "after a long cycle the next starts at once: " + idle + " ms idle");
+        }
+        for (int i = 4; i < r.size(); i++) {
+            long spacing = r.get(i)[0] - r.get(i - 1)[0];
+            assertTrue(spacing >= 600 && spacing <= 1_100, "short cycles are spaced by 700 ms: " + spacing + " ms");
+        }
+        assertEquals(1, rec.maxSameDomain.get(), "cycles of one domain never overlap");
+    }
+
     @Test
     void intervalIsRespected() throws Exception {
         Recorder rec = new Recorder();
