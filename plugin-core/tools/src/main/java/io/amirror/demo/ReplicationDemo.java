@@ -84,12 +84,25 @@ public final class ReplicationDemo {
     }
 
     public static Result run(Lab lab, int officeDays, PrintStream out) throws Exception {
+        return run(lab, officeDays, null, out);
+    }
+
+    /** {@code continuousTarget}: a continuous schedule with this RPO target instead of a point every {@link #INTERVAL}. */
+    public static Result run(Lab lab, int officeDays, String continuousTarget, PrintStream out) throws Exception {
+        Schedule schedule = continuousTarget == null ? new Schedule("{\"interval\": \"" + INTERVAL + "\"}",
+                "a point every " + INTERVAL)
+                : new Schedule("{\"target\": \"" + continuousTarget + "\"}", "continuous, RPO target " + continuousTarget);
         try (Teardown teardown = new Teardown(out)) {
-            return run(lab, officeDays, out, teardown);
+            return run(lab, officeDays, schedule, out, teardown);
         }
     }
 
-    private static Result run(Lab lab, int officeDays, PrintStream out, Teardown teardown) throws Exception {
+    /** The policy's rpo object and how the demo's lines name it. */
+    private record Schedule(String rpoJson, String said) {
+    }
+
+    private static Result run(Lab lab, int officeDays, Schedule schedule, PrintStream out, Teardown teardown)
+            throws Exception {
         // QEMU opens the replica at the failover: the work directory lets it pass through (and lists nothing to
         // anyone), as amirror's state directories in it do; what they hold stays theirs (0600 files, 0700 directories)
         Path work = Files.createTempDirectory(lab.options().workDir(), "demo-");
@@ -137,14 +150,14 @@ public final class ReplicationDemo {
         out.printf("primary: guest %s booted under libvirt%n", vm.name());
 
         Path policies = Files.createDirectories(work.resolve("policies.d"));
-        writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "10mbit");
+        writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "10mbit", schedule);
         AmirrorProcess daemon = AmirrorProcess.start(link.primaryNamespace(), work.resolve("primary.log"), "primary",
                 "--state", primaryState.toString(), "--policies", policies.toString(), "--control", "127.0.0.1:0",
                 "--scratch", lab.options().workDir().resolve("jobs").toString(), "--libvirt", lab.options().libvirtUri());
         teardown.add("the primary daemon", daemon::close);
         daemon.awaitLog("primary running", 60_000);
-        out.printf("primary: amirror primary running in namespace %s; policy: a point every %s, link 10 Mbit/s "
-                + "for the first sync%n", link.primaryNamespace(), INTERVAL);
+        out.printf("primary: amirror primary running in namespace %s; policy: %s, link 10 Mbit/s "
+                + "for the first sync%n", link.primaryNamespace(), schedule.said());
         AmirrorProcess watcher = AmirrorProcess.start(link.primaryNamespace(), work.resolve("status.jsonl"), "status",
                 "--state", primaryState.toString(), "--json", "--watch", "1");
         teardown.add("the status watch", watcher::close);
@@ -159,7 +172,7 @@ public final class ReplicationDemo {
             if (day == 2) { // the first sync is done: from now on the office's uplink
                 link.setRate("1mbit");
                 int reloads = daemon.logCount("policies reloaded");
-                writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "1mbit");
+                writePolicy(policies, vm.name(), standbyAt, standbyId.fingerprint(), "1mbit", schedule);
                 daemon.awaitLog("policies reloaded", reloads + 1, 60_000);
                 watch.println("link: now 1 Mbit/s, and the policy's limit too (the daemon reloaded it)");
             }
@@ -225,20 +238,20 @@ public final class ReplicationDemo {
     }
 
     /** The demo's policy, as an admin would write it; rewriting it makes the daemon reload. */
-    private static void writePolicy(Path dir, String domain, String standbyAt, String fingerprint, String limit)
-            throws IOException {
+    private static void writePolicy(Path dir, String domain, String standbyAt, String fingerprint, String limit,
+                                    Schedule schedule) throws IOException {
         String json = """
                 {
                   "name": "demo",
-                  "description": "The demo's office guest: a point every %s over the office's uplink.",
+                  "description": "The demo's office guest: %s over the office's uplink.",
                   "domains": {"names": ["%s"]},
                   "standby": {"address": "%s", "fingerprint": "%s"},
-                  "rpo": {"interval": "%s"},
+                  "rpo": %s,
                   "bandwidth": {"limit": "%s"},
                   "compression": "auto",
                   "retention": {"keep": 24}
                 }
-                """.formatted(INTERVAL, domain, standbyAt, fingerprint, INTERVAL, limit);
+                """.formatted(schedule.said(), domain, standbyAt, fingerprint, schedule.rpoJson(), limit);
         AtomicFiles.write(dir.resolve("demo.json"), json.getBytes(StandardCharsets.UTF_8));
     }
 
@@ -322,9 +335,9 @@ public final class ReplicationDemo {
             out.printf("office days alone: guest wrote %s, %s on the 1 Mbit/s link (%.1f %%)%n", mb(wrote), mb(sent),
                     100.0 * sent / Math.max(1, wrote));
         }
-        out.printf("RPO: a point every %s by the policy; achieved: %s at worst (the oldest the standby's newest point got "
+        out.printf("RPO: %s by the policy; achieved: %s at worst (the oldest the standby's newest point got "
                 + "before the next one landed, first sync included), over %d points from %d cycles%n",
-                Progress.duration(r.rpoTargetSeconds()), Progress.duration(r.worstRpoSeconds()), r.points(),
+                "target " + Progress.duration(r.rpoTargetSeconds()), Progress.duration(r.worstRpoSeconds()), r.points(),
                 r.scheduledCycles());
         out.println("replica identical to the guest's disk at the last point: " + (r.identical() ? "yes" : "NO"));
         if (r.failover() != null) {

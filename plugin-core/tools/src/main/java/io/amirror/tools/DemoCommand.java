@@ -22,12 +22,15 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--days", description = "Office days after the first sync (default: ${DEFAULT-VALUE}).")
     int days = 2;
+    @Option(names = "--rpo-target", paramLabel = "DURATION", description = "Replicate continuously with this RPO "
+            + "target (e.g. 30s: the next point as soon as the last is acknowledged) instead of a point every 20 s.")
+    String rpoTarget;
 
     @Override
     public Integer call() throws Exception {
         System.out.println("demo: preparing the lab (libvirtd, QEMU, guest kit)...");
         try (Lab lab = Lab.open(LabOptions.defaults())) {
-            ReplicationDemo.Result r = ReplicationDemo.run(lab, days, System.out);
+            ReplicationDemo.Result r = ReplicationDemo.run(lab, days, rpoTarget, System.out);
             return r.identical() && r.failoverMatches() ? 0 : 1;
         }
     }

@@ -49,7 +49,7 @@ class ReplicationDemoTest {
         assertTrue(r.worstRpoSeconds() > 0, out);
         assertTrue(r.sawLiveTransfer(), "the live line showed a transfer's progress: " + out);
         assertTrue(out.contains("guest shut off"), "the last point is the shut-off disk's: " + out);
-        assertTrue(out.contains("RPO: a point every 20s by the policy; achieved: "), out);
+        assertTrue(out.contains("RPO: target 20s by the policy; achieved: "), out);
         assertTrue(out.contains("standby: amirror replicas --max-age 5m (exit 0)"), out);
         assertTrue(out.lines().anyMatch(l -> l.trim().startsWith("amirror-lab-")
                 && l.trim().endsWith(" ok")), "the standby lists the replica, fresh: " + out);
