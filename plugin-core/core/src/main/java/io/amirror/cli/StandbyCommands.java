@@ -226,11 +226,11 @@ final class StandbyCommands {
             } else {
                 // the replica domain's name first (what virsh shows on this host); the primary's name and the
                 // UUID below it, since two primaries may each send a domain of the same name
-                System.out.printf("%-24s %-7s %-22s %-8s %-7s %-10s %s%n", "REPLICA", "POINT", "APPLIED", "AGE", "KEPT",
-                        "ON DISK", "STATE");
+                int width = Math.max(24, entries.stream().mapToInt(e -> replicaColumn(e).length() + 1).max().orElse(0));
+                System.out.printf("%-" + width + "s %-7s %-22s %-8s %-7s %-10s %s%n", "REPLICA", "POINT", "APPLIED", "AGE",
+                        "KEPT", "ON DISK", "STATE");
                 for (var e : entries) {
-                    System.out.printf("%-24s %-7s %-22s %-8s %-7d %-10s %s%n",
-                            e.replicaDomain() != null ? e.replicaDomain() : e.domain() != null ? e.domain() : e.uuid(),
+                    System.out.printf("%-" + width + "s %-7s %-22s %-8s %-7d %-10s %s%n", replicaColumn(e),
                             e.point() == null ? "-" : e.point(),
                             e.appliedAt() == null ? "-" : e.appliedAt().replaceFirst("\\.\\d+Z$", "Z"),
                             e.ageSeconds() == null ? "-" : Progress.duration(e.ageSeconds()),
@@ -269,6 +269,10 @@ final class StandbyCommands {
                 }
             }
             return entries.stream().anyMatch(e -> e.health().equals("stale")) ? ExitCodes.NOT_HEALTHY : ExitCodes.OK;
+        }
+
+        private static String replicaColumn(ReplicaReport.Entry e) {
+            return e.replicaDomain() != null ? e.replicaDomain() : e.domain() != null ? e.domain() : e.uuid();
         }
     }
 
