@@ -105,7 +105,7 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
             this.scheduler = new ReplicationScheduler(cycles, config.concurrentCycles(), config.quartz(), 5_000,
                     ZoneId.systemDefault());
             this.hookEvents = new HookEvents(guests, policies, guest -> requestSync(guest).isPresent());
-            this.alerts = new RpoAlerts(guests, policies, startedAt);
+            this.alerts = new RpoAlerts(guests::statuses, policies, startedAt);
         } catch (IOException | SchedulerException | RuntimeException | Error e) {
             if (pool != null) {
                 pool.shutdownNow();
