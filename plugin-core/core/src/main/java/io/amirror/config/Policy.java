@@ -110,6 +110,15 @@ public record Policy(String name, String file, DomainSelector domains, StandbyTa
             return tenth.compareTo(Duration.ofSeconds(10)) < 0 ? Duration.ofSeconds(10) : tenth;
         }
 
+        /**
+         * How long a point may take from its cut to its acknowledgement before compression gives way
+         * to speed: a quarter of an interval (or of a cron schedule's widest gap); 40 % of a
+         * continuous target, where a point is exposed for up to twice its own time.
+         */
+        public Duration pointBudget() {
+            return continuous ? target.multipliedBy(2).dividedBy(5) : target.dividedBy(4);
+        }
+
         @Override
         public String toString() {
             return continuous ? "continuous, target " + Durations.format(target) + ", cuts at least "

@@ -143,7 +143,7 @@ public final class ReplicationCycle {
         }
         boolean firstPoint = replication.acknowledgedPoint() == 0;
         XzBlockCodec.Preset preset = policy.compression() != null ? XzBlockCodec.Preset.parse(policy.compression())
-                : link.compression().next(firstPoint, link.bytesPerSecondNow());
+                : link.compression().next(firstPoint, link.bytesPerSecondNow(), policy.rpo().pointBudget());
         long t0 = System.nanoTime();
         Replication.Captured c;
         String lost = null;
@@ -169,10 +169,10 @@ public final class ReplicationCycle {
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long stored = c.deltas().stream().mapToLong(d -> d.entry().size()).sum();
-        if (policy.compression() == null) {
-            link.compression().observe(preset, stored, seconds, link.bytesPerSecondNow());
-        }
         CaptureResult captured = c.capture();
+        if (policy.compression() == null) {
+            link.compression().observe(preset, c.full(), captured.dataBytes(), stored, seconds, link.bytesPerSecondNow());
+        }
         status.captured(captured.bytesRead(), captured.readWhole());
         log.info("{}: point {} captured ({} bytes read{}, {} bytes of delta at {}, {}, {} s)", name, captured.newPoint(),
                 captured.bytesRead(), captured.readWhole().isEmpty() ? "" : ", read whole: " + captured.readWhole(), stored,

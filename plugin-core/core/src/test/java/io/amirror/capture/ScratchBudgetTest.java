@@ -25,14 +25,15 @@ class ScratchBudgetTest {
     }
 
     @Test
-    void afterAnOverflowTheNextCaptureTakesTheFastestPresetThenClimbsFromBelow() {
+    void afterAnOverflowTheNextCaptureTakesTheFastestPresetThenOneBelowTheOneThatOverflowed() {
         AutoCompression auto = new AutoCompression();
-        XzBlockCodec.Preset strongest = auto.next(false, 1e6);
-        auto.readTooSlow(strongest);
+        java.time.Duration budget = java.time.Duration.ofMinutes(5);
+        XzBlockCodec.Preset first = auto.next(false, 1e6, budget);
+        auto.readTooSlow(first);
         XzBlockCodec.Preset fastest = PresetChooser.CANDIDATES.get(PresetChooser.CANDIDATES.size() - 1);
-        assertEquals(fastest, auto.next(false, 1e6), "the attempt right after the overflow");
-        XzBlockCodec.Preset then = auto.next(false, 1e6);
-        assertNotEquals(strongest, then, "not the preset that was too slow");
-        assertEquals(PresetChooser.CANDIDATES.get(1), then, "one rung below it");
+        assertEquals(fastest, auto.next(false, 1e6, budget), "the attempt right after the overflow");
+        XzBlockCodec.Preset then = auto.next(false, 1e6, budget);
+        assertNotEquals(first, then, "not the preset that was too slow");
+        assertEquals(PresetChooser.CANDIDATES.get(PresetChooser.CANDIDATES.indexOf(first) + 1), then, "one rung below it");
     }
 }

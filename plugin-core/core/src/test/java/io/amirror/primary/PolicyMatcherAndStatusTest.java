@@ -1,5 +1,6 @@
 package io.amirror.primary;
 
+import io.amirror.delta.XzBlockCodec;
 import io.amirror.control.StatusReport;
 
 import io.amirror.config.Policy;
@@ -102,37 +103,61 @@ class PolicyMatcherAndStatusTest {
         assertEquals(10, v.rpoSeconds(), "the age now is another figure");
     }
 
+    static final XzBlockCodec.Preset P9E = new XzBlockCodec.Preset(9, true);
+    static final XzBlockCodec.Preset P6 = new XzBlockCodec.Preset(6, false);
+
     @Test
-    void autoCompressionStepsDownWhenTheEncoderCannotKeepUpAndBackUp() {
+    void incrementalPointsTakeTheStrongestPresetTheirBudgetAllowsAndKeepItForTheSameLoad() {
         AutoCompression a = new AutoCompression();
-        double link = 1_000_000;
-        var strongest = a.next(false, link);
-        a.observe(strongest, 1_000_000, 10, link); // 100 kB/s of output for a 1 MB/s link: too slow
-        var weaker = a.next(false, link);
-        assertTrue(weaker.compareTo(strongest) < 0);
-        a.observe(weaker, 100_000_000, 10, link); // 10 MB/s: plenty of headroom
-        assertEquals(strongest, a.next(false, link));
-        a.observe(strongest, 1, 1, link); // too short a cycle to learn from
-        assertEquals(strongest, a.next(false, link));
-        assertEquals(6, a.next(true, link).level(), "a full capture starts at preset 6");
+        double link = 125_000; // 1 Mbit/s
+        Duration budget = Duration.ofMinutes(15).dividedBy(4); // a 15 min interval: 225 s
+        assertEquals(P9E, a.next(false, link, budget), "nothing measured: bytes first, the strongest, which measures the load");
+        // a pgbench-like point at preset 6: 40 MB raw, 2.6 MB/s (15 s), 1.3 MB stored
+        a.observe(P6, false, 40_000_000, 1_300_000, 15.4, link);
+        // 9e estimated at 0.16 of 6's speed: 96 s + 83 s of transfer fits 225 s
+        assertEquals(P9E, a.next(false, link, budget));
+        a.observe(P9E, false, 40_000_000, 1_100_000, 90, link); // measured: 90 s, 1.1 MB
+        for (int i = 0; i < 4; i++) { // the same load: the same preset, point after point
+            assertEquals(P9E, a.next(false, link, budget), "point " + i);
+            a.observe(P9E, false, 41_000_000, 1_120_000, 92, link);
+        }
+        // a tight budget (a 20 s interval: 5 s) leaves the strong presets out: the fastest expected point
+        XzBlockCodec.Preset tight = a.next(false, link, Duration.ofSeconds(5));
+        assertTrue(tight.compareTo(P6) < 0, "a weaker preset than 6 for 5 s: " + tight);
+        // the first copy follows the link's pace from preset 6, not the incremental points' budget
+        assertEquals(P6, a.next(true, link, budget));
     }
 
     @Test
-    void aSlowerLinkTakesBackTheStrongerPresetItLeftWithoutAnotherLongCycle() {
+    void aPresetThatProvesSlowerThanEstimatedIsLeftAtTheNextPoint() {
+        AutoCompression a = new AutoCompression();
+        double link = 1_250_000; // 10 Mbit/s
+        Duration budget = Duration.ofSeconds(60);
+        a.observe(P6, false, 20_000_000, 600_000, 8, link); // 2.5 MB/s at 6
+        XzBlockCodec.Preset first = a.next(false, link, budget); // 9e estimated 0.4 MB/s: 50 s + 0.5 s fits
+        assertEquals(P9E, first);
+        a.observe(P9E, false, 20_000_000, 560_000, 150, link); // but it took 150 s on the busy host
+        a.observe(P9E, false, 20_000_000, 560_000, 150, link);
+        XzBlockCodec.Preset after = a.next(false, link, budget);
+        assertTrue(after.compareTo(P9E) < 0, "9e measured too slow for 60 s: " + after);
+        assertEquals(after, a.next(false, link, budget), "the same choice for the same load");
+        // a scratch overflow: the next capture takes the fastest preset, then the budget rules again
+        a.readTooSlow(after);
+        assertEquals(0, a.next(false, link, budget).level());
+        assertTrue(a.next(false, link, budget).compareTo(after) < 0, "the preset that overflowed counts as slow");
+    }
+
+    @Test
+    void theFirstCopyStepsDownWhenTheEncoderCannotKeepTheLinkBusyAndBackUp() {
         AutoCompression a = new AutoCompression();
         double night = 1_250_000; // 10 Mbit/s
-        var strongest = a.next(false, night);
-        a.observe(strongest, 6_000_000, 20, night); // 300 kB/s: too slow for the night link
-        var weaker = a.next(false, night);
-        assertTrue(weaker.compareTo(strongest) < 0);
-        assertEquals(weaker, a.next(false, 500_000), "4 Mbit/s: 300 kB/s would not keep it busy");
-        assertEquals(strongest, a.next(false, 125_000), "1 Mbit/s in office hours: the stronger preset keeps up");
-        assertEquals(strongest, a.next(false, 125_000));
-
-        AutoCompression b = new AutoCompression();
-        b.observe(b.next(true, night), 1_000_000, 20, night); // a first sync at preset 6 too slow: step down...
-        var after = b.next(false, night);
-        assertTrue(after.compareTo(strongest) < 0);
-        assertEquals(after, b.next(false, 125_000), "...but preset 6's speed says nothing of the stronger one's");
+        Duration budget = Duration.ofHours(1);
+        assertEquals(P6, a.next(true, night, budget));
+        a.observe(P6, true, 1_000_000_000, 20_000_000, 200, night); // 100 kB/s of output: too slow
+        XzBlockCodec.Preset weaker = a.next(true, night, budget);
+        assertTrue(weaker.compareTo(P6) < 0);
+        a.observe(weaker, true, 1_000_000_000, 300_000_000, 30, night); // 10 MB/s: plenty of headroom
+        assertEquals(P6, a.next(true, night, budget));
+        assertEquals(P9E, a.next(false, night, budget), "a first copy measures nothing for the points after it");
     }
 }
