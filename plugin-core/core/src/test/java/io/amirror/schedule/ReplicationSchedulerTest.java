@@ -66,9 +66,13 @@ class ReplicationSchedulerTest {
     }
 
     static Policy continuous(String name, Duration target, Duration minSpacing) {
+        return continuous(name, target, minSpacing, List.of());
+    }
+
+    static Policy continuous(String name, Duration target, Duration minSpacing, List<WeekWindow> blackouts) {
         Policy p = policy(name, minSpacing, List.of());
         return new Policy(p.name(), p.file(), p.domains(), p.standby(), Policy.Rpo.continuous(target, minSpacing),
-                null, null, List.of(), null, 24, Duration.ofDays(30), false, target, List.of(), Policy.ReplicaMapping.NONE,
+                null, null, blackouts, null, 24, Duration.ofDays(30), false, target, List.of(), Policy.ReplicaMapping.NONE,
                 null, null);
     }
 
@@ -161,17 +165,21 @@ class ReplicationSchedulerTest {
         assumeTrue(from.isBefore(to), "too close to midnight for a one-day window");
         String day = now.getDayOfWeek().name().substring(0, 1) + now.getDayOfWeek().name().substring(1, 3).toLowerCase();
         WeekWindow w = WeekWindow.parse(day, hhmm(from), hhmm(to.plusMinutes(1)));
-        Recorder rec = new Recorder();
-        try (ReplicationScheduler s = new ReplicationScheduler(rec, 2, Map.of(), 500, ZONE)) {
-            s.apply(List.of(new ReplicationScheduler.Assignment("web", policy("p", Duration.ofSeconds(1), List.of(w)))));
-            s.start();
-            Thread.sleep(2_500);
-            assertEquals(0, rec.of("web").size(), "fired inside a blackout");
-            assertTrue(s.nextRun("web").orElseThrow().isAfter(Instant.now().plusSeconds(60)),
-                    "next run should be after the window: " + s.nextRun("web"));
-            s.runNow("web");
-            Thread.sleep(500);
-            assertEquals(1, rec.of("web").size(), "an explicit sync runs in a blackout");
+        // an interval and a continuous schedule alike: nothing is cut inside the window
+        for (Policy p : List.of(policy("p", Duration.ofSeconds(1), List.of(w)),
+                continuous("c", Duration.ofSeconds(20), Duration.ofMillis(500), List.of(w)))) {
+            Recorder rec = new Recorder();
+            try (ReplicationScheduler s = new ReplicationScheduler(rec, 2, Map.of(), 500, ZONE)) {
+                s.apply(List.of(new ReplicationScheduler.Assignment("web", p)));
+                s.start();
+                Thread.sleep(2_500);
+                assertEquals(0, rec.of("web").size(), p.rpo() + ": fired inside a blackout");
+                assertTrue(s.nextRun("web").orElseThrow().isAfter(Instant.now().plusSeconds(60)),
+                        p.rpo() + ": next run should be after the window: " + s.nextRun("web"));
+                s.runNow("web");
+                Thread.sleep(500);
+                assertEquals(1, rec.of("web").size(), p.rpo() + ": an explicit sync runs in a blackout");
+            }
         }
     }
 
