@@ -20,6 +20,9 @@ import java.util.HexFormat;
  */
 public record ControlEndpoint(URI url, String token) {
 
+    /** {@code STATE/control/authorization}: the request header with the token, for {@code curl -H @FILE}. */
+    public static final String AUTHORIZATION = "authorization";
+
     static Path dir(Path stateDir) {
         return stateDir.resolve("control");
     }
@@ -33,6 +36,10 @@ public record ControlEndpoint(URI url, String token) {
         new SecureRandom().nextBytes(raw);
         String token = HexFormat.of().formatHex(raw);
         AtomicFiles.writePrivate(d.resolve("token"), (token + "\n").getBytes(StandardCharsets.UTF_8));
+        // the header as curl reads it from a file (curl -H @FILE): a check or a page asks the API without a JVM,
+        // and without the token on a command line, where every local user could read it
+        AtomicFiles.writePrivate(d.resolve(AUTHORIZATION), ("Authorization: Bearer " + token + "\n")
+                .getBytes(StandardCharsets.UTF_8));
         AtomicFiles.writePrivate(d.resolve("endpoint"), (url + "\n").getBytes(StandardCharsets.UTF_8));
         return new ControlEndpoint(url, token);
     }

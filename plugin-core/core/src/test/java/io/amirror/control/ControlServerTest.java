@@ -17,7 +17,9 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -161,6 +163,23 @@ class ControlServerTest {
             "[::1", "[::1]x", "[::2]", "[0:0:0:0:0:0:0:1]x", "::1", " localhost", "localhost ", "127.0.0.1:9750/x"})
     void otherHosts(String host) {
         assertFalse(ControlServer.loopbackHost(host), host);
+    }
+
+    @Test
+    void curlReadsTheStatusWithTheHeaderFileAndNoTokenOnItsCommandLine(@TempDir Path state) throws Exception {
+        try (ControlServer s = new ControlServer(new FakeDaemon(), ANY_PORT, state)) {
+            Path header = state.resolve("control").resolve(ControlEndpoint.AUTHORIZATION);
+            assertEquals("Authorization: Bearer " + s.endpoint().token() + "\n", Files.readString(header));
+            assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(header));
+            String url = Files.readString(state.resolve("control/endpoint")).strip() + "/v1/status";
+            io.amirror.util.Exec.Result r = io.amirror.util.Exec.run(java.time.Duration.ofSeconds(20), "curl", "-sf",
+                    "-H", "@" + header, url);
+            assertEquals(0, r.exitCode(), r.stderr());
+            com.fasterxml.jackson.databind.JsonNode doc = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.stdout());
+            assertEquals("files", doc.path("domains").path(0).path("domain").asText(), r.stdout());
+            assertEquals(22, io.amirror.util.Exec.run(java.time.Duration.ofSeconds(20), "curl", "-sf", url).exitCode(),
+                    "without the header: 401, curl -f exits 22");
+        }
     }
 
     @Test
