@@ -8,6 +8,7 @@ import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.DomainXmlReader;
 import io.amirror.libvirt.GuestFreeze;
 import io.amirror.libvirt.PullBackup;
+import io.amirror.libvirt.ShutoffReason;
 import io.amirror.nbd.NbdAddress;
 import io.amirror.nbd.NbdClient;
 import io.amirror.nbd.NbdConstants;
@@ -321,7 +322,14 @@ public final class DomainCapture {
             }
             chain.redefineOffline(newPoint, latest, tracked(disks).stream().map(DiskInfo::target).toList(),
                     disks.stream().filter(d -> !d.incrementallyTrackable()).map(DiskInfo::target).toList());
-            return new CaptureResult(name, base, newPoint, true, stats, CaptureResult.Consistency.SHUT_OFF);
+            // a destroyed, crashed or failed guest left its disks as a power cut would: not a clean shutdown's point
+            ShutoffReason why = ShutoffReason.of(domain);
+            if (!why.clean()) {
+                log.warn("{} is off ({}): point {} of its disks is crash-consistent, as after a power cut", name,
+                        why.name().toLowerCase(java.util.Locale.ROOT), newPoint);
+            }
+            return new CaptureResult(name, base, newPoint, true, stats,
+                    why.clean() ? CaptureResult.Consistency.SHUT_OFF : CaptureResult.Consistency.CRASH);
         } catch (IOException | RuntimeException e) {
             if (e instanceof ChainException || e instanceof NothingChangedException) {
                 throw (RuntimeException) e;

@@ -55,7 +55,8 @@ final class HookEvents {
                 }
                 why = "started without a point on the standby: first full cycle";
             }
-            case "release" -> why = "shut off: final cycle of its disks";
+            // shut down, destroyed or crashed: the capture asks libvirt which, and says so in the point's consistency
+            case "release" -> why = "stopped: final cycle of its disks";
             case "migrate", "restore", "reconnect" -> why = operation + ": checking its chain";
             default -> {
                 log.info("hook event {} {} of {}", operation, subOperation, domain);

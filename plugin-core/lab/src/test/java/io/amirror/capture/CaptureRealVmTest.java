@@ -10,6 +10,7 @@ import io.amirror.lab.RealVmTest;
 import io.amirror.libvirt.CheckpointChain;
 import io.amirror.libvirt.DiskInfo;
 import io.amirror.libvirt.FileChainStore;
+import io.amirror.libvirt.ShutoffReason;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -121,6 +122,7 @@ class CaptureRealVmTest {
             CaptureResult r3 = capture.capture(vm.libvirtDomain(), chain, replica.next());
             assertTrue(r3.offline());
             assertEquals(3, r3.newPoint());
+            assertEquals(CaptureResult.Consistency.SHUT_OFF, r3.consistency(), "the guest powered itself off");
             assertEquals(clusters(320), replica.clusters(null));
             assertArrayEquals(guest.bytes, replica.replica);
             assertArrayEquals(guest.bytes, lab.qemuImg().read(vm.image("vda"), "qcow2", 0, SIZE),
@@ -143,6 +145,17 @@ class CaptureRealVmTest {
             assertEquals(3, r4.basePoint());
             assertEquals(List.of(3, 4), chain.libvirtPoints(), "point 2 retired once the domain ran again");
             assertEquals(clusters(640), replica.clusters(null));
+            assertArrayEquals(guest.bytes, replica.replica);
+            chain.acknowledge(4);
+
+            // point 5: written, then destroyed (a power cut, not a shutdown): the same bytes, crash-consistent
+            guest.write(41 << 20, 4096);                     // cluster 656
+            vm.console().run("sync", Duration.ofSeconds(30));
+            vm.destroy();
+            assertEquals(ShutoffReason.DESTROYED, ShutoffReason.of(vm.libvirtDomain()));
+            CaptureResult r5 = capture.capture(vm.libvirtDomain(), chain, replica.next());
+            assertTrue(r5.offline());
+            assertEquals(CaptureResult.Consistency.CRASH, r5.consistency(), "a destroyed guest's disks are a power cut's");
             assertArrayEquals(guest.bytes, replica.replica);
         }
     }

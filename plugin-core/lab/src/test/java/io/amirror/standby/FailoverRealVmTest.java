@@ -132,7 +132,7 @@ class FailoverRealVmTest {
             // release (clean shutdown): the daemon's final cycle captures the shut-off disk
             String b = write(c, 30);
             vm.powerOff(Duration.ofMinutes(2));
-            awaitLogLine(work.resolve("primary.log"), vm.name() + ": shut off: final cycle of its disks");
+            awaitLogLine(work.resolve("primary.log"), vm.name() + ": stopped: final cycle of its disks");
             int p2 = lastPointAfter(work, primaryState, p1, "SHUT_OFF", "final cycle after shutdown");
             assertReplicaEquals(lab, standbyState, vm, "after the final cycle");
             awaitDefined(lab, replicaName, xml -> xml.contains("moved to rack 2"),
