@@ -88,9 +88,12 @@ final class PrimaryCommand implements Callable<Integer> {
                         : "running cycles end first (at most " + STOP_WAIT.toSeconds() + " s)");
             }
         } finally {
-            libvirt.close();
-            log.info("stopped");
-            stopped.countDown();
+            try {
+                libvirt.close();
+            } finally {
+                log.info("stopped");
+                stopped.countDown(); // whatever close threw: a SIGTERM's hook must not wait its bound out for nothing
+            }
         }
         return ExitCodes.OK;
     }

@@ -26,9 +26,9 @@ import java.util.List;
  * bytes slower than the link carries them (with {@link #MARGIN}) the next full capture steps one
  * preset down, and one up when it produced them more than {@link #HEADROOM} times faster.
  *
- * <p>A capture whose backup scratch outgrew its budget ({@link #readTooSlow}) makes the next capture
- * take the fastest preset, and the preset used is not taken again until it (or a weaker one) has
- * been measured at a point that did not overflow.
+ * <p>A capture whose backup scratch outgrew its budget ({@link #readTooSlow}) makes that domain's
+ * next capture take the fastest preset, and leaves the preset used out for the next
+ * {@link #BAN_POINTS} incremental points of the link; the first copy's ladder steps below it.
  */
 public final class AutoCompression {
     static final double MARGIN = 1.25;
@@ -51,24 +51,26 @@ public final class AutoCompression {
     private final double[] rate = new double[LADDER.size()];
     /** Raw bytes an incremental point gave the encoder, smoothed; 0 before the first. */
     private double raw;
-    /** Set by {@link #readTooSlow}: the next capture takes the fastest preset. */
-    private boolean hurry;
-    /** Per ladder preset: its capture overflowed the scratch; not taken again until a weaker one was measured. */
-    private final boolean[] tooSlow = new boolean[LADDER.size()];
+    /** Domains whose capture overflowed its scratch ({@link #readTooSlow}): their next capture takes the fastest preset. */
+    private final java.util.Set<String> hurry = new java.util.HashSet<>();
+    /** Per ladder preset: how many more incremental points leave it out since a capture with it overflowed. */
+    private final int[] bannedFor = new int[LADDER.size()];
+    /** How many points a preset whose capture overflowed is left out for; then its measured rate decides again. */
+    static final int BAN_POINTS = 10;
 
     /**
      * A capture with {@code used} read its point so slowly that the backup's scratch outgrew its
-     * budget (the guest writes while the point is read): the next capture takes the fastest preset,
-     * and {@code used} counts as too slow for this load until measured again.
+     * budget (the guest writes while the point is read): the domain's next capture takes the fastest
+     * preset, and {@code used} is left out for {@link #BAN_POINTS} points.
      */
-    public synchronized void readTooSlow(XzBlockCodec.Preset used) {
-        hurry = true;
+    public synchronized void readTooSlow(String domain, XzBlockCodec.Preset used) {
+        hurry.add(domain);
         int at = LADDER.indexOf(used);
         if (at >= 0) {
-            tooSlow[at] = true;
+            bannedFor[at] = BAN_POINTS;
         }
-        if (fullRung < LADDER.size() - 1 && (at < 0 || at >= fullRung)) {
-            fullRung = Math.max(fullRung, at) + 1;
+        if (at < 0 || at >= fullRung) {
+            fullRung = Math.min(LADDER.size() - 1, Math.max(fullRung, at) + 1);
         }
     }
 
@@ -76,19 +78,19 @@ public final class AutoCompression {
      * The preset for the next capture on a link that carries {@code linkBytesPerSecond} now, for a
      * point that should be acknowledged within {@code budget} of its cut.
      */
-    public synchronized XzBlockCodec.Preset next(boolean fullCapture, double linkBytesPerSecond, Duration budget) {
-        if (hurry) {
-            hurry = false;
+    public synchronized XzBlockCodec.Preset next(String domain, boolean fullCapture, double linkBytesPerSecond,
+                                                  Duration budget) {
+        if (hurry.remove(domain)) {
             return LADDER.get(LADDER.size() - 1);
         }
         if (fullCapture) {
             return LADDER.get(fullRung);
         }
         if (raw == 0) {
-            // nothing measured yet: bytes first, the strongest preset (or one below a preset that overflowed);
-            // this point measures it
-            for (int i = 0; i < LADDER.size(); i++) {
-                if (!tooSlow[i]) {
+            // no point measured yet: preset 6 (or one below a preset that overflowed), of known cost on any size;
+            // this point measures the load, and the next one takes the strongest its budget allows
+            for (int i = LADDER.indexOf(FULL); i < LADDER.size(); i++) {
+                if (bannedFor[i] == 0) {
                     return LADDER.get(i);
                 }
             }
@@ -98,7 +100,7 @@ public final class AutoCompression {
         int fastest = LADDER.size() - 1;
         double fastestTime = Double.MAX_VALUE;
         for (int i = 0; i < LADDER.size(); i++) { // strongest first
-            if (tooSlow[i] && i < LADDER.size() - 1) {
+            if (bannedFor[i] > 0 && i < LADDER.size() - 1) {
                 continue;
             }
             double t = expectedSeconds(i);
@@ -168,9 +170,9 @@ public final class AutoCompression {
         raw = smooth(raw, rawBytes);
         if (at >= 0) {
             rate[at] = smooth(rate[at], rawBytes / seconds);
-            for (int i = at; i < LADDER.size(); i++) {
-                tooSlow[i] = false; // this preset, and the weaker ones, read fast enough this time
-            }
+        }
+        for (int i = 0; i < LADDER.size(); i++) {
+            bannedFor[i] = Math.max(0, bannedFor[i] - 1);
         }
     }
 

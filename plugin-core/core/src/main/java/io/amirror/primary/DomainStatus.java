@@ -99,18 +99,24 @@ public final class DomainStatus {
         return (cycle.compareTo(spacing) > 0 ? cycle : spacing).plus(cycle);
     }
 
+    /** The alert threshold of the newest point's age, or null. */
+    public synchronized Duration alertAfter() {
+        return alertAfter;
+    }
+
     /** The longest cut-to-acknowledgement of the last {@value #RECENT_CYCLES} points; zero before one. */
     public synchronized Duration longestRecentLag() {
         return recentLags.stream().max(Duration::compareTo).orElse(Duration.ZERO);
     }
 
     /**
-     * Whether the achievable RPO just went beyond the target; true once per such transition, so
-     * the "cannot be held" alert runs once, not at every check.
+     * Whether the achievable RPO just went beyond the alert threshold (a continuous target by
+     * default; twice an interval, which a point every interval always exceeds by its own cycle):
+     * true once per such transition, so the "cannot be held" alert runs once, not at every check.
      */
     public synchronized boolean checkUnsustainableTransition() {
         Duration a = rpoAchievable();
-        boolean beyond = a != null && rpoTarget != null && a.compareTo(rpoTarget) > 0;
+        boolean beyond = a != null && alertAfter != null && a.compareTo(alertAfter) > 0;
         boolean transition = beyond && !unsustainable;
         unsustainable = beyond;
         return transition;

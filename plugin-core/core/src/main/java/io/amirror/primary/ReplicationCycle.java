@@ -143,7 +143,7 @@ public final class ReplicationCycle {
         }
         boolean firstPoint = replication.acknowledgedPoint() == 0;
         XzBlockCodec.Preset preset = policy.compression() != null ? XzBlockCodec.Preset.parse(policy.compression())
-                : link.compression().next(firstPoint, link.bytesPerSecondNow(), policy.rpo().pointBudget());
+                : link.compression().next(name, firstPoint, link.bytesPerSecondNow(), policy.rpo().pointBudget());
         long t0 = System.nanoTime();
         Replication.Captured c;
         String lost = null;
@@ -151,7 +151,7 @@ public final class ReplicationCycle {
             c = replication.capture(preset, policy.quiesce(), reading(meter));
         } catch (ScratchOverflowException e) {
             // the guest wrote faster than the point was read: the next attempt reads faster
-            link.compression().readTooSlow(preset);
+            link.compression().readTooSlow(name, preset);
             log.warn("{}: {}; the next attempt uses the fastest compression", name, e.getMessage());
             throw e;
         } catch (PointSource.NothingNewException e) {

@@ -35,33 +35,40 @@ final class RpoAlerts {
     void check() {
         Instant now = Instant.now();
         for (DomainStatus s : statuses.get()) {
-            if (s.checkUnsustainableTransition()) {
-                unsustainable(s);
+            try { // one domain's trouble must not end the watch of the others (a scheduled task that throws stops)
+                check(s, now);
+            } catch (RuntimeException e) {
+                log.error("RPO watch of {}: {}", s.domain(), e.toString());
             }
-            if (!s.checkRpoMissedTransition(now, daemonStart)) {
-                continue;
-            }
-            Policy p = policies.get(s.policy());
-            Duration age = s.rpoNow(now);
-            String threshold = "alert threshold " + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
-            String firstCopy = age == null ? s.firstCopyProgress() : null;
-            String msg = firstCopy != null
-                    ? "RPO missed for " + s.domain() + ": the standby has no point yet: " + firstCopy + "; " + threshold
-                    : "RPO missed for " + s.domain() + ": newest point on the standby is " + age.toSeconds() + " s old, "
-                    + threshold;
-            alert(p, "rpo-missed", s.domain(), msg);
         }
     }
 
-    /** The achievable RPO went beyond the target: the link (or the change rate) cannot hold it, said before it is missed. */
+    private void check(DomainStatus s, Instant now) {
+        if (s.checkUnsustainableTransition()) {
+            unsustainable(s);
+        }
+        if (!s.checkRpoMissedTransition(now, daemonStart)) {
+            return;
+        }
+        Policy p = policies.get(s.policy());
+        Duration age = s.rpoNow(now);
+        String threshold = "alert threshold " + (p == null ? "?" : p.alertAfter().toSeconds() + " s");
+        String firstCopy = age == null ? s.firstCopyProgress() : null;
+        String msg = firstCopy != null
+                ? "RPO missed for " + s.domain() + ": the standby has no point yet: " + firstCopy + "; " + threshold
+                : "RPO missed for " + s.domain() + ": newest point on the standby is "
+                + (age == null ? "of unknown age" : age.toSeconds() + " s old") + ", " + threshold;
+        alert(p, "rpo-missed", s.domain(), msg);
+    }
+
+    /** The achievable RPO went beyond the alert threshold: the link (or the change rate) cannot hold it, said before it is missed. */
     private void unsustainable(DomainStatus s) {
         Policy p = policies.get(s.policy());
         Duration achievable = s.rpoAchievable();
         String msg = "RPO target of " + s.domain() + " cannot be held now: about " + achievable.toSeconds()
                 + " s of writes could be lost (the last points took up to " + s.longestRecentLag().toSeconds()
-                + " s from cut to acknowledgement), beyond the target of "
-                + (p == null ? "?" : p.rpo().target().toSeconds() + " s")
-                + "; a higher bandwidth limit, a faster link or a longer target would hold it";
+                + " s from cut to acknowledgement), beyond the alert threshold of " + s.alertAfter().toSeconds()
+                + " s; a higher bandwidth limit, a faster link or a longer target would hold it";
         alert(p, "rpo-unsustainable", s.domain(), msg);
     }
 

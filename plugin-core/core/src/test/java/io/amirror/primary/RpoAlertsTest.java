@@ -35,17 +35,28 @@ class RpoAlertsTest {
         web.acknowledged(1, now.minusSeconds(45), now.minusSeconds(5), "CRASH", 1000); // 40 s cut to ack: 80 s exposed
         DomainStatus db = new DomainStatus("db");
         db.assign("p", "10.0.0.2:10809", Duration.ofMinutes(1), Duration.ofMinutes(1), Duration.ofSeconds(10));
-        RpoAlerts alerts = new RpoAlerts(() -> List.of(web, db), set, now.minusSeconds(120)); // db: no point in 2 min
+        // an interval schedule's point is always exposed for its interval plus its cycle: within twice the
+        // interval (its alert threshold) that is no alert
+        DomainStatus files = new DomainStatus("files");
+        files.assign("p", "10.0.0.2:10809", Duration.ofMinutes(1), Duration.ofMinutes(2), Duration.ofMinutes(1));
+        files.acknowledged(1, now.minusSeconds(20), now.minusSeconds(10), "CRASH", 1000);
+        // a point known from the state directory without its cut time: its age is unknown, never a crash
+        DomainStatus old = new DomainStatus("old");
+        old.assign("p", "10.0.0.2:10809", Duration.ofMinutes(1), Duration.ofMinutes(1), Duration.ofSeconds(10));
+        old.known("5eed0000-0000-4000-8000-000000000009", 7, null);
+        RpoAlerts alerts = new RpoAlerts(() -> List.of(web, db, files, old), set, now.minusSeconds(120)); // db: no point in 2 min
         try {
             alerts.check();
             alerts.check(); // once per transition
-            String lines = awaitLines(got, 2);
+            String lines = awaitLines(got, 3);
             assertTrue(lines.contains("rpo-unsustainable|web|RPO target of web cannot be held now: about 80 s of writes "
-                    + "could be lost (the last points took up to 40 s from cut to acknowledgement), beyond the target of 60 s"),
-                    lines);
+                    + "could be lost (the last points took up to 40 s from cut to acknowledgement), beyond the alert "
+                    + "threshold of 60 s"), lines);
             assertTrue(lines.contains("rpo-missed|db|RPO missed for db: the standby has no point yet: the first copy has "
                     + "not started yet; alert threshold 60 s"), lines);
-            assertEquals(2, lines.strip().lines().count(), lines);
+            assertTrue(lines.contains("rpo-missed|old|RPO missed for old: newest point on the standby is of unknown age"),
+                    lines);
+            assertEquals(3, lines.strip().lines().count(), "nothing for files: " + lines);
         } finally {
             alerts.shutdown();
         }
