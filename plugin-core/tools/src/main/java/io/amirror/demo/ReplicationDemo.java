@@ -193,10 +193,12 @@ public final class ReplicationDemo {
             }
             office.unmount();
             long wrote = (sectorsWritten(c) - before) * 512;
+            // the day's writes are done: the point that holds them is cut after this (taken before the shutdown,
+            // whose point the daemon may cut before powerOff has seen the guest go)
+            Instant done = Instant.now();
             if (last) {
                 vm.powerOff(Duration.ofSeconds(60)); // the hook tells the daemon, which captures the shut-off disk
             }
-            Instant done = Instant.now();
             JsonNode d = watch.awaitPointCutAfter(done, POINT_TIMEOUT, diagnostics);
             if (last) { // the point after the shutdown is the shut-off disk's
                 while (!"SHUT_OFF".equals(d.path("consistency").asText())) {
