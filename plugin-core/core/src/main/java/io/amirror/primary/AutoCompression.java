@@ -75,11 +75,10 @@ public final class AutoCompression {
     }
 
     /**
-     * The preset for the next capture on a link that carries {@code linkBytesPerSecond} now, for a
-     * point that should be acknowledged within {@code budget} of its cut.
+     * The preset for {@code domain}'s next capture: a first copy's from the link-pace ladder, an
+     * incremental point's the strongest whose capture and encoding fit {@code budget}.
      */
-    public synchronized XzBlockCodec.Preset next(String domain, boolean fullCapture, double linkBytesPerSecond,
-                                                  Duration budget) {
+    public synchronized XzBlockCodec.Preset next(String domain, boolean fullCapture, Duration budget) {
         if (hurry.remove(domain)) {
             return LADDER.get(LADDER.size() - 1);
         }

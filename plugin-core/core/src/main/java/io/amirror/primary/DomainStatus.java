@@ -292,9 +292,8 @@ public final class DomainStatus {
                     + (v.etaSeconds() == null ? "" : ", about " + Units.duration(v.etaSeconds()) + " left to read");
         }
         if (phase == Phase.SHIPPING) {
-            String left = rateBitsPerSecond > 0
-                    ? ", about " + Units.duration((long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond)) + " left"
-                    : "";
+            Long eta = shipEtaSeconds();
+            String left = eta == null ? "" : ", about " + Units.duration(eta) + " left";
             return "the first copy is being shipped: " + Units.bytes(shippedBytes) + " of " + Units.bytes(pendingBytes)
                     + " on the standby" + left;
         }
@@ -343,11 +342,8 @@ public final class DomainStatus {
         } else {
             state = "ok";
         }
-        Long eta = null;
         boolean moving = phase == Phase.SHIPPING || phase == Phase.VERIFYING;
-        if (moving && rateBitsPerSecond > 0) {
-            eta = (long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond);
-        }
+        Long eta = moving ? shipEtaSeconds() : null;
         return new StatusReport.Domain(domain, uuid, policy, standby, phase.name().toLowerCase(), lastPoint, str(lastPointAt),
                 age == null ? null : age.toSeconds(), rpoTarget == null ? 0 : rpoTarget.toSeconds(),
                 alertAfter == null ? 0 : alertAfter.toSeconds(), state, pendingBytes, shippedBytes,
@@ -356,6 +352,11 @@ public final class DomainStatus {
                 lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
                 worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal, captureView(), lastCycleBytesRead,
                 lastCycleReadWhole, rpoAchievable() == null ? null : rpoAchievable().toSeconds());
+    }
+
+    /** Seconds until the transfer in progress ends at its current rate; null while the rate is unknown. */
+    private Long shipEtaSeconds() {
+        return rateBitsPerSecond > 0 ? (long) Math.ceil((pendingBytes - shippedBytes) * 8 / rateBitsPerSecond) : null;
     }
 
     private StatusReport.Capture captureView() {

@@ -143,7 +143,7 @@ public final class ReplicationCycle {
         }
         boolean firstPoint = replication.acknowledgedPoint() == 0;
         XzBlockCodec.Preset preset = policy.compression() != null ? XzBlockCodec.Preset.parse(policy.compression())
-                : link.compression().next(name, firstPoint, link.bytesPerSecondNow(), policy.rpo().pointBudget());
+                : link.compression().next(name, firstPoint, policy.rpo().pointBudget());
         long t0 = System.nanoTime();
         Replication.Captured c;
         String lost = null;

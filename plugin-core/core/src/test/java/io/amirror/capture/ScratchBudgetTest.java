@@ -28,11 +28,11 @@ class ScratchBudgetTest {
     void afterAnOverflowTheNextCaptureTakesTheFastestPresetThenOneBelowTheOneThatOverflowed() {
         AutoCompression auto = new AutoCompression();
         java.time.Duration budget = java.time.Duration.ofMinutes(5);
-        XzBlockCodec.Preset first = auto.next("web", false, 1e6, budget);
+        XzBlockCodec.Preset first = auto.next("web", false, budget);
         auto.readTooSlow("web", first);
         XzBlockCodec.Preset fastest = PresetChooser.CANDIDATES.get(PresetChooser.CANDIDATES.size() - 1);
-        assertEquals(fastest, auto.next("web", false, 1e6, budget), "the attempt right after the overflow");
-        XzBlockCodec.Preset then = auto.next("web", false, 1e6, budget);
+        assertEquals(fastest, auto.next("web", false, budget), "the attempt right after the overflow");
+        XzBlockCodec.Preset then = auto.next("web", false, budget);
         assertNotEquals(first, then, "not the preset that was too slow");
         assertEquals(PresetChooser.CANDIDATES.get(PresetChooser.CANDIDATES.indexOf(first) + 1), then, "one rung below it");
     }

@@ -111,21 +111,21 @@ class PolicyMatcherAndStatusTest {
         AutoCompression a = new AutoCompression();
         double link = 125_000; // 1 Mbit/s
         Duration budget = Duration.ofMinutes(15).dividedBy(4); // a 15 min interval: 225 s
-        assertEquals(P6, a.next("web", false, link, budget), "no point measured: preset 6, which measures the load");
+        assertEquals(P6, a.next("web", false, budget), "no point measured: preset 6, which measures the load");
         // a pgbench-like point at preset 6: 40 MB raw, 2.6 MB/s (15 s), 1.3 MB stored
         a.observe(P6, false, 40_000_000, 1_300_000, 15.4, link);
         // 9e estimated at 0.16 of 6's speed: 96 s + 83 s of transfer fits 225 s
-        assertEquals(P9E, a.next("web", false, link, budget));
+        assertEquals(P9E, a.next("web", false, budget));
         a.observe(P9E, false, 40_000_000, 1_100_000, 90, link); // measured: 90 s, 1.1 MB
         for (int i = 0; i < 4; i++) { // the same load: the same preset, point after point
-            assertEquals(P9E, a.next("web", false, link, budget), "point " + i);
+            assertEquals(P9E, a.next("web", false, budget), "point " + i);
             a.observe(P9E, false, 41_000_000, 1_120_000, 92, link);
         }
         // a tight budget (a 20 s interval: 5 s) leaves the strong presets out: the fastest expected point
-        XzBlockCodec.Preset tight = a.next("web", false, link, Duration.ofSeconds(5));
+        XzBlockCodec.Preset tight = a.next("web", false, Duration.ofSeconds(5));
         assertTrue(tight.compareTo(P6) < 0, "a weaker preset than 6 for 5 s: " + tight);
         // the first copy follows the link's pace from preset 6, not the incremental points' budget
-        assertEquals(P6, a.next("web", true, link, budget));
+        assertEquals(P6, a.next("web", true, budget));
     }
 
     @Test
@@ -134,31 +134,31 @@ class PolicyMatcherAndStatusTest {
         double link = 1_250_000; // 10 Mbit/s
         Duration budget = Duration.ofSeconds(60);
         a.observe(P6, false, 20_000_000, 600_000, 8, link); // 2.5 MB/s at 6
-        XzBlockCodec.Preset first = a.next("web", false, link, budget); // 9e estimated 0.4 MB/s: 50 s + 0.5 s fits
+        XzBlockCodec.Preset first = a.next("web", false, budget); // 9e estimated 0.4 MB/s: 50 s + 0.5 s fits
         assertEquals(P9E, first);
         a.observe(P9E, false, 20_000_000, 560_000, 150, link); // but it took 150 s on the busy host
         a.observe(P9E, false, 20_000_000, 560_000, 150, link);
-        XzBlockCodec.Preset after = a.next("web", false, link, budget);
+        XzBlockCodec.Preset after = a.next("web", false, budget);
         assertTrue(after.compareTo(P9E) < 0, "9e measured too slow for 60 s: " + after);
-        assertEquals(after, a.next("web", false, link, budget), "the same choice for the same load");
+        assertEquals(after, a.next("web", false, budget), "the same choice for the same load");
         // a scratch overflow: the next capture takes the fastest preset, then the budget rules again
         a.readTooSlow("web", after);
-        assertEquals(0, a.next("web", false, link, budget).level());
-        assertTrue(a.next("web", false, link, budget).compareTo(after) < 0, "the preset that overflowed counts as slow");
+        assertEquals(0, a.next("web", false, budget).level());
+        assertTrue(a.next("web", false, budget).compareTo(after) < 0, "the preset that overflowed counts as slow");
         for (int i = 0; i < AutoCompression.BAN_POINTS; i++) {
-            a.observe(a.next("web", false, link, budget), false, 20_000_000, 600_000, 8, link);
+            a.observe(a.next("web", false, budget), false, 20_000_000, 600_000, 8, link);
         }
-        assertEquals(after, a.next("web", false, link, budget), "after its ban its measured rate decides again");
+        assertEquals(after, a.next("web", false, budget), "after its ban its measured rate decides again");
         // an overflow is the domain's: another domain's next capture on the same link is not hurried
         a.readTooSlow("db", after);
-        assertTrue(a.next("web", false, link, budget).level() > 0);
-        assertEquals(0, a.next("db", false, link, budget).level());
+        assertTrue(a.next("web", false, budget).level() > 0);
+        assertEquals(0, a.next("db", false, budget).level());
         // the first copy's ladder never steps past its weakest rung
         for (int i = 0; i < 10; i++) {
             a.readTooSlow("web", new XzBlockCodec.Preset(0, false));
         }
-        assertEquals(0, a.next("web", true, link, budget).level());
-        assertEquals(0, a.next("web", true, link, budget).level());
+        assertEquals(0, a.next("web", true, budget).level());
+        assertEquals(0, a.next("web", true, budget).level());
     }
 
     @Test
@@ -166,12 +166,12 @@ class PolicyMatcherAndStatusTest {
         AutoCompression a = new AutoCompression();
         double night = 1_250_000; // 10 Mbit/s
         Duration budget = Duration.ofHours(1);
-        assertEquals(P6, a.next("web", true, night, budget));
+        assertEquals(P6, a.next("web", true, budget));
         a.observe(P6, true, 1_000_000_000, 20_000_000, 200, night); // 100 kB/s of output: too slow
-        XzBlockCodec.Preset weaker = a.next("web", true, night, budget);
+        XzBlockCodec.Preset weaker = a.next("web", true, budget);
         assertTrue(weaker.compareTo(P6) < 0);
         a.observe(weaker, true, 1_000_000_000, 300_000_000, 30, night); // 10 MB/s: plenty of headroom
-        assertEquals(P6, a.next("web", true, night, budget));
-        assertEquals(P6, a.next("web", false, night, budget), "a first copy measures nothing for the points after it");
+        assertEquals(P6, a.next("web", true, budget));
+        assertEquals(P6, a.next("web", false, budget), "a first copy measures nothing for the points after it");
     }
 }
