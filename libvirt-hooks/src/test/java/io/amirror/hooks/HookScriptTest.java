@@ -159,6 +159,23 @@ class HookScriptTest {
         assertTrue(events().isEmpty(), "prepare is not queued");
     }
 
+    @Test
+    void aDomainSwitchedOverToItsStandbyDoesNotStartHereToo() throws Exception {
+        String domain = "<domain><name>files</name>\n  <uuid>5eed0000-0000-4000-8000-000000000001</uuid>\n</domain>";
+        assertEquals(0, hook(domain, null, "files", "prepare", "begin", "-").exit(), "not switched over: it starts");
+        Files.createDirectories(state.resolve("switched"));
+        Files.writeString(state.resolve("switched").resolve("5eed0000-0000-4000-8000-000000000001.json"), "{}");
+        Run refused = hook(domain, null, "files", "prepare", "begin", "-");
+        assertEquals(1, refused.exit(), "libvirt refuses the start");
+        assertTrue(refused.stderr().contains("switched over to its standby"), refused.stderr());
+        assertEquals(0, hook(domain.replace("000000000001", "000000000002"), null, "other", "prepare", "begin", "-").exit(),
+                "another domain starts");
+        // the way back starts the domain here as the back standby's replica: that start is the replica's
+        String back = "<domain><name>files</name><uuid>5eed0000-0000-4000-8000-000000000001</uuid><metadata><amirror:replica "
+                + "xmlns:amirror=\"https://amirror.io/libvirt/replica/1\" source=\"u\" state=\"/s\"/></metadata></domain>";
+        assertEquals(0, hook(back, "0", "files", "prepare", "begin", "-").exit());
+    }
+
     static final String REPLICA = "<domain><name>r</name><metadata><amirror:replica "
             + "xmlns:amirror=\"https://amirror.io/libvirt/replica/1\" source=\"u\" state=\"/s\"/></metadata></domain>";
 

@@ -19,7 +19,7 @@ import java.util.ServiceLoader;
         footer = ExitCodes.HELP,
         subcommands = {PrimaryCommand.class, StatusCommand.class, SyncCommand.class,
             PolicyCommand.class, VerifyCommand.class, LinkCommands.Init.class, StandbyCommands.Standby.class, LinkCommands.Ship.class,
-            StandbyCommands.Points.class, StandbyCommands.Replicas.class, StandbyCommands.Failover.class, DrillCommand.class, StandbyCommands.Replica.class, StandbyCommands.Seed.class, HookCommand.class, DeltaCommand.class, NbdCommand.class,
+            StandbyCommands.Points.class, StandbyCommands.Replicas.class, StandbyCommands.Failover.class, SwitchoverCommand.class, DrillCommand.class, StandbyCommands.Replica.class, StandbyCommands.Seed.class, HookCommand.class, DeltaCommand.class, NbdCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -64,7 +64,8 @@ final class PrimaryCommand implements Callable<Integer> {
             try (ControlServer api = new ControlServer(service, cfg.controlListen(), cfg.stateDir(),
                     ControlServer.Options.DEFAULT.withMetricsToken(cfg.metricsToken()));
                  HookEventQueue events = new HookEventQueue(cfg.stateDir(),
-                         e -> service.onHookEvent(e.operation(), e.subOperation(), e.domain())).start()) {
+                         e -> service.onHookEvent(e.operation(), e.subOperation(), e.domain())).start();
+                 SwitchoverRoles wayBack = SwitchoverRoles.ofPrimary(cfg.stateDir())) {
                 onSignal("HUP", () -> reload(service, "SIGHUP"));
                 Thread watcher = watchPolicies(cfg.policyDir(), service);
                 // SIGTERM: the JVM halts once this hook returns, so it waits for the main thread's

@@ -116,6 +116,9 @@ final class StandbyCommands {
         Integer keepDays;
         @Option(names = "--no-define", description = "Do not define replica domains in libvirt.")
         boolean noDefine;
+        @Option(names = "--allow-switchover", description = "Take planned switchovers from the replicas' owners "
+                + "(\"switchover\": {\"allow\": true}): promote, start, and replicate back ('amirror switchover').")
+        boolean allowSwitchover;
 
         /** The options given on this command line, as fields of the configuration file. */
         ObjectNode overrides() {
@@ -163,6 +166,9 @@ final class StandbyCommands {
             if (retention.isEmpty()) {
                 o.remove("retention");
             }
+            if (allowSwitchover) {
+                o.putObject("switchover").put("allow", true);
+            }
             return o;
         }
 
@@ -186,7 +192,8 @@ final class StandbyCommands {
             try (StandbyService standby = StandbyService.start(cfg);
                  DrillScheduler drills = DrillScheduler.start(cfg.defineReplicas() ? cfg.drills() : DrillPlan.NONE,
                          StandbyLayout.of(cfg.stateDir()), cfg.libvirtUri(), cfg.socketDirOrDefault(),
-                         DiskImage.Tools.installed())) {
+                         DiskImage.Tools.installed());
+                 SwitchoverRoles wayBack = SwitchoverRoles.ofStandby(cfg)) {
                 System.out.println(standby.describe());
                 CountDownLatch stop = new CountDownLatch(1);
                 Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));

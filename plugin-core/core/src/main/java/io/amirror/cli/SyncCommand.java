@@ -37,10 +37,30 @@ final class SyncCommand implements Callable<Integer> {
         if (!wait) {
             return ExitCodes.OK;
         }
-        Instant deadline = Instant.now().plus(Duration.ofSeconds(timeoutSeconds));
+        JsonNode d = awaitCycle(c, domain, requested, Instant.now().plus(Duration.ofSeconds(timeoutSeconds)));
+        if (d == null) {
+            System.out.println("still running after " + timeoutSeconds + " s; see 'amirror status'");
+            return ExitCodes.FAILED;
+        }
+        if (failed(d)) {
+            System.out.println("cycle failed: " + d.path("lastError").asText());
+            return ExitCodes.NOT_HEALTHY;
+        }
+        System.out.printf("standby holds point %s of %s (%s of delta, cycle %.1f s)%n",
+                d.path("lastPoint").asText(), domain, Progress.bytes(d.path("lastCycleDeltaBytes").asLong()),
+                d.path("lastCycleSeconds").asDouble());
+        return ExitCodes.OK;
+    }
+
+    /**
+     * Waits for the first cycle of {@code domain} that started at or after {@code requested} to
+     * end, showing its progress on stderr; returns the domain's status then, or null at the
+     * deadline. See {@link #failed} for how it ended.
+     */
+    static JsonNode awaitCycle(ControlClient c, String domain, Instant requested, Instant deadline) throws Exception {
         String last = "";
         while (Instant.now().isBefore(deadline)) {
-            JsonNode d = find(c.status().body());
+            JsonNode d = find(c.status().body(), domain);
             if (d == null) {
                 throw new IllegalStateException("domain " + domain + " is no longer covered by a policy");
             }
@@ -48,14 +68,7 @@ final class SyncCommand implements Callable<Integer> {
             Instant ended = instant(d.path("lastCycleEndedAt"));
             if (started != null && !started.isBefore(requested) && ended != null && !ended.isBefore(started)) {
                 System.err.println();
-                if (ended.equals(instant(d.path("lastErrorAt")))) {
-                    System.out.println("cycle failed: " + d.path("lastError").asText());
-                    return ExitCodes.NOT_HEALTHY;
-                }
-                System.out.printf("standby holds point %s of %s (%s of delta, cycle %.1f s)%n",
-                        d.path("lastPoint").asText(), domain, Progress.bytes(d.path("lastCycleDeltaBytes").asLong()),
-                        d.path("lastCycleSeconds").asDouble());
-                return ExitCodes.OK;
+                return d;
             }
             String line = Progress.statusLine(d);
             if (!line.equals(last)) {
@@ -65,11 +78,16 @@ final class SyncCommand implements Callable<Integer> {
             Thread.sleep(500);
         }
         System.err.println();
-        System.out.println("still running after " + timeoutSeconds + " s; see 'amirror status'");
-        return ExitCodes.FAILED;
+        return null;
     }
 
-    private JsonNode find(JsonNode status) {
+    /** Whether the cycle {@link #awaitCycle} saw end failed. */
+    static boolean failed(JsonNode d) {
+        Instant ended = instant(d.path("lastCycleEndedAt"));
+        return ended != null && ended.equals(instant(d.path("lastErrorAt")));
+    }
+
+    static JsonNode find(JsonNode status, String domain) {
         for (JsonNode d : status.path("domains")) {
             if (domain.equals(d.path("domain").asText())) {
                 return d;

@@ -27,7 +27,7 @@ import java.util.Map;
 public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
                             String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
                             int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
-                            long maxDiskBytes, DrillPlan drills) {
+                            long maxDiskBytes, DrillPlan drills, boolean switchoverAllowed) {
 
     /** The largest disk a replica may have unless the configuration says otherwise: 16 TiB. */
     public static final long DEFAULT_MAX_DISK_BYTES = 16L << 40;
@@ -91,6 +91,15 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
         replicaLimits = replicaLimits == null ? ReplicaLimits.NONE : replicaLimits;
         tenants = tenants == null ? List.of() : List.copyOf(tenants);
         maxDiskBytes = maxDiskBytes <= 0 ? DEFAULT_MAX_DISK_BYTES : maxDiskBytes;
+    }
+
+    /** A configuration that takes no switchover. */
+    public StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
+                         String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
+                         int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
+                         long maxDiskBytes, DrillPlan drills) {
+        this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
+                replicaLimits, tenants, immutableDays, maxDiskBytes, drills, false);
     }
 
     /** A configuration without scheduled drills. */
@@ -198,7 +207,8 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 replicas.has("socketDir") ? Path.of(replicas.get("socketDir").asText()) : null,
                 retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas),
                 tenants, retention.path("immutableDays").asInt(0),
-                merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES), DrillPlan.of(merged.path("drills")));
+                merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES), DrillPlan.of(merged.path("drills")),
+                merged.path("switchover").path("allow").asBoolean(false));
     }
 
     /** A key or subject bound to two tenants, or a tenant no peer can be, is a mistake to name now. */
@@ -298,6 +308,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 + keepDays + " days" + (immutableDays > 0 ? ", none younger than " + immutableDays + " days deleted" : "")
                 + (tenants.isEmpty() ? "" : "; " + tenants.size() + " tenant" + (tenants.size() == 1 ? "" : "s"))
                 + (drills.schedules().isEmpty() ? "" : "; " + drills.schedules().size() + " drill schedule"
-                + (drills.schedules().size() == 1 ? "" : "s") + ", at most " + drills.maxAtOnce() + " at once");
+                + (drills.schedules().size() == 1 ? "" : "s") + ", at most " + drills.maxAtOnce() + " at once")
+                + (switchoverAllowed ? "; switchovers allowed" : "");
     }
 }

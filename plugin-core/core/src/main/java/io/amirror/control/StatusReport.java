@@ -18,7 +18,7 @@ public record StatusReport(String host, String version, String startedAt, String
                        Long lastCycleDeltaBytes, Double lastCycleSeconds, String lastRepair, String lastVerify,
                        long deltaBytesSent, long pointsAcknowledged, Double lastPointLagSeconds, Long worstRpoSeconds,
                          String standbyRefusal, Capture capture, Long lastCycleBytesRead, List<String> lastCycleReadWhole,
-                         Long rpoAchievableSeconds) {
+                         Long rpoAchievableSeconds, String standbyFingerprint) {
     }
 
     /**

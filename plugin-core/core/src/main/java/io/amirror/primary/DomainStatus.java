@@ -23,6 +23,7 @@ public final class DomainStatus {
     private final String domain;
     private String policy;
     private String standby;
+    private String standbyFingerprint;
     private Duration rpoTarget;
     private Duration alertAfter;
     private String uuid;
@@ -72,6 +73,11 @@ public final class DomainStatus {
 
     public synchronized void assign(String policy, String standby, Duration rpoTarget, Duration alertAfter) {
         assign(policy, standby, rpoTarget, alertAfter, rpoTarget);
+    }
+
+    /** The key the policy pins for its standby (a switchover talks to it, an admin compares it). */
+    public synchronized void pinned(String fingerprint) {
+        this.standbyFingerprint = fingerprint;
     }
 
     /** {@code spacing}: the least time between two cuts the schedule allows (its interval, or its widest gap). */
@@ -351,7 +357,7 @@ public final class DomainStatus {
                 lastError, str(lastErrorAt), str(syncRequestedAt), str(lastCycleStartedAt), str(lastCycleEndedAt), lastCycleDeltaBytes,
                 lastCycleSeconds, lastRepair, lastVerify, deltaBytesSent, pointsAcknowledged, lastPointLagSeconds,
                 worstRpo == null ? null : worstRpo.toSeconds(), standbyRefusal, captureView(), lastCycleBytesRead,
-                lastCycleReadWhole, rpoAchievable() == null ? null : rpoAchievable().toSeconds());
+                lastCycleReadWhole, rpoAchievable() == null ? null : rpoAchievable().toSeconds(), standbyFingerprint);
     }
 
     /** Seconds until the transfer in progress ends at its current rate; null while the rate is unknown. */

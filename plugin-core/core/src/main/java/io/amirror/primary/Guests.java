@@ -61,9 +61,10 @@ final class Guests {
         for (ReplicationScheduler.Assignment a : assignments) {
             keep.add(a.domain());
             Policy p = a.policy();
-            statuses.computeIfAbsent(a.domain(), name -> loadStatus(name, p))
-                    .assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter(),
-                            p.rpo().interval() != null ? p.rpo().interval() : p.rpo().target());
+            DomainStatus status = statuses.computeIfAbsent(a.domain(), name -> loadStatus(name, p));
+            status.assign(p.name(), p.standby().address(), p.rpo().target(), p.alertAfter(),
+                    p.rpo().interval() != null ? p.rpo().interval() : p.rpo().target());
+            status.pinned(p.standby().fingerprint());
             StandbyLink link = links.get(p.standby().key());
             if (link == null) {
                 links.put(p.standby().key(), new StandbyLink(shared.identity(), p.standby(), p.bandwidth(),

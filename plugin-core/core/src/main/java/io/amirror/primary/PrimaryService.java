@@ -67,6 +67,7 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
     private final ReplicationScheduler scheduler;
     private final HookEvents hookEvents;
     private final RpoAlerts alerts;
+    private final java.util.Set<String> switchedAwayLogged = new java.util.HashSet<>();
     private final ScheduledExecutorService watch = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "rpo-watch");
         t.setDaemon(true);
@@ -152,20 +153,45 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
     }
 
     private synchronized void rematch() throws SchedulerException, IOException {
-        PolicyMatcher.Result m = policies.match(definedDomains());
-        scheduler.apply(m.assignments());
-        guests.assign(m.assignments());
+        java.util.Set<String> away = new java.util.HashSet<>();
+        PolicyMatcher.Result m = policies.match(definedDomains(away));
+        // a policy that names a domain assigns it defined or not: one switched over is taken out here
+        List<io.amirror.schedule.ReplicationScheduler.Assignment> kept = m.assignments().stream()
+                .filter(a -> !away.contains(a.domain())).toList();
+        scheduler.apply(kept);
+        guests.assign(kept);
     }
 
-    private List<PolicyMatcher.DefinedDomain> definedDomains() {
+    /**
+     * The domains libvirt defines, but for those switched over to their standby ({@link SwitchedAway}),
+     * whose names go to {@code awayNow}.
+     */
+    private List<PolicyMatcher.DefinedDomain> definedDomains(java.util.Set<String> awayNow) {
         List<PolicyMatcher.DefinedDomain> out = new ArrayList<>();
+        java.util.Map<java.util.UUID, String> away;
+        try {
+            away = SwitchedAway.all(config.stateDir());
+        } catch (IOException e) {
+            log.warn("cannot read the switchover records: {}", e.getMessage());
+            away = java.util.Map.of();
+        }
         try {
             for (Domain d : libvirt.call(c -> c.listAllDomains(0))) {
+                String why = away.get(java.util.UUID.fromString(d.getUUIDString()));
+                if (why != null) {
+                    awayNow.add(d.getName());
+                    if (!switchedAwayLogged.contains(d.getName())) {
+                        log.info("{} {}: this primary leaves it alone", d.getName(), why);
+                    }
+                    continue;
+                }
                 out.add(new PolicyMatcher.DefinedDomain(d.getName(), tag(d)));
             }
         } catch (LibvirtException e) {
             log.warn("cannot list domains: {}", e.getMessage());
         }
+        switchedAwayLogged.retainAll(awayNow);
+        switchedAwayLogged.addAll(awayNow);
         return out;
     }
 

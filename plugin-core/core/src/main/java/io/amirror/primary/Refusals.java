@@ -22,6 +22,7 @@ final class Refusals {
             case Refuse.NOT_OWNER -> "not_owner";
             case Refuse.TOO_LARGE -> "too_large";
             case Refuse.IN_USE -> "in_use";
+            case Refuse.NO_SWITCHOVER -> "no_switchover";
             default -> "code_" + code;
         };
     }

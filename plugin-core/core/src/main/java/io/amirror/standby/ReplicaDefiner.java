@@ -33,6 +33,11 @@ public final class ReplicaDefiner {
     /** The last reconcile failure per replica, so a libvirtd that stays down is logged once, not every minute. */
     private final Map<java.util.UUID, String> lastFailure = new java.util.HashMap<>();
 
+    /** How this definer names and builds replica domains. */
+    ReplicaDefinition.Options options() {
+        return options;
+    }
+
     public ReplicaDefiner(String libvirtUri, ReplicaDefinition.Options options) {
         this.libvirtUri = libvirtUri;
         this.options = options;

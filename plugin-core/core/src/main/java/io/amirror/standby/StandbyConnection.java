@@ -32,16 +32,24 @@ final class StandbyConnection implements ConnectionHandler {
     private final Replicas replicas;
     private final Peer peer;
     private final Consumer<ReplicaDomain> definer;
+    private final SwitchoverAnswer.Settings switchovers;
     private IncomingTransfer transfer;
 
     /**
      * The connection of {@code peer}; {@code definer} hears of each stored manifest, outside every
-     * lock, to define the replica domain.
+     * lock, to define the replica domain; {@code switchovers} says whether and how it takes a
+     * switchover.
      */
-    StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer) {
+    StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer,
+                      SwitchoverAnswer.Settings switchovers) {
         this.replicas = replicas;
         this.peer = peer;
         this.definer = definer;
+        this.switchovers = switchovers;
+    }
+
+    StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer) {
+        this(replicas, peer, definer, SwitchoverAnswer.Settings.REFUSED);
     }
 
     @Override
@@ -121,6 +129,11 @@ final class StandbyConnection implements ConnectionHandler {
     public WireMessage verify(Verify v, ProgressReport progress) {
         return replicas.locked(peer, v.domain(), "verify of " + v.disk(),
                 rd -> VerifyAnswer.of(replicas.diskAsConfigured(rd, v.disk()), v, replicas.tools(), progress));
+    }
+
+    @Override
+    public WireMessage switchover(WireMessage.Switchover s) {
+        return SwitchoverAnswer.of(replicas, peer, s, switchovers);
     }
 
     @Override

@@ -92,8 +92,11 @@ public final class StandbyService implements AutoCloseable {
             Optional<ReplicaDefiner> libvirt = definer(config, layout);
             Consumer<ReplicaDomain> definer = libvirt.isPresent() ? libvirt.get()::described : d -> {
             };
+            SwitchoverAnswer.Settings switchovers = config.switchoverAllowed() && libvirt.isPresent()
+                    ? new SwitchoverAnswer.Settings(true, config.libvirtUri(), libvirt.get().options(), layout.stateDir())
+                    : SwitchoverAnswer.Settings.REFUSED;
             Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()),
-                    config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer));
+                    config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer, switchovers));
             StandbyService s = new StandbyService(config, layout, identity, receiver.start(), lock);
             libvirt.ifPresent(d -> s.reconcileEvery(d, replicas));
             libvirt.ifPresent(d -> s.checkStartedEvery(new StartedReplicas(config.libvirtUri()), replicas));

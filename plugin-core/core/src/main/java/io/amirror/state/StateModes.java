@@ -37,7 +37,10 @@ public final class StateModes {
     private static final Logger log = LoggerFactory.getLogger(StateModes.class);
     /** What amirror keeps at the top of a state directory, on either side (names starting with '.' are its temporaries). */
     static final Set<String> OWN = Set.of("identity.p12", "identity.pass", "control", "events", "chains", "maps", "spool",
-            "bridge", "replicas", "sockets", "drills", "lost+found", "primary.lock", "standby.lock");
+            "bridge", "replicas", "sockets", "drills", "lost+found", "primary.lock", "standby.lock", "switched", "back",
+            "reverse", "policies.d", "standby.json");
+    /** The state directories a switchover nests in a state directory ({@link SwitchoverLayout}), laid out the same. */
+    static final Set<String> NESTED = Set.of("back", "reverse");
     static final String REPLICAS = "replicas";
     static final String DRILLS = "drills";
     private static final Pattern DRILL = Pattern.compile("[0-9a-f]{8}");
@@ -118,7 +121,8 @@ public final class StateModes {
 
     /**
      * Whether {@code dir} is on QEMU's way to a replica image or a drill's overlay: the root,
-     * replicas/, replicas/UUID/, replicas/UUID/DISK/, drills/, drills/ID/.
+     * replicas/, replicas/UUID/, replicas/UUID/DISK/, drills/, drills/ID/; and the same in the state
+     * directories a switchover nests (back/, reverse/).
      */
     static boolean traversed(Path root, Path dir) {
         Path rel = root.relativize(dir);
@@ -126,6 +130,9 @@ public final class StateModes {
             return true;
         }
         int n = rel.getNameCount();
+        if (NESTED.contains(rel.getName(0).toString())) {
+            return traversed(root.resolve(rel.getName(0)), dir);
+        }
         if (rel.getName(0).toString().equals(DRILLS)) { // a drill's overlays and NVRAM copy, handed to its domain
             return n == 1 || n == 2 && DRILL.matcher(rel.getName(1).toString()).matches();
         }

@@ -21,7 +21,7 @@ import java.io.IOException;
  *       before) or REFUSE. After a RESUME, and only then, come {@link #data} calls with the bytes
  *       in order (the receiver checked that each follows on the last and stays within the
  *       offered size), then one {@link #commit}.</li>
- *   <li>{@link #describe}, {@link #seedQuery} and {@link #verify} are single exchanges between
+ *   <li>{@link #describe}, {@link #seedQuery}, {@link #verify} and {@link #switchover} are single exchanges between
  *       transfers.</li>
  *   <li>{@link #close} ends the connection, also in the middle of a transfer (a cut link): what
  *       was received must stay for the primary's resume.</li>
@@ -60,6 +60,14 @@ public interface ConnectionHandler extends AutoCloseable {
 
     /** VERIFY: the replica's group digests (VERIFIED), or REFUSE; progress goes back as it reads. */
     WireMessage verify(Verify verify, ProgressReport progress) throws IOException;
+
+    /**
+     * SWITCHOVER: SWITCHED once the replica runs as the domain (a dry run: once it could), or
+     * REFUSE. A handler that takes none refuses.
+     */
+    default WireMessage switchover(WireMessage.Switchover switchover) throws IOException {
+        return new WireMessage.Refuse(WireMessage.Refuse.NO_SWITCHOVER, "this standby takes no switchover");
+    }
 
     /** The connection ended; a transfer in progress keeps what it received. */
     @Override

@@ -12,6 +12,8 @@ import io.amirror.transport.WireMessage.Refuse;
 import io.amirror.transport.WireMessage.Resume;
 import io.amirror.transport.WireMessage.SeedPart;
 import io.amirror.transport.WireMessage.SeedQuery;
+import io.amirror.transport.WireMessage.Switched;
+import io.amirror.transport.WireMessage.Switchover;
 import io.amirror.transport.WireMessage.Stale;
 import io.amirror.transport.WireMessage.Verified;
 import io.amirror.transport.WireMessage.Verify;
@@ -42,7 +44,7 @@ final class MessageCodecs {
     static final List<MessageCodec<?>> ALL = List.of(new HelloCodec(), new OfferCodec(), new ResumeCodec(),
             new DataCodec(), new CommitCodec(), new AckCodec(), new RefuseCodec(), new DescribeCodec(),
             new DescribedCodec(), new VerifyCodec(), new VerifiedCodec(), new SeedQueryCodec(), new SeedPartCodec(),
-            new ProgressCodec(), new StaleCodec());
+            new ProgressCodec(), new StaleCodec(), new SwitchoverCodec(), new SwitchedCodec());
 
     private MessageCodecs() {
     }
@@ -403,6 +405,58 @@ final class MessageCodecs {
                 ranges.add(new long[] {offset, length});
             }
             return new Stale(domain, disk, point, List.copyOf(ranges));
+        }
+    }
+
+    /** Domain, point, dry run (u16 0 or 1), back address (HOST:PORT, host may be empty), back interval in seconds. */
+    static final class SwitchoverCodec extends MessageCodec<Switchover> {
+        SwitchoverCodec() {
+            super(WireConstants.SWITCHOVER, "SWITCHOVER", Switchover.class);
+        }
+
+        @Override
+        void write(Switchover m, PayloadWriter out) {
+            out.uuid(m.domain());
+            out.int32(m.point());
+            out.u16("dry run", m.dryRun() ? 1 : 0);
+            out.string("back address", m.backAddress());
+            out.int32(m.backIntervalSeconds());
+        }
+
+        @Override
+        Switchover read(PayloadReader in) throws WireProtocolException {
+            UUID domain = in.uuid("domain");
+            int point = in.point("point");
+            int dry = in.u16("dry run");
+            if (dry > 1) {
+                throw in.malformed("dry run is " + dry + ", not 0 or 1");
+            }
+            String back = in.string("back address");
+            return new Switchover(domain, point, dry == 1, back,
+                    in.int32("back interval", 10, WireConstants.MAX_BACK_INTERVAL_SECONDS));
+        }
+    }
+
+    /** Domain, point, the replica domain's name and UUID. */
+    static final class SwitchedCodec extends MessageCodec<Switched> {
+        SwitchedCodec() {
+            super(WireConstants.SWITCHED, "SWITCHED", Switched.class);
+        }
+
+        @Override
+        void write(Switched m, PayloadWriter out) {
+            out.uuid(m.domain());
+            out.int32(m.point());
+            out.string("name", m.name());
+            out.uuid(m.uuid());
+        }
+
+        @Override
+        Switched read(PayloadReader in) throws WireProtocolException {
+            UUID domain = in.uuid("domain");
+            int point = in.point("point");
+            String name = in.string("name");
+            return new Switched(domain, point, name, in.uuid("uuid"));
         }
     }
 }

@@ -409,6 +409,8 @@ public final class Receiver implements AutoCloseable {
                 WireCodec.write(out, handler.seedQuery(q));
             } else if (m instanceof Verify v) {
                 WireCodec.write(out, handler.verify(v, (done, total) -> WireCodec.write(out, new Progress(done, total))));
+            } else if (m instanceof WireMessage.Switchover s) {
+                WireCodec.write(out, handler.switchover(s));
             } else if (m instanceof Offer o) {
                 WireMessage answer = handler.offer(o);
                 WireCodec.write(out, answer);

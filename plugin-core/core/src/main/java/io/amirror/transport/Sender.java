@@ -280,6 +280,27 @@ public final class Sender {
         }
     }
 
+    /**
+     * Asks the standby to take the domain over ({@link WireMessage.Switchover}); returns its
+     * SWITCHED, or throws {@link RefusedException}. Waits up to {@code wait} for the answer: the
+     * standby starts the domain before it answers.
+     */
+    public WireMessage.Switched switchover(WireMessage.Switchover request, java.time.Duration wait) throws IOException {
+        try (Connection c = open(new ShapedSocket(bucket))) {
+            c.socket().setSoTimeout(Math.toIntExact(Math.max(timeoutMillis, wait.toMillis())));
+            WireCodec.write(c.out(), request);
+            WireMessage answer = WireCodec.read(c.in());
+            if (answer instanceof Refuse r) {
+                throw new RefusedException(r);
+            }
+            if (!(answer instanceof WireMessage.Switched s) || !s.domain().equals(request.domain())
+                    || s.point() != request.point()) {
+                throw new WireProtocolException("standby answered " + answer + " to SWITCHOVER");
+            }
+            return s;
+        }
+    }
+
     /** A connection to the standby past its HELLO, with buffered streams for the exchange. */
     private record Connection(SSLSocket socket, InputStream in, OutputStream out) implements AutoCloseable {
         @Override

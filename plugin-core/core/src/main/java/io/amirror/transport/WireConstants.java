@@ -63,6 +63,10 @@ public final class WireConstants {
     static final int SEED_PART = 13;
     static final int PROGRESS = 14;
     static final int STALE = 15;
+    static final int SWITCHOVER = 16;
+    static final int SWITCHED = 17;
+    /** The longest planned switchover a standby may be asked for between points: a week. */
+    public static final int MAX_BACK_INTERVAL_SECONDS = 7 * 24 * 3600;
 
     private WireConstants() {
     }

@@ -102,6 +102,24 @@ public sealed interface WireMessage {
     record SeedPart(UUID domain, String disk, long firstBlock, int blocks, byte[] hashesXz) implements WireMessage {
     }
 
+    /**
+     * Sender, for a planned switchover once the domain is shut down and its final point
+     * acknowledged: make the replica at {@code point} the domain on the standby and start it, then
+     * replicate it back to {@code backAddress} (HOST:PORT; an empty host means the address this
+     * connection comes from) every {@code backIntervalSeconds}, as the peer pinned here. With
+     * {@code dryRun}, check that it could, and change nothing.
+     */
+    record Switchover(UUID domain, int point, boolean dryRun, String backAddress, int backIntervalSeconds)
+            implements WireMessage {
+    }
+
+    /**
+     * Receiver: the replica runs (for a dry run: can run) as libvirt domain {@code name} with
+     * {@code uuid}, at {@code point}.
+     */
+    record Switched(UUID domain, int point, String name, UUID uuid) implements WireMessage {
+    }
+
     /** Receiver: no, with a reason the sender logs and shows in its status. */
     record Refuse(int code, String reason) implements WireMessage {
         public static final int BASE_MISMATCH = 1;
@@ -119,5 +137,7 @@ public sealed interface WireMessage {
         public static final int TOO_LARGE = 9;
         /** The replica is in use on the standby: being started as the domain, or its image open in a running process. */
         public static final int IN_USE = 10;
+        /** The standby takes no switchover (its configuration's {@code switchover.allow}), or not of this replica now. */
+        public static final int NO_SWITCHOVER = 11;
     }
 }

@@ -57,7 +57,7 @@ class ControlServerTest {
             return new StatusReport("host", "0.1", "2026-01-01T00:00:00Z", Instant.now().toString(), List.of("office"),
                     List.of(), List.of(new StatusReport.Domain("files", "5eed0000-0000-4000-8000-000000000001", "office",
                     "10.0.0.2:10809", "idle", 3, "2026-01-01T00:00:00Z", 60L, 900, 1800, "ok", 0, 0, 0, null, null,
-                    "CRASH", 3, 0, null, null, null, null, null, null, null, null, null, 1000, 3, 2.0, 70L, null, null, null, null, 72L)));
+                    "CRASH", 3, 0, null, null, null, null, null, null, null, null, null, 1000, 3, 2.0, 70L, null, null, null, null, 72L, "sha256:00")));
         }
 
         @Override

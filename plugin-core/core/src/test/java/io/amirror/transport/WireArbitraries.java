@@ -81,6 +81,10 @@ final class WireArbitraries {
                 .as((a, b) -> new Progress(Math.min(a, b), Math.max(a, b))));
         m.put(Stale.class, Combinators.combine(uuids(), disks(), points(1), ranges().list().ofMinSize(1).ofMaxSize(40))
                 .as(Stale::new));
+        m.put(WireMessage.Switchover.class, Combinators.combine(uuids(), points(1), Arbitraries.of(true, false), text(),
+                Arbitraries.integers().between(10, WireConstants.MAX_BACK_INTERVAL_SECONDS)).as(WireMessage.Switchover::new));
+        m.put(WireMessage.Switched.class, Combinators.combine(uuids(), points(1), text(), uuids())
+                .as(WireMessage.Switched::new));
         return m;
     }
 

@@ -76,6 +76,10 @@ class WireGoldenTest {
         g.put(new Stale(DOMAIN, "vda", 3, List.of(new long[] {4096, 8192}, new long[] {1 << 20, 4096})),
                 "0f" + "0000003d" + UUID_HEX + "0003" + "766461" + "00000003" + "00000002"
                         + "0000000000001000" + "0000000000002000" + "0000000000100000" + "0000000000001000");
+        g.put(new WireMessage.Switchover(DOMAIN, 8, true, ":10811", 3600),
+                "10" + "00000022" + UUID_HEX + "00000008" + "0001" + "0006" + "3a3130383131" + "00000e10");
+        g.put(new WireMessage.Switched(DOMAIN, 8, "files", DOMAIN),
+                "11" + "0000002b" + UUID_HEX + "00000008" + "0005" + "66696c6573" + UUID_HEX);
         return g;
     }
 

@@ -23,7 +23,8 @@ import java.util.regex.Pattern;
  * What in an amirror state directory other local users could read, write or list (issue 20), for
  * the real-VM tests: every regular file and directory must give nothing to group and others,
  * except the directories on QEMU's way to a replica image (the state directory, {@code replicas/},
- * {@code replicas/UUID/}, {@code replicas/UUID/DISK/}), which may only be passed through: 0710
+ * {@code replicas/UUID/}, {@code replicas/UUID/DISK/}, the same in a switchover's nested {@code back/}
+ * and {@code reverse/}), which may only be passed through: 0710
  * with group libvirt-qemu, or 0711. Sockets (libvirt's and QEMU's) and symbolic links are not
  * judged.
  */
@@ -83,6 +84,9 @@ public final class PrivateTree {
 
     private static boolean onQemusWay(Path rel) {
         int n = rel.toString().isEmpty() ? 0 : rel.getNameCount();
+        if (n > 0 && (rel.getName(0).toString().equals("back") || rel.getName(0).toString().equals("reverse"))) {
+            return onQemusWay(n == 1 ? Path.of("") : rel.subpath(1, n)); // a switchover's nested state directory
+        }
         return n == 0 || rel.getName(0).toString().equals("replicas") && n <= 3
                 && (n < 2 || UUID.matcher(rel.getName(1).toString()).matches());
     }
