@@ -54,7 +54,8 @@ class DebPackageIT {
                 "./lib/systemd/system/amirror-bridge@.service", "./lib/systemd/system/amirror-bridge-sync@.service",
                 "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/standby.json", "./etc/amirror/hook.conf",
                 "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
-                "./usr/share/doc/amirror/examples/policies/office.json")) {
+                "./usr/share/doc/amirror/examples/policies/office.json", "./usr/share/amirror/monitoring/amirror.rules.yml",
+                "./usr/share/amirror/monitoring/amirror-dashboard.json")) {
             assertTrue(contents.contains(f), f + " missing from the package:\n" + contents);
         }
         String conffiles = run("dpkg-deb", "--info", DEB.toString(), "conffiles").orThrow().stdout();

@@ -119,6 +119,9 @@ final class StandbyCommands {
         @Option(names = "--allow-switchover", description = "Take planned switchovers from the replicas' owners "
                 + "(\"switchover\": {\"allow\": true}): promote, start, and replicate back ('amirror switchover').")
         boolean allowSwitchover;
+        @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Serve Prometheus metrics at /metrics there "
+                + "(\"metrics\": {\"listen\": ...}; port 0 picks a free one).")
+        String metrics;
 
         /** The options given on this command line, as fields of the configuration file. */
         ObjectNode overrides() {
@@ -168,6 +171,9 @@ final class StandbyCommands {
             }
             if (allowSwitchover) {
                 o.putObject("switchover").put("allow", true);
+            }
+            if (metrics != null) {
+                o.putObject("metrics").put("listen", metrics);
             }
             return o;
         }

@@ -27,7 +27,8 @@ import java.util.Map;
 public record StandbyConfig(Path stateDir, InetSocketAddress listen, String listenText, List<String> peers, Path ca,
                             String libvirtUri, boolean defineReplicas, String replicaSuffix, Path socketDir, int keep,
                             int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
-                            long maxDiskBytes, DrillPlan drills, boolean switchoverAllowed) {
+                            long maxDiskBytes, DrillPlan drills, boolean switchoverAllowed,
+                            InetSocketAddress metricsListen) {
 
     /** The largest disk a replica may have unless the configuration says otherwise: 16 TiB. */
     public static final long DEFAULT_MAX_DISK_BYTES = 16L << 40;
@@ -99,7 +100,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                          int keepDays, ReplicaLimits replicaLimits, List<Tenant> tenants, int immutableDays,
                          long maxDiskBytes, DrillPlan drills) {
         this(stateDir, listen, listenText, peers, ca, libvirtUri, defineReplicas, replicaSuffix, socketDir, keep, keepDays,
-                replicaLimits, tenants, immutableDays, maxDiskBytes, drills, false);
+                replicaLimits, tenants, immutableDays, maxDiskBytes, drills, false, null);
     }
 
     /** A configuration without scheduled drills. */
@@ -195,6 +196,14 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 errors.add(new ConfigError(where, "/listen", e.getMessage(), "use HOST:PORT, e.g. 0.0.0.0:10809"));
             }
         }
+        InetSocketAddress metrics = null;
+        if (merged.path("metrics").has("listen")) {
+            try {
+                metrics = HostPort.parse(merged.path("metrics").get("listen").asText());
+            } catch (IllegalArgumentException e) {
+                errors.add(new ConfigError(where, "/metrics/listen", e.getMessage(), "use HOST:PORT, e.g. 127.0.0.1:9751"));
+            }
+        }
         if (!errors.isEmpty()) {
             throw new ConfigException(errors);
         }
@@ -208,7 +217,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 retention.path("keep").asInt(24), retention.path("maxAgeDays").asInt(30), ReplicaLimits.of(replicas),
                 tenants, retention.path("immutableDays").asInt(0),
                 merged.path("limits").path("maxDiskBytes").asLong(DEFAULT_MAX_DISK_BYTES), DrillPlan.of(merged.path("drills")),
-                merged.path("switchover").path("allow").asBoolean(false));
+                merged.path("switchover").path("allow").asBoolean(false), metrics);
     }
 
     /** A key or subject bound to two tenants, or a tenant no peer can be, is a mistake to name now. */
@@ -309,6 +318,7 @@ public record StandbyConfig(Path stateDir, InetSocketAddress listen, String list
                 + (tenants.isEmpty() ? "" : "; " + tenants.size() + " tenant" + (tenants.size() == 1 ? "" : "s"))
                 + (drills.schedules().isEmpty() ? "" : "; " + drills.schedules().size() + " drill schedule"
                 + (drills.schedules().size() == 1 ? "" : "s") + ", at most " + drills.maxAtOnce() + " at once")
-                + (switchoverAllowed ? "; switchovers allowed" : "");
+                + (switchoverAllowed ? "; switchovers allowed" : "")
+                + (metricsListen == null ? "" : "; metrics on " + metricsListen.getHostString() + ":" + metricsListen.getPort());
     }
 }

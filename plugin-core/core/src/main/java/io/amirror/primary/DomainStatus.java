@@ -1,5 +1,7 @@
 package io.amirror.primary;
 
+import io.amirror.transport.WireMessage;
+
 import io.amirror.transport.Sender;
 import io.amirror.util.Units;
 
@@ -39,7 +41,7 @@ public final class DomainStatus {
     private long cycles;
     private long errors;
     private String lastError;
-    /** Why the standby refused the last cycle ({@link Refusals}), null when it did not. */
+    /** Why the standby refused the last cycle ({@link WireMessage.Refuse#reasonName}), null when it did not. */
     private String standbyRefusal;
     private Instant lastErrorAt;
     private Instant syncRequestedAt;
@@ -240,7 +242,7 @@ public final class DomainStatus {
         lastCycleEndedAt = Instant.now();
         lastCycleSeconds = lastCycleStartedAt == null ? null
                 : Duration.between(lastCycleStartedAt, lastCycleEndedAt).toMillis() / 1000.0;
-        standbyRefusal = failure instanceof Sender.RefusedException r ? Refusals.name(r.refusal().code()) : null;
+        standbyRefusal = failure instanceof Sender.RefusedException r ? WireMessage.Refuse.reasonName(r.refusal().code()) : null;
         if (failure != null) {
             errors++;
             lastError = failure.getMessage() == null ? failure.toString() : failure.getMessage();

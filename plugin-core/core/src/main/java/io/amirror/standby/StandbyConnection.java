@@ -33,7 +33,9 @@ final class StandbyConnection implements ConnectionHandler {
     private final Peer peer;
     private final Consumer<ReplicaDomain> definer;
     private final SwitchoverAnswer.Settings switchovers;
+    private final StandbyMetrics metrics;
     private IncomingTransfer transfer;
+    private java.util.UUID transferDomain;
 
     /**
      * The connection of {@code peer}; {@code definer} hears of each stored manifest, outside every
@@ -41,34 +43,33 @@ final class StandbyConnection implements ConnectionHandler {
      * switchover.
      */
     StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer,
-                      SwitchoverAnswer.Settings switchovers) {
+                      SwitchoverAnswer.Settings switchovers, StandbyMetrics metrics) {
         this.replicas = replicas;
         this.peer = peer;
         this.definer = definer;
         this.switchovers = switchovers;
-    }
-
-    StandbyConnection(Replicas replicas, Peer peer, Consumer<ReplicaDomain> definer) {
-        this(replicas, peer, definer, SwitchoverAnswer.Settings.REFUSED);
+        this.metrics = metrics;
     }
 
     @Override
     public WireMessage offer(Offer offer) throws IOException {
         IncomingTransfer.Admission a = IncomingTransfer.admit(offer, peer, replicas);
         transfer = a.transfer();
-        return a.answer();
+        transferDomain = offer.domain();
+        return metrics.answered(offer.domain(), a.answer());
     }
 
     @Override
     public void data(Data data) throws IOException {
         transfer().data(data.bytes());
+        metrics.received(transferDomain, data.bytes().length);
     }
 
     @Override
     public WireMessage commit() throws IOException {
         IncomingTransfer t = transfer();
         transfer = null;
-        return t.commit();
+        return metrics.answered(transferDomain, t.commit());
     }
 
     private IncomingTransfer transfer() {
@@ -80,7 +81,7 @@ final class StandbyConnection implements ConnectionHandler {
 
     @Override
     public WireMessage describe(Describe d) {
-        return replicas.locked(peer, d.domain(), "storing the manifest", rd -> store(rd, d));
+        return metrics.answered(d.domain(), replicas.locked(peer, d.domain(), "storing the manifest", rd -> store(rd, d)));
     }
 
     /**
@@ -121,19 +122,19 @@ final class StandbyConnection implements ConnectionHandler {
 
     @Override
     public WireMessage seedQuery(SeedQuery q) {
-        return replicas.locked(peer, q.domain(), "seed of " + q.disk(),
-                rd -> SeedAnswer.of(replicas.diskAsConfigured(rd, q.disk()), q));
+        return metrics.answered(q.domain(), replicas.locked(peer, q.domain(), "seed of " + q.disk(),
+                rd -> SeedAnswer.of(replicas.diskAsConfigured(rd, q.disk()), q)));
     }
 
     @Override
     public WireMessage verify(Verify v, ProgressReport progress) {
-        return replicas.locked(peer, v.domain(), "verify of " + v.disk(),
-                rd -> VerifyAnswer.of(replicas.diskAsConfigured(rd, v.disk()), v, replicas.tools(), progress));
+        return metrics.answered(v.domain(), replicas.locked(peer, v.domain(), "verify of " + v.disk(),
+                rd -> VerifyAnswer.of(replicas.diskAsConfigured(rd, v.disk()), v, replicas.tools(), progress)));
     }
 
     @Override
     public WireMessage switchover(WireMessage.Switchover s) {
-        return SwitchoverAnswer.of(replicas, peer, s, switchovers);
+        return metrics.answered(s.domain(), SwitchoverAnswer.of(replicas, peer, s, switchovers));
     }
 
     @Override

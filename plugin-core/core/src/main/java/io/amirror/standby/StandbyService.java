@@ -48,6 +48,8 @@ public final class StandbyService implements AutoCloseable {
     private final Identity identity;
     private final Receiver receiver;
     private final StateDirLock stateLock;
+    private final StandbyMetrics metrics;
+    private int metricsPort;
     private StartedReplicas started;
     private final ScheduledExecutorService reconciler = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "standby-reconcile-definitions");
@@ -56,12 +58,13 @@ public final class StandbyService implements AutoCloseable {
     });
 
     private StandbyService(StandbyConfig config, StandbyLayout layout, Identity identity, Receiver receiver,
-                           StateDirLock stateLock) {
+                           StateDirLock stateLock, StandbyMetrics metrics) {
         this.config = config;
         this.layout = layout;
         this.identity = identity;
         this.receiver = receiver;
         this.stateLock = stateLock;
+        this.metrics = metrics;
     }
 
     /** Starts the standby of {@code config}: its identity from the state directory, the host's qemu tools. */
@@ -95,9 +98,21 @@ public final class StandbyService implements AutoCloseable {
             SwitchoverAnswer.Settings switchovers = config.switchoverAllowed() && libvirt.isPresent()
                     ? new SwitchoverAnswer.Settings(true, config.libvirtUri(), libvirt.get().options(), layout.stateDir())
                     : SwitchoverAnswer.Settings.REFUSED;
+            StandbyMetrics metrics = new StandbyMetrics(layout.replicas(), tools);
             Receiver receiver = new Receiver(Tls.listen(Tls.context(identity, Set.copyOf(config.trustedPeers()),
-                    config.ca()), config.listen()), peer -> new StandbyConnection(replicas, peer, definer, switchovers));
-            StandbyService s = new StandbyService(config, layout, identity, receiver.start(), lock);
+                    config.ca()), config.listen()),
+                    peer -> new StandbyConnection(replicas, peer, definer, switchovers, metrics));
+            metrics.connections(receiver::stats);
+            StandbyService s = new StandbyService(config, layout, identity, receiver.start(), lock, metrics);
+            if (config.metricsListen() != null) {
+                try {
+                    s.metricsPort = metrics.serve(config.metricsListen());
+                } catch (IOException e) {
+                    receiver.close();
+                    throw new IOException("cannot serve the standby's metrics on " + config.metricsListen() + ": "
+                            + e.getMessage(), e);
+                }
+            }
             libvirt.ifPresent(d -> s.reconcileEvery(d, replicas));
             libvirt.ifPresent(d -> s.checkStartedEvery(new StartedReplicas(config.libvirtUri()), replicas));
             return s;
@@ -176,6 +191,16 @@ public final class StandbyService implements AutoCloseable {
         return receiver.port();
     }
 
+    /** The standby's metrics, for a scrape without the HTTP server. */
+    public StandbyMetrics metrics() {
+        return metrics;
+    }
+
+    /** The port {@code /metrics} is served on (the chosen one for port 0); 0 when not served. */
+    public int metricsPort() {
+        return metricsPort;
+    }
+
     /** The fingerprint primaries pin for this standby. */
     public String fingerprint() {
         return identity.fingerprint();
@@ -198,6 +223,7 @@ public final class StandbyService implements AutoCloseable {
     @Override
     public void close() throws IOException {
         reconciler.shutdownNow();
+        metrics.close();
         if (started != null) {
             started.close();
         }

@@ -139,5 +139,26 @@ public sealed interface WireMessage {
         public static final int IN_USE = 10;
         /** The standby takes no switchover (its configuration's {@code switchover.allow}), or not of this replica now. */
         public static final int NO_SWITCHOVER = 11;
+
+        /**
+         * A code as status, metrics and alert rules name it: a word a rule can match
+         * ({@code reason="no_space"}), not a number.
+         */
+        public static String reasonName(int code) {
+            return switch (code) {
+                case BASE_MISMATCH -> "base_mismatch";
+                case NO_SPACE -> "no_space";
+                case BAD_DELTA -> "bad_delta";
+                case PROTOCOL -> "protocol";
+                case INTERNAL -> "internal";
+                case PROMOTED -> "promoted";
+                case NO_SEED -> "no_seed";
+                case NOT_OWNER -> "not_owner";
+                case TOO_LARGE -> "too_large";
+                case IN_USE -> "in_use";
+                case NO_SWITCHOVER -> "no_switchover";
+                default -> "code_" + code;
+            };
+        }
     }
 }

@@ -58,7 +58,7 @@ class SwitchoverAnswerTest {
     private static StandbyConfig allowing(StandbyConfig c, boolean allow) {
         return new StandbyConfig(c.stateDir(), c.listen(), c.listenText(), c.peers(), c.ca(), c.libvirtUri(),
                 c.defineReplicas(), c.replicaSuffix(), c.socketDir(), c.keep(), c.keepDays(), c.replicaLimits(),
-                c.tenants(), c.immutableDays(), c.maxDiskBytes(), c.drills(), allow);
+                c.tenants(), c.immutableDays(), c.maxDiskBytes(), c.drills(), allow, null);
     }
 
     /** Two points of a 4 MiB guest replicated to {@code s}; returns the policy's standby link. */
