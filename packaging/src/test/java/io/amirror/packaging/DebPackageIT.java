@@ -55,7 +55,10 @@ class DebPackageIT {
                 "./etc/libvirt/hooks/qemu.d/amirror", "./etc/amirror/primary.json", "./etc/amirror/standby.json", "./etc/amirror/hook.conf",
                 "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
                 "./usr/share/doc/amirror/examples/policies/office.json", "./usr/share/amirror/monitoring/amirror.rules.yml",
-                "./usr/share/amirror/monitoring/amirror-dashboard.json")) {
+                "./usr/share/amirror/monitoring/amirror-dashboard.json", "./usr/share/bash-completion/completions/amirror",
+                "./usr/share/man/man1/amirror.1.gz", "./usr/share/man/man1/amirror-primary.1.gz",
+                "./usr/share/man/man1/amirror-standby.1.gz", "./usr/share/man/man1/amirror-switchover.1.gz",
+                "./usr/share/man/man1/amirror-hook-install.1.gz", "./usr/share/man/man1/amirror-bridge-serve.1.gz")) {
             assertTrue(contents.contains(f), f + " missing from the package:\n" + contents);
         }
         String conffiles = run("dpkg-deb", "--info", DEB.toString(), "conffiles").orThrow().stdout();
@@ -99,6 +102,16 @@ class DebPackageIT {
             assertEquals(List.of(), PrivateTree.exposed(Path.of("/var/lib/amirror")), "after the install");
 
             assertTrue(run("/usr/bin/amirror", "--version").orThrow().stdout().contains("amirror"));
+            // the generated completion completes the installed command's subcommands and options
+            String completed = run("bash", "-c", "source /usr/share/bash-completion/completions/amirror && "
+                    + "COMP_WORDS=(amirror switch) COMP_CWORD=1 COMP_LINE='amirror switch' COMP_POINT=14 && _complete_amirror "
+                    + "&& printf '%s\\n' \"${COMPREPLY[@]}\" && COMP_WORDS=(amirror switchover --dry) COMP_CWORD=2 "
+                    + "COMP_LINE='amirror switchover --dry' COMP_POINT=24 && _complete_amirror && printf '%s\\n' \"${COMPREPLY[@]}\"")
+                    .orThrow().stdout();
+            assertTrue(completed.contains("switchover") && completed.contains("--dry-run"), completed);
+            // and each command has its page, generated from the same model (troff, as asciidoctor made it)
+            String page = run("gzip", "-dc", "/usr/share/man/man1/amirror-switchover.1.gz").orThrow().stdout();
+            assertTrue(page.contains(".TH \"AMIRROR\\-SWITCHOVER\"") && page.contains("await\\-shutdown"), page);
             assertEquals(0, run("/usr/bin/amirror", "policy", "validate", "/usr/share/doc/amirror/examples/policies").exitCode());
             assertEquals(0, run("/usr/bin/amirror", "help", "failover").exitCode());
 

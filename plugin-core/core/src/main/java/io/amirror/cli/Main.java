@@ -54,8 +54,8 @@ public final class Main implements Runnable {
         return commandLine().execute(args);
     }
 
-    /** The whole command tree, with the commands other modules provide, ready to execute. */
-    static CommandLine commandLine() {
+    /** The whole command tree, with the commands other modules provide, ready to execute (also what the build documents). */
+    public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         for (CommandProvider p : ServiceLoader.load(CommandProvider.class)) {
             cl.addSubcommand(p.command());
