@@ -23,7 +23,8 @@ public final class CliDocs {
         Path out = Path.of(args[0]);
         Files.createDirectories(out.resolve("adoc"));
         CommandLine cli = Main.commandLine();
-        Files.writeString(out.resolve("amirror.bash"), AutoComplete.bash("amirror", cli));
+        // sourced by bash-completion, never run: without picocli's "#!" line (lintian: bash-completion-with-hashbang)
+        Files.writeString(out.resolve("amirror.bash"), AutoComplete.bash("amirror", cli).replaceFirst("^#![^\n]*\n", ""));
         int rc = ManPageGenerator.generateManPage(out.resolve("adoc").toFile(), null, new boolean[0], true,
                 cli.getCommandSpec());
         if (rc != 0) {

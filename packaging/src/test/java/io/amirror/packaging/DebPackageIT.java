@@ -56,6 +56,8 @@ class DebPackageIT {
                 "./etc/amirror/policies.d/", "./usr/share/doc/amirror/copyright", "./usr/share/doc/amirror/changelog.gz",
                 "./usr/share/doc/amirror/examples/policies/office.json", "./usr/share/amirror/monitoring/amirror.rules.yml",
                 "./usr/share/amirror/monitoring/amirror-dashboard.json", "./usr/share/bash-completion/completions/amirror",
+                "./usr/share/cockpit/amirror/manifest.json", "./usr/share/cockpit/amirror/index.html",
+                "./usr/share/cockpit/amirror/amirror.js",
                 "./usr/share/man/man1/amirror.1.gz", "./usr/share/man/man1/amirror-primary.1.gz",
                 "./usr/share/man/man1/amirror-standby.1.gz", "./usr/share/man/man1/amirror-switchover.1.gz",
                 "./usr/share/man/man1/amirror-hook-install.1.gz", "./usr/share/man/man1/amirror-bridge-serve.1.gz")) {

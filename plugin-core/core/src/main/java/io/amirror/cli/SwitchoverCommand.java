@@ -66,7 +66,9 @@ import java.util.concurrent.Callable;
  *   <li>SWITCHOVER: the standby promotes the replica at the final point, starts it, and replicates
  *       it back here (wire protocol, section Switchover).</li>
  * </ol>
- * A refusal at the last step undoes step 4, so the domain can be started here again. The way back
+ * A refusal at the last step from the standby's checks undoes steps 4 and 5, so the domain can be
+ * started here again; any other failure there (no answer, a failure after the start) keeps step 4:
+ * the domain may run on the standby, and starting it here too would fork it. The way back
  * is the same command on the standby with {@code --state STATE/reverse}.
  */
 @Command(name = "switchover", mixinStandardHelpOptions = true, footer = ExitCodes.HELP,
@@ -121,6 +123,10 @@ final class SwitchoverCommand implements Callable<Integer> {
         String fingerprint = st.path("standbyFingerprint").asText();
         Duration interval = backInterval != null ? Durations.parse(backInterval)
                 : Duration.ofSeconds(Math.max(10, st.path("rpoTargetSeconds").asLong(3600)));
+        if (interval.compareTo(Duration.ofSeconds(10)) < 0
+                || interval.toSeconds() > io.amirror.transport.WireConstants.MAX_BACK_INTERVAL_SECONDS) {
+            throw new IllegalArgumentException("--back-interval must be from 10s to 7d, not " + Durations.format(interval));
+        }
         Duration shutdownWait = Durations.parse(shutdownTimeout);
         InetSocketAddress listen = HostPort.parse(backListen);
         String back = backAddress != null ? backAddress : ":" + listen.getPort();
@@ -165,16 +171,51 @@ final class SwitchoverCommand implements Callable<Integer> {
             new SwitchedAway(domain, point, Instant.now().toString(), standby, plan.name(), plan.uuid().toString())
                     .write(state, uuid);
             control.reload(); // the daemon leaves the domain alone from now on: no point after the final one
-            Switched done;
+            // from here on the hook refuses a start of the domain; one started meanwhile (an admin, autostart)
+            // wrote after the final point, so it is not switched over
+            if (dom.isActive() == 1 || !ShutoffReason.of(dom).clean()) {
+                SwitchedAway.remove(state, uuid);
+                control.reload();
+                throw new IllegalStateException(domain + " was started again during its final cycle; nothing was "
+                        + "switched over (shut it down and run this again)");
+            }
+            Path backConfigBefore = SwitchoverLayout.of(state).backConfig();
+            byte[] configBefore = Files.exists(backConfigBefore) ? Files.readAllBytes(backConfigBefore) : null;
             try {
                 prepareBackStandby(state, cfg, plan.uuid(), disks, listen, fingerprint);
+                if (configBefore != null) {
+                    Thread.sleep(2 * SwitchoverRoles.POLL + 500); // the daemon restarts a running back standby on it
+                }
                 awaitListening(listen, Duration.ofSeconds(60));
-                done = sender.switchover(new Switchover(uuid, point, false, back, seconds), START_WAIT);
             } catch (Exception e) {
+                undoBackConfig(backConfigBefore, configBefore);
+                SwitchedAway.remove(state, uuid);
+                control.reload();
+                throw new IllegalStateException("the way back could not be prepared: " + e.getMessage() + "; nothing "
+                        + "was switched over: " + domain + " stays here, shut off, at point " + point
+                        + " (virsh start " + domain + " runs it again)", e);
+            }
+            Switched done;
+            try {
+                done = sender.switchover(new Switchover(uuid, point, false, back, seconds), START_WAIT);
+            } catch (Sender.RefusedException e) {
+                if (e.refusal().code() != io.amirror.transport.WireMessage.Refuse.NO_SWITCHOVER) {
+                    // the standby may have started the domain before it failed: starting it here too would fork it
+                    throw new IllegalStateException("the standby failed during the switchover of " + domain + ": "
+                            + e.getMessage() + "; it may run there: look with 'amirror replicas' on the standby before "
+                            + "anything else. This host leaves it alone until " + SwitchoverLayout.of(state)
+                            .switchedAway(uuid) + " is removed", e);
+                }
+                undoBackConfig(backConfigBefore, configBefore);
                 SwitchedAway.remove(state, uuid);
                 control.reload();
                 throw new IllegalStateException("the standby did not take " + domain + " over: " + e.getMessage()
                         + "; it stays here, shut off, at point " + point + " (virsh start " + domain + " runs it again)", e);
+            } catch (IOException e) {
+                throw new IllegalStateException("no answer from the standby to the switchover of " + domain + " ("
+                        + e.getMessage() + "); it may run there: look with 'amirror replicas' on the standby, and run "
+                        + "this again to finish. This host leaves it alone until " + SwitchoverLayout.of(state)
+                        .switchedAway(uuid) + " is removed", e);
             }
             say(domain + " runs on the standby as " + done.name() + " from point " + done.point()
                     + ": nothing written before its shutdown is lost");
@@ -230,7 +271,15 @@ final class SwitchoverCommand implements Callable<Integer> {
         ObjectNode c = template();
         c.put("stateDir", backState.toString());
         c.put("listen", backListen);
-        c.putArray("peers").add(standbyFingerprint);
+        var peers = c.putArray("peers");
+        peers.add(standbyFingerprint);
+        if (Files.exists(layout.backConfig())) { // other standbys' ways back to this host keep their pins
+            for (JsonNode p : JSON.readTree(Files.readAllBytes(layout.backConfig())).path("peers")) {
+                if (!p.asText().equals(standbyFingerprint)) {
+                    peers.add(p.asText());
+                }
+            }
+        }
         c.put("libvirtUri", cfg.libvirtUri());
         c.putObject("switchover").put("allow", true);
         StandbyConfig checked = StandbyConfig.load(write(backState.resolve(".standby.json.new"), c), true,
@@ -262,6 +311,15 @@ final class SwitchoverCommand implements Callable<Integer> {
         }
         Files.move(backState.resolve(".standby.json.new"), layout.backConfig(),
                 java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** Puts the back standby's configuration back as it was before this switchover wrote it. */
+    private static void undoBackConfig(Path file, byte[] before) throws IOException {
+        if (before == null) {
+            Files.deleteIfExists(file);
+        } else {
+            AtomicFiles.writePrivate(file, before);
+        }
     }
 
     /** The replica settings the back standby takes from a standby configuration of this host, if there is one. */

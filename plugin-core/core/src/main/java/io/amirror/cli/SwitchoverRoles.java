@@ -42,10 +42,16 @@ final class SwitchoverRoles implements AutoCloseable {
     private final ScheduledExecutorService poll;
     private Hosted hosted;
     private String lastFailure;
+    private boolean closed;
 
     /** A daemon this one runs for the way back, with what it reloads on a change of its files. */
     private interface Hosted extends AutoCloseable {
         default void filesChanged() {
+        }
+
+        /** Whether its configuration changed so that it must start afresh. */
+        default boolean stale() {
+            return false;
         }
     }
 
@@ -73,13 +79,26 @@ final class SwitchoverRoles implements AutoCloseable {
             if (!Files.isRegularFile(layout.backConfig())) {
                 return null;
             }
+            long configured = Files.getLastModifiedTime(layout.backConfig()).toMillis();
             StandbyConfig cfg = StandbyConfig.load(layout.backConfig(), true, StandbyConfig.overrides());
             StandbyService standby = StandbyService.start(cfg);
             SwitchoverRoles nested = ofStandby(cfg);
             log.info("switchover: the way back runs: {}", standby.describe());
-            return () -> {
-                try (standby; nested) {
-                    log.info("switchover: back standby {} stopped", layout.backState());
+            return new Hosted() {
+                @Override
+                public boolean stale() {
+                    try { // another switchover rewrote it (a new peer), or it was removed
+                        return Files.getLastModifiedTime(layout.backConfig()).toMillis() != configured;
+                    } catch (IOException gone) {
+                        return true;
+                    }
+                }
+
+                @Override
+                public void close() throws Exception {
+                    try (standby; nested) {
+                        log.info("switchover: back standby {} stopping", layout.backState());
+                    }
                 }
             };
         });
@@ -99,7 +118,7 @@ final class SwitchoverRoles implements AutoCloseable {
                     .withScratchDir(PrimaryConfig.defaults().scratchDir().resolve("reverse"));
             DiskImage.Tools tools = DiskImage.Tools.installed();
             LibvirtSession libvirt = new LibvirtSession(pc.libvirtUri());
-            PrimaryService primary;
+            PrimaryService primary = null;
             ControlServer api;
             try {
                 primary = new PrimaryService(pc, libvirt, new DomainCapture(new DomainCapture.Options(tools.qemuNbd(),
@@ -107,12 +126,17 @@ final class SwitchoverRoles implements AutoCloseable {
                 primary.start();
                 api = new ControlServer(primary, pc.controlListen(), pc.stateDir());
             } catch (Exception | Error e) {
-                libvirt.close();
+                try (libvirt) {
+                    if (primary != null) {
+                        primary.close(); // its state directory's lock, threads and scheduler: the next look retries
+                    }
+                }
                 throw e;
             }
+            PrimaryService started = primary;
             SwitchoverRoles nested = ofPrimary(layout.reverseState());
             log.info("switchover: the way back runs: primary of {} as {}, control API on {}", layout.reverseState(),
-                    primary.identity().fingerprint(), api.endpoint().url());
+                    started.identity().fingerprint(), api.endpoint().url());
             List<String>[] seen = new List[] {names(policies)};
             return new Hosted() {
                 @Override
@@ -121,7 +145,7 @@ final class SwitchoverRoles implements AutoCloseable {
                         List<String> now = names(policies(layout.reversePolicies()));
                         if (!now.equals(seen[0])) {
                             seen[0] = now;
-                            primary.reload();
+                            started.reload();
                         }
                     } catch (Exception e) {
                         log.warn("switchover: rereading {} failed: {}", layout.reversePolicies(), e.toString());
@@ -130,7 +154,7 @@ final class SwitchoverRoles implements AutoCloseable {
 
                 @Override
                 public void close() throws Exception {
-                    try (libvirt; primary; api; nested) {
+                    try (libvirt; started; api; nested) {
                         log.info("switchover: reverse primary {} stopping", layout.reverseState());
                     }
                 }
@@ -158,7 +182,16 @@ final class SwitchoverRoles implements AutoCloseable {
     }
 
     private synchronized void look() {
+        if (closed) {
+            return; // a look that waited for close() starts nothing after it
+        }
         try {
+            if (hosted != null && hosted.stale()) {
+                log.info("switchover: the {} restarts with its new configuration", what);
+                Hosted old = hosted;
+                hosted = null;
+                old.close();
+            }
             if (hosted != null) {
                 hosted.filesChanged();
                 return;
@@ -176,6 +209,7 @@ final class SwitchoverRoles implements AutoCloseable {
 
     @Override
     public synchronized void close() throws Exception {
+        closed = true;
         poll.shutdownNow();
         if (hosted != null) {
             hosted.close();

@@ -168,12 +168,16 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
      */
     private List<PolicyMatcher.DefinedDomain> definedDomains(java.util.Set<String> awayNow) {
         List<PolicyMatcher.DefinedDomain> out = new ArrayList<>();
-        java.util.Map<java.util.UUID, String> away;
+        java.util.Map<java.util.UUID, String> away = new java.util.HashMap<>();
         try {
-            away = SwitchedAway.all(config.stateDir());
+            for (SwitchedAway.Away a : SwitchedAway.all(config.stateDir())) {
+                away.put(a.uuid(), a.why());
+                if (a.domain() != null) {
+                    awayNow.add(a.domain()); // left alone by name too: also when libvirt cannot list it now
+                }
+            }
         } catch (IOException e) {
             log.warn("cannot read the switchover records: {}", e.getMessage());
-            away = java.util.Map.of();
         }
         try {
             for (Domain d : libvirt.call(c -> c.listAllDomains(0))) {
@@ -192,6 +196,7 @@ public final class PrimaryService implements PrimaryControl, AutoCloseable {
         }
         switchedAwayLogged.retainAll(awayNow);
         switchedAwayLogged.addAll(awayNow);
+        out.removeIf(d -> awayNow.contains(d.name()));
         return out;
     }
 

@@ -6,8 +6,6 @@ import io.amirror.state.SwitchoverLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -37,10 +35,14 @@ public record SwitchedAway(String domain, int point, String at, String standby, 
         Files.deleteIfExists(SwitchoverLayout.of(stateDir).switchedAway(domain));
     }
 
-    /** Every record, by domain UUID; a damaged one counts as there (the domain is left alone), with its error. */
-    static Map<UUID, String> all(Path stateDir) throws IOException {
+    /** A record as the daemon goes by it: the domain's UUID, its name when the record says it, and why. */
+    record Away(UUID uuid, String domain, String why) {
+    }
+
+    /** Every record; a damaged one counts as there (the domain is left alone), with its error. */
+    static java.util.List<Away> all(Path stateDir) throws IOException {
         Path dir = SwitchoverLayout.of(stateDir).switchedAway();
-        Map<UUID, String> out = new HashMap<>();
+        java.util.List<Away> out = new java.util.ArrayList<>();
         if (!Files.isDirectory(dir)) {
             return out;
         }
@@ -57,10 +59,12 @@ public record SwitchedAway(String domain, int point, String at, String standby, 
                     continue;
                 }
                 try {
-                    out.put(uuid, FILE.read(f).map(r -> "runs on " + r.standby() + " as " + r.replicaName()
-                            + " since its switchover at point " + r.point() + " (" + r.at() + ")").orElse("switched over"));
+                    Optional<SwitchedAway> r = FILE.read(f);
+                    out.add(new Away(uuid, r.map(SwitchedAway::domain).orElse(null), r.map(a -> "runs on " + a.standby()
+                            + " as " + a.replicaName() + " since its switchover at point " + a.point() + " (" + a.at()
+                            + ")").orElse("switched over")));
                 } catch (IOException damaged) {
-                    out.put(uuid, "switched over (" + damaged.getMessage() + ")");
+                    out.add(new Away(uuid, null, "switched over (" + damaged.getMessage() + ")"));
                 }
             }
         }

@@ -2,6 +2,8 @@ package io.amirror.standby;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.amirror.config.ConfigException;
+import io.amirror.config.PolicyLoader;
 import io.amirror.state.SwitchoverLayout;
 import io.amirror.transport.Identity;
 import io.amirror.transport.Peer;
@@ -66,7 +68,7 @@ public final class SwitchoverAnswer {
         String[] label = new String[1];
         WireMessage checked = replicas.locked(peer, s.domain(), "switchover", rd -> {
             label[0] = rd.definedName().orElse(rd.uuid().toString());
-            return check(rd, s, !s.dryRun());
+            return check(rd, s, !s.dryRun(), peer);
         });
         if (!(checked instanceof Switched ready) || s.dryRun()) {
             return checked;
@@ -96,7 +98,20 @@ public final class SwitchoverAnswer {
      * Under the replica's locks: whether it can become the domain, and with {@code atPoint} whether
      * exactly at the point named (a dry run comes before the final point exists).
      */
-    private static WireMessage check(ReplicaDomain rd, Switchover s, boolean atPoint) throws IOException {
+    private static WireMessage check(ReplicaDomain rd, Switchover s, boolean atPoint, Peer peer) throws IOException {
+        try {
+            HostPort.parse(backAddress(s.backAddress(), peer));
+        } catch (IllegalArgumentException e) {
+            return refuse("the back address '" + s.backAddress() + "' is not HOST:PORT: " + e.getMessage());
+        }
+        if (rd.starting().isPresent()) {
+            return refuse("the replica of " + rd.uuid() + " is being started already");
+        }
+        if (rd.failoverPoint().isPresent() && rd.failoverPoint().get() != s.point()) {
+            return refuse("a failover to point " + rd.failoverPoint().get() + " was chosen on this standby ('amirror "
+                    + "failover --point'): a switchover moves the domain at its last point only; remove that choice first ("
+                    + rd.directory().resolve("failover.json") + ")");
+        }
         Optional<ReplicaManifest> m = rd.manifest();
         if (m.isEmpty()) {
             return refuse(rd.uuid() + " has no description on this standby yet (it follows a point)");
@@ -141,6 +156,9 @@ public final class SwitchoverAnswer {
         }
         String from = peer.address(); // "host/1.2.3.4:port" or "/1.2.3.4:port"
         String hostPort = from.substring(from.lastIndexOf('/') + 1);
+        if (hostPort.lastIndexOf(':') <= 0) {
+            throw new IllegalArgumentException("the connection's address " + from + " names no host");
+        }
         String host = hostPort.substring(0, hostPort.lastIndexOf(':'));
         return (host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host) + sent;
     }
@@ -156,14 +174,20 @@ public final class SwitchoverAnswer {
         PrivateFiles.createDirectories(layout.reversePolicies());
         copyIdentity(layout.stateDir(), layout.reverseState());
         ObjectNode p = JSON.createObjectNode();
-        p.put("name", "switchover-" + ready.uuid().toString().substring(0, 8));
+        p.put("name", "switchover-" + ready.uuid()); // the whole UUID: no other replica's way back takes the name
         p.putObject("domains").putArray("names").add(ready.name());
         ObjectNode standby = p.putObject("standby");
         standby.put("address", address);
         standby.put("fingerprint", peer.fingerprint());
         p.putObject("rpo").put("interval", s.backIntervalSeconds() + "s");
         Path file = layout.reversePolicy(ready.uuid());
-        AtomicFiles.writePrivate(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(p));
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(p);
+        try {
+            PolicyLoader.parse(bytes, file.toString()); // what the reverse primary will load, checked before it is there
+        } catch (ConfigException e) {
+            throw new IOException("the way back's policy is refused: " + e.getMessage(), e);
+        }
+        AtomicFiles.writePrivate(file, bytes);
         return file;
     }
 

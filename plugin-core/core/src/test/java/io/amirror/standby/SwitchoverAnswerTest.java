@@ -130,6 +130,18 @@ class SwitchoverAnswerTest {
             assertTrue(rd.promoted().isEmpty());
             assertFalse(Files.exists(layout.reverseState()));
 
+            // a back address that is not HOST:PORT, or a failover point chosen by hand: refused, nothing changes
+            Sender.RefusedException badBack = assertThrows(Sender.RefusedException.class, () -> sender.switchover(
+                    new Switchover(GUEST, 2, true, "no-port-here", 600), Duration.ofSeconds(30)));
+            assertTrue(badBack.getMessage().contains("not HOST:PORT"), badBack.getMessage());
+            rd.requestFailoverPoint(1);
+            Sender.RefusedException chosen = assertThrows(Sender.RefusedException.class, () -> sender.switchover(
+                    new Switchover(GUEST, 2, false, ":10811", 600), Duration.ofSeconds(30)));
+            assertTrue(chosen.getMessage().contains("a failover to point 1 was chosen"), chosen.getMessage());
+            assertTrue(rd.promoted().isEmpty());
+            assertFalse(Files.exists(layout.reverseState()));
+            rd.clearFailoverPoint();
+
             Switched done = sender.switchover(new Switchover(GUEST, 2, false, ":10811", 600), Duration.ofSeconds(60));
             assertEquals(2, done.point());
             assertEquals(2, rd.promoted().orElseThrow().point());
@@ -139,6 +151,7 @@ class SwitchoverAnswerTest {
             Path file = layout.reversePolicy(GUEST);
             Policy back = PolicyLoader.parse(Files.readAllBytes(file), file.toString());
             assertEquals(List.of("files"), back.domains().names());
+            assertEquals("switchover-" + GUEST, back.name());
             assertEquals("127.0.0.1:10811", back.standby().address());
             assertEquals(primary.fingerprint(), back.standby().fingerprint());
             assertEquals(Duration.ofMinutes(10), back.rpo().interval());
