@@ -265,9 +265,7 @@ final class SwitchoverCommand implements Callable<Integer> {
         SwitchoverLayout layout = SwitchoverLayout.of(state);
         Path backState = layout.backState();
         PrivateFiles.createTraversable(backState); // the way back's replicas are QEMU's when the domain comes home
-        for (Path f : List.of(Identity.keyStoreFile(state), state.resolve("identity.pass"))) {
-            AtomicFiles.writePrivate(backState.resolve(f.getFileName()), Files.readAllBytes(f));
-        }
+        Identity.copy(state, backState, true);
         ObjectNode c = template();
         c.put("stateDir", backState.toString());
         c.put("listen", backListen);

@@ -172,7 +172,7 @@ public final class SwitchoverAnswer {
         HostPort.parse(address); // a malformed one is refused here, not by a primary that never starts
         PrivateFiles.createTraversable(layout.reverseState()); // the reverse primary's scratch files are QEMU's
         PrivateFiles.createDirectories(layout.reversePolicies());
-        copyIdentity(layout.stateDir(), layout.reverseState());
+        Identity.copy(layout.stateDir(), layout.reverseState(), false); // the key its peer already pins: this standby's
         ObjectNode p = JSON.createObjectNode();
         p.put("name", "switchover-" + ready.uuid()); // the whole UUID: no other replica's way back takes the name
         p.putObject("domains").putArray("names").add(ready.name());
@@ -191,13 +191,4 @@ public final class SwitchoverAnswer {
         return file;
     }
 
-    /** The reverse primary presents the key its peer already pins: this standby's. */
-    private static void copyIdentity(Path from, Path to) throws IOException {
-        for (Path f : new Path[] {Identity.keyStoreFile(from), from.resolve("identity.pass")}) {
-            Path target = to.resolve(f.getFileName());
-            if (!Files.exists(target)) {
-                AtomicFiles.writePrivate(target, Files.readAllBytes(f));
-            }
-        }
-    }
 }

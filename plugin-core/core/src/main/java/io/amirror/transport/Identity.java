@@ -45,6 +45,20 @@ public final class Identity {
         return stateDir.resolve("identity.p12");
     }
 
+    /**
+     * Gives the state directory {@code toState} the key pair of {@code fromState} (0600, written
+     * atomically), for a role this host takes for a peer that pins that key already (a
+     * switchover's way back). With {@code replace} false, files already there stay.
+     */
+    public static void copy(Path fromState, Path toState, boolean replace) throws IOException {
+        for (Path f : List.of(keyStoreFile(fromState), fromState.resolve("identity.pass"))) {
+            Path target = toState.resolve(f.getFileName());
+            if (replace || !Files.exists(target)) {
+                AtomicFiles.writePrivate(target, Files.readAllBytes(f));
+            }
+        }
+    }
+
     /** Loads this host's identity, creating it first if there is none. */
     public static Identity loadOrCreate(Path stateDir, String hostName) throws IOException {
         Path ks = keyStoreFile(stateDir);
